@@ -1,0 +1,42 @@
+import { readFileSync } from "node:fs";
+import { parse as parseYaml, YAMLParseError } from "yaml";
+import { configSchema, type Config } from "./schema.js";
+import { ConfigError, configErrorFromZod } from "./errors.js";
+
+/** Validates an already-decoded object (file contents, Zentinel config_json) into a Config. */
+export function parseConfig(value: unknown): Config {
+  // An empty file or `null` config_json means "all defaults".
+  const res = configSchema.safeParse(value ?? {}, { reportInput: true });
+  if (!res.success) throw configErrorFromZod(res.error);
+  return res.data;
+}
+
+/** Parses YAML or JSON text (JSON is a subset of YAML 1.2). */
+export function parseConfigText(text: string, source = "config"): Config {
+  let value: unknown;
+  try {
+    value = parseYaml(text, { uniqueKeys: true, maxAliasCount: 100 });
+  } catch (err) {
+    if (err instanceof YAMLParseError) {
+      const where = err.linePos?.[0] ? ` at line ${err.linePos[0].line}` : "";
+      throw new ConfigError("", `${source}: not valid YAML/JSON${where}: ${err.code}`);
+    }
+    throw new ConfigError("", `${source}: not valid YAML/JSON`);
+  }
+  if (value !== null && value !== undefined && (typeof value !== "object" || Array.isArray(value))) {
+    throw new ConfigError("", `${source}: expected a mapping at the top level`);
+  }
+  return parseConfig(value);
+}
+
+export function loadConfigFile(path: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "is a directory" : String(code ?? err);
+    throw new ConfigError("", `cannot read ${path}: ${why}`);
+  }
+  return parseConfigText(text, path);
+}

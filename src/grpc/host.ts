@@ -1,0 +1,113 @@
+// Owns the grpc-js Server: binding (TCP and unix sockets, several at once), health, reflection, and a
+// bounded graceful drain.
+import { connect } from "node:net";
+import { lstatSync, unlinkSync } from "node:fs";
+import * as grpc from "@grpc/grpc-js";
+import { HealthImplementation, type ServingStatus } from "grpc-health-check";
+import { ReflectionService } from "@grpc/reflection";
+import type { Address } from "../cli/address.js";
+import type { Logger } from "../log.js";
+import { loadPackageDefinition } from "../protos.js";
+
+/** Hard limits on what a peer may make us hold in memory. */
+export const GRPC_LIMITS = {
+  maxReceiveMessageBytes: 1 << 20,
+  maxSendMessageBytes: 4 << 20,
+  maxConcurrentStreams: 1000,
+  maxSessionMemoryMb: 64,
+} as const;
+
+export interface HostedService {
+  definition: grpc.ServiceDefinition;
+  implementation: grpc.UntypedServiceImplementation;
+  /** Fully-qualified service name, used for health status. */
+  name: string;
+}
+
+/** Removes a stale unix socket left by a crashed process, but never one that a live server still answers on. */
+async function clearStaleSocket(path: string): Promise<void> {
+  let isSocket = false;
+  try {
+    isSocket = lstatSync(path).isSocket();
+  } catch {
+    return;
+  }
+  if (!isSocket) throw new Error(`${path} exists and is not a unix socket`);
+  const alive = await new Promise<boolean>((resolve) => {
+    const s = connect(path);
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+  if (alive) throw new Error(`another process is already serving on ${path}`);
+  unlinkSync(path);
+}
+
+export class GrpcHost {
+  readonly server: grpc.Server;
+  readonly health: HealthImplementation;
+  private readonly serviceNames: string[];
+  /** The bound targets, with the real port for `:0` binds. */
+  readonly bound: string[] = [];
+
+  constructor(
+    services: HostedService[],
+    private readonly log: Logger,
+  ) {
+    this.server = new grpc.Server({
+      "grpc.max_receive_message_length": GRPC_LIMITS.maxReceiveMessageBytes,
+      "grpc.max_send_message_length": GRPC_LIMITS.maxSendMessageBytes,
+      "grpc.max_concurrent_streams": GRPC_LIMITS.maxConcurrentStreams,
+      "grpc.max_session_memory": GRPC_LIMITS.maxSessionMemoryMb,
+      "grpc.keepalive_time_ms": 60_000,
+      "grpc.keepalive_timeout_ms": 20_000,
+      "grpc.keepalive_permit_without_calls": 1,
+    });
+    this.serviceNames = services.map((s) => s.name);
+    // Not serving until the composition root says the trust store can decide.
+    this.health = new HealthImplementation(Object.fromEntries(["", ...this.serviceNames].map((n) => [n, "NOT_SERVING" as ServingStatus])));
+    this.health.addToServer(this.server);
+    new ReflectionService(loadPackageDefinition()).addToServer(this.server);
+    for (const s of services) this.server.addService(s.definition, s.implementation);
+  }
+
+  async bind(addresses: Address[]): Promise<string[]> {
+    for (const a of addresses) {
+      if (a.kind === "unix" && a.path) await clearStaleSocket(a.path);
+      const port = await new Promise<number>((resolve, reject) => {
+        this.server.bindAsync(a.target, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(new Error(`cannot listen on ${a.target}: ${err.message}`)) : resolve(p)));
+      });
+      const target = a.kind === "tcp" ? a.target.replace(/:\d+$/, `:${port}`) : a.target;
+      this.bound.push(target);
+      this.log.info({ address: target }, "gRPC listening");
+    }
+    return this.bound;
+  }
+
+  setServing(serving: boolean): void {
+    const status: ServingStatus = serving ? "SERVING" : "NOT_SERVING";
+    for (const n of ["", ...this.serviceNames]) this.health.setStatus(n, status);
+  }
+
+  /**
+   * Stops taking new calls and lets in-flight ones finish; whatever is still open after `timeoutMs`
+   * (typically long-lived streams) is cancelled.
+   */
+  async drain(timeoutMs: number): Promise<"drained" | "forced"> {
+    this.setServing(false);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.log.warn({ timeoutMs }, "drain timeout reached; cancelling remaining calls");
+        this.server.forceShutdown();
+        resolve("forced");
+      }, timeoutMs);
+      timer.unref();
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve("drained");
+      });
+    });
+  }
+}
