@@ -1,0 +1,36 @@
+import { resolveServeOptions, SERVE_USAGE } from "./serve-options.js";
+import { createLogger } from "../log.js";
+import { startServer } from "../server.js";
+
+/** `serve`: runs until SIGTERM/SIGINT, then drains and exits 0. */
+export async function serveCommand(argv: string[]): Promise<number> {
+  const opts = resolveServeOptions(argv);
+  if (!opts) {
+    process.stdout.write(SERVE_USAGE);
+    return 0;
+  }
+  const log = createLogger({ verbose: opts.verbose });
+  if (opts.workers > 1) {
+    const { runCluster } = await import("../cluster.js");
+    return runCluster(opts, log);
+  }
+  const server = await startServer(opts, log);
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        log.warn({ signal }, "second signal: exiting now");
+        process.exit(1);
+      }
+      stopping = true;
+      log.info({ signal, drainTimeoutMs: opts.drainTimeoutMs }, "shutting down");
+      void server.stop().then(() => {
+        log.info("stopped");
+        log.flush();
+        resolve(0);
+      });
+    };
+    process.once("SIGTERM", stop);
+    process.once("SIGINT", stop);
+  });
+}

@@ -1,0 +1,91 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseConfig, parseConfigText, loadConfigFile } from "../../src/config/load.js";
+import { ConfigError } from "../../src/config/errors.js";
+
+function errorOf(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
+    return err;
+  }
+  assert.fail("expected a ConfigError");
+}
+
+test("empty config gets the seed's defaults", () => {
+  const c = parseConfig(undefined);
+  assert.equal(c.tls["require-mtls"], true);
+  assert.equal(c.tls["client-cert-header"], "X-Forwarded-Client-Cert");
+  assert.equal(c.tls["xfcc-element"], "last");
+  assert.equal(c.failure["spire-unavailable"], "fail_closed");
+  assert.equal(c.failure["validation-failure"], "reject");
+  assert.equal(c.failure["cache-ttl"], 3600);
+  assert.equal(c.spire["api-timeout-ms"], 5000);
+  assert.equal(c.spire["bundle-refresh-interval"], 300);
+  assert.equal(c.headers["spiffe-id"], "X-SPIFFE-Id");
+  assert.equal(c.headers["auth-timestamp"], "X-Auth-Timestamp");
+  assert.equal(c.audit["include-cert-info"], false);
+  assert.deepEqual(c.allowlist, { exact: [], prefix: [], "trust-domains": [], patterns: [] });
+  assert.deepEqual(c.routes, []);
+});
+
+test("the seed's full config block (as YAML) is accepted", () => {
+  const c = parseConfigText(`
+spire: { socket: /run/spire/sockets/agent.sock, bundle-refresh-interval: 300, api-timeout-ms: 5000 }
+tls: { require-mtls: true, client-cert-header: X-Forwarded-Client-Cert }
+allowlist:
+  exact: [spiffe://example.org/frontend, spiffe://example.org/api-gateway]
+  prefix: [spiffe://example.org/services/, spiffe://example.org/jobs/]
+  trust-domains: [example.org, staging.example.org]
+  patterns: ['spiffe://example\\.org/team-[a-z]+/.*']
+failure: { spire-unavailable: fail_closed, validation-failure: reject, cache-ttl: 3600 }
+headers: { spiffe-id: X-SPIFFE-Id, trust-domain: X-SPIFFE-Trust-Domain, workload-id: X-SPIFFE-Workload-Id, auth-method: X-Auth-Method, auth-timestamp: X-Auth-Timestamp }
+audit: { log-success: true, log-failure: true, include-cert-info: true }
+`);
+  assert.equal(c.allowlist.exact.length, 2);
+  assert.equal(c.allowlist.patterns[0], "spiffe://example\\.org/team-[a-z]+/.*");
+  assert.equal(c.audit["include-cert-info"], true);
+});
+
+test("JSON is accepted too", () => {
+  const c = parseConfigText(JSON.stringify({ jwt: { enabled: true, audiences: ["api"] } }));
+  assert.equal(c.jwt.enabled, true);
+  assert.equal(c.jwt.header, "authorization");
+});
+
+const bad: Array<[string, unknown, string]> = [
+  ["enum", { failure: { "spire-unavailable": "maybe" } }, "config: failure.spire-unavailable: expected fail_closed|fail_open|cache"],
+  ["enum 2", { failure: { "validation-failure": "allow" } }, "config: failure.validation-failure: expected reject|log_and_allow"],
+  ["unknown top-level key", { allowList: {} }, "config: allowList: unknown key"],
+  ["unknown nested key", { tls: { "require-mTLS": true } }, "config: tls.require-mTLS: unknown key"],
+  ["wrong type", { tls: { "require-mtls": "yes" } }, "config: tls.require-mtls: expected boolean, got string"],
+  ["array expected", { allowlist: { exact: "spiffe://a/b" } }, "config: allowlist.exact: expected array, got string"],
+  ["route path", { routes: [{ name: "r", match: { "path-prefix": "api" } }] }, "config: routes[0].match.path-prefix: expected a path starting with /"],
+  ["negative ttl", { failure: { "cache-ttl": -1 } }, "config: failure.cache-ttl:"],
+  ["bad header name", { headers: { "spiffe-id": "X SPIFFE" } }, "config: headers.spiffe-id: expected an HTTP header name"],
+  ["trust bundle entry", { "trust-bundles": [{ "trust-domain": "a.org" }] }, "config: trust-bundles[0].path: expected string, got nothing"],
+];
+for (const [name, value, message] of bad) {
+  test(`bad config: ${name}`, () => {
+    const err = errorOf(() => parseConfig(value));
+    assert.ok(err.message.startsWith(message), `${err.message} should start with ${message}`);
+  });
+}
+
+test("top level must be a mapping, YAML syntax errors name the file and line", () => {
+  assert.match(errorOf(() => parseConfigText("- a\n- b", "c.yaml")).message, /^config: c\.yaml: expected a mapping/);
+  assert.match(errorOf(() => parseConfigText("a: [\n", "c.yaml")).message, /^config: c\.yaml: not valid YAML\/JSON at line \d+/);
+  assert.match(errorOf(() => parseConfigText("tls: {}\ntls: {}\n", "c.yaml")).message, /^config: c\.yaml: not valid YAML/);
+});
+
+test("missing or unreadable file is a clear error", () => {
+  const dir = mkdtempSync(join(tmpdir(), "cfg-"));
+  assert.equal(errorOf(() => loadConfigFile(join(dir, "nope.yaml"))).message, `config: cannot read ${join(dir, "nope.yaml")}: no such file`);
+  assert.equal(errorOf(() => loadConfigFile(dir)).message, `config: cannot read ${dir}: is a directory`);
+  writeFileSync(join(dir, "ok.yaml"), "audit: { log-success: false }\n");
+  assert.equal(loadConfigFile(join(dir, "ok.yaml")).audit["log-success"], false);
+});
