@@ -1,0 +1,184 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { parseConfig } from "../../src/config/load.js";
+import { ConfigError } from "../../src/config/errors.js";
+import { compilePolicy, selectRoute, normalizePath, pathHasPrefix, compilePattern } from "../../src/policy/index.js";
+
+function idOf(s: string) {
+  const m = /^spiffe:\/\/([^/]+)(.*)$/.exec(s);
+  if (!m) throw new Error(s);
+  return { spiffeId: s, trustDomain: m[1]!, path: m[2]! };
+}
+function allows(allowlist: object, id: string): boolean {
+  const p = compilePolicy(parseConfig({ allowlist }));
+  return p.allowlist.match(idOf(id)) !== undefined;
+}
+function configError(fn: () => unknown, message: RegExp): void {
+  assert.throws(fn, (e: unknown) => e instanceof ConfigError && message.test(e.message), String(message));
+}
+
+test("exact: equality after parsing", () => {
+  const a = { exact: ["spiffe://example.org/frontend"] };
+  assert.ok(allows(a, "spiffe://example.org/frontend"));
+  assert.ok(!allows(a, "spiffe://example.org/frontend/x"));
+  assert.ok(!allows(a, "spiffe://example.org/frontendx"));
+  assert.ok(!allows(a, "spiffe://example.org.evil.com/frontend"));
+});
+
+test("prefix is path-segment aware", () => {
+  const a = { prefix: ["spiffe://example.org/services"] };
+  assert.ok(allows(a, "spiffe://example.org/services/a"));
+  assert.ok(allows(a, "spiffe://example.org/services/a/b"));
+  assert.ok(allows(a, "spiffe://example.org/services"));
+  assert.ok(!allows(a, "spiffe://example.org/servicesx"));
+  assert.ok(!allows(a, "spiffe://example.org.evil.com/services/a"));
+  assert.ok(!allows(a, "spiffe://other.org/services/a"));
+  assert.ok(!allows(a, "spiffe://example.org/"));
+});
+
+test("prefix with the seed's trailing slash means strictly below", () => {
+  const a = { prefix: ["spiffe://example.org/services/"] };
+  assert.ok(allows(a, "spiffe://example.org/services/a"));
+  assert.ok(!allows(a, "spiffe://example.org/services"));
+  assert.ok(!allows(a, "spiffe://example.org/servicesx"));
+  assert.ok(!allows(a, "spiffe://example.org.evil.com/services/a"));
+});
+
+test("prefix that is a trust domain ID matches every ID in it", () => {
+  for (const p of ["spiffe://example.org", "spiffe://example.org/"]) {
+    const a = { prefix: [p] };
+    assert.ok(allows(a, "spiffe://example.org/anything/at/all"), p);
+    assert.ok(!allows(a, "spiffe://example.org.evil.com/x"), p);
+    assert.ok(!allows(a, "spiffe://sub.example.org/x"), p);
+  }
+});
+
+test("trust domains: bare name or spiffe:// form, equality only", () => {
+  for (const td of ["example.org", "spiffe://example.org", "spiffe://example.org/"]) {
+    const a = { "trust-domains": [td] };
+    assert.ok(allows(a, "spiffe://example.org/x"), td);
+    assert.ok(!allows(a, "spiffe://staging.example.org/x"), td);
+    assert.ok(!allows(a, "spiffe://example.org.evil.com/x"), td);
+  }
+});
+
+test("patterns are anchored full matches", () => {
+  const a = { patterns: ["spiffe://example\\.org/team-[a-z]+/.*"] };
+  assert.ok(allows(a, "spiffe://example.org/team-red/svc"));
+  assert.ok(!allows(a, "spiffe://example.org/team-Red/svc"));
+  // contains a match, but the whole ID does not match
+  const b = { patterns: ["spiffe://example\\.org/a"] };
+  assert.ok(allows(b, "spiffe://example.org/a"));
+  assert.ok(!allows(b, "spiffe://example.org/a/b"));
+  assert.ok(!allows(b, "spiffe://example.org/ab"));
+  assert.ok(!allows({ patterns: ["example\\.org/a"] }, "spiffe://example.org/a"));
+  // explicit anchors are harmless
+  assert.ok(allows({ patterns: ["^spiffe://example\\.org/a$"] }, "spiffe://example.org/a"));
+});
+
+test("the seed's example patterns compile and match what they say", () => {
+  const a = { patterns: ["spiffe://example\\.org/team-[a-z]+/.*", "spiffe://.*\\.example\\.org/backend/.*"] };
+  assert.ok(allows(a, "spiffe://prod.example.org/backend/db"));
+  assert.ok(!allows(a, "spiffe://example.org/backend/db"));
+});
+
+test("catastrophic and invalid patterns are rejected at compile with the key path", () => {
+  configError(() => compilePolicy(parseConfig({ allowlist: { patterns: ["spiffe://ok/.*", "(a+)+$"] } })), /^config: allowlist\.patterns\[1\]: pattern can backtrack catastrophically/);
+  configError(() => compilePolicy(parseConfig({ allowlist: { patterns: ["(a|a)*"] } })), /allowlist\.patterns\[0\]: pattern can backtrack catastrophically/);
+  configError(
+    () => compilePolicy(parseConfig({ routes: [{ name: "r", allowlist: { patterns: ["(x*)*y"] } }] })),
+    /^config: routes\[0\]\.allowlist\.patterns\[0\]: pattern can backtrack catastrophically/,
+  );
+  configError(() => compilePolicy(parseConfig({ allowlist: { patterns: ["(unclosed"] } })), /allowlist\.patterns\[0\]: not a valid RE2 regular expression/);
+  // backreferences and lookahead are not RE2
+  configError(() => compilePolicy(parseConfig({ allowlist: { patterns: ["(a)\\1"] } })), /not a valid RE2/);
+  configError(() => compilePolicy(parseConfig({ allowlist: { patterns: ["a(?=b)"] } })), /not a valid RE2/);
+});
+
+test("pattern lint: what is and is not flagged", () => {
+  const bad = ["(a+)+", "(a*)*", "(?:a{1,5})+", "(a|a)*", "(a|\\w)+", "(.|x)*", "(?i)(a|A)*", "([a-z]+/)*x"];
+  const good = ["(a|b)*", "(foo|bar)+", "(\\d{1,3}\\.){3}\\d{1,3}", "(a{2})+", "[(]+", "\\Q(a+)+\\E", "a+b+c*", "(ab)+", "x{"];
+  for (const p of bad) assert.throws(() => compilePattern(p), /backtrack/, p);
+  for (const p of good) assert.doesNotThrow(() => compilePattern(p), p);
+});
+
+test("matching a hostile input against an accepted pattern stays fast (RE2)", () => {
+  const re = compilePattern("spiffe://[a-z.]*[a-z]*[a-z]*x");
+  const input = "spiffe://" + "a".repeat(20_000);
+  const t0 = performance.now();
+  assert.equal(re.matches(input), false);
+  assert.ok(performance.now() - t0 < 2000);
+});
+
+test("bad entries name their key path", () => {
+  configError(() => compilePolicy(parseConfig({ allowlist: { exact: ["spiffe://example.org/a", "http://example.org/b"] } })), /^config: allowlist\.exact\[1\]: not a valid SPIFFE ID: /);
+  configError(() => compilePolicy(parseConfig({ allowlist: { exact: ["spiffe://example.org/a/"] } })), /allowlist\.exact\[0\]: not a valid SPIFFE ID/);
+  configError(() => compilePolicy(parseConfig({ allowlist: { exact: ["spiffe://Example.org/a"] } })), /allowlist\.exact\[0\]/);
+  configError(() => compilePolicy(parseConfig({ allowlist: { prefix: ["spiffe://example.org/a//"] } })), /allowlist\.prefix\[0\]: not a valid SPIFFE ID prefix/);
+  configError(() => compilePolicy(parseConfig({ allowlist: { "trust-domains": ["exa mple.org"] } })), /allowlist\.trust-domains\[0\]: not a valid trust domain/);
+  configError(() => compilePolicy(parseConfig({ allowlist: { "trust-domains": ["spiffe://example.org/a"] } })), /allowlist\.trust-domains\[0\]/);
+  configError(() => compilePolicy(parseConfig({ routes: [{ name: "a" }, { name: "a" }] })), /^config: routes\[1\]\.name: duplicate route name/);
+  configError(() => compilePolicy(parseConfig({ routes: [{ name: "a", match: { methods: [] } }] })), /routes\[0\]\.match\.methods/);
+  configError(() => compilePolicy(parseConfig({ headers: { "trust-domain": "x-spiffe-id" } })), /^config: headers: /);
+});
+
+test("empty allowlists are reported as warnings (authentication only)", () => {
+  const p = compilePolicy(parseConfig({ routes: [{ name: "open" }, { name: "closed", allowlist: { exact: ["spiffe://td/a"] } }] }));
+  assert.equal(p.warnings.length, 2);
+  assert.match(p.warnings[0]!, /^allowlist is empty: every verified SPIFFE ID is allowed/);
+  assert.match(p.warnings[1]!, /routes\[0\] \("open"\)/);
+  assert.equal(p.allowlist.match(idOf("spiffe://any.td/x")), "empty");
+  const q = compilePolicy(parseConfig({ allowlist: { "trust-domains": ["td"] } }));
+  assert.deepEqual(q.warnings, []);
+});
+
+test("identity header names are lower-cased for removal", () => {
+  const p = compilePolicy(parseConfig({}));
+  assert.deepEqual([...p.identityHeaderNames].sort(), ["x-auth-method", "x-auth-timestamp", "x-spiffe-id", "x-spiffe-trust-domain", "x-spiffe-workload-id"]);
+  assert.equal(p.headers.spiffeId, "X-SPIFFE-Id");
+});
+
+test("routes: by name first, then path prefix and method, else top level", () => {
+  const p = compilePolicy(
+    parseConfig({
+      allowlist: { exact: ["spiffe://td/top"] },
+      routes: [
+        { name: "payments", match: { "path-prefix": "/payments", methods: ["post"] }, allowlist: { exact: ["spiffe://td/pay"] } },
+        { name: "admin", match: { "path-prefix": "/admin/" }, allowlist: { exact: ["spiffe://td/admin"] } },
+        { name: "named-only", match: { "path-prefix": "/never" }, allowlist: { exact: ["spiffe://td/named"] } },
+      ],
+    }),
+  );
+  const sel = (path: string, method = "GET", routeName?: string) => selectRoute(p, { path, method, ...(routeName ? { routeName } : {}) }).route?.name;
+  assert.equal(sel("/payments", "POST"), "payments");
+  assert.equal(sel("/payments", "post"), "payments");
+  assert.equal(sel("/payments/x", "POST"), "payments");
+  assert.equal(sel("/payments?q=1", "POST"), "payments");
+  assert.equal(sel("/paymentsx", "POST"), undefined);
+  assert.equal(sel("/payments", "GET"), undefined);
+  assert.equal(sel("/admin", "GET"), "admin");
+  assert.equal(sel("/admin/users", "DELETE"), "admin");
+  assert.equal(sel("/administrator"), undefined);
+  assert.equal(sel("/anything", "GET", "named-only"), "named-only");
+  assert.equal(sel("/payments", "POST", "admin"), "admin");
+  // an unknown name falls back to matching
+  assert.equal(sel("/payments", "POST", "nope"), "payments");
+  // path tricks resolve to the path the upstream will serve
+  assert.equal(sel("/public/../payments", "POST"), "payments");
+  assert.equal(sel("//payments", "POST"), "payments");
+  assert.equal(sel("/%70ayments", "POST"), "payments");
+  assert.equal(sel("/payments%2Fx", "POST"), undefined);
+  assert.equal(selectRoute(p, { path: "/x", method: "GET" }).allowlist, p.allowlist);
+});
+
+test("normalizePath and pathHasPrefix", () => {
+  assert.equal(normalizePath("/a/./b/../c"), "/a/c");
+  assert.equal(normalizePath("/a/b/.."), "/a/");
+  assert.equal(normalizePath("/../../x"), "/x");
+  assert.equal(normalizePath("a//b?x#y"), "/a/b");
+  assert.equal(normalizePath("/%2e%2E/x"), "/x");
+  assert.equal(normalizePath("/a%2fb"), "/a%2Fb");
+  assert.ok(pathHasPrefix("/a", "/"));
+  assert.ok(pathHasPrefix("/a/b", "/a"));
+  assert.ok(!pathHasPrefix("/ab", "/a"));
+});
