@@ -1,0 +1,57 @@
+// Which credential did the request present? In order: Envoy's source certificate (the peer Envoy itself
+// verified the TLS handshake with), else the configured XFCC header, else — only when JWT is enabled and no
+// X.509 credential is present at all — a bearer JWT-SVID. A credential that is present but unreadable is
+// malformed; we never fall through to a weaker source when a stronger one is garbage.
+import type { Config } from "../config/schema.js";
+import { CredentialError } from "./errors.js";
+import { splitPemCertificates, urlDecode } from "./pem.js";
+import type { AuthzRequest } from "./types.js";
+import { xfccCertificates } from "./xfcc.js";
+
+/** Largest `attributes.source.certificate` accepted (URL-encoded PEM; a chain of 8 fits easily). */
+export const MAX_SOURCE_CERTIFICATE_BYTES = 64 * 1024;
+/** Largest bearer token accepted. SPIRE's JWT-SVIDs are about 1 KiB. */
+export const MAX_JWT_BYTES = 16 * 1024;
+
+export type PresentedCredential =
+  | { kind: "none" }
+  | { kind: "x509"; from: "source-certificate" | "xfcc"; der: Uint8Array[] }
+  | { kind: "jwt"; token: string };
+
+const BEARER = /^bearer[ \t]+(\S+)[ \t]*$/i;
+const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+/** Throws CredentialError (reason malformed_certificate) for a present but unusable credential. */
+export function extractCredentials(req: AuthzRequest, config: Pick<Config, "tls" | "jwt">): PresentedCredential {
+  const source = req.sourceCertificate;
+  if (source !== undefined && source.trim() !== "") {
+    if (source.length > MAX_SOURCE_CERTIFICATE_BYTES) {
+      throw new CredentialError(`source certificate larger than ${MAX_SOURCE_CERTIFICATE_BYTES} bytes`);
+    }
+    const der = splitPemCertificates(urlDecode(source, "source certificate"), "source certificate");
+    return { kind: "x509", from: "source-certificate", der };
+  }
+
+  const xfcc = req.headers.get(config.tls["client-cert-header"].toLowerCase());
+  if (xfcc !== undefined && xfcc.trim() !== "") {
+    return { kind: "x509", from: "xfcc", der: xfccCertificates(xfcc, config.tls["xfcc-element"]).der };
+  }
+
+  if (config.jwt.enabled) {
+    const auth = req.headers.get(config.jwt.header.toLowerCase());
+    if (auth !== undefined && auth.trim() !== "") {
+      if (auth.length > MAX_JWT_BYTES + 16) throw new CredentialError(`bearer token larger than ${MAX_JWT_BYTES} bytes`);
+      const m = BEARER.exec(auth);
+      // Another scheme (Basic, ...) is the upstream's business, not a SPIFFE credential.
+      if (!m) {
+        if (/^bearer(\s|$)/i.test(auth)) throw new CredentialError("bearer token missing or malformed");
+        return { kind: "none" };
+      }
+      const token = m[1] as string;
+      if (token.length > MAX_JWT_BYTES) throw new CredentialError(`bearer token larger than ${MAX_JWT_BYTES} bytes`);
+      if (!JWS_COMPACT.test(token)) throw new CredentialError("bearer token is not a compact JWS");
+      return { kind: "jwt", token };
+    }
+  }
+  return { kind: "none" };
+}

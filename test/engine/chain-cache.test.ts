@@ -1,0 +1,85 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { ChainCache, type CachedVerification } from "../../src/engine/chain-cache.js";
+
+const T0 = Date.parse("2030-01-01T00:00:00Z");
+function entry(notAfterMs = T0 + 3600_000, notBeforeMs = T0 - 60_000): CachedVerification {
+  return {
+    identity: { spiffeId: "spiffe://td/a", trustDomain: "td", path: "/a", method: "spiffe" },
+    notBeforeMs,
+    notAfterMs,
+    certInfo: { serial: "01", issuer: "CN=ca", notAfter: new Date(notAfterMs).toISOString(), sha256: "00" },
+  };
+}
+
+test("keyFor: length-prefixed, so splitting the bytes differently gives another key", () => {
+  const a = ChainCache.keyFor([new Uint8Array([1, 2]), new Uint8Array([3])]);
+  const b = ChainCache.keyFor([new Uint8Array([1]), new Uint8Array([2, 3])]);
+  const c = ChainCache.keyFor([new Uint8Array([1, 2]), new Uint8Array([3])]);
+  assert.notEqual(a, b);
+  assert.equal(a, c);
+  assert.match(a, /^[0-9a-f]{64}$/);
+});
+
+test("hit after set, counted; miss counted; onLookup told", () => {
+  const seen: boolean[] = [];
+  const c = new ChainCache({ onLookup: (h) => seen.push(h) });
+  const now = new Date(T0);
+  assert.equal(c.get("k", 1, now), undefined);
+  c.set("k", 1, entry(), now);
+  assert.equal(c.get("k", 1, now)?.identity.spiffeId, "spiffe://td/a");
+  assert.deepEqual(c.stats(), { hits: 1, misses: 1, size: 1, generation: 1 });
+  assert.deepEqual(seen, [false, true]);
+});
+
+test("a newer generation clears; an older one neither reads nor writes", () => {
+  const c = new ChainCache();
+  const now = new Date(T0);
+  c.set("k", 5, entry(), now);
+  assert.ok(c.get("k", 5, now));
+  assert.equal(c.get("k", 4, now), undefined);
+  c.set("old", 4, entry(), now);
+  assert.equal(c.stats().size, 1);
+  assert.equal(c.get("k", 6, now), undefined);
+  assert.equal(c.stats().size, 0);
+  assert.equal(c.get("k", 5, now), undefined);
+});
+
+test("an entry is not used after the chain's notAfter (or before its notBefore)", () => {
+  const c = new ChainCache();
+  c.set("k", 1, entry(T0 + 1000), new Date(T0));
+  assert.ok(c.get("k", 1, new Date(T0 + 1000)));
+  assert.equal(c.get("k", 1, new Date(T0 + 1001)), undefined);
+  assert.equal(c.stats().size, 0);
+  c.set("k2", 1, entry(T0 + 5000, T0 - 10), new Date(T0));
+  assert.equal(c.get("k2", 1, new Date(T0 - 11)), undefined);
+  assert.ok(c.get("k2", 1, new Date(T0)));
+});
+
+test("an already-expired verification is not stored", () => {
+  const c = new ChainCache();
+  c.set("k", 1, entry(T0 - 1), new Date(T0));
+  assert.equal(c.stats().size, 0);
+});
+
+test("bounded in entries (LRU)", () => {
+  const c = new ChainCache({ maxEntries: 2 });
+  const now = new Date(T0);
+  c.set("a", 1, entry(), now);
+  c.set("b", 1, entry(), now);
+  assert.ok(c.get("a", 1, now));
+  c.set("c", 1, entry(), now);
+  assert.equal(c.stats().size, 2);
+  assert.equal(c.get("b", 1, now), undefined);
+  assert.ok(c.get("a", 1, now));
+  assert.throws(() => new ChainCache({ maxEntries: 0 }), RangeError);
+});
+
+test("the TTL given to the LRU never outlives the certificate (real clock)", async () => {
+  const c = new ChainCache();
+  const real = new Date();
+  c.set("k", 1, entry(real.getTime() + 30, real.getTime() - 1000), real);
+  await new Promise((r) => setTimeout(r, 60));
+  // even with a lying clock that still says `real`, the LRU itself has dropped the entry
+  assert.equal(c.get("k", 1, real), undefined);
+});
