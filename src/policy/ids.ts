@@ -1,7 +1,6 @@
 // The one place policy code parses SPIFFE IDs and trust domain names from config, through the SPIFFE core
 // so that config and certificates are held to exactly the same grammar.
-import { parseSpiffeId } from "../spiffe/id.js";
-import { parseTrustDomain } from "../spiffe/trust-domain.js";
+import { parseSpiffeId, parseTrustDomain } from "../spiffe/index.js";
 
 export interface ParsedId {
   trustDomain: string;

@@ -71,6 +71,12 @@ export function compilePolicy(config: Config): Policy {
     };
   });
 
+  // The JWT verifier accepts a token only if its aud names one of ours; with none configured every
+  // JWT-SVID would be rejected, which is surely not what enabling JWT meant.
+  if (config.jwt.enabled && config.jwt.audiences.length === 0) {
+    throw new ConfigError("jwt.audiences", "must name at least one audience when jwt.enabled is true");
+  }
+
   const h = config.headers;
   const headers: IdentityHeaderNames = {
     spiffeId: h["spiffe-id"],

@@ -1,0 +1,163 @@
+// decide(): credentials + policy + trust snapshot + clock → Decision. Pure: no I/O, no logging, no clock of
+// its own; the optional chain cache is the only state it touches, and only to skip repeated verification.
+// It returns a Promise only because JWT-SVID signature checks (jose, WebCrypto) are asynchronous; the
+// X.509 path does no asynchronous work.
+//
+// Order of questions:
+//   1. which credential was presented (none / malformed / X.509 / JWT)?
+//   2. does it verify against the bundle of its own trust domain? (unknown trust domain while SPIRE is
+//      down is an availability problem, not the client's: failure.spire-unavailable decides)
+//   3. is the verified ID in the allowlist of the selected route?
+// failure.validation-failure=log_and_allow turns authentication failures (step 1-2, 401) into allows
+// without identity; authorisation (403) and availability (503) are never bypassed by it.
+import type { Policy } from "../policy/index.js";
+import { selectRoute } from "../policy/index.js";
+import type { TrustSnapshot } from "../trust/snapshot.js";
+import { ChainCache } from "./chain-cache.js";
+import { extractCredentials } from "./credentials.js";
+import { CredentialError } from "./errors.js";
+import type { AuthzRequest, CertInfo, Decision, DecisionStatus, HeaderToSet, Reason, VerifiedIdentity } from "./types.js";
+import { parseCertificate, SvidError, verifyJwtSvid, verifyX509Svid, type Certificate } from "../spiffe/index.js";
+import type { CachedVerification } from "./chain-cache.js";
+
+const OK: DecisionStatus = { httpStatus: 200, grpcCode: 0 };
+const UNAUTHENTICATED: DecisionStatus = { httpStatus: 401, grpcCode: 16 };
+const PERMISSION_DENIED: DecisionStatus = { httpStatus: 403, grpcCode: 7 };
+const UNAVAILABLE: DecisionStatus = { httpStatus: 503, grpcCode: 14 };
+
+interface Verified {
+  identity: VerifiedIdentity;
+  certInfo?: CertInfo;
+}
+
+export async function decide(
+  req: AuthzRequest,
+  policy: Policy,
+  snapshot: TrustSnapshot,
+  now: Date,
+  cache?: ChainCache,
+): Promise<Decision> {
+  const cfg = policy.config;
+  const { route, allowlist } = selectRoute(policy, req);
+  const includeCert = cfg.audit["include-cert-info"];
+
+  const base = (status: DecisionStatus, allow: boolean, reason: Reason, detail: string): Decision => {
+    const d: Decision = { ...status, allow, reason, detail, headersToSet: [], headersToRemove: [...policy.identityHeaderNames] };
+    if (route) d.route = route.name;
+    return d;
+  };
+
+  // 401-class outcome, unless the operator chose to log and allow authentication failures.
+  const authFailure = (reason: Reason, detail: string, certInfo?: CertInfo): Decision => {
+    const d =
+      cfg.failure["validation-failure"] === "log_and_allow"
+        ? base(OK, true, "log_and_allow", `${reason}: ${detail}`)
+        : base(UNAUTHENTICATED, false, reason, detail);
+    if (certInfo && includeCert) d.certInfo = certInfo;
+    return d;
+  };
+
+  let cred: ReturnType<typeof extractCredentials>;
+  try {
+    cred = extractCredentials(req, cfg);
+  } catch (err) {
+    if (err instanceof CredentialError) return authFailure("malformed_certificate", err.detail);
+    throw err;
+  }
+
+  if (cred.kind === "none") {
+    if (cfg.tls["require-mtls"]) return authFailure("no_certificate", "no client certificate presented");
+    return base(OK, true, "no_certificate", "no client certificate; mTLS not required");
+  }
+
+  let verified: Verified;
+  try {
+    if (cred.kind === "x509") {
+      verified = verifyX509Cached(cred.der, snapshot, now, cache);
+    } else {
+      const svid = await verifyJwtSvid(cred.token, snapshot.bundles, { audiences: cfg.jwt.audiences, now });
+      verified = { identity: identityOf(svid.id, "spiffe-jwt") };
+    }
+  } catch (err) {
+    if (!(err instanceof SvidError)) throw err;
+    const certInfo = includeCert && cred.kind === "x509" ? leafCertInfo(cred.der[0]) : undefined;
+    if (err.reason === "unknown_trust_domain" && !snapshot.spireAvailable) {
+      if (cfg.failure["spire-unavailable"] === "fail_open") {
+        const d = base(OK, true, "fail_open", `SPIRE unavailable: ${err.detail}`);
+        if (certInfo) d.certInfo = certInfo;
+        return d;
+      }
+      const d = base(UNAVAILABLE, false, "spire_unavailable", `SPIRE unavailable: ${err.detail}`);
+      if (certInfo) d.certInfo = certInfo;
+      return d;
+    }
+    return authFailure(err.reason, err.detail, certInfo);
+  }
+
+  const { identity } = verified;
+  if (allowlist.match(identity) === undefined) {
+    const d = base(PERMISSION_DENIED, false, "not_allowed", `${identity.spiffeId} is not allowed${route ? ` on route ${route.name}` : ""}`);
+    d.identity = identity;
+    if (includeCert && verified.certInfo) d.certInfo = verified.certInfo;
+    return d;
+  }
+
+  const h = policy.headers;
+  const headersToSet: HeaderToSet[] = [
+    { name: h.spiffeId, value: identity.spiffeId },
+    { name: h.trustDomain, value: identity.trustDomain },
+    { name: h.workloadId, value: identity.path },
+    { name: h.authMethod, value: identity.method },
+    { name: h.authTimestamp, value: String(Math.floor(now.getTime() / 1000)) },
+  ];
+  const setNames = new Set(headersToSet.map((x) => x.name.toLowerCase()));
+  const d = base(OK, true, "ok", identity.spiffeId);
+  d.identity = identity;
+  d.headersToSet = headersToSet;
+  d.headersToRemove = policy.identityHeaderNames.filter((n) => !setNames.has(n));
+  if (includeCert && verified.certInfo) d.certInfo = verified.certInfo;
+  return d;
+}
+
+function identityOf(id: { trustDomain: { name: string }; path: string; toString(): string }, method: VerifiedIdentity["method"]): VerifiedIdentity {
+  return { spiffeId: id.toString(), trustDomain: id.trustDomain.name, path: id.path, method };
+}
+
+function certInfoOf(cert: Certificate): CertInfo {
+  return { serial: cert.serialNumberHex, issuer: cert.issuer, notAfter: cert.notAfter.toISOString(), sha256: cert.sha256Hex() };
+}
+
+/** Leaf details for the audit log of a failed verification; undefined when the leaf does not even parse. */
+function leafCertInfo(der: Uint8Array | undefined): CertInfo | undefined {
+  if (!der) return undefined;
+  try {
+    return certInfoOf(parseCertificate(der));
+  } catch {
+    return undefined;
+  }
+}
+
+function verifyX509(der: Uint8Array[], snapshot: TrustSnapshot, now: Date): CachedVerification {
+  const svid = verifyX509Svid(der, snapshot.bundles, now);
+  // The whole verified path (root included) bounds how long this result may be reused.
+  let notBeforeMs = -Infinity;
+  let notAfterMs = Infinity;
+  for (const c of svid.verifiedChain) {
+    notBeforeMs = Math.max(notBeforeMs, c.notBeforeMs);
+    notAfterMs = Math.min(notAfterMs, c.notAfterMs);
+  }
+  return { identity: identityOf(svid.id, "spiffe"), notBeforeMs, notAfterMs, certInfo: certInfoOf(svid.leaf) };
+}
+
+function verifyX509Cached(der: Uint8Array[], snapshot: TrustSnapshot, now: Date, cache: ChainCache | undefined): Verified {
+  if (!cache) {
+    const v = verifyX509(der, snapshot, now);
+    return { identity: v.identity, certInfo: v.certInfo };
+  }
+  const key = ChainCache.keyFor(der);
+  const hit = cache.get(key, snapshot.generation, now);
+  if (hit) return { identity: hit.identity, certInfo: hit.certInfo };
+  const v = verifyX509(der, snapshot, now);
+  cache.set(key, snapshot.generation, v, now);
+  return { identity: v.identity, certInfo: v.certInfo };
+}
