@@ -1,0 +1,27 @@
+// In-memory dev CA: X.509 and JWT authorities for tests and the embedded dev Workload API.
+import { formatSpiffeBundle } from "../spiffe/spiffe-bundle.js";
+import type { TrustDomainLike } from "../spiffe/trust-domain.js";
+import { x509BundleOf, type DevCertificateAuthority } from "./ca.js";
+import { jwtBundleOf, type DevJwtAuthority } from "./jwt.js";
+
+export { DevCertificateAuthority, x509BundleOf, type CaOptions, type CertificateOptions, type DevX509Svid, type IssuedCertificate, type KeyUsageName } from "./ca.js";
+export { DevJwtAuthority, jwtBundleOf, type JwtAuthorityOptions, type JwtIssueOptions } from "./jwt.js";
+export { KEY_TYPES, generateKeyPair, privateKeyPem, type KeyType } from "./keys.js";
+
+/** A SPIFFE bundle document for `td` with these CAs' roots and JWT keys. */
+export function spiffeBundleJson(
+  td: TrustDomainLike,
+  parts: {
+    x509?: readonly DevCertificateAuthority[];
+    jwt?: readonly DevJwtAuthority[];
+    sequenceNumber?: number;
+    refreshHintSeconds?: number;
+  },
+): string {
+  return formatSpiffeBundle({
+    x509: x509BundleOf(td, parts.x509 ?? []),
+    jwt: jwtBundleOf(td, parts.jwt ?? []),
+    ...(parts.sequenceNumber !== undefined ? { sequenceNumber: parts.sequenceNumber } : {}),
+    ...(parts.refreshHintSeconds !== undefined ? { refreshHintSeconds: parts.refreshHintSeconds } : {}),
+  });
+}

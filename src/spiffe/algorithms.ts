@@ -1,0 +1,277 @@
+// Signature and public-key algorithms we accept in certificate paths, and synchronous verification with
+// node:crypto. The set mirrors Go's crypto/x509 minus legacy: ECDSA (P-256/384/521) with SHA-2, RSA
+// PKCS#1 v1.5 and RSA-PSS with SHA-2 (>= 2048-bit keys), and Ed25519. Anything else parses but never
+// verifies, so a certificate signed with SHA-1 or DSA is "untrusted", not a crash.
+import { constants, createPublicKey, verify as cryptoVerify, type KeyObject } from "node:crypto";
+import {
+  DerError,
+  TAG_NULL,
+  TAG_SEQUENCE,
+  children,
+  readBitString,
+  readIntegerBytes,
+  readOid,
+  readSmallUint,
+  readTlv,
+  type Tlv,
+} from "./der.js";
+
+export type HashName = "sha256" | "sha384" | "sha512";
+
+export type SignatureAlgorithm =
+  | { readonly kind: "ecdsa"; readonly hash: HashName; readonly name: string }
+  | { readonly kind: "rsa-pkcs1"; readonly hash: HashName; readonly name: string }
+  | { readonly kind: "rsa-pss"; readonly hash: HashName; readonly saltLength: number; readonly name: string }
+  | { readonly kind: "ed25519"; readonly name: string }
+  | { readonly kind: "unsupported"; readonly name: string };
+
+export type EcCurve = "P-256" | "P-384" | "P-521";
+
+export type PublicKeyInfo =
+  | { readonly kind: "ec"; readonly curve: EcCurve; readonly x: Uint8Array; readonly y: Uint8Array }
+  | { readonly kind: "rsa"; readonly n: Uint8Array; readonly e: Uint8Array; readonly bits: number }
+  | { readonly kind: "ed25519"; readonly key: Uint8Array }
+  | { readonly kind: "unsupported"; readonly name: string };
+
+const HASH_OIDS: Record<string, HashName> = {
+  "2.16.840.1.101.3.4.2.1": "sha256",
+  "2.16.840.1.101.3.4.2.2": "sha384",
+  "2.16.840.1.101.3.4.2.3": "sha512",
+};
+const HASH_BYTES: Record<HashName, number> = { sha256: 32, sha384: 48, sha512: 64 };
+
+const ECDSA_OIDS: Record<string, HashName> = {
+  "1.2.840.10045.4.3.2": "sha256",
+  "1.2.840.10045.4.3.3": "sha384",
+  "1.2.840.10045.4.3.4": "sha512",
+};
+const RSA_PKCS1_OIDS: Record<string, HashName> = {
+  "1.2.840.113549.1.1.11": "sha256",
+  "1.2.840.113549.1.1.12": "sha384",
+  "1.2.840.113549.1.1.13": "sha512",
+};
+const OID_RSASSA_PSS = "1.2.840.113549.1.1.10";
+const OID_MGF1 = "1.2.840.113549.1.1.8";
+const OID_ED25519 = "1.3.101.112";
+const OID_EC_PUBLIC_KEY = "1.2.840.10045.2.1";
+const OID_RSA_ENCRYPTION = "1.2.840.113549.1.1.1";
+const CURVES: Record<string, { curve: EcCurve; size: number }> = {
+  "1.2.840.10045.3.1.7": { curve: "P-256", size: 32 },
+  "1.3.132.0.34": { curve: "P-384", size: 48 },
+  "1.3.132.0.35": { curve: "P-521", size: 66 },
+};
+
+export const MIN_RSA_BITS = 2048;
+/** Bigger keys only cost CPU; Go's crypto/x509 has the same ceiling. */
+export const MAX_RSA_BITS = 8192;
+
+/** Hash of an AlgorithmIdentifier whose parameters are NULL or absent (both occur in the wild). */
+function hashFromAlgId(buf: Uint8Array, tlv: Tlv): HashName | undefined {
+  const parts = children(buf, tlv);
+  const oid = parts[0];
+  if (!oid || parts.length > 2) return undefined;
+  const params = parts[1];
+  if (params && (params.tag !== TAG_NULL || params.end !== params.contentStart)) return undefined;
+  return HASH_OIDS[readOid(buf, oid)];
+}
+
+/** RSASSA-PSS-params: SHA-2 hash, MGF1 with the same hash, salt = hash length, trailer 1 (as Go requires). */
+function parsePssParams(buf: Uint8Array, params: Tlv | undefined): SignatureAlgorithm {
+  const unsupported = { kind: "unsupported", name: "RSASSA-PSS with unsupported parameters" } as const;
+  if (!params || params.tag !== TAG_SEQUENCE) return unsupported;
+  let hash: HashName | undefined;
+  let mgfHash: HashName | undefined;
+  let salt = 20;
+  for (const field of children(buf, params)) {
+    const inner = readTlv(buf, field.contentStart, field.end);
+    if (inner.end !== field.end) return unsupported;
+    switch (field.tag) {
+      case 0xa0:
+        hash = hashFromAlgId(buf, inner);
+        break;
+      case 0xa1: {
+        const mgf = children(buf, inner);
+        if (mgf.length !== 2 || readOid(buf, mgf[0] as Tlv) !== OID_MGF1) return unsupported;
+        mgfHash = hashFromAlgId(buf, mgf[1] as Tlv);
+        break;
+      }
+      case 0xa2:
+        salt = readSmallUint(buf, inner);
+        break;
+      case 0xa3:
+        if (readSmallUint(buf, inner) !== 1) return unsupported;
+        break;
+      default:
+        return unsupported;
+    }
+  }
+  if (!hash || mgfHash !== hash || salt !== HASH_BYTES[hash]) return unsupported;
+  return { kind: "rsa-pss", hash, saltLength: salt, name: `RSASSA-PSS-${hash.toUpperCase()}` };
+}
+
+/** Reads a signature AlgorithmIdentifier. Unknown algorithms are returned as "unsupported". */
+export function parseSignatureAlgorithm(buf: Uint8Array, algId: Tlv): SignatureAlgorithm {
+  if (algId.tag !== TAG_SEQUENCE) throw new DerError("AlgorithmIdentifier: expected SEQUENCE");
+  const parts = children(buf, algId);
+  if (parts.length < 1 || parts.length > 2) throw new DerError("AlgorithmIdentifier: bad field count");
+  const oid = readOid(buf, parts[0] as Tlv);
+  const params = parts[1];
+  const paramsAbsent = params === undefined;
+  const paramsNull = params !== undefined && params.tag === TAG_NULL && params.end === params.contentStart;
+  const ecHash = ECDSA_OIDS[oid];
+  if (ecHash) {
+    return paramsAbsent
+      ? { kind: "ecdsa", hash: ecHash, name: `ECDSA-${ecHash.toUpperCase()}` }
+      : { kind: "unsupported", name: `${oid} with parameters` };
+  }
+  const rsaHash = RSA_PKCS1_OIDS[oid];
+  if (rsaHash) {
+    return paramsAbsent || paramsNull
+      ? { kind: "rsa-pkcs1", hash: rsaHash, name: `RSA-PKCS1-${rsaHash.toUpperCase()}` }
+      : { kind: "unsupported", name: `${oid} with parameters` };
+  }
+  if (oid === OID_RSASSA_PSS) return parsePssParams(buf, params);
+  if (oid === OID_ED25519) {
+    return paramsAbsent ? { kind: "ed25519", name: "Ed25519" } : { kind: "unsupported", name: "Ed25519 with parameters" };
+  }
+  return { kind: "unsupported", name: oid };
+}
+
+function stripLeadingZeros(b: Uint8Array): Uint8Array {
+  let i = 0;
+  while (i < b.length - 1 && b[i] === 0) i++;
+  return b.subarray(i);
+}
+
+function bitLength(b: Uint8Array): number {
+  const first = b[0] ?? 0;
+  return first === 0 ? 0 : (b.length - 1) * 8 + (32 - Math.clz32(first));
+}
+
+/**
+ * Reads a SubjectPublicKeyInfo. Structural errors in a key of a supported type throw DerError (Go's
+ * parser fails those certificates too); unknown key algorithms come back as "unsupported".
+ */
+export function parsePublicKeyInfo(buf: Uint8Array, spki: Tlv): PublicKeyInfo {
+  if (spki.tag !== TAG_SEQUENCE) throw new DerError("SubjectPublicKeyInfo: expected SEQUENCE");
+  const parts = children(buf, spki);
+  if (parts.length !== 2) throw new DerError("SubjectPublicKeyInfo: bad field count");
+  const algId = parts[0] as Tlv;
+  const algParts = children(buf, algId);
+  if (algParts.length < 1 || algParts.length > 2) throw new DerError("SubjectPublicKeyInfo: bad algorithm");
+  const oid = readOid(buf, algParts[0] as Tlv);
+  const params = algParts[1];
+  const bits = readBitString(buf, parts[1] as Tlv);
+  if (bits.unusedBits !== 0) throw new DerError("SubjectPublicKeyInfo: key has unused bits");
+  const key = bits.bytes;
+
+  if (oid === OID_EC_PUBLIC_KEY) {
+    if (!params || params.tag !== 0x06) throw new DerError("EC key: named curve required");
+    const curveOid = readOid(buf, params);
+    const curve = CURVES[curveOid];
+    if (!curve) return { kind: "unsupported", name: `EC curve ${curveOid}` };
+    // Uncompressed points only, as Go: compressed or infinity encodings fail to parse.
+    if (key.length !== 1 + 2 * curve.size || key[0] !== 0x04) throw new DerError("EC key: invalid point encoding");
+    return {
+      kind: "ec",
+      curve: curve.curve,
+      x: key.subarray(1, 1 + curve.size),
+      y: key.subarray(1 + curve.size),
+    };
+  }
+  if (oid === OID_RSA_ENCRYPTION) {
+    if (params && (params.tag !== TAG_NULL || params.end !== params.contentStart)) {
+      throw new DerError("RSA key: parameters must be NULL");
+    }
+    const seq = readTlv(key, 0, key.length);
+    if (seq.tag !== TAG_SEQUENCE || seq.end !== key.length) throw new DerError("RSA key: expected SEQUENCE");
+    const nums = children(key, seq);
+    if (nums.length !== 2) throw new DerError("RSA key: expected modulus and exponent");
+    const n = readIntegerBytes(key, nums[0] as Tlv);
+    const e = readIntegerBytes(key, nums[1] as Tlv);
+    if (((n[0] as number) & 0x80) !== 0 || ((e[0] as number) & 0x80) !== 0) throw new DerError("RSA key: negative value");
+    const nn = stripLeadingZeros(n);
+    return { kind: "rsa", n: nn, e: stripLeadingZeros(e), bits: bitLength(nn) };
+  }
+  if (oid === OID_ED25519) {
+    if (params) throw new DerError("Ed25519 key: parameters must be absent");
+    if (key.length !== 32) throw new DerError("Ed25519 key: must be 32 bytes");
+    return { kind: "ed25519", key };
+  }
+  return { kind: "unsupported", name: oid };
+}
+
+function b64u(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("base64url");
+}
+
+/**
+ * Why this key may not sign certificates, or undefined if it may. Checked before import so that a huge
+ * RSA modulus or odd exponent costs nothing.
+ */
+export function publicKeyProblem(info: PublicKeyInfo): string | undefined {
+  switch (info.kind) {
+    case "unsupported":
+      return `unsupported public key algorithm ${info.name}`;
+    case "rsa": {
+      if (info.bits < MIN_RSA_BITS || info.bits > MAX_RSA_BITS) return `RSA key size ${info.bits} not allowed`;
+      const e = info.e;
+      if (e.length > 4 || ((e[e.length - 1] as number) & 1) === 0 || (e.length === 1 && (e[0] as number) < 3)) {
+        return "RSA public exponent not allowed";
+      }
+      return undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Builds a node:crypto key. Through JWK, not SPKI DER: with OpenSSL 3.0 (Node 20) the DER decoder path
+ * costs about as much as a P-256 signature check, the JWK path a fraction of it (RSA: ~50x less).
+ * Node still validates EC points on import. Throws on keys OpenSSL refuses.
+ */
+export function importPublicKey(info: PublicKeyInfo): KeyObject {
+  switch (info.kind) {
+    case "ec":
+      return createPublicKey({ key: { kty: "EC", crv: info.curve, x: b64u(info.x), y: b64u(info.y) }, format: "jwk" });
+    case "rsa":
+      return createPublicKey({ key: { kty: "RSA", n: b64u(info.n), e: b64u(info.e) }, format: "jwk" });
+    case "ed25519":
+      return createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: b64u(info.key) }, format: "jwk" });
+    default:
+      throw new Error(`cannot import ${info.name}`);
+  }
+}
+
+/** Why `alg` cannot be checked with a key of this kind, or undefined if the pair fits. */
+export function algorithmKeyMismatch(alg: SignatureAlgorithm, key: PublicKeyInfo): string | undefined {
+  if (alg.kind === "unsupported") return `unsupported signature algorithm ${alg.name}`;
+  const want = alg.kind === "ecdsa" ? "ec" : alg.kind === "ed25519" ? "ed25519" : "rsa";
+  return key.kind === want ? undefined : `signature algorithm ${alg.name} does not match a ${key.kind} key`;
+}
+
+/** Synchronous signature check; any error inside OpenSSL counts as a bad signature. */
+export function verifySignature(alg: SignatureAlgorithm, data: Uint8Array, signature: Uint8Array, key: KeyObject): boolean {
+  try {
+    switch (alg.kind) {
+      case "ecdsa":
+        return cryptoVerify(alg.hash, data, { key, dsaEncoding: "der" }, signature);
+      case "rsa-pkcs1":
+        return cryptoVerify(alg.hash, data, { key, padding: constants.RSA_PKCS1_PADDING }, signature);
+      case "rsa-pss":
+        return cryptoVerify(
+          alg.hash,
+          data,
+          { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: alg.saltLength },
+          signature,
+        );
+      case "ed25519":
+        return cryptoVerify(null, data, key, signature);
+      default:
+        return false;
+    }
+  } catch {
+    return false;
+  }
+}
