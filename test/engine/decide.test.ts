@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { decide } from "../../src/engine/decide.js";
 import { ChainCache } from "../../src/engine/chain-cache.js";
 import type { Decision, Reason } from "../../src/engine/types.js";
@@ -343,6 +344,24 @@ test("rotation: a cached chain from an old CA is rejected once the snapshot drop
   expectDecision(await decide(xfccRequest(svid.pem), policy, after, NOW, cache), { allow: false, reason: "untrusted", status: 401 });
   const fresh = await newCa.issueX509Svid("/svc");
   assert.equal((await decide(xfccRequest(fresh.pem), policy, after, NOW, cache)).reason, "ok");
+});
+
+test("property: decide() answers any XFCC/source-certificate garbage with a 401 decision, never an exception", async () => {
+  const { example } = await sharedCas();
+  const svid = await example.issueX509Svid("/a");
+  const policy = policyOf();
+  const snap = snapshotOf([example.x509Bundle()]);
+  // real PEM, cut or corrupted at a random place, so that the DER parser sees near-certificates too
+  const corrupted = fc.tuple(fc.nat(svid.pem.length), fc.string({ maxLength: 8 })).map(([at, junk]) => svid.pem.slice(0, at) + junk + svid.pem.slice(at + junk.length));
+  const raw = fc.oneof(corrupted, fc.string({ maxLength: 200 }));
+  await fc.assert(
+    fc.asyncProperty(raw, fc.boolean(), async (text, viaXfcc) => {
+      const r = viaXfcc ? bareRequest({ "x-forwarded-client-cert": `Cert="${encodeURIComponent(text)}"` }) : sourceCertRequest(text);
+      const d = await decide(r, policy, snap, NOW);
+      if (d.reason !== "ok") assert.equal(d.httpStatus, 401, d.reason);
+    }),
+    { seed: 99, numRuns: 300 },
+  );
 });
 
 test("every reason code was produced above", () => {

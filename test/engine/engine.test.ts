@@ -56,3 +56,20 @@ test("the clock is injected", async () => {
   const engine = new Engine({ policy: compilePolicy(parseConfig({})), trust, clock: () => new Date(0) });
   assert.equal((await engine.decide(req)).reason, "no_certificate");
 });
+
+test("audit listener subscribed to the Engine writes one line per decision", async () => {
+  const { createAuditListener } = await import("../../src/engine/index.js");
+  const { pino } = await import("pino");
+  const { Writable } = await import("node:stream");
+  const lines: string[] = [];
+  const logger = pino(new Writable({ write: (c: Buffer, _e, cb) => (lines.push(c.toString()), cb()) }));
+  const engine = new Engine({ policy: compilePolicy(parseConfig({})), trust });
+  engine.onDecision(createAuditListener(logger));
+  await engine.decide({ ...req, requestId: "r-1" });
+  assert.equal(lines.length, 1);
+  const rec = JSON.parse(lines[0]!) as Record<string, unknown>;
+  assert.equal(rec.type, "audit");
+  assert.equal(rec.reason, "no_certificate");
+  assert.equal(rec.request_id, "r-1");
+  assert.equal(rec.transport, "zentinel");
+});

@@ -200,6 +200,33 @@ test("property: parseXfcc and xfccCertificates only ever throw the typed error",
   );
 });
 
+test("property: well-formed headers with hostile Cert/Chain values only ever throw the typed error", () => {
+  const pemish = fc.oneof(
+    fc.uint8Array({ minLength: 1, maxLength: 64 }).map((b) => pem(b)),
+    fc.uint8Array({ maxLength: 64 }).map((b) => pem(b).slice(0, 40)),
+    fc.constantFrom("-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----", "%", "%zz", "\u0000"),
+    fc.string({ maxLength: 40 }),
+  );
+  const value = fc.array(pemish, { maxLength: 4 }).map((parts) => parts.join(""));
+  const pair = fc.tuple(fc.constantFrom("Cert", "Chain", "cert", "URI", "Hash"), value, fc.boolean()).map(([k, v, enc]) => {
+    const vv = enc ? encodeURIComponent(v) : v;
+    return `${k}="${vv.replace(/[\\"]/g, (c) => "\\" + c)}"`;
+  });
+  const element = fc.array(pair, { minLength: 1, maxLength: 4 }).map((p) => p.join(";"));
+  const header = fc.array(element, { minLength: 1, maxLength: 3 }).map((e) => e.join(","));
+  fc.assert(
+    fc.property(header, fc.boolean(), (h, first) => {
+      try {
+        const res = xfccCertificates(h, first ? "first" : "last");
+        assert.ok(res.der.length >= 1 && res.der.length <= MAX_CHAIN_CERTS);
+      } catch (e) {
+        if (!(e instanceof CredentialError) || e.reason !== "malformed_certificate") throw e;
+      }
+    }),
+    { seed: 4242, numRuns: 1000 },
+  );
+});
+
 test("property: quoted round trip of arbitrary subjects", () => {
   fc.assert(
     fc.property(fc.string({ maxLength: 100 }), (subject) => {
