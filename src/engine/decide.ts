@@ -10,15 +10,13 @@
 //   3. is the verified ID in the allowlist of the selected route?
 // failure.validation-failure=log_and_allow turns authentication failures (step 1-2, 401) into allows
 // without identity; authorisation (403) and availability (503) are never bypassed by it.
-import type { Policy } from "../policy/index.js";
-import { selectRoute } from "../policy/index.js";
+import { selectRoute, type Policy } from "../policy/index.js";
+import { parseCertificate, SvidError, verifyJwtSvid, verifyX509Svid, type Certificate, type SpiffeId } from "../spiffe/index.js";
 import type { TrustSnapshot } from "../trust/snapshot.js";
-import { ChainCache } from "./chain-cache.js";
-import { extractCredentials } from "./credentials.js";
+import { ChainCache, type CachedVerification } from "./chain-cache.js";
+import { extractCredentials, type PresentedCredential } from "./credentials.js";
 import { CredentialError } from "./errors.js";
 import type { AuthzRequest, CertInfo, Decision, DecisionStatus, HeaderToSet, Reason, VerifiedIdentity } from "./types.js";
-import { parseCertificate, SvidError, verifyJwtSvid, verifyX509Svid, type Certificate } from "../spiffe/index.js";
-import type { CachedVerification } from "./chain-cache.js";
 
 const OK: DecisionStatus = { httpStatus: 200, grpcCode: 0 };
 const UNAUTHENTICATED: DecisionStatus = { httpStatus: 401, grpcCode: 16 };
@@ -57,7 +55,7 @@ export async function decide(
     return d;
   };
 
-  let cred: ReturnType<typeof extractCredentials>;
+  let cred: PresentedCredential;
   try {
     cred = extractCredentials(req, cfg);
   } catch (err) {
@@ -119,12 +117,13 @@ export async function decide(
   return d;
 }
 
-function identityOf(id: { trustDomain: { name: string }; path: string; toString(): string }, method: VerifiedIdentity["method"]): VerifiedIdentity {
-  return { spiffeId: id.toString(), trustDomain: id.trustDomain.name, path: id.path, method };
+// Frozen: cached results are shared by every decision (and listener) that hits them.
+function identityOf(id: SpiffeId, method: VerifiedIdentity["method"]): VerifiedIdentity {
+  return Object.freeze({ spiffeId: id.toString(), trustDomain: id.trustDomain.name, path: id.path, method });
 }
 
 function certInfoOf(cert: Certificate): CertInfo {
-  return { serial: cert.serialNumberHex, issuer: cert.issuer, notAfter: cert.notAfter.toISOString(), sha256: cert.sha256Hex() };
+  return Object.freeze({ serial: cert.serialNumberHex, issuer: cert.issuer, notAfter: cert.notAfter.toISOString(), sha256: cert.sha256Hex() });
 }
 
 /** Leaf details for the audit log of a failed verification; undefined when the leaf does not even parse. */
