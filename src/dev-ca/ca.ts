@@ -22,6 +22,14 @@ x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoPro
 
 export type KeyUsageName = keyof typeof x509.KeyUsageFlags;
 
+/** A certificate extension, as CertificateOptions.extensions takes it. */
+export type DevExtension = x509.Extension;
+
+/** An extension from its OID and DER value: for name constraints, unknown critical extensions, etc. */
+export function rawExtension(oid: string, critical: boolean, value: Uint8Array): DevExtension {
+  return new x509.Extension(oid, critical, value);
+}
+
 /** Knobs for one certificate. Defaults make a correct SVID / CA; each option breaks one thing on purpose. */
 export interface CertificateOptions {
   notBefore?: Date;
@@ -57,14 +65,14 @@ export interface CertificateOptions {
   /** Name this issuer DN instead of the real issuer's subject. */
   issuerName?: string;
   /** Extra extensions, appended as given (e.g. raw name constraints, unknown critical extensions). */
-  extensions?: x509.Extension[];
+  extensions?: DevExtension[];
 }
 
 export interface IssuedCertificate {
   der: Uint8Array;
   pem: string;
-  /** Our parsed view, for assertions. */
-  certificate: Certificate;
+  /** Our parsed view, for assertions (parsed on first use; throws SvidError for a malformed certificate). */
+  readonly certificate: Certificate;
   keys: CryptoKeyPair;
 }
 
@@ -148,7 +156,19 @@ async function build({ defaults, issuer, opts }: BuildParams): Promise<Built> {
     extensions,
   });
   const der = new Uint8Array(cert.rawData);
-  return { der, pem: toPem(der), certificate: parseCertificate(der), keys, keyType, rsaPss, subjectDn: subject };
+  let parsed: Certificate | undefined;
+  return {
+    der,
+    pem: toPem(der),
+    // Lazy: a deliberately malformed certificate must still be issuable; only reading it as parsed fails.
+    get certificate() {
+      return (parsed ??= parseCertificate(der));
+    },
+    keys,
+    keyType,
+    rsaPss,
+    subjectDn: subject,
+  };
 }
 
 /** Options of a CA certificate; `name` is the CN used in its subject. */
@@ -213,7 +233,12 @@ export class DevCertificateAuthority {
     });
     const chain = [issued.der, ...this.intermediates()];
     return {
-      ...issued,
+      der: issued.der,
+      pem: issued.pem,
+      get certificate() {
+        return issued.certificate;
+      },
+      keys: issued.keys,
       id: idString,
       chain,
       chainPem: chain.map(toPem).join(""),

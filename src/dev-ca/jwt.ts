@@ -1,7 +1,7 @@
 // A JWT-SVID signing authority for tests and the dev Workload API: one key, one kid, tokens on demand,
 // with options to produce the bad tokens a verifier must refuse.
 import { SignJWT, exportJWK, generateKeyPair, type JWK } from "jose";
-import { randomBytes } from "node:crypto";
+import { randomBytes, webcrypto } from "node:crypto";
 import { JwtBundle, parseJwtAuthority, type JwtAuthority, type JwtSvidAlgorithm } from "../spiffe/jwt-bundle.js";
 import { toTrustDomain, type TrustDomain, type TrustDomainLike } from "../spiffe/trust-domain.js";
 import type { CryptoKeyPair } from "./keys.js";
@@ -66,6 +66,24 @@ export class DevJwtAuthority {
     return new SignJWT(claims)
       .setProtectedHeader({ alg: this.alg, kid: this.keyId, typ: "JWT", ...opts.header } as { alg: string })
       .sign(this.keys.privateKey);
+  }
+
+  /**
+   * Signs exactly this header and payload, bypassing jose's own header checks: for tokens jose refuses
+   * to produce (crit, b64) that a verifier must still refuse.
+   */
+  async signRaw(header: Record<string, unknown>, payload: Record<string, unknown> | string): Promise<string> {
+    const enc = (v: unknown) => Buffer.from(typeof v === "string" ? v : JSON.stringify(v)).toString("base64url");
+    const input = `${enc(header)}.${enc(payload)}`;
+    const bits = this.alg.slice(2);
+    const hash = `SHA-${bits}`;
+    const params = this.alg.startsWith("ES")
+      ? { name: "ECDSA", hash }
+      : this.alg.startsWith("PS")
+        ? { name: "RSA-PSS", saltLength: Number(bits) / 8 }
+        : { name: "RSASSA-PKCS1-v1_5" };
+    const sig = await webcrypto.subtle.sign(params, this.keys.privateKey, Buffer.from(input));
+    return `${input}.${Buffer.from(sig).toString("base64url")}`;
   }
 
   /** The public JWK with kid, as a JWT bundle publishes it. */
