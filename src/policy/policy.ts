@@ -113,6 +113,9 @@ export function selectRoute(policy: Policy, req: Pick<AuthzRequest, "routeName" 
     const path = normalizePath(req.path);
     const method = req.method.toUpperCase();
     for (const r of policy.routes) {
+      // A route without match conditions is one the proxy names (context_extensions / route_id); it must not
+      // capture every unnamed request.
+      if (r.pathPrefix === undefined && r.methods === undefined) continue;
       if (r.pathPrefix !== undefined && !pathHasPrefix(path, r.pathPrefix)) continue;
       if (r.methods !== undefined && !r.methods.has(method)) continue;
       return { route: r, allowlist: r.allowlist };

@@ -171,6 +171,21 @@ test("routes: by name first, then path prefix and method, else top level", () =>
   assert.equal(selectRoute(p, { path: "/x", method: "GET" }).allowlist, p.allowlist);
 });
 
+test("routes without match conditions are chosen by name only, never by falling through", () => {
+  const p = compilePolicy(
+    parseConfig({
+      allowlist: { exact: ["spiffe://td/top"] },
+      routes: [
+        { name: "by-name", allowlist: { exact: ["spiffe://td/named"] } },
+        { name: "everything-get", match: { methods: ["GET"] }, allowlist: { exact: ["spiffe://td/get"] } },
+      ],
+    }),
+  );
+  assert.equal(selectRoute(p, { path: "/x", method: "POST" }).route, undefined);
+  assert.equal(selectRoute(p, { path: "/x", method: "GET" }).route?.name, "everything-get");
+  assert.equal(selectRoute(p, { path: "/x", method: "POST", routeName: "by-name" }).route?.name, "by-name");
+});
+
 test("normalizePath and pathHasPrefix", () => {
   assert.equal(normalizePath("/a/./b/../c"), "/a/c");
   assert.equal(normalizePath("/a/b/.."), "/a/");
