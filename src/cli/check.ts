@@ -1,0 +1,82 @@
+// `check`: what would the server decide for this certificate? Exit 0 allow, 1 deny, 2 usage/config error.
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { UsageError } from "./errors.js";
+import { loadConfigFile } from "../config/load.js";
+import { CheckInputError, checkOffline } from "../engine/check.js";
+
+export const CHECK_USAGE = `Usage: spiffe-authz check --config FILE --cert LEAF.pem [options]
+
+  --config FILE        YAML or JSON config (the allowlist, routes and failure options decide)
+  --cert FILE          client certificate (PEM; may contain the intermediates after the leaf)
+  --chain FILE         intermediates (PEM)
+  --bundle TD=FILE     trust bundle for trust domain TD (PEM, DER or SPIFFE bundle JSON); repeatable;
+                       the config's trust-bundles entries are read too
+  --route NAME         route name, as Envoy context_extensions["route"] would give it
+  --method M           request method for route matching (default GET)
+  --path P             request path for route matching (default /)
+  -h, --help           this help
+
+Prints the decision as JSON. Exit code: 0 allow, 1 deny, 2 usage or config error.
+`;
+
+function readFile(path: string, what: string, encoding?: "utf8"): string | Buffer {
+  try {
+    return encoding ? readFileSync(path, encoding) : readFileSync(path);
+  } catch (err) {
+    throw new UsageError(`${what}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
+
+export async function checkCommand(argv: string[]): Promise<number> {
+  let v;
+  try {
+    v = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        config: { type: "string" },
+        cert: { type: "string" },
+        chain: { type: "string" },
+        bundle: { type: "string", multiple: true },
+        route: { type: "string" },
+        method: { type: "string" },
+        path: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }).values;
+  } catch (err) {
+    throw new UsageError((err as Error).message.split("\n")[0] ?? "bad arguments");
+  }
+  if (v.help) {
+    process.stdout.write(CHECK_USAGE);
+    return 0;
+  }
+  if (!v.config) throw new UsageError("check: --config is required");
+  if (!v.cert) throw new UsageError("check: --cert is required");
+  const config = loadConfigFile(v.config);
+  const bundles = new Map<string, string | Uint8Array>();
+  config["trust-bundles"].forEach((b, i) => bundles.set(b["trust-domain"], readFile(b.path, `config: trust-bundles[${i}].path`)));
+  for (const spec of v.bundle ?? []) {
+    const eq = spec.indexOf("=");
+    if (eq <= 0 || eq === spec.length - 1) throw new UsageError(`--bundle: expected TD=FILE, got "${spec}"`);
+    bundles.set(spec.slice(0, eq), readFile(spec.slice(eq + 1), "--bundle"));
+  }
+  try {
+    const decision = await checkOffline({
+      config,
+      certPem: readFile(v.cert, "--cert", "utf8") as string,
+      ...(v.chain ? { chainPem: readFile(v.chain, "--chain", "utf8") as string } : {}),
+      bundles,
+      ...(v.route ? { route: v.route } : {}),
+      method: v.method ?? "GET",
+      path: v.path ?? "/",
+    });
+    process.stdout.write(`${JSON.stringify(decision, null, 2)}\n`);
+    return decision.allow ? 0 : 1;
+  } catch (err) {
+    if (err instanceof CheckInputError) throw new UsageError(err.message);
+    throw err;
+  }
+}
