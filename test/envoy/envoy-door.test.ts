@@ -126,3 +126,10 @@ test("health reports SERVING for the empty name and the service name; unknown se
     h.close();
   }
 });
+
+test("server reflection lists our services (what `grpcurl list` shows)", async () => {
+  const { listServices } = await import("../helpers/clients.js");
+  const names = await listServices(host.bound[0]!);
+  assert.ok(names.includes("envoy.service.auth.v3.Authorization"));
+  assert.ok(names.includes("zentinel.agent.v2.AgentServiceV2"));
+});

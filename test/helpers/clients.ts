@@ -75,3 +75,26 @@ export interface CheckResponseObj {
   http_response?: string;
   dynamic_metadata?: { fields: Record<string, { stringValue?: string; string_value?: string }> };
 }
+
+/** grpc.reflection.v1 client from the proto shipped with @grpc/reflection. */
+export function reflectionClient(target: string): Client {
+  const path = new URL("../../node_modules/@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto", import.meta.url).pathname;
+  const def = protoLoader.loadSync(path, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
+  const C = (grpc.loadPackageDefinition(def) as Record<string, Record<string, Record<string, Record<string, unknown>>>>)["grpc"]!["reflection"]!["v1"]!["ServerReflection"] as unknown as Ctor;
+  return new C(target, grpc.credentials.createInsecure()) as Client;
+}
+
+/** Lists services through server reflection, as `grpcurl list` does. */
+export function listServices(target: string): Promise<string[]> {
+  const c = reflectionClient(target);
+  return new Promise((resolve, reject) => {
+    const call = (c["ServerReflectionInfo"] as () => grpc.ClientDuplexStream<unknown, { list_services_response?: { service: Array<{ name: string }> } }>).call(c);
+    call.on("data", (m) => {
+      resolve((m.list_services_response?.service ?? []).map((s) => s.name).sort());
+      call.end();
+      c.close();
+    });
+    call.on("error", reject);
+    call.write({ list_services: "" });
+  });
+}

@@ -55,11 +55,20 @@ const idish = fc
   )
   .map((parts) => parts.join(""));
 const prefixed = idish.map((s) => `spiffe://${s}`);
+/** Mostly-valid IDs with the occasional defect, so that both outcomes are well represented. */
+const nearValid = fc
+  .tuple(
+    fc.oneof(fc.stringMatching(/^[a-z0-9._-]{1,10}$/), fc.stringMatching(/^[a-zA-Z0-9.:@%_-]{0,10}$/)),
+    fc.array(fc.oneof(fc.stringMatching(/^[A-Za-z0-9._-]{1,6}$/), fc.constantFrom("", ".", "..", "...", "%41", "a?b", "a#", "é")), {
+      maxLength: 5,
+    }),
+  )
+  .map(([td, segs]) => `spiffe://${td}${segs.map((x) => `/${x}`).join("")}`);
 
 describe("SPIFFE ID parser", () => {
   test("agrees with the oracle and throws only SpiffeIdError", () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.string({ unit: "grapheme" }), idish, prefixed), (s) => {
+      fc.property(fc.oneof(fc.string(), fc.string({ unit: "grapheme" }), idish, prefixed, nearValid, nearValid), (s) => {
         const accepted = onlyThrows([SpiffeIdError], () => {
           const id = parseSpiffeId(s);
           assert.equal(id.toString(), s, "an accepted ID prints back exactly");
@@ -72,7 +81,7 @@ describe("SPIFFE ID parser", () => {
 
   test("trust domains: both spellings, only SpiffeIdError", () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string(), idish, prefixed), (s) => {
+      fc.property(fc.oneof(fc.string(), idish, prefixed, nearValid, nearValid.map((x) => x.replace(/^spiffe:\/\//, "").split("/")[0] ?? "")), (s) => {
         const ok = onlyThrows([SpiffeIdError], () => parseTrustDomain(s));
         const bare = /^[a-z0-9._-]{1,255}$/.test(s);
         const asId = /^spiffe:\/\/[a-z0-9._-]{1,255}$/.test(s);
