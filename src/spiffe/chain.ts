@@ -7,6 +7,7 @@
 // make us do unbounded work.
 import { algorithmKeyMismatch, publicKeyProblem, verifySignature } from "./algorithms.js";
 import { KeyUsage, type Certificate } from "./certificate.js";
+import type { PublicKeyCache } from "./key-cache.js";
 import { nameConstraintProblem } from "./name-constraints.js";
 
 export interface PathLimits {
@@ -14,6 +15,8 @@ export interface PathLimits {
   maxPathLength: number;
   /** Most signature verifications one search may spend. */
   maxSignatureChecks: number;
+  /** Keys of CAs from earlier verified paths; filled with this path's CAs on success. */
+  keyCache: PublicKeyCache | undefined;
 }
 
 export type PathResult =
@@ -76,7 +79,8 @@ export function buildPath(
     let ok = false;
     if (algorithmKeyMismatch(child.signatureAlgorithm, parent.publicKeyInfo) === undefined) {
       try {
-        ok = verifySignature(child.signatureAlgorithm, child.tbsBytes, child.signature, parent.publicKey());
+        const key = limits.keyCache?.get(parent.spkiKey) ?? parent.publicKey();
+        ok = verifySignature(child.signatureAlgorithm, child.tbsBytes, child.signature, key);
       } catch {
         ok = false; // OpenSSL refused the issuer's key: it can vouch for nothing
       }
@@ -138,7 +142,12 @@ export function buildPath(
   };
 
   const path = extend([leaf]);
-  if (path) return { ok: true, path };
+  if (path) {
+    // Every CA on the path had its key imported (or taken from the cache) to get here.
+    const cache = limits.keyCache;
+    if (cache) for (const ca of path.slice(1)) if (!cache.has(ca.spkiKey)) cache.set(ca.spkiKey, ca.publicKey());
+    return { ok: true, path };
+  }
   // Time is reported only when a path was otherwise sound: an expired certificate from an unknown CA is
   // simply untrusted.
   if (expired) return { ok: false, reason: "expired", detail: expired };

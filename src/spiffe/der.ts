@@ -115,32 +115,42 @@ export function readSmallUint(buf: Uint8Array, tlv: Tlv): number {
   return v;
 }
 
-export function readOid(buf: Uint8Array, tlv: Tlv): string {
+/** Checks OBJECT IDENTIFIER encoding (minimal arcs, complete) without building its string. */
+export function validateOid(buf: Uint8Array, tlv: Tlv): void {
   if (tlv.tag !== TAG_OID) throw new DerError("expected OBJECT IDENTIFIER");
-  const c = content(buf, tlv);
-  if (c.length === 0 || c.length > 64) throw new DerError("invalid OBJECT IDENTIFIER length");
-  const arcs: number[] = [];
+  const len = tlv.end - tlv.contentStart;
+  if (len === 0 || len > 64) throw new DerError("invalid OBJECT IDENTIFIER length");
+  let arcStart = true;
+  let arcLen = 0;
+  for (let i = tlv.contentStart; i < tlv.end; i++) {
+    const b = buf[i] as number;
+    if (arcStart && b === 0x80) throw new DerError("non-minimal OBJECT IDENTIFIER arc");
+    if (++arcLen > 5) throw new DerError("OBJECT IDENTIFIER arc too large");
+    arcStart = (b & 0x80) === 0;
+    if (arcStart) arcLen = 0;
+  }
+  if (!arcStart) throw new DerError("truncated OBJECT IDENTIFIER");
+}
+
+/** Dotted-decimal OID. Built without intermediate arrays: it runs several times per certificate. */
+export function readOid(buf: Uint8Array, tlv: Tlv): string {
+  validateOid(buf, tlv);
+  let out = "";
   let v = 0;
-  let started = false;
-  for (let i = 0; i < c.length; i++) {
-    const b = c[i] as number;
-    if (!started && b === 0x80) throw new DerError("non-minimal OBJECT IDENTIFIER arc");
-    started = true;
-    if (v > 0xffffffff) throw new DerError("OBJECT IDENTIFIER arc too large");
+  for (let i = tlv.contentStart; i < tlv.end; i++) {
+    const b = buf[i] as number;
     v = v * 128 + (b & 0x7f);
     if ((b & 0x80) === 0) {
-      if (arcs.length === 0) {
-        const first = v < 80 ? Math.floor(v / 40) : 2;
-        arcs.push(first, v - first * 40);
+      if (out === "") {
+        const first = v < 80 ? (v / 40) | 0 : 2;
+        out = `${first}.${v - first * 40}`;
       } else {
-        arcs.push(v);
+        out += `.${v}`;
       }
       v = 0;
-      started = false;
     }
   }
-  if (started) throw new DerError("truncated OBJECT IDENTIFIER");
-  return arcs.join(".");
+  return out;
 }
 
 /** BIT STRING content: the unused-bit count and the bytes. Unused bits must be zero (DER). */
@@ -157,10 +167,10 @@ export function readBitString(buf: Uint8Array, tlv: Tlv): { unusedBits: number; 
   return { unusedBits, bytes };
 }
 
-function digits(s: string, from: number, n: number): number {
+function digits(buf: Uint8Array, from: number, n: number): number {
   let v = 0;
   for (let i = from; i < from + n; i++) {
-    const c = s.charCodeAt(i) - 0x30;
+    const c = (buf[i] as number) - 0x30;
     if (c < 0 || c > 9) throw new DerError("invalid time digits");
     v = v * 10 + c;
   }
@@ -172,27 +182,28 @@ function digits(s: string, from: number, n: number): number {
  * Returns epoch milliseconds.
  */
 export function readTime(buf: Uint8Array, tlv: Tlv): number {
-  const s = Buffer.from(content(buf, tlv)).toString("latin1");
+  const p = tlv.contentStart;
+  const len = tlv.end - p;
   let year: number;
   let rest: number;
   if (tlv.tag === TAG_UTC_TIME) {
-    if (s.length !== 13) throw new DerError("UTCTime must be YYMMDDHHMMSSZ");
-    const yy = digits(s, 0, 2);
+    if (len !== 13) throw new DerError("UTCTime must be YYMMDDHHMMSSZ");
+    const yy = digits(buf, p, 2);
     year = yy >= 50 ? 1900 + yy : 2000 + yy;
-    rest = 2;
+    rest = p + 2;
   } else if (tlv.tag === TAG_GENERALIZED_TIME) {
-    if (s.length !== 15) throw new DerError("GeneralizedTime must be YYYYMMDDHHMMSSZ");
-    year = digits(s, 0, 4);
-    rest = 4;
+    if (len !== 15) throw new DerError("GeneralizedTime must be YYYYMMDDHHMMSSZ");
+    year = digits(buf, p, 4);
+    rest = p + 4;
   } else {
     throw new DerError("expected UTCTime or GeneralizedTime");
   }
-  if (s.charCodeAt(s.length - 1) !== 0x5a) throw new DerError("time must be in UTC (Z)");
-  const month = digits(s, rest, 2);
-  const day = digits(s, rest + 2, 2);
-  const hour = digits(s, rest + 4, 2);
-  const minute = digits(s, rest + 6, 2);
-  const second = digits(s, rest + 8, 2);
+  if (buf[tlv.end - 1] !== 0x5a) throw new DerError("time must be in UTC (Z)");
+  const month = digits(buf, rest, 2);
+  const day = digits(buf, rest + 2, 2);
+  const hour = digits(buf, rest + 4, 2);
+  const minute = digits(buf, rest + 6, 2);
+  const second = digits(buf, rest + 8, 2);
   if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) {
     throw new DerError("time out of range");
   }

@@ -18,6 +18,7 @@ export {
   type NameConstraints,
 } from "./certificate.js";
 export type { PublicKeyInfo, SignatureAlgorithm } from "./algorithms.js";
+export { PublicKeyCache, sharedPublicKeyCache } from "./key-cache.js";
 export {
   DEFAULT_CHAIN_LIMITS,
   parseDerCertificates,

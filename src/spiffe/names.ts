@@ -14,6 +14,7 @@ import {
   children,
   content,
   readOid,
+  validateOid,
   type Tlv,
 } from "./der.js";
 
@@ -41,7 +42,7 @@ export function validateName(buf: Uint8Array, name: Tlv): void {
       if (atv.tag !== TAG_SEQUENCE) throw new DerError("Name: expected AttributeTypeAndValue");
       const parts = children(buf, atv);
       if (parts.length !== 2 || (parts[0] as Tlv).tag !== TAG_OID) throw new DerError("Name: bad AttributeTypeAndValue");
-      readOid(buf, parts[0] as Tlv);
+      validateOid(buf, parts[0] as Tlv);
     }
   }
 }

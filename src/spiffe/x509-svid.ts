@@ -13,6 +13,7 @@ import {
 } from "./certificate.js";
 import { SpiffeIdError, SvidError } from "./errors.js";
 import { parseSpiffeId, type SpiffeId } from "./id.js";
+import { sharedPublicKeyCache, type PublicKeyCache } from "./key-cache.js";
 
 export interface X509VerifyOptions {
   /** Largest DER certificate accepted (default 16 KiB). */
@@ -21,6 +22,8 @@ export interface X509VerifyOptions {
   maxChainLength?: number;
   /** Most signature checks one verification may spend on path building (default 32). */
   maxSignatureChecks?: number;
+  /** Cache of verified CAs' imported keys (default: one shared by the process); false for none. */
+  keyCache?: PublicKeyCache | false;
 }
 
 export const DEFAULT_MAX_CHAIN_LENGTH = 8;
@@ -117,6 +120,7 @@ function verify(chain: readonly CertificateInput[], source: X509BundleSource, no
   const result = buildPath(leaf, certs.slice(1), bundle.authorities, id.trustDomain.name, nowMs, {
     maxPathLength: maxChain + 1,
     maxSignatureChecks: options.maxSignatureChecks ?? DEFAULT_MAX_SIGNATURE_CHECKS,
+    keyCache: options.keyCache === false ? undefined : (options.keyCache ?? sharedPublicKeyCache),
   });
   if (!result.ok) throw new SvidError(result.reason, result.detail);
   return { id, leaf, verifiedChain: result.path };

@@ -5,6 +5,7 @@ import { before, describe, test } from "node:test";
 import { DevCertificateAuthority, rawExtension, type DevExtension, type KeyType } from "../../src/dev-ca/index.js";
 import {
   BundleSet,
+  PublicKeyCache,
   X509Bundle,
   parseCertificate,
   parseTrustDomain,
@@ -636,5 +637,38 @@ describe("bounded path search", () => {
     const start = performance.now();
     assert.equal(reasonOf(() => verifyX509Svid(chain, setA, new Date(), { maxSignatureChecks: 3 })), "untrusted");
     assert.ok(performance.now() - start < 1000);
+  });
+});
+
+describe("verified-CA key cache", () => {
+  test("is filled only by verified paths, and gives the same answers", async () => {
+    const cache = new PublicKeyCache(4);
+    const int = await rootA.createIntermediate();
+    const good = await int.issueX509Svid(ID);
+    const other = await DevCertificateAuthority.createRoot(TD_A);
+    const forgedInt = await rootA.createIntermediate({ signingKey: other.keys.privateKey });
+    const bad = await forgedInt.issueX509Svid(ID);
+
+    assert.equal(reasonOf(() => verifyX509Svid(bad.chain, setA, new Date(), { keyCache: cache })), "untrusted");
+    assert.equal(cache.size, 0, "a failed path inserts nothing");
+    assert.equal(reasonOf(() => verifyX509Svid(good.chain, setA, new Date(), { keyCache: cache })), "ok");
+    assert.equal(cache.size, 2, "intermediate and root");
+    assert.ok(cache.has(int.certificate.spkiKey));
+    // With the cache warm, results are unchanged: good passes, forged still fails.
+    assert.equal(reasonOf(() => verifyX509Svid(good.chain, setA, new Date(), { keyCache: cache })), "ok");
+    assert.equal(reasonOf(() => verifyX509Svid(bad.chain, setA, new Date(), { keyCache: cache })), "untrusted");
+    assert.equal(reasonOf(() => verifyX509Svid(good.chain, setA, new Date(), { keyCache: false })), "ok");
+  });
+
+  test("evicts the least recently used entry", async () => {
+    const cache = new PublicKeyCache(2);
+    const a = await rootA.createIntermediate();
+    const b = await rootA.createIntermediate();
+    verifyX509Svid((await a.issueX509Svid(ID)).chain, setA, new Date(), { keyCache: cache });
+    verifyX509Svid((await b.issueX509Svid(ID)).chain, setA, new Date(), { keyCache: cache });
+    assert.equal(cache.size, 2);
+    assert.ok(cache.has(b.certificate.spkiKey));
+    assert.ok(cache.has(rootA.certificate.spkiKey));
+    assert.ok(!cache.has(a.certificate.spkiKey));
   });
 });
