@@ -273,15 +273,11 @@ export class DevCertificateAuthority {
 
   /** This CA's certificate and its ancestors' up to, not including, the root; nearest first. */
   intermediates(): Uint8Array[] {
-    const out: Uint8Array[] = [];
-    for (let ca: DevCertificateAuthority | undefined = this; ca?.parent; ca = ca.parent) out.push(ca.der);
-    return out;
+    return this.parent ? [this.der, ...this.parent.intermediates()] : [];
   }
 
   root(): DevCertificateAuthority {
-    let ca: DevCertificateAuthority = this;
-    while (ca.parent) ca = ca.parent;
-    return ca;
+    return this.parent ? this.parent.root() : this;
   }
 
   /** The X.509 bundle of this CA's trust domain, holding this CA's root. */

@@ -72,7 +72,12 @@ function decodeValue(buf: Uint8Array, v: Tlv): string | undefined {
 function escapeValue(s: string): string {
   let out = s.replace(/[\\,+"<>;=]/g, (m) => `\\${m}`);
   // Control characters would let a certificate forge lines in a log.
-  out = out.replace(/[\u0000-\u001f\u007f]/g, (m) => `\\${m.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  let safe = "";
+  for (const ch of out) {
+    const c = ch.charCodeAt(0);
+    safe += c < 0x20 || c === 0x7f ? `\\${c.toString(16).padStart(2, "0")}` : ch;
+  }
+  out = safe;
   if (out.startsWith("#") || out.startsWith(" ")) out = `\\${out}`;
   if (out.endsWith(" ")) out = `${out.slice(0, -1)}\\ `;
   return out;
