@@ -12,7 +12,14 @@ import { X509Bundle } from "./x509-bundle.js";
 export type AnyBundle = X509Bundle | JwtBundle | SpiffeBundle;
 
 function isSpiffeBundle(b: AnyBundle): b is SpiffeBundle {
-  return !(b instanceof X509Bundle) && !(b instanceof JwtBundle) && typeof b === "object" && b !== null && "x509" in b && "jwt" in b;
+  return (
+    typeof b === "object" &&
+    b !== null &&
+    "x509" in b &&
+    "jwt" in b &&
+    b.x509 instanceof X509Bundle &&
+    b.jwt instanceof JwtBundle
+  );
 }
 
 export class BundleSet implements X509BundleSource, JwtBundleSource {
@@ -33,8 +40,9 @@ export class BundleSet implements X509BundleSource, JwtBundleSource {
     if (b instanceof X509Bundle) this.put(this.x509, b.trustDomain, b, replace, "X.509");
     else if (b instanceof JwtBundle) this.put(this.jwt, b.trustDomain, b, replace, "JWT");
     else if (isSpiffeBundle(b)) {
-      this.put(this.x509, b.trustDomain, b.x509, replace, "X.509");
-      this.put(this.jwt, b.trustDomain, b.jwt, replace, "JWT");
+      // Each part is filed under its own trust domain: a lookup can never return another domain's bundle.
+      this.put(this.x509, b.x509.trustDomain, b.x509, replace, "X.509");
+      this.put(this.jwt, b.jwt.trustDomain, b.jwt, replace, "JWT");
     } else throw new BundleError("not a bundle");
   }
 

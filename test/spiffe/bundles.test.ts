@@ -302,6 +302,7 @@ describe("BundleSet", () => {
   test("two bundles of one kind for one trust domain are an error", () => {
     assert.ok(isBundleError(() => new BundleSet([ca1.x509Bundle(), ca2.x509Bundle()])));
     assert.ok(isBundleError(() => new BundleSet([{} as never])));
+    assert.ok(isBundleError(() => new BundleSet([{ trustDomain: td(), x509: {}, jwt: {} } as never])));
   });
   test("a SPIFFE bundle contributes both parts", () => {
     const b = parseSpiffeBundle(TD, spiffeBundleJson(TD, { x509: [ca1], jwt: [jwtA] }));
