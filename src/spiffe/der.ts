@@ -58,13 +58,6 @@ export function readTlv(buf: Uint8Array, pos: number, limit: number): Tlv {
   return { tag, start: pos, contentStart: p, end: p + len };
 }
 
-/** Reads a TLV that must have tag `tag`. */
-export function expectTlv(buf: Uint8Array, pos: number, limit: number, tag: number, what: string): Tlv {
-  const tlv = readTlv(buf, pos, limit);
-  if (tlv.tag !== tag) throw new DerError(`${what}: unexpected tag 0x${tlv.tag.toString(16)}`);
-  return tlv;
-}
-
 /** All direct children of a constructed element, in order. */
 export function children(buf: Uint8Array, parent: Tlv): Tlv[] {
   if ((parent.tag & 0x20) === 0) throw new DerError("element is not constructed");
@@ -80,10 +73,6 @@ export function children(buf: Uint8Array, parent: Tlv): Tlv[] {
 
 export function content(buf: Uint8Array, tlv: Tlv): Uint8Array {
   return buf.subarray(tlv.contentStart, tlv.end);
-}
-
-export function raw(buf: Uint8Array, tlv: Tlv): Uint8Array {
-  return buf.subarray(tlv.start, tlv.end);
 }
 
 export function readBoolean(buf: Uint8Array, tlv: Tlv): boolean {
