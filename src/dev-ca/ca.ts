@@ -1,7 +1,8 @@
 // An in-memory certificate authority for tests and the embedded dev Workload API: roots, intermediates and
 // X.509-SVIDs, with options to produce every kind of bad certificate a verifier must refuse. Not for
 // production: keys live in memory and nothing is persisted or audited.
-import "./reflect-shim.js";
+// @peculiar/x509 (through tsyringe) needs the Reflect metadata polyfill loaded before it.
+import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import { randomBytes, webcrypto } from "node:crypto";
 import { parseCertificate, type Certificate } from "../spiffe/certificate.js";

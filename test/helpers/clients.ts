@@ -90,7 +90,7 @@ export function listServices(target: string): Promise<string[]> {
   return new Promise((resolve, reject) => {
     const call = (c["ServerReflectionInfo"] as () => grpc.ClientDuplexStream<unknown, { list_services_response?: { service: Array<{ name: string }> } }>).call(c);
     call.on("data", (m) => {
-      resolve((m.list_services_response?.service ?? []).map((s) => s.name).sort());
+      resolve((m.list_services_response?.service ?? []).map((s: { name: string }) => s.name).sort());
       call.end();
       c.close();
     });
