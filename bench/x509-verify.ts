@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { cpus, hostname } from "node:os";
 import { readFileSync } from "node:fs";
-import "../src/dev-ca/reflect-shim.js"; // before @peculiar/x509: its tsyringe dependency needs Reflect metadata
+import "reflect-metadata"; // before @peculiar/x509: its tsyringe dependency needs Reflect metadata
 import * as x509 from "@peculiar/x509";
 import { DevCertificateAuthority } from "../src/dev-ca/index.js";
 import { BundleSet, parseCertificate, verifyX509Svid } from "../src/spiffe/index.js";
