@@ -1,5 +1,6 @@
 // Owns the grpc-js Server: binding (TCP and unix sockets, several at once), health, reflection, and a
 // bounded graceful drain.
+import cluster from "node:cluster";
 import { connect } from "node:net";
 import { lstatSync, unlinkSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
@@ -25,7 +26,7 @@ export interface HostedService {
 }
 
 /** Removes a stale unix socket left by a crashed process, but never one that a live server still answers on. */
-async function clearStaleSocket(path: string): Promise<void> {
+export async function clearStaleSocket(path: string): Promise<void> {
   let isSocket = false;
   try {
     isSocket = lstatSync(path).isSocket();
@@ -75,7 +76,8 @@ export class GrpcHost {
 
   async bind(addresses: Address[]): Promise<string[]> {
     for (const a of addresses) {
-      if (a.kind === "unix" && a.path) await clearStaleSocket(a.path);
+      // Cluster workers share the primary's listening handle; the primary cleared stale sockets before forking.
+      if (a.kind === "unix" && a.path && !cluster.isWorker) await clearStaleSocket(a.path);
       const port = await new Promise<number>((resolve, reject) => {
         this.server.bindAsync(a.target, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(new Error(`cannot listen on ${a.target}: ${err.message}`)) : resolve(p)));
       });

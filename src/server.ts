@@ -1,0 +1,88 @@
+// Composition root: the only module that knows every part. Wires config → policy → engine, trust sources →
+// store, both doors → one gRPC host, and owns start-up readiness and graceful shutdown.
+import { Engine } from "./engine/engine.js";
+import { createAuditListener } from "./engine/audit.js";
+import { ConfigManager } from "./config/manager.js";
+import { GrpcHost, type HostedService } from "./grpc/host.js";
+import { envoyAuthorizationService } from "./adapters/envoy/service.js";
+import { TrustStore } from "./trust/store.js";
+import { WorkloadApiWatcher } from "./trust/workload-api/watcher.js";
+import { StaticBundles } from "./trust/static-bundles.js";
+import type { ServeOptions } from "./cli/serve-options.js";
+import type { Logger } from "./log.js";
+
+export interface RunningServer {
+  /** gRPC targets actually bound (real ports for `:0`). */
+  readonly grpcTargets: string[];
+  readonly engine: Engine;
+  readonly store: TrustStore;
+  readonly config: ConfigManager;
+  /** Drains (health NOT_SERVING, in-flight calls finish or are cancelled at the drain timeout) and stops. */
+  stop(): Promise<void>;
+}
+
+export interface ServerExtras {
+  /** Extra services on the same host (the Zentinel door is added here by the caller until it is wired in). */
+  services?: (deps: { engine: Engine; store: TrustStore; config: ConfigManager }) => HostedService[];
+}
+
+export async function startServer(opts: ServeOptions, log: Logger, extras: ServerExtras = {}): Promise<RunningServer> {
+  const config = new ConfigManager(opts.config, log, opts.configPath ? "file" : "defaults");
+  const cfg = config.applied.config;
+
+  const store = new TrustStore(cfg.failure["spire-unavailable"], cfg.failure["cache-ttl"]);
+  const statics = new StaticBundles(cfg["trust-bundles"], store, log);
+  statics.loadAll();
+  statics.watch();
+
+  const engine = new Engine({ policy: config.applied.policy, policyVersion: config.applied.version, trust: store });
+  engine.onDecision(createAuditListener(log.child({ component: "audit" })));
+  config.onApply((applied) => {
+    engine.setPolicy(applied.policy, applied.version);
+    store.setFailurePolicy(applied.config.failure["spire-unavailable"], applied.config.failure["cache-ttl"]);
+  });
+
+  const services = [envoyAuthorizationService(engine, log), ...(extras.services?.({ engine, store, config }) ?? [])];
+  const host = new GrpcHost(services, log);
+
+  const watcher = new WorkloadApiWatcher({
+    target: opts.spireSocket.target,
+    store,
+    log: log.child({ component: "workload-api" }),
+    resyncIntervalMs: cfg.spire["bundle-refresh-interval"] * 1000,
+  });
+  watcher.start();
+
+  const grpcTargets = await host.bind(opts.listen);
+  const updateHealth = () => host.setServing(store.ready());
+  store.onChange(updateHealth);
+
+  // Start-up waits for SPIRE's first bundle at most spire.api-timeout-ms; then the failure policy decides.
+  const timeoutMs = cfg.spire["api-timeout-ms"];
+  if (!(await watcher.waitForFirstBundle(timeoutMs))) {
+    log.warn({ spireSocket: opts.spireSocket.target, timeoutMs, failure: cfg.failure["spire-unavailable"], ready: store.ready() }, "no bundles from the Workload API yet; serving per the failure policy");
+  }
+  updateHealth();
+  log.info({ grpc: grpcTargets, spireSocket: opts.spireSocket.target, ready: store.ready(), config: config.applied.version }, "spiffe-authz serving");
+
+  // SIGHUP re-reads the config file; a bad one is logged and the old one stays.
+  const onHup = () => {
+    if (opts.configPath) config.reloadFile(opts.configPath);
+  };
+  process.on("SIGHUP", onHup);
+
+  return {
+    grpcTargets,
+    engine,
+    store,
+    config,
+    async stop() {
+      process.off("SIGHUP", onHup);
+      const outcome = await host.drain(opts.drainTimeoutMs);
+      watcher.close();
+      statics.close();
+      store.close();
+      log.info({ outcome }, "gRPC server stopped");
+    },
+  };
+}
