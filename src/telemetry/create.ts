@@ -1,0 +1,64 @@
+// createTelemetry: the single place that builds the MeterProvider, its readers and the process metrics.
+import { randomUUID } from "node:crypto";
+import { defaultResource, detectResources, envDetector, resourceFromAttributes } from "@opentelemetry/resources";
+import { MeterProvider, type IMetricReader } from "@opentelemetry/sdk-metrics";
+import { Registry, collectDefaultMetrics } from "prom-client";
+import { METER_NAME } from "./names.js";
+import { createNoopTelemetry } from "./noop.js";
+import { OtelTelemetry } from "./otel.js";
+import { createOtlpReader, otlpSettingsFromEnv, type OtlpSettings } from "./otlp.js";
+import { PullMetricReader } from "./pull-reader.js";
+import type { Telemetry } from "./telemetry.js";
+
+export interface TelemetryOptions {
+  enabled: boolean;
+  /** Environment for the OTLP settings (default process.env); ignored when `otlp` is given. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Explicit OTLP push settings, or false for none; default from the environment. */
+  otlp?: OtlpSettings | false;
+  /** prom-client default process metrics on /metrics; default true. */
+  processMetrics?: boolean;
+  serviceVersion?: string;
+  onCollectError?: (errors: unknown[]) => void;
+  /** Wall clock in ms, for bundle ages (tests). */
+  now?: () => number;
+}
+
+/**
+ * Builds the process's telemetry. Throws TelemetryConfigError for a bad OTLP environment (unknown
+ * protocol, bad interval), which the CLI reports like any bad flag.
+ */
+export function createTelemetry(opts: TelemetryOptions): Telemetry {
+  if (!opts.enabled) return createNoopTelemetry();
+
+  const otlp = opts.otlp === undefined ? otlpSettingsFromEnv(opts.env ?? process.env) : opts.otlp || undefined;
+  const pullReader = new PullMetricReader();
+  const readers: IMetricReader[] = [pullReader];
+  if (otlp) readers.push(createOtlpReader(otlp));
+
+  // service.instance.id keeps the cumulative streams of several workers (or replicas) apart in an OTLP
+  // backend; OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES (envDetector) override our defaults.
+  const resource = defaultResource()
+    .merge(
+      resourceFromAttributes({
+        "service.name": "spiffe-authz",
+        "service.instance.id": randomUUID(),
+        ...(opts.serviceVersion ? { "service.version": opts.serviceVersion } : {}),
+      }),
+    )
+    .merge(detectResources({ detectors: [envDetector] }));
+
+  const meterProvider = new MeterProvider({ resource, readers });
+  let processRegistry: Registry | undefined;
+  if (opts.processMetrics !== false) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return new OtelTelemetry(meterProvider.getMeter(METER_NAME, opts.serviceVersion), {
+    meterProvider,
+    pullReader,
+    processRegistry,
+    onCollectError: opts.onCollectError,
+    now: opts.now,
+  });
+}

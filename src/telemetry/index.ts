@@ -1,0 +1,16 @@
+export { createTelemetry, type TelemetryOptions } from "./create.js";
+export type {
+  BundleUpdateTime,
+  CacheCounts,
+  DecisionCount,
+  DecisionOutcome,
+  Telemetry,
+  Unsubscribe,
+} from "./telemetry.js";
+export { createNoopTelemetry } from "./noop.js";
+export { startMetricsServer, type MetricsServer, type MetricsServerOptions, type MetricsSource } from "./http.js";
+export { aggregate, mergeSnapshots } from "./aggregate.js";
+export { serialize, PROMETHEUS_CONTENT_TYPE } from "./exposition.js";
+export type { Aggregator, FamilyType, MetricFamily, MetricsSnapshot, Sample } from "./snapshot.js";
+export { METRIC, DURATION_BUCKETS_SECONDS, type BundleUpdateSource } from "./names.js";
+export { TelemetryConfigError, otlpSettingsFromEnv, type OtlpProtocol, type OtlpSettings } from "./otlp.js";

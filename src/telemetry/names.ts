@@ -1,0 +1,38 @@
+// The metric contract of DESIGN.md in one place: instrument names are the exact Prometheus names, so
+// /metrics, an OTLP → Prometheus pipeline (which keeps an existing `_total`/`_seconds` suffix) and the
+// dashboards in deploy/ all speak the same names.
+
+export const METER_NAME = "spiffe-authz";
+
+export const METRIC = {
+  decisions: "spiffe_authz_decisions_total",
+  decisionDuration: "spiffe_authz_decision_duration_seconds",
+  bundleAge: "spiffe_authz_trust_bundle_age_seconds",
+  trustDomains: "spiffe_authz_trust_domains",
+  workloadApiConnected: "spiffe_authz_workload_api_connected",
+  bundleUpdates: "spiffe_authz_bundle_updates_total",
+  chainCacheHits: "spiffe_authz_chain_cache_hits_total",
+  chainCacheMisses: "spiffe_authz_chain_cache_misses_total",
+} as const;
+
+export const HELP: Record<(typeof METRIC)[keyof typeof METRIC], string> = {
+  [METRIC.decisions]: "Authorization decisions by outcome, reason and front door.",
+  [METRIC.decisionDuration]: "Time spent in the decision engine per request, in seconds.",
+  [METRIC.bundleAge]: "Seconds since the trust bundle of a trust domain last changed.",
+  [METRIC.trustDomains]: "Number of trust domains with a bundle in the trust store.",
+  [METRIC.workloadApiConnected]: "1 while the SPIRE Workload API stream is up, else 0.",
+  [METRIC.bundleUpdates]: "Trust bundle updates received, by source.",
+  [METRIC.chainCacheHits]: "Verified-chain cache hits.",
+  [METRIC.chainCacheMisses]: "Verified-chain cache misses.",
+};
+
+/**
+ * Decisions take tens of microseconds with a warm chain cache and a few hundred cold, so the default OTel
+ * buckets (0 … 10000, meant for milliseconds) would put every decision in the first bucket.
+ */
+export const DURATION_BUCKETS_SECONDS: readonly number[] = [
+  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+];
+
+/** Where a bundle update came from (the `source` attribute of spiffe_authz_bundle_updates_total). */
+export type BundleUpdateSource = "spire" | "file";

@@ -1,0 +1,233 @@
+// Telemetry on OpenTelemetry: instruments are created through @opentelemetry/api on a MeterProvider whose
+// readers are a pull reader (for /metrics, decisionCounts) and, when configured, an OTLP push reader.
+// Process metrics come from prom-client's defaults on a private registry and are appended to snapshots.
+import type { Attributes, Counter, Histogram, Meter } from "@opentelemetry/api";
+import { DataPointType, type MeterProvider } from "@opentelemetry/sdk-metrics";
+import type { Registry } from "prom-client";
+import { REASONS, type Reason, type Transport } from "../engine/types.js";
+import { serialize } from "./exposition.js";
+import { DURATION_BUCKETS_SECONDS, HELP, METRIC, type BundleUpdateSource } from "./names.js";
+import type { PullMetricReader } from "./pull-reader.js";
+import { familiesFromOtel, familiesFromPromClient, type MetricFamily, type MetricsSnapshot } from "./snapshot.js";
+import type {
+  BundleUpdateTime,
+  CacheCounts,
+  DecisionCount,
+  DecisionOutcome,
+  Telemetry,
+  Unsubscribe,
+} from "./telemetry.js";
+
+const TRANSPORTS: readonly Transport[] = ["envoy", "zentinel"];
+const ALLOW_REASONS: ReadonlySet<Reason> = new Set<Reason>(["ok", "fail_open", "log_and_allow"]);
+const BUNDLE_SOURCES: readonly BundleUpdateSource[] = ["spire", "file"];
+
+interface BoundTransport {
+  allow: Record<Reason, Attributes>;
+  deny: Record<Reason, Attributes>;
+  duration: Attributes;
+}
+
+export interface OtelTelemetryOptions {
+  meterProvider: MeterProvider;
+  pullReader: PullMetricReader;
+  /** prom-client registry with the process metrics, if any. */
+  processRegistry?: Registry;
+  /** Told about failures inside collection (a throwing observe callback); collection goes on. */
+  onCollectError?: (errors: unknown[]) => void;
+  /** Wall clock in ms, for bundle ages. */
+  now?: () => number;
+}
+
+export class OtelTelemetry implements Telemetry {
+  readonly enabled = true;
+  private readonly meterProvider: MeterProvider;
+  private readonly reader: PullMetricReader;
+  private readonly processRegistry: Registry | undefined;
+  private readonly onCollectError: ((errors: unknown[]) => void) | undefined;
+  private readonly now: () => number;
+  private readonly decisions: Counter;
+  private readonly duration: Histogram;
+  private readonly bundleUpdates: Counter;
+  // Attribute objects for the whole closed set, built once: the hot path only picks one.
+  private readonly bound: Record<Transport, BoundTransport>;
+  private readonly sourceAttrs: Record<BundleUpdateSource, Attributes>;
+  private connected: boolean | undefined;
+  private connectedSource: (() => boolean) | undefined;
+  private bundleSource: (() => Iterable<BundleUpdateTime>) | undefined;
+  private cacheSource: (() => CacheCounts) | undefined;
+  private closed: Promise<void> | undefined;
+
+  constructor(meter: Meter, opts: OtelTelemetryOptions) {
+    this.meterProvider = opts.meterProvider;
+    this.reader = opts.pullReader;
+    this.processRegistry = opts.processRegistry;
+    this.onCollectError = opts.onCollectError;
+    this.now = opts.now ?? Date.now;
+
+    this.decisions = meter.createCounter(METRIC.decisions, { description: HELP[METRIC.decisions] });
+    this.duration = meter.createHistogram(METRIC.decisionDuration, {
+      description: HELP[METRIC.decisionDuration],
+      unit: "s",
+      advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_SECONDS] },
+    });
+    this.bundleUpdates = meter.createCounter(METRIC.bundleUpdates, { description: HELP[METRIC.bundleUpdates] });
+
+    const bound = {} as Record<Transport, BoundTransport>;
+    for (const transport of TRANSPORTS) {
+      const allow = {} as Record<Reason, Attributes>;
+      const deny = {} as Record<Reason, Attributes>;
+      for (const reason of REASONS) {
+        allow[reason] = Object.freeze({ decision: "allow", reason, transport });
+        deny[reason] = Object.freeze({ decision: "deny", reason, transport });
+        // Zero-initialised series for the outcomes a reason can have, so rates and ratios exist from
+        // the first scrape instead of appearing with the first such decision.
+        this.decisions.add(0, ALLOW_REASONS.has(reason) ? allow[reason] : deny[reason]);
+      }
+      bound[transport] = { allow, deny, duration: Object.freeze({ transport }) };
+    }
+    this.bound = bound;
+    this.sourceAttrs = { spire: Object.freeze({ source: "spire" }), file: Object.freeze({ source: "file" }) };
+    for (const source of BUNDLE_SOURCES) this.bundleUpdates.add(0, this.sourceAttrs[source]);
+
+    const bundleAge = meter.createObservableGauge(METRIC.bundleAge, { description: HELP[METRIC.bundleAge], unit: "s" });
+    const trustDomains = meter.createObservableGauge(METRIC.trustDomains, { description: HELP[METRIC.trustDomains] });
+    // One batch callback, so the trust store is asked once per collection for both gauges.
+    meter.addBatchObservableCallback(
+      (result) => {
+        const source = this.bundleSource;
+        if (!source) return;
+        const now = this.now();
+        let count = 0;
+        for (const { trustDomain, updatedAt } of source()) {
+          count++;
+          result.observe(bundleAge, Math.max(0, (now - updatedAt.getTime()) / 1000), { trust_domain: trustDomain });
+        }
+        result.observe(trustDomains, count);
+      },
+      [bundleAge, trustDomains],
+    );
+
+    meter
+      .createObservableGauge(METRIC.workloadApiConnected, { description: HELP[METRIC.workloadApiConnected] })
+      .addCallback((result) => {
+        const connected = this.connectedSource ? this.connectedSource() : this.connected;
+        // Absent until known: a deployment with static bundles only has no Workload API to be down.
+        if (connected !== undefined) result.observe(connected ? 1 : 0);
+      });
+
+    const hits = meter.createObservableCounter(METRIC.chainCacheHits, { description: HELP[METRIC.chainCacheHits] });
+    const misses = meter.createObservableCounter(METRIC.chainCacheMisses, { description: HELP[METRIC.chainCacheMisses] });
+    meter.addBatchObservableCallback(
+      (result) => {
+        const stats = this.cacheSource?.();
+        if (!stats) return;
+        result.observe(hits, stats.hits);
+        result.observe(misses, stats.misses);
+      },
+      [hits, misses],
+    );
+  }
+
+  recordDecision(transport: Transport, decision: DecisionOutcome, seconds: number): void {
+    const t = this.bound[transport];
+    if (t === undefined) return; // not a Transport: a caller bug, not worth a label
+    const attrs = (decision.allow ? t.allow : t.deny)[decision.reason] ?? {
+      decision: decision.allow ? "allow" : "deny",
+      reason: String(decision.reason),
+      transport,
+    };
+    this.decisions.add(1, attrs);
+    this.duration.record(seconds, t.duration);
+  }
+
+  readonly onDecision = (req: { transport: Transport }, decision: DecisionOutcome, durationSeconds: number): void => {
+    this.recordDecision(req.transport, decision, durationSeconds);
+  };
+
+  setWorkloadApiConnected(connected: boolean): void {
+    this.connected = connected;
+  }
+
+  observeWorkloadApi(cb: () => boolean): Unsubscribe {
+    this.connectedSource = cb;
+    return () => {
+      if (this.connectedSource === cb) this.connectedSource = undefined;
+    };
+  }
+
+  bundleUpdated(source: BundleUpdateSource): void {
+    this.bundleUpdates.add(1, this.sourceAttrs[source] ?? { source: String(source) });
+  }
+
+  observeBundles(cb: () => Iterable<BundleUpdateTime>): Unsubscribe {
+    this.bundleSource = cb;
+    return () => {
+      if (this.bundleSource === cb) this.bundleSource = undefined;
+    };
+  }
+
+  observeCache(cb: () => CacheCounts): Unsubscribe {
+    this.cacheSource = cb;
+    return () => {
+      if (this.cacheSource === cb) this.cacheSource = undefined;
+    };
+  }
+
+  private async otelFamilies(): Promise<MetricFamily[]> {
+    const { resourceMetrics, errors } = await this.reader.collect();
+    if (errors.length > 0) this.onCollectError?.(errors);
+    return familiesFromOtel(resourceMetrics);
+  }
+
+  async snapshot(): Promise<MetricsSnapshot> {
+    const [otel, processFamilies] = await Promise.all([
+      this.otelFamilies(),
+      this.processRegistry ? familiesFromPromClient(this.processRegistry) : Promise.resolve([]),
+    ]);
+    return { pid: process.pid, families: [...otel, ...processFamilies] };
+  }
+
+  async metricsText(): Promise<string> {
+    return serialize((await this.snapshot()).families);
+  }
+
+  async decisionCounts(): Promise<DecisionCount[]> {
+    const { resourceMetrics } = await this.reader.collect();
+    const out: DecisionCount[] = [];
+    for (const scope of resourceMetrics.scopeMetrics) {
+      for (const metric of scope.metrics) {
+        if (metric.descriptor.name !== METRIC.decisions || metric.dataPointType !== DataPointType.SUM) continue;
+        for (const dp of metric.dataPoints) {
+          const a = dp.attributes;
+          out.push({
+            decision: a["decision"] === "allow" ? "allow" : "deny",
+            reason: a["reason"] as Reason,
+            transport: a["transport"] as Transport,
+            value: dp.value,
+          });
+        }
+      }
+    }
+    return out;
+  }
+
+  async flush(): Promise<void> {
+    if (this.closed) return;
+    await this.meterProvider.forceFlush();
+  }
+
+  shutdown(): Promise<void> {
+    this.closed ??= (async () => {
+      this.bundleSource = undefined;
+      this.cacheSource = undefined;
+      this.connectedSource = undefined;
+      try {
+        await this.meterProvider.shutdown();
+      } finally {
+        this.processRegistry?.clear();
+      }
+    })();
+    return this.closed;
+  }
+}

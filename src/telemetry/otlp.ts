@@ -1,0 +1,107 @@
+// OTLP metrics push, configured by the standard OTel environment variables:
+//   OTEL_EXPORTER_OTLP_METRICS_ENDPOINT (used as is) or OTEL_EXPORTER_OTLP_ENDPOINT (+ /v1/metrics for HTTP)
+//   OTEL_EXPORTER_OTLP_METRICS_PROTOCOL or OTEL_EXPORTER_OTLP_PROTOCOL: grpc | http/protobuf (default) | http/json
+//   OTEL_METRIC_EXPORT_INTERVAL (ms, default 60000), OTEL_METRIC_EXPORT_TIMEOUT (ms, default 30000)
+// Headers, compression, TLS files and temporality preference are read by the exporters themselves.
+import { OTLPMetricExporter as GrpcMetricExporter } from "@opentelemetry/exporter-metrics-otlp-grpc";
+import { OTLPMetricExporter as JsonMetricExporter, OTLPMetricExporterBase } from "@opentelemetry/exporter-metrics-otlp-http";
+import { PeriodicExportingMetricReader, type PushMetricExporter } from "@opentelemetry/sdk-metrics";
+// http/protobuf is what @opentelemetry/exporter-metrics-otlp-proto does in ten lines with these two
+// packages; they are already installed as dependencies of the exporters above (same 0.301.0 release).
+import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from "@opentelemetry/otlp-exporter-base/node-http";
+import { MetricsExporterMetricsHelper, ProtobufMetricsSerializer } from "@opentelemetry/otlp-transformer";
+
+export type OtlpProtocol = "grpc" | "http/protobuf" | "http/json";
+const PROTOCOLS: readonly string[] = ["grpc", "http/protobuf", "http/json"];
+
+export class TelemetryConfigError extends Error {
+  constructor(
+    readonly key: string,
+    message: string,
+  ) {
+    super(`${key}: ${message}`);
+    this.name = "TelemetryConfigError";
+  }
+}
+
+export interface OtlpSettings {
+  protocol: OtlpProtocol;
+  url: string;
+  intervalMillis: number;
+  timeoutMillis: number;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function envValue(env: Env, key: string): string | undefined {
+  const v = env[key]?.trim();
+  return v ? v : undefined;
+}
+
+function positiveInt(env: Env, key: string, fallback: number): number {
+  const raw = envValue(env, key);
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new TelemetryConfigError(key, `expected a positive integer of milliseconds, got "${raw}"`);
+  return n;
+}
+
+/** The OTLP push settings the environment asks for, or undefined when no endpoint is set. */
+export function otlpSettingsFromEnv(env: Env = process.env): OtlpSettings | undefined {
+  const signalEndpoint = envValue(env, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
+  const endpoint = envValue(env, "OTEL_EXPORTER_OTLP_ENDPOINT");
+  if (signalEndpoint === undefined && endpoint === undefined) return undefined;
+
+  const protocolKey = envValue(env, "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL") !== undefined
+    ? "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"
+    : "OTEL_EXPORTER_OTLP_PROTOCOL";
+  const protocol = envValue(env, protocolKey) ?? "http/protobuf"; // the spec's default
+  if (!PROTOCOLS.includes(protocol)) {
+    throw new TelemetryConfigError(protocolKey, `unknown OTLP protocol "${protocol}" (expected grpc, http/protobuf or http/json)`);
+  }
+
+  // Per the spec, the signal-specific endpoint is the full URL; the generic one is a base that HTTP
+  // exporters extend with the signal path, while gRPC uses it as the target.
+  let url: string;
+  if (signalEndpoint !== undefined) url = signalEndpoint;
+  else if (protocol === "grpc") url = endpoint as string;
+  else url = `${(endpoint as string).replace(/\/+$/, "")}/v1/metrics`;
+
+  const intervalMillis = positiveInt(env, "OTEL_METRIC_EXPORT_INTERVAL", 60_000);
+  // PeriodicExportingMetricReader rejects a timeout longer than the interval.
+  const timeoutMillis = Math.min(positiveInt(env, "OTEL_METRIC_EXPORT_TIMEOUT", 30_000), intervalMillis);
+  return { protocol: protocol as OtlpProtocol, url, intervalMillis, timeoutMillis };
+}
+
+class ProtobufHttpMetricExporter extends OTLPMetricExporterBase {
+  constructor(url: string) {
+    super(
+      createOtlpHttpExportDelegate(
+        convertLegacyHttpOptions({ url }, "METRICS", "v1/metrics", { "Content-Type": "application/x-protobuf" }),
+        ProtobufMetricsSerializer,
+        "otlp_http_metric_exporter",
+        MetricsExporterMetricsHelper,
+        undefined,
+      ),
+    );
+  }
+}
+
+export function createOtlpExporter(settings: OtlpSettings): PushMetricExporter {
+  switch (settings.protocol) {
+    case "grpc":
+      return new GrpcMetricExporter({ url: settings.url });
+    case "http/json":
+      return new JsonMetricExporter({ url: settings.url });
+    case "http/protobuf":
+      return new ProtobufHttpMetricExporter(settings.url);
+  }
+}
+
+export function createOtlpReader(settings: OtlpSettings): PeriodicExportingMetricReader {
+  return new PeriodicExportingMetricReader({
+    exporter: createOtlpExporter(settings),
+    exportIntervalMillis: settings.intervalMillis,
+    exportTimeoutMillis: settings.timeoutMillis,
+  });
+}

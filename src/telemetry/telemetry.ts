@@ -1,0 +1,62 @@
+// The one telemetry object of a process: what the engine, the trust store and the Zentinel door call.
+// `createTelemetry({ enabled: false })` gives the same interface doing nothing (noop.ts), so callers never
+// branch and the on/off cost can be benchmarked.
+import type { AuthzRequest, Decision, Reason, Transport } from "../engine/types.js";
+import type { BundleUpdateSource } from "./names.js";
+import type { MetricsSnapshot } from "./snapshot.js";
+
+/** What recordDecision needs of a Decision; a whole Decision fits. */
+export type DecisionOutcome = Pick<Decision, "allow" | "reason">;
+
+export interface DecisionCount {
+  decision: "allow" | "deny";
+  reason: Reason;
+  transport: Transport;
+  value: number;
+}
+
+/** One trust domain's last bundle change, as the trust store reports it. */
+export interface BundleUpdateTime {
+  trustDomain: string;
+  updatedAt: Date;
+}
+
+/** Cumulative verified-chain cache counts (ChainCache.stats() fits). */
+export interface CacheCounts {
+  hits: number;
+  misses: number;
+}
+
+export type Unsubscribe = () => void;
+
+export interface Telemetry {
+  readonly enabled: boolean;
+
+  /** Hot path: one counter add and one histogram record, no allocation of our own. */
+  recordDecision(transport: Transport, decision: DecisionOutcome, seconds: number): void;
+  /** The same as an Engine listener: `engine.onDecision(telemetry.onDecision)` (bound, safe to pass). */
+  readonly onDecision: (req: Pick<AuthzRequest, "transport">, decision: DecisionOutcome, durationSeconds: number) => void;
+
+  /** Workload API stream state, pushed on change ... */
+  setWorkloadApiConnected(connected: boolean): void;
+  /** ... or read at collection time (replaces a pushed value while registered). */
+  observeWorkloadApi(cb: () => boolean): Unsubscribe;
+  /** Counts one bundle update (a Workload API message or a static file (re)load). */
+  bundleUpdated(source: BundleUpdateSource): void;
+  /** Feeds spiffe_authz_trust_bundle_age_seconds and spiffe_authz_trust_domains; one source at a time. */
+  observeBundles(cb: () => Iterable<BundleUpdateTime>): Unsubscribe;
+  /** Feeds spiffe_authz_chain_cache_{hits,misses}_total; one source at a time. */
+  observeCache(cb: () => CacheCounts): Unsubscribe;
+
+  /** This process's metrics (OTel instruments + process metrics) as JSON-able data, for /metrics or a primary. */
+  snapshot(): Promise<MetricsSnapshot>;
+  /** snapshot() in Prometheus text exposition format. */
+  metricsText(): Promise<string>;
+  /** Current decision counter values, read from the same instruments (Zentinel MetricsReport). */
+  decisionCounts(): Promise<DecisionCount[]>;
+
+  /** Pushes pending OTLP data now (no-op without OTLP). */
+  flush(): Promise<void>;
+  /** Final OTLP push and release; later records are dropped. Idempotent. */
+  shutdown(): Promise<void>;
+}
