@@ -197,7 +197,7 @@ export class DevWorkloadApi {
   private bundleStream(set: Set<Stream>, first: () => unknown) {
     return (call: Stream) => {
       const refused = this.refuse(call.metadata);
-      if (refused) return call.destroy(refused);
+      if (refused) return void call.emit("error", refused);
       set.add(call);
       call.on("cancelled", () => set.delete(call));
       call.on("close", () => set.delete(call));
@@ -211,7 +211,7 @@ export class DevWorkloadApi {
       FetchJWTBundles: this.bundleStream(this.jwtStreams, () => create(JWTBundlesResponseSchema, { bundles: this.jwtBundleMap() })),
       FetchX509SVID: (call: Stream) => {
         const refused = this.refuse(call.metadata);
-        if (refused) return call.destroy(refused);
+        if (refused) return void call.emit("error", refused);
         void (async () => {
           const svids = [];
           for (const id of this.identities) {
@@ -222,7 +222,7 @@ export class DevWorkloadApi {
           const federatedBundles: Record<string, Uint8Array> = {};
           for (const [td, f] of this.federated) federatedBundles[`spiffe://${td}`] = f.x509.der;
           call.write(create(X509SVIDResponseSchema, { svids, federatedBundles }));
-        })().catch((err: unknown) => call.destroy(Object.assign(new Error(String(err)), { code: grpc.status.INTERNAL })));
+        })().catch((err: unknown) => call.emit("error", { code: grpc.status.INTERNAL, details: String(err) }));
       },
       FetchJWTSVID: (call: grpc.ServerUnaryCall<JWTSVIDRequest, unknown>, cb: grpc.sendUnaryData<unknown>) => {
         const refused = this.refuse(call.metadata);
@@ -247,8 +247,8 @@ export class DevWorkloadApi {
           (err: unknown) => cb({ code: grpc.status.INVALID_ARGUMENT, details: err instanceof SvidError ? err.message : String(err) }),
         );
       },
-      FetchWITSVID: (call: Stream) => call.destroy(Object.assign(new Error("WIT-SVIDs are not supported by the dev Workload API"), { code: grpc.status.UNIMPLEMENTED })),
-      FetchWITBundles: (call: Stream) => call.destroy(Object.assign(new Error("WIT-SVIDs are not supported by the dev Workload API"), { code: grpc.status.UNIMPLEMENTED })),
+      FetchWITSVID: (call: Stream) => void call.emit("error", { code: grpc.status.UNIMPLEMENTED, details: "WIT-SVIDs are not supported by the dev Workload API" }),
+      FetchWITBundles: (call: Stream) => void call.emit("error", { code: grpc.status.UNIMPLEMENTED, details: "WIT-SVIDs are not supported by the dev Workload API" }),
     };
   }
 }

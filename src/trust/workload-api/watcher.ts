@@ -1,5 +1,5 @@
 // Keeps FetchX509Bundles and FetchJWTBundles open against the SPIRE agent and feeds every message to the
-// trust store. Reconnects with capped exponential backoff and full jitter; never a hot loop.
+// trust store. Reconnects with capped exponential backoff and jitter; never a hot loop.
 import * as grpc from "@grpc/grpc-js";
 import type { JWTBundlesResponse, X509BundlesResponse } from "../../gen/spiffe/workload/workload_pb.js";
 import { BundleError, JwtBundle, X509Bundle, parseJwtBundle, parseTrustDomain, parseX509BundleDer } from "../../spiffe/index.js";
@@ -134,8 +134,9 @@ export class WorkloadApiWatcher {
     if (this.closed) return;
     if (kind === "x509") this.opts.store.setSpireConnected(false);
     const rejected = code === grpc.status.PERMISSION_DENIED || code === grpc.status.INVALID_ARGUMENT;
-    if (rejected) s.backoffMs = Math.max(s.backoffMs, this.opts.rejectedBackoffMs ?? 5000);
-    const delay = Math.round(Math.random() * s.backoffMs);
+    // Equal jitter spreads reconnecting replicas; a refusal waits at least the floor, whatever the jitter.
+    let delay = Math.round(s.backoffMs / 2 + (Math.random() * s.backoffMs) / 2);
+    if (rejected) delay = Math.max(delay, this.opts.rejectedBackoffMs ?? 5000);
     const fields = { stream: kind, code: grpc.status[code] ?? code, details, retryInMs: delay, hint: HINTS[code] };
     if (rejected) this.opts.log.error(fields, "Workload API refused the call");
     else this.opts.log.warn(fields, "Workload API stream lost; reconnecting");
