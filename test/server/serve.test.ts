@@ -1,0 +1,126 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import { DevWorkloadApi } from "../../src/trust/dev-workload-api/server.js";
+import { CLI, runCli } from "../helpers/cli.js";
+import { checkRequest, envoyClient, healthClient, reflectionClient, unary, type CheckResponseObj } from "../helpers/clients.js";
+import { sleep } from "../helpers/log-capture.js";
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+async function waitServing(target: string, timeoutMs = 15_000): Promise<void> {
+  const h = healthClient(target);
+  const t0 = Date.now();
+  try {
+    for (;;) {
+      try {
+        const r = await unary<{ status: string }>(h, "Check", { service: "" });
+        if (r.status === "SERVING") return;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() - t0 > timeoutMs) throw new Error(`not SERVING after ${timeoutMs} ms`);
+      await sleep(50);
+    }
+  } finally {
+    h.close();
+  }
+}
+
+function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  return new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+}
+
+test("serve: TCP and unix socket in one run, health SERVING for every service name, SIGTERM during an open bidi stream exits 0 within the drain timeout", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "serve-"));
+  const spire = await DevWorkloadApi.start({ trustDomain: "example.org", address: `unix://${join(dir, "agent.sock")}` });
+  const port = await freePort();
+  const sock = join(dir, "authz.sock");
+  const cfg = join(dir, "config.yaml");
+  writeFileSync(cfg, "allowlist: { prefix: [spiffe://example.org/services] }\n");
+  const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", "--grpc-address", `127.0.0.1:${port}`, "--socket", sock, "--spire-socket", spire.target, "--config", cfg, "--metrics-address", "off", "--drain-timeout-ms", "1500"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let logs = "";
+  child.stdout!.on("data", (d: Buffer) => (logs += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (logs += d.toString()));
+  const exit = exited(child);
+  try {
+    await waitServing(`127.0.0.1:${port}`);
+    const h = healthClient(`unix://${sock}`);
+    for (const service of ["", "envoy.service.auth.v3.Authorization"]) {
+      assert.deepEqual(await unary(h, "Check", { service }), { status: "SERVING" }, service);
+    }
+    h.close();
+
+    const svid = await spire.issueX509Svid("spiffe://example.org/services/web");
+    for (const target of [`127.0.0.1:${port}`, `unix://${sock}`]) {
+      const c = envoyClient(target);
+      const res = await unary<CheckResponseObj>(c, "Check", checkRequest({ certPem: svid.pem }));
+      assert.equal(res.status.code, 0, target);
+      c.close();
+    }
+
+    // An open bidi stream (server reflection) that the client never ends.
+    const r = reflectionClient(`127.0.0.1:${port}`);
+    const stream = (r["ServerReflectionInfo"] as () => grpc.ClientDuplexStream<unknown, unknown>).call(r);
+    stream.on("error", () => {});
+    await new Promise<void>((resolve) => {
+      stream.once("data", () => resolve());
+      stream.write({ list_services: "" });
+    });
+    const t0 = Date.now();
+    child.kill("SIGTERM");
+    const { code } = await exit;
+    const took = Date.now() - t0;
+    assert.equal(code, 0, logs);
+    assert.ok(took < 1500 + 3000, `exit took ${took} ms`);
+    assert.match(logs, /"msg":"shutting down"/);
+    r.close();
+  } finally {
+    if (child.exitCode === null) child.kill("SIGKILL");
+    await spire.close();
+  }
+});
+
+test("serve: bad config, missing config and bad flags exit 2 with one clear line", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "serve-bad-"));
+  const bad = join(dir, "bad.yaml");
+  writeFileSync(bad, "allowlist:\n  patterns: ['(a+)+$']\n");
+  let r = await runCli(["serve", "--config", bad, "--metrics-address", "off"]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr.trim(), /^config: allowlist\.patterns\[0\]: .*backtrack/);
+  assert.equal(r.stderr.trim().split("\n").length, 1);
+
+  writeFileSync(bad, "tls: { require-mtls: maybe }\n");
+  r = await runCli(["serve", "--config", bad]);
+  assert.equal(r.code, 2);
+  assert.equal(r.stderr.trim(), "config: tls.require-mtls: expected boolean, got string");
+
+  r = await runCli(["serve", "--config", join(dir, "missing.yaml")]);
+  assert.equal(r.code, 2);
+  assert.equal(r.stderr.trim(), `config: cannot read ${join(dir, "missing.yaml")}: no such file`);
+
+  r = await runCli(["serve", "--grpc-address", "localhost"]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /^spiffe-authz: --grpc-address: expected host:port/);
+
+  r = await runCli(["serve", "--no-such-flag"]);
+  assert.equal(r.code, 2);
+
+  writeFileSync(bad, "trust-bundles: [{ trust-domain: partner.org, path: /nonexistent/partner.pem }]\n");
+  r = await runCli(["serve", "--config", bad, "--metrics-address", "off", "--grpc-address", "127.0.0.1:0"]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr.trim(), /^config: trust-bundles\[0\]\.path: \/nonexistent\/partner\.pem: /);
+});
