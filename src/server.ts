@@ -8,6 +8,7 @@ import { envoyAuthorizationService } from "./adapters/envoy/service.js";
 import { TrustStore } from "./trust/store.js";
 import { WorkloadApiWatcher } from "./trust/workload-api/watcher.js";
 import { StaticBundles } from "./trust/static-bundles.js";
+import { createTelemetry, startMetricsServer, type MetricsServer, type Telemetry } from "./telemetry/index.js";
 import type { ServeOptions } from "./cli/serve-options.js";
 import type { Logger } from "./log.js";
 
@@ -17,11 +18,16 @@ export interface RunningServer {
   readonly engine: Engine;
   readonly store: TrustStore;
   readonly config: ConfigManager;
+  readonly telemetry: Telemetry;
+  /** The /metrics server's URL, when one runs. */
+  readonly metricsUrl: string | undefined;
   /** Drains (health NOT_SERVING, in-flight calls finish or are cancelled at the drain timeout) and stops. */
   stop(): Promise<void>;
 }
 
 export interface ServerExtras {
+  /** OpenTelemetry metrics (default on); off only for the telemetry-cost benchmark. */
+  telemetry?: boolean;
   /** Extra services on the same host (the Zentinel door is added here by the caller until it is wired in). */
   services?: (deps: { engine: Engine; store: TrustStore; config: ConfigManager }) => HostedService[];
 }
@@ -30,13 +36,19 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
   const config = new ConfigManager(opts.config, log, opts.configPath ? "file" : "defaults");
   const cfg = config.applied.config;
 
+  const telemetry = createTelemetry({ enabled: extras.telemetry ?? true, serviceVersion: process.env["npm_package_version"] });
   const store = new TrustStore(cfg.failure["spire-unavailable"], cfg.failure["cache-ttl"]);
-  const statics = new StaticBundles(cfg["trust-bundles"], store, log);
+  const statics = new StaticBundles(cfg["trust-bundles"], store, log, () => telemetry.bundleUpdated("file"));
   statics.loadAll();
   statics.watch();
 
   const engine = new Engine({ policy: config.applied.policy, policyVersion: config.applied.version, trust: store });
   engine.onDecision(createAuditListener(log.child({ component: "audit" })));
+  engine.onDecision(telemetry.onDecision);
+  telemetry.observeWorkloadApi(() => store.workloadApiConnected);
+  telemetry.observeBundles(() => store.bundleAges());
+  const cache = engine.cache;
+  if (cache) telemetry.observeCache(() => cache.stats());
   config.onApply((applied) => {
     engine.setPolicy(applied.policy, applied.version);
     store.setFailurePolicy(applied.config.failure["spire-unavailable"], applied.config.failure["cache-ttl"]);
@@ -50,10 +62,16 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
     store,
     log: log.child({ component: "workload-api" }),
     resyncIntervalMs: cfg.spire["bundle-refresh-interval"] * 1000,
+    onUpdate: () => telemetry.bundleUpdated("spire"),
   });
   watcher.start();
 
   const grpcTargets = await host.bind(opts.listen);
+  let metrics: MetricsServer | undefined;
+  if (opts.metrics) {
+    metrics = await startMetricsServer({ ...opts.metrics, source: telemetry, ready: () => store.ready(), onError: (err) => log.warn({ err }, "metrics scrape failed") });
+    log.info({ address: metrics.url }, "metrics listening");
+  }
   const updateHealth = () => host.setServing(store.ready());
   store.onChange(updateHealth);
 
@@ -76,12 +94,16 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
     engine,
     store,
     config,
+    telemetry,
+    metricsUrl: metrics?.url,
     async stop() {
       process.off("SIGHUP", onHup);
       const outcome = await host.drain(opts.drainTimeoutMs);
       watcher.close();
       statics.close();
       store.close();
+      await metrics?.close();
+      await telemetry.shutdown();
       log.info({ outcome }, "gRPC server stopped");
     },
   };

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { UsageError } from "./errors.js";
 import { ConfigError } from "../config/errors.js";
+import { TelemetryConfigError } from "../telemetry/index.js";
 
 const USAGE = `Usage: spiffe-authz <command> [options]
 
@@ -43,6 +44,10 @@ export async function runCommand(argv: string[]): Promise<number> {
     }
   } catch (err) {
     if (err instanceof UsageError) {
+      process.stderr.write(`spiffe-authz: ${err.message}\n`);
+      return 2;
+    }
+    if (err instanceof TelemetryConfigError) {
       process.stderr.write(`spiffe-authz: ${err.message}\n`);
       return 2;
     }

@@ -28,6 +28,7 @@ export class StaticBundles {
     private readonly entries: readonly StaticBundleEntry[],
     private readonly store: TrustStore,
     private readonly log: Logger,
+    private readonly onUpdate: () => void = () => {},
     private readonly debounceMs = 100,
   ) {}
 
@@ -90,6 +91,7 @@ export class StaticBundles {
     const bundle = parseBundleFile(e["trust-domain"], bytes);
     this.fingerprints.set(i, fp);
     this.store.setStatic(`file:${i}`, [bundle]);
+    this.onUpdate();
     this.log.info({ path: e.path, trustDomain: e["trust-domain"] }, "static bundle loaded");
   }
 }

@@ -46,10 +46,11 @@ test("serve: TCP and unix socket in one run, health SERVING for every service na
   const dir = mkdtempSync(join(tmpdir(), "serve-"));
   const spire = await DevWorkloadApi.start({ trustDomain: "example.org", address: `unix://${join(dir, "agent.sock")}` });
   const port = await freePort();
+  const metricsPort = await freePort();
   const sock = join(dir, "authz.sock");
   const cfg = join(dir, "config.yaml");
   writeFileSync(cfg, "allowlist: { prefix: [spiffe://example.org/services] }\n");
-  const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", "--grpc-address", `127.0.0.1:${port}`, "--socket", sock, "--spire-socket", spire.target, "--config", cfg, "--metrics-address", "off", "--drain-timeout-ms", "1500"], {
+  const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", "--grpc-address", `127.0.0.1:${port}`, "--socket", sock, "--spire-socket", spire.target, "--config", cfg, "--metrics-address", `127.0.0.1:${metricsPort}`, "--drain-timeout-ms", "1500"], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let logs = "";
@@ -71,6 +72,19 @@ test("serve: TCP and unix socket in one run, health SERVING for every service na
       assert.equal(res.status.code, 0, target);
       c.close();
     }
+
+    // The same decisions are counted on /metrics, with process metrics beside them.
+    const denied = await spire.issueX509Svid("spiffe://example.org/intruder");
+    const c = envoyClient(`127.0.0.1:${port}`);
+    assert.equal((await unary<CheckResponseObj>(c, "Check", checkRequest({ certPem: denied.pem }))).status.code, 7);
+    c.close();
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    assert.match(text, /^spiffe_authz_decisions_total\{[^}]*decision="allow"[^}]*reason="ok"[^}]*transport="envoy"[^}]*\} 2$/m);
+    assert.match(text, /^spiffe_authz_decisions_total\{[^}]*decision="deny"[^}]*reason="not_allowed"[^}]*\} 1$/m);
+    assert.match(text, /^spiffe_authz_workload_api_connected 1$/m);
+    assert.match(text, /^spiffe_authz_trust_domains 1$/m);
+    assert.match(text, /^process_cpu_user_seconds_total /m);
+    assert.equal((await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status, 200);
 
     // An open bidi stream (server reflection) that the client never ends.
     const r = reflectionClient(`127.0.0.1:${port}`);
