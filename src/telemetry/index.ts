@@ -14,3 +14,4 @@ export { serialize, PROMETHEUS_CONTENT_TYPE } from "./exposition.js";
 export type { Aggregator, FamilyType, MetricFamily, MetricsSnapshot, Sample } from "./snapshot.js";
 export { METRIC, DURATION_BUCKETS_SECONDS, type BundleUpdateSource } from "./names.js";
 export { TelemetryConfigError, otlpSettingsFromEnv, type OtlpProtocol, type OtlpSettings } from "./otlp.js";
+export { clusterMetricsSource, collectWorkerSnapshots, serveSnapshotsToPrimary } from "./cluster.js";
