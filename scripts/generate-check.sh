@@ -11,7 +11,7 @@ plugins:
     out: $tmp/gen
     opt: [target=ts, import_extension=js]
 YAML
-npx buf generate --template "$tmp/buf.gen.yaml"
+node scripts/buf.mjs generate --template "$tmp/buf.gen.yaml"
 if ! diff -r "$tmp/gen" src/gen >/dev/null; then
   diff -r "$tmp/gen" src/gen | head -40
   echo "generate-check: src/gen is out of date with proto/; run 'npm run generate' and commit the result" >&2
