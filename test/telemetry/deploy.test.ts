@@ -1,0 +1,142 @@
+// The Grafana dashboard and the Prometheus alert rules parse, and every metric they query exists in a
+// real /metrics answer.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { parse as parseYaml } from "yaml";
+import { createTelemetry, startMetricsServer, type MetricsServer, type Telemetry } from "../../src/telemetry/index.js";
+import { allNames, parsePrometheusText } from "./prom-text.js";
+
+const root = (p: string) => fileURLToPath(new URL(`../../${p}`, import.meta.url));
+
+const KEYWORDS = new Set(["by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool", "offset", "inf", "nan"]);
+
+/** Metric names an expression selects: identifiers left after removing strings, matchers, ranges, grouping, functions. */
+function metricNames(expr: string): string[] {
+  const stripped = expr
+    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
+    .replace(/\{[^}]*\}/g, " ")
+    .replace(/\[[^\]]*\]/g, " ")
+    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, " ")
+    .replace(/\$\{[^}]*\}|\$\w+/g, " ")
+    .replace(/(^|[^a-zA-Z0-9_:])\d+(\.\d+)?([eE][-+]?\d+)?/g, "$1 ");
+  const out: string[] = [];
+  for (const m of stripped.matchAll(/[a-zA-Z_:][a-zA-Z0-9_:]*(\s*\()?/g)) {
+    if (m[1]) continue; // a function or aggregation call
+    const id = m[0].trim();
+    if (!KEYWORDS.has(id)) out.push(id);
+  }
+  return out;
+}
+
+interface Target {
+  expr?: string;
+}
+interface Panel {
+  type: string;
+  title: string;
+  targets?: Target[];
+  panels?: Panel[];
+}
+interface Dashboard {
+  uid: string;
+  title: string;
+  panels: Panel[];
+  templating?: { list: { type: string; query?: unknown }[] };
+}
+interface Rule {
+  alert?: string;
+  record?: string;
+  expr: string;
+  for?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+interface RuleFile {
+  groups: { name: string; rules: Rule[] }[];
+}
+
+describe("deploy: Grafana dashboard and Prometheus alerts", () => {
+  let telemetry: Telemetry;
+  let server: MetricsServer;
+  let served: Set<string>;
+  const dashboard = JSON.parse(readFileSync(root("deploy/grafana/spiffe-authz.json"), "utf8")) as Dashboard;
+  const rules = parseYaml(readFileSync(root("deploy/prometheus/alerts.yaml"), "utf8")) as RuleFile;
+
+  const panels = (ps: Panel[]): Panel[] => ps.flatMap((p) => [p, ...panels(p.panels ?? [])]);
+  const dashboardExprs = (): string[] => [
+    ...panels(dashboard.panels).flatMap((p) => (p.targets ?? []).map((t) => t.expr ?? "")),
+    ...(dashboard.templating?.list ?? []).filter((v) => v.type === "query").map((v) => String(v.query)),
+  ];
+  const alertExprs = (): string[] => rules.groups.flatMap((g) => g.rules.map((r) => r.expr));
+
+  before(async () => {
+    telemetry = createTelemetry({ enabled: true, otlp: false });
+    telemetry.recordDecision("envoy", { allow: true, reason: "ok" }, 0.0001);
+    telemetry.setWorkloadApiConnected(true);
+    telemetry.observeBundles(() => [{ trustDomain: "example.org", updatedAt: new Date() }]);
+    telemetry.observeCache(() => ({ hits: 1, misses: 1 }));
+    server = await startMetricsServer({ host: "127.0.0.1", port: 0, source: telemetry });
+    const res = await fetch(`${server.url}/metrics`);
+    served = allNames(parsePrometheusText(await res.text()));
+  });
+
+  after(async () => {
+    await server.close();
+    await telemetry.shutdown();
+  });
+
+  it("the expression scanner finds metric names and nothing else", () => {
+    assert.deepEqual(
+      metricNames('histogram_quantile(0.99, sum by (le, transport) (rate(a_bucket{transport=~"$t"}[$__rate_interval]))) / b > 1e-3 and on(job) c_total'),
+      ["a_bucket", "b", "c_total"],
+    );
+  });
+
+  it("the dashboard is valid JSON with the panels the issue asks for", () => {
+    assert.equal(dashboard.uid, "spiffe-authz");
+    const all = panels(dashboard.panels).filter((p) => p.type !== "row");
+    assert.ok(all.length >= 6);
+    for (const p of all) assert.ok((p.targets ?? []).length > 0 && (p.targets ?? []).every((t) => t.expr), `panel "${p.title}" has no query`);
+    const exprs = dashboardExprs().join("\n");
+    assert.match(exprs, /sum by \(decision, reason\) \(rate\(spiffe_authz_decisions_total/);
+    assert.match(exprs, /histogram_quantile\(0\.5, .*spiffe_authz_decision_duration_seconds_bucket/);
+    assert.match(exprs, /histogram_quantile\(0\.99, .*spiffe_authz_decision_duration_seconds_bucket/);
+    assert.match(exprs, /spiffe_authz_trust_bundle_age_seconds/);
+    assert.match(exprs, /spiffe_authz_workload_api_connected/);
+  });
+
+  it("every metric the dashboard queries is on /metrics", () => {
+    const names = new Set(dashboardExprs().flatMap(metricNames));
+    assert.ok(names.size >= 8);
+    for (const n of names) assert.ok(served.has(n), `dashboard queries ${n}, which /metrics does not serve`);
+  });
+
+  it("the alert rules are valid rule groups with the issue's alerts", () => {
+    assert.ok(Array.isArray(rules.groups) && rules.groups.length > 0);
+    const byName = new Map<string, Rule>();
+    for (const g of rules.groups) {
+      assert.ok(g.name && Array.isArray(g.rules));
+      for (const r of g.rules) {
+        assert.ok(r.alert, "every rule is an alert");
+        assert.equal(typeof r.expr, "string");
+        if (r.for !== undefined) assert.match(r.for, /^\d+[smh]$/);
+        assert.ok(["critical", "warning", "info"].includes(r.labels?.["severity"] ?? ""), `${r.alert}: severity`);
+        assert.ok(r.annotations?.["summary"], `${r.alert}: summary`);
+        byName.set(r.alert, r);
+      }
+    }
+    const down = byName.get("SpiffeAuthzWorkloadApiDown");
+    assert.equal(down?.for, "1m");
+    assert.match(down?.expr ?? "", /spiffe_authz_workload_api_connected\) == 0/);
+    assert.match(byName.get("SpiffeAuthzTrustBundleStale")?.expr ?? "", /spiffe_authz_trust_bundle_age_seconds\) > 3000/);
+    assert.match(byName.get("SpiffeAuthzDenySpike")?.expr ?? "", /decision="deny"/);
+  });
+
+  it("every metric the alerts query is on /metrics", () => {
+    const names = new Set(alertExprs().flatMap(metricNames));
+    assert.ok(names.has("spiffe_authz_decisions_total"));
+    for (const n of names) assert.ok(served.has(n), `alerts query ${n}, which /metrics does not serve`);
+  });
+});
