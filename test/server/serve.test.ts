@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import * as grpc from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
 import { DevWorkloadApi } from "../../src/trust/dev-workload-api/server.js";
 import { CLI, runCli } from "../helpers/cli.js";
 import { checkRequest, envoyClient, healthClient, reflectionClient, unary, type CheckResponseObj } from "../helpers/clients.js";

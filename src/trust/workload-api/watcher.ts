@@ -2,7 +2,8 @@
 // trust store. Reconnects with capped exponential backoff and jitter; never a hot loop.
 import * as grpc from "@grpc/grpc-js";
 import type { JWTBundlesResponse, X509BundlesResponse } from "../../gen/spiffe/workload/workload_pb.js";
-import { BundleError, JwtBundle, X509Bundle, parseJwtBundle, parseTrustDomain, parseX509BundleDer } from "../../spiffe/index.js";
+import type { JwtBundle, X509Bundle} from "../../spiffe/index.js";
+import { BundleError, parseJwtBundle, parseTrustDomain, parseX509BundleDer } from "../../spiffe/index.js";
 import type { Logger } from "../../log.js";
 import type { TrustStore } from "../store.js";
 import { securityMetadata, workloadApiClient, type WorkloadClient } from "./client.js";
