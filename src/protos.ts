@@ -1,27 +1,48 @@
 // Our .proto files for @grpc/proto-loader: server reflection and independent test clients.
-// Resolved from this module's URL so it works from src/ (tsx) and dist/ (tsc) alike.
+// Resolved from this module's URL: src/protos.ts (tsx) and dist/protos.js (tsc) both sit one level under the
+// repo root, next to proto/, so the same relative URL works for both (and for the npm package, which ships proto/).
 import { fileURLToPath } from "node:url";
 import * as protoLoader from "@grpc/proto-loader";
 
+/** Absolute path of proto/, with a trailing separator. */
 export const PROTO_ROOT = fileURLToPath(new URL("../proto/", import.meta.url));
 
-/** Relative to PROTO_ROOT; google/protobuf well-known types come bundled with protobufjs. */
+/**
+ * Every .proto file we own, relative to PROTO_ROOT (the import paths upstream uses).
+ * The google/protobuf well-known types we import (any, struct, timestamp, wrappers) are not here: protobufjs
+ * bundles them as "common" definitions and resolves those imports itself, so no include dir is needed for them.
+ */
 export const PROTO_FILES = [
   "envoy/service/auth/v3/external_auth.proto",
+  "envoy/service/auth/v3/attribute_context.proto",
+  "envoy/config/core/v3/base.proto",
+  "envoy/config/core/v3/address.proto",
+  "envoy/type/v3/http_status.proto",
+  "google/rpc/status.proto",
   "zentinel/agent/v2/agent_v2.proto",
   "spiffe/workload/workload.proto",
 ] as const;
 
+/** Fully-qualified service names, as proto-loader keys them (the Workload API has no proto package). */
+export const SERVICE_NAMES = {
+  envoyAuthorization: "envoy.service.auth.v3.Authorization",
+  zentinelAgent: "zentinel.agent.v2.AgentServiceV2",
+  workloadApi: "SpiffeWorkloadAPI",
+} as const;
+
+export const LOADER_OPTIONS: protoLoader.Options = {
+  includeDirs: [PROTO_ROOT],
+  keepCase: true,
+  longs: String,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+};
+
 let cached: protoLoader.PackageDefinition | undefined;
 
+/** All our protos through proto-loader (parsed once; the result is shared, treat it as read-only). */
 export function loadPackageDefinition(): protoLoader.PackageDefinition {
-  cached ??= protoLoader.loadSync([...PROTO_FILES], {
-    includeDirs: [PROTO_ROOT],
-    keepCase: true,
-    longs: String,
-    enums: String,
-    defaults: true,
-    oneofs: true,
-  });
+  cached ??= protoLoader.loadSync([...PROTO_FILES], LOADER_OPTIONS);
   return cached;
 }
