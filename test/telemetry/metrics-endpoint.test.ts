@@ -268,6 +268,20 @@ describe("telemetry: engine listener and no-op", () => {
     await t.shutdown(); // idempotent
   });
 
+  it("outcomes outside the closed sets (untyped callers) are still counted, under their own labels", async () => {
+    const t = createTelemetry({ enabled: true, otlp: false, processMetrics: false });
+    const untyped = t as unknown as { recordDecision(tr: string, d: { allow: boolean; reason: string }, s: number): void };
+    untyped.recordDecision("envoy", { allow: false, reason: "toString" }, 0.001);
+    untyped.recordDecision("envoy", { allow: false, reason: "toString" }, 0.001);
+    untyped.recordDecision("grpc-web", { allow: true, reason: "ok" }, 0.001);
+    const fams = parsePrometheusText(await t.metricsText());
+    assert.equal(sampleValue(fams, METRIC.decisions, { decision: "deny", reason: "toString", transport: "envoy" }), 2);
+    assert.equal(sampleValue(fams, METRIC.decisions, { decision: "allow", reason: "ok", transport: "grpc-web" }), 1);
+    assert.equal(sampleValue(fams, `${METRIC.decisionDuration}_count`, { transport: "grpc-web" }), 1);
+    assert.equal(sampleValue(fams, METRIC.decisions, { decision: "allow", reason: "ok", transport: "envoy" }), 0);
+    await t.shutdown();
+  });
+
   it("createTelemetry({ enabled: false }) has the same interface and does nothing", async () => {
     const t = createTelemetry({ enabled: false });
     assert.equal(t.enabled, false);
