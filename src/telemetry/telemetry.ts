@@ -32,7 +32,7 @@ export type Unsubscribe = () => void;
 export interface Telemetry {
   readonly enabled: boolean;
 
-  /** Hot path: one counter add and one histogram record, no allocation of our own. */
+  /** Hot path: a tally increment and one histogram record; nothing allocated on our side. */
   recordDecision(transport: Transport, decision: DecisionOutcome, seconds: number): void;
   /** The same as an Engine listener: `engine.onDecision(telemetry.onDecision)` (bound, safe to pass). */
   readonly onDecision: (req: Pick<AuthzRequest, "transport">, decision: DecisionOutcome, durationSeconds: number) => void;
