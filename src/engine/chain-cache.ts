@@ -56,6 +56,11 @@ export class ChainCache {
     this.onLookup = opts.onLookup;
   }
 
+  /** SHA-256 of an unparsed credential (URL-encoded PEM, an XFCC header value, ...). */
+  static keyForRaw(raw: string): string {
+    return createHash("sha256").update(raw).digest("base64");
+  }
+
   /** SHA-256 over the chain, each certificate length-prefixed so that no two chains share a key. */
   static keyFor(der: readonly Uint8Array[]): string {
     const h = createHash("sha256");

@@ -21,20 +21,27 @@ export type PresentedCredential =
 const BEARER = /^bearer[ \t]+(\S+)[ \t]*$/i;
 const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
+/** The unparsed X.509 credential a request presents, if any, by the same precedence as extractCredentials. */
+export function presentedX509(req: AuthzRequest, config: Pick<Config, "tls">): { from: "source-certificate" | "xfcc"; raw: string } | undefined {
+  const source = req.sourceCertificate;
+  if (source !== undefined && source.trim() !== "") return { from: "source-certificate", raw: source };
+  const xfcc = req.headers.get(config.tls["client-cert-header"].toLowerCase());
+  if (xfcc !== undefined && xfcc.trim() !== "") return { from: "xfcc", raw: xfcc };
+  return undefined;
+}
+
 /** Throws CredentialError (reason malformed_certificate) for a present but unusable credential. */
 export function extractCredentials(req: AuthzRequest, config: Pick<Config, "tls" | "jwt">): PresentedCredential {
-  const source = req.sourceCertificate;
-  if (source !== undefined && source.trim() !== "") {
-    if (source.length > MAX_SOURCE_CERTIFICATE_BYTES) {
+  const x509 = presentedX509(req, config);
+  if (x509?.from === "source-certificate") {
+    if (x509.raw.length > MAX_SOURCE_CERTIFICATE_BYTES) {
       throw new CredentialError(`source certificate larger than ${MAX_SOURCE_CERTIFICATE_BYTES} bytes`);
     }
-    const der = splitPemCertificates(urlDecode(source, "source certificate"), "source certificate");
+    const der = splitPemCertificates(urlDecode(x509.raw, "source certificate"), "source certificate");
     return { kind: "x509", from: "source-certificate", der };
   }
-
-  const xfcc = req.headers.get(config.tls["client-cert-header"].toLowerCase());
-  if (xfcc !== undefined && xfcc.trim() !== "") {
-    return { kind: "x509", from: "xfcc", der: xfccCertificates(xfcc, config.tls["xfcc-element"]).der };
+  if (x509?.from === "xfcc") {
+    return { kind: "x509", from: "xfcc", der: xfccCertificates(x509.raw, config.tls["xfcc-element"]).der };
   }
 
   if (config.jwt.enabled) {

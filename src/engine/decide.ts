@@ -14,7 +14,7 @@ import { selectRoute, type Policy } from "../policy/index.js";
 import { parseCertificate, SvidError, verifyJwtSvid, verifyX509Svid, type Certificate, type SpiffeId } from "../spiffe/index.js";
 import type { TrustSnapshot } from "../trust/snapshot.js";
 import { ChainCache, type CachedVerification } from "./chain-cache.js";
-import { extractCredentials, type PresentedCredential } from "./credentials.js";
+import { extractCredentials, presentedX509, type PresentedCredential } from "./credentials.js";
 import { CredentialError } from "./errors.js";
 import type { AuthzRequest, CertInfo, Decision, DecisionStatus, HeaderToSet, Reason, VerifiedIdentity } from "./types.js";
 
@@ -55,6 +55,18 @@ export async function decide(
     return d;
   };
 
+  // Fast path: a chain this exact input already verified under this trust snapshot costs one hash, no parsing.
+  // Only successful verifications are cached and parsing is deterministic, so a hit is as good as a re-check.
+  let rawKey: string | undefined;
+  if (cache) {
+    const x509 = presentedX509(req, cfg);
+    if (x509) {
+      rawKey = ChainCache.keyForRaw(`${x509.from}\n${cfg.tls["xfcc-element"]}\n${x509.raw}`);
+      const hit = cache.get(rawKey, snapshot.generation, now);
+      if (hit) return allowOrDeny({ identity: hit.identity, ...(hit.certInfo ? { certInfo: hit.certInfo } : {}) });
+    }
+  }
+
   let cred: PresentedCredential;
   try {
     cred = extractCredentials(req, cfg);
@@ -71,7 +83,7 @@ export async function decide(
   let verified: Verified;
   try {
     if (cred.kind === "x509") {
-      verified = verifyX509Cached(cred.der, snapshot, now, cache);
+      verified = verifyX509Cached(cred.der, snapshot, now, cache, rawKey);
     } else {
       const svid = await verifyJwtSvid(cred.token, snapshot.bundles, { audiences: cfg.jwt.audiences, now });
       verified = { identity: identityOf(svid.id, "spiffe-jwt") };
@@ -92,6 +104,10 @@ export async function decide(
     return authFailure(err.reason, err.detail, certInfo);
   }
 
+  return allowOrDeny(verified);
+
+  // The authorisation half, shared by the fast path and the full verification.
+  function allowOrDeny(verified: Verified): Decision {
   const { identity } = verified;
   if (allowlist.match(identity) === undefined) {
     const d = base(PERMISSION_DENIED, false, "not_allowed", `${identity.spiffeId} is not allowed${route ? ` on route ${route.name}` : ""}`);
@@ -115,6 +131,7 @@ export async function decide(
   d.headersToRemove = policy.identityHeaderNames.filter((n) => !setNames.has(n));
   if (includeCert && verified.certInfo) d.certInfo = verified.certInfo;
   return d;
+  }
 }
 
 // Frozen: cached results are shared by every decision (and listener) that hits them.
@@ -148,13 +165,15 @@ function verifyX509(der: Uint8Array[], snapshot: TrustSnapshot, now: Date): Cach
   return { identity: identityOf(svid.id, "spiffe"), notBeforeMs, notAfterMs, certInfo: certInfoOf(svid.leaf) };
 }
 
-function verifyX509Cached(der: Uint8Array[], snapshot: TrustSnapshot, now: Date, cache: ChainCache | undefined): Verified {
+/** `rawKey` (the unparsed input's key) is where the result is stored, so the next identical request skips parsing. */
+function verifyX509Cached(der: Uint8Array[], snapshot: TrustSnapshot, now: Date, cache: ChainCache | undefined, rawKey?: string): Verified {
   if (!cache) {
     const v = verifyX509(der, snapshot, now);
     return { identity: v.identity, certInfo: v.certInfo };
   }
-  const key = ChainCache.keyFor(der);
-  const hit = cache.get(key, snapshot.generation, now);
+  const key = rawKey ?? ChainCache.keyFor(der);
+  // With a raw key, decide() already looked it up (and missed); a second lookup would count the miss twice.
+  const hit = rawKey === undefined ? cache.get(key, snapshot.generation, now) : undefined;
   if (hit) return { identity: hit.identity, certInfo: hit.certInfo };
   const v = verifyX509(der, snapshot, now);
   cache.set(key, snapshot.generation, v, now);
