@@ -1,7 +1,8 @@
 // Envoy door throughput as ratios measured in one run (the machine is shared and noisy):
 //   warm spiffe-authz (cached chain) vs a no-op grpc-js Check server — goal ≥ 0.90
 //   telemetry on vs off — goal: ≤ 5 % cost
-//   p50/p99 at 50 % of the measured maximum (open-loop rate) — goal p99 ≤ 2 ms
+//   (p50/p99 at 50 % load is not measured yet: h2load prints no percentiles, and a generator inside this
+//   process would share the server's event loop and measure itself.)
 //   cold path (every certificate new: parse + 2 signatures) in verifications/s
 // Load: h2load sending real gRPC frames. Run: npx tsx bench/check-throughput.ts [--quick]
 import { spawn, spawnSync } from "node:child_process";
@@ -47,8 +48,6 @@ function checkBody(certPem: string): string {
 
 interface H2Result {
   rps: number;
-  p50ms: number;
-  p99ms: number;
   ok: number;
   failed: number;
 }
@@ -70,32 +69,7 @@ async function h2load(target: string, body: string, opts: { seconds: number; rps
   const rps = Number(/finished in [\d.]+\w*, ([\d.]+) req\/s/.exec(out)?.[1] ?? NaN);
   const succeeded = Number(/(\d+) succeeded/.exec(out)?.[1] ?? 0);
   const failed = Number(/(\d+) failed/.exec(out)?.[1] ?? 0);
-  // "time for request:  min max mean sd +/- sd"; h2load reports no percentiles, so we ask for them below.
-  return { rps, p50ms: NaN, p99ms: NaN, ok: succeeded, failed };
-}
-
-/** Latency percentiles at a fixed open-loop rate, measured with a grpc-js client (h2load prints no percentiles). */
-async function latencyAt(target: string, req: CheckRequest, rps: number, seconds: number): Promise<{ p50ms: number; p99ms: number; n: number }> {
-  const Client = grpc.makeGenericClientConstructor(serviceDefinition(Authorization), "Authorization");
-  const c = new Client(target, grpc.credentials.createInsecure()) as unknown as grpc.Client & { Check(r: CheckRequest, cb: (e: unknown, res: CheckResponse) => void): void };
-  const lat: number[] = [];
-  const interval = 1000 / rps;
-  const end = performance.now() + seconds * 1000;
-  let next = performance.now();
-  const pending: Promise<void>[] = [];
-  while (performance.now() < end) {
-    const t0 = performance.now();
-    pending.push(new Promise((resolve) => c.Check(req, () => (lat.push(performance.now() - t0), resolve()))));
-    next += interval;
-    const wait = next - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    else if (pending.length % 64 === 0) await new Promise((r) => setImmediate(r));
-  }
-  await Promise.all(pending);
-  c.close();
-  lat.sort((a, b) => a - b);
-  const pct = (p: number) => lat[Math.min(lat.length - 1, Math.floor(lat.length * p))] ?? NaN;
-  return { p50ms: pct(0.5), p99ms: pct(0.99), n: lat.length };
+  return { rps, ok: succeeded, failed };
 }
 
 async function noopServer(): Promise<{ target: string; stop(): void }> {
@@ -128,7 +102,6 @@ const spire = await DevWorkloadApi.start({ trustDomain: "example.org", address: 
 const inter = await spire.ca.createIntermediate();
 const svid = await inter.issueX509Svid("spiffe://example.org/services/web");
 const body = checkBody(svid.chainPem);
-const req = create(CheckRequestSchema, { attributes: { source: { certificate: encodeURIComponent(svid.chainPem) }, request: { http: { method: "GET", path: "/api/orders" } } } });
 
 const noop = await noopServer();
 const on = await authz(spire, true);
@@ -150,7 +123,6 @@ for (let i = 0; i < rounds; i++) {
 const noopRps = sum.noop / rounds;
 const onRps = sum.on / rounds;
 const offRps = sum.off / rounds;
-const lat = await latencyAt(on.grpcTargets[0]!, req, Math.round(onRps / 2), quick ? 3 : 8);
 
 // Cold: every request carries a certificate the cache has never seen (parse + 2 signature checks).
 const coldN = quick ? 300 : 1500;
@@ -188,7 +160,6 @@ const rows = [
   ["spiffe-authz warm, telemetry on", `${onRps.toFixed(0)} req/s`, (onRps / noopRps).toFixed(2), `${pass(onRps / noopRps >= 0.9)} (≥ 0.90)`],
   ["spiffe-authz warm, telemetry off", `${offRps.toFixed(0)} req/s`, (offRps / noopRps).toFixed(2), ""],
   ["telemetry cost (1 − on/off)", `${((1 - onRps / offRps) * 100).toFixed(1)} %`, "", `${pass(1 - onRps / offRps <= 0.05)} (≤ 5 %)`],
-  [`latency at 50 % load (${Math.round(onRps / 2)} req/s, ${lat.n} calls)`, `p50 ${lat.p50ms.toFixed(2)} ms, p99 ${lat.p99ms.toFixed(2)} ms`, "", `${pass(lat.p99ms <= 2)} (p99 ≤ 2 ms)`],
   ["cold path through the Envoy door (new cert each call)", `${coldRps.toFixed(0)} req/s (${coldAllowed}/${coldN} allowed)`, (coldRps / (verifyPerSec / 2)).toFixed(2), "vs openssl verify/s ÷ 2 signatures"],
   ["openssl speed ecdsap256 (verify)", `${verifyPerSec.toFixed(0)} /s`, "", ""],
 ];
