@@ -138,3 +138,42 @@ test("serve: bad config, missing config and bad flags exit 2 with one clear line
   assert.equal(r.code, 2);
   assert.match(r.stderr.trim(), /^config: trust-bundles\[0\]\.path: \/nonexistent\/partner\.pem: /);
 });
+
+test("serve --workers 2: one address served by two processes, /metrics adds up both, SIGTERM stops all", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "serve-cluster-"));
+  const spire = await DevWorkloadApi.start({ trustDomain: "example.org", address: `unix://${join(dir, "agent.sock")}` });
+  const port = await freePort();
+  const metricsPort = await freePort();
+  const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", "--workers", "2", "--grpc-address", `127.0.0.1:${port}`, "--spire-socket", spire.target, "--metrics-address", `127.0.0.1:${metricsPort}`, "--drain-timeout-ms", "1000"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let logs = "";
+  child.stdout!.on("data", (d: Buffer) => (logs += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (logs += d.toString()));
+  const exit = exited(child);
+  try {
+    await waitServing(`127.0.0.1:${port}`, 30_000);
+    const svid = await spire.issueX509Svid("spiffe://example.org/web");
+    // Separate connections, so the primary's round-robin spreads them over both workers.
+    for (let i = 0; i < 8; i++) {
+      const c = envoyClient(`127.0.0.1:${port}`);
+      assert.equal((await unary<CheckResponseObj>(c, "Check", checkRequest({ certPem: svid.pem }))).status.code, 0);
+      c.close();
+    }
+    let ready = 0;
+    for (let t = 0; t < 100 && ready !== 200; t++) {
+      ready = (await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status;
+      if (ready !== 200) await sleep(100);
+    }
+    assert.equal(ready, 200);
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    assert.match(text, /^spiffe_authz_decisions_total\{[^}]*decision="allow"[^}]*reason="ok"[^}]*\} 8$/m, text.split("\n").filter((l) => l.includes("decisions_total")).join("\n"));
+    assert.equal((logs.match(/"msg":"spiffe-authz serving"/g) ?? []).length, 2);
+    child.kill("SIGTERM");
+    const { code } = await exit;
+    assert.equal(code, 0, logs.slice(-2000));
+  } finally {
+    if (child.exitCode === null) child.kill("SIGKILL");
+    await spire.close();
+  }
+});
