@@ -95,3 +95,19 @@ test("every flag the README names exists in the commands' --help, and every --he
   // and every env var of the serve command is documented
   for (const env of SERVE_USAGE.matchAll(/\b([A-Z][A-Z0-9_]{4,})\b/g)) assert.ok(readme.includes(env[1] as string), `${env[1]} missing from the README`);
 });
+
+test("the README's configuration reference names every key of the schema, with the schema's defaults", () => {
+  const readme = read("README.md");
+  const ref = readme.slice(readme.indexOf("## Configuration"), readme.indexOf("## Decisions"));
+  const d = parseConfig({});
+  for (const [section, value] of Object.entries(d)) {
+    assert.ok(ref.includes(`### ${section}`), `section ${section}`);
+    if (Array.isArray(value)) continue;
+    for (const [key, def] of Object.entries(value as Record<string, unknown>)) {
+      assert.ok(ref.includes(`\`${key}\``), `${section}.${key} missing`);
+      if (typeof def === "number" || typeof def === "boolean") assert.ok(ref.includes(`\`${String(def)}\``), `${section}.${key} default ${String(def)}`);
+      if (typeof def === "string") assert.ok(ref.includes(def), `${section}.${key} default ${def}`);
+    }
+  }
+  for (const k of ["name", "match", "path-prefix", "methods", "allowlist"]) assert.ok(ref.includes(k), `routes ${k}`);
+});
