@@ -177,8 +177,9 @@ function parseNameConstraints(buf: Uint8Array, v: Tlv): NameConstraints {
   return { permittedUris, excludedUris, permittedDns, excludedDns, unsupported };
 }
 
-function parseExtensions(buf: Uint8Array, wrapper: Tlv): Extensions {
-  const ext: Extensions = {
+/** What a certificate without (or before) its extensions has. */
+function noExtensions(): Extensions {
+  return {
     isCA: false,
     hasBasicConstraints: false,
     pathLen: undefined,
@@ -189,6 +190,10 @@ function parseExtensions(buf: Uint8Array, wrapper: Tlv): Extensions {
     nameConstraints: undefined,
     unhandledCritical: [],
   };
+}
+
+function parseExtensions(buf: Uint8Array, wrapper: Tlv): Extensions {
+  const ext: Extensions = noExtensions();
   const seq = readTlv(buf, wrapper.contentStart, wrapper.end);
   if (seq.tag !== TAG_SEQUENCE || seq.end !== wrapper.end) throw new DerError("extensions: expected SEQUENCE");
   const list = children(buf, seq);
@@ -408,17 +413,7 @@ function parse(der: Uint8Array): Certificate {
     ext = parseExtensions(der, t);
     lastTag = t.tag;
   }
-  ext ??= {
-    isCA: false,
-    hasBasicConstraints: false,
-    pathLen: undefined,
-    keyUsage: undefined,
-    uris: [],
-    dnsNames: [],
-    sanCount: 0,
-    nameConstraints: undefined,
-    unhandledCritical: [],
-  };
+  ext ??= noExtensions();
   return new Certificate(
     der,
     tbs,

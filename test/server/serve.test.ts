@@ -38,6 +38,15 @@ async function waitServing(target: string, timeoutMs = 15_000): Promise<void> {
   }
 }
 
+/** `spiffe-authz serve ARGS` in a child process; `logs()` is everything it printed so far. */
+function spawnServe(args: string[]) {
+  const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let text = "";
+  child.stdout!.on("data", (d: Buffer) => (text += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (text += d.toString()));
+  return { child, logs: () => text, exit: exited(child) };
+}
+
 function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   return new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
 }
@@ -50,13 +59,7 @@ test("serve: TCP and unix socket in one run, health SERVING for every service na
   const sock = join(dir, "authz.sock");
   const cfg = join(dir, "config.yaml");
   writeFileSync(cfg, "allowlist: { prefix: [spiffe://example.org/services] }\n");
-  const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", "--grpc-address", `127.0.0.1:${port}`, "--socket", sock, "--spire-socket", spire.target, "--config", cfg, "--metrics-address", `127.0.0.1:${metricsPort}`, "--drain-timeout-ms", "1500"], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let logs = "";
-  child.stdout!.on("data", (d: Buffer) => (logs += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (logs += d.toString()));
-  const exit = exited(child);
+  const { child, logs, exit } = spawnServe(["--grpc-address", `127.0.0.1:${port}`, "--socket", sock, "--spire-socket", spire.target, "--config", cfg, "--metrics-address", `127.0.0.1:${metricsPort}`, "--drain-timeout-ms", "1500"]);
   try {
     await waitServing(`127.0.0.1:${port}`);
     const h = healthClient(`unix://${sock}`);
@@ -98,9 +101,9 @@ test("serve: TCP and unix socket in one run, health SERVING for every service na
     child.kill("SIGTERM");
     const { code } = await exit;
     const took = Date.now() - t0;
-    assert.equal(code, 0, logs);
+    assert.equal(code, 0, logs());
     assert.ok(took < 1500 + 3000, `exit took ${took} ms`);
-    assert.match(logs, /"msg":"shutting down"/);
+    assert.match(logs(), /"msg":"shutting down"/);
     r.close();
   } finally {
     if (child.exitCode === null) child.kill("SIGKILL");
@@ -144,13 +147,7 @@ test("serve --workers 2: one address served by two processes, /metrics adds up b
   const spire = await DevWorkloadApi.start({ trustDomain: "example.org", address: `unix://${join(dir, "agent.sock")}` });
   const port = await freePort();
   const metricsPort = await freePort();
-  const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", "--workers", "2", "--grpc-address", `127.0.0.1:${port}`, "--spire-socket", spire.target, "--metrics-address", `127.0.0.1:${metricsPort}`, "--drain-timeout-ms", "1000"], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let logs = "";
-  child.stdout!.on("data", (d: Buffer) => (logs += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (logs += d.toString()));
-  const exit = exited(child);
+  const { child, logs, exit } = spawnServe(["--workers", "2", "--grpc-address", `127.0.0.1:${port}`, "--spire-socket", spire.target, "--metrics-address", `127.0.0.1:${metricsPort}`, "--drain-timeout-ms", "1000"]);
   try {
     await waitServing(`127.0.0.1:${port}`, 30_000);
     const svid = await spire.issueX509Svid("spiffe://example.org/web");
@@ -168,10 +165,10 @@ test("serve --workers 2: one address served by two processes, /metrics adds up b
     assert.equal(ready, 200);
     const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     assert.match(text, /^spiffe_authz_decisions_total\{[^}]*decision="allow"[^}]*reason="ok"[^}]*\} 8$/m, text.split("\n").filter((l) => l.includes("decisions_total")).join("\n"));
-    assert.equal((logs.match(/"msg":"spiffe-authz serving"/g) ?? []).length, 2);
+    assert.equal((logs().match(/"msg":"spiffe-authz serving"/g) ?? []).length, 2);
     child.kill("SIGTERM");
     const { code } = await exit;
-    assert.equal(code, 0, logs.slice(-2000));
+    assert.equal(code, 0, logs().slice(-2000));
   } finally {
     if (child.exitCode === null) child.kill("SIGKILL");
     await spire.close();
