@@ -9,6 +9,7 @@ import { parseConfig, parseConfigText } from "../../src/config/load.js";
 import { compilePolicy } from "../../src/policy/index.js";
 import { SERVE_USAGE } from "../../src/cli/serve-options.js";
 import { CHECK_USAGE } from "../../src/cli/check.js";
+import { METRIC } from "../../src/telemetry/index.js";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const read = (p: string) => readFileSync(join(ROOT, p), "utf8");
@@ -110,4 +111,9 @@ test("the README's configuration reference names every key of the schema, with t
     }
   }
   for (const k of ["name", "match", "path-prefix", "methods", "allowlist"]) assert.ok(ref.includes(k), `routes ${k}`);
+});
+
+test("the README's metrics list is exactly the metric contract", () => {
+  const named = new Set([...read("README.md").matchAll(/`(spiffe_authz_[a-z_]+)`/g)].map((m) => m[1]));
+  assert.deepEqual([...named].sort(), Object.values(METRIC).sort());
 });
