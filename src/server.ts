@@ -5,6 +5,8 @@ import { createAuditListener } from "./engine/audit.js";
 import { ConfigManager } from "./config/manager.js";
 import { GrpcHost, type HostedService } from "./grpc/host.js";
 import { envoyAuthorizationService } from "./adapters/envoy/service.js";
+import { zentinelAgentService } from "./adapters/zentinel/service.js";
+import { METRIC } from "./telemetry/index.js";
 import { TrustStore } from "./trust/store.js";
 import { WorkloadApiWatcher } from "./trust/workload-api/watcher.js";
 import { StaticBundles } from "./trust/static-bundles.js";
@@ -54,7 +56,21 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
     store.setFailurePolicy(applied.config.failure["spire-unavailable"], applied.config.failure["cache-ttl"]);
   });
 
-  const services = [envoyAuthorizationService(engine, log), ...(extras.services?.({ engine, store, config }) ?? [])];
+  const zentinel = zentinelAgentService({
+    engine,
+    applyConfig: (json, source, version) => config.applyJson(json, source, version),
+    health: () =>
+      !store.ready()
+        ? { state: "unhealthy", message: "no trust bundles yet" }
+        : store.workloadApiConnected
+          ? { state: "healthy" }
+          : { state: "degraded", message: `Workload API lost (${config.applied.config.failure["spire-unavailable"]})` },
+    metrics: async () =>
+      (await telemetry.decisionCounts()).map((c) => ({ name: METRIC.decisions, labels: { decision: c.decision, reason: c.reason, transport: c.transport }, value: c.value })),
+    log,
+    version: process.env["npm_package_version"] ?? "0.1.0",
+  });
+  const services = [envoyAuthorizationService(engine, log), zentinel, ...(extras.services?.({ engine, store, config }) ?? [])];
   const host = new GrpcHost(services, log);
 
   const watcher = new WorkloadApiWatcher({
@@ -98,6 +114,8 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
     metricsUrl: metrics?.url,
     async stop() {
       process.off("SIGHUP", onHup);
+      host.setServing(false);
+      await zentinel.drain();
       const outcome = await host.drain(opts.drainTimeoutMs);
       watcher.close();
       statics.close();

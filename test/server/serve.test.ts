@@ -63,7 +63,7 @@ test("serve: TCP and unix socket in one run, health SERVING for every service na
   try {
     await waitServing(`127.0.0.1:${port}`);
     const h = healthClient(`unix://${sock}`);
-    for (const service of ["", "envoy.service.auth.v3.Authorization"]) {
+    for (const service of ["", "envoy.service.auth.v3.Authorization", "zentinel.agent.v2.AgentServiceV2"]) {
       assert.deepEqual(await unary(h, "Check", { service }), { status: "SERVING" }, service);
     }
     h.close();
