@@ -8,6 +8,7 @@ import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import { Authorization, CheckRequestSchema, type CheckRequest, type CheckResponse } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
 import { serviceDefinition } from "../grpc/service-definition.js";
+import { AgentServiceV2, ProxyToAgentSchema, type AgentToProxy, type ProxyToAgent } from "../gen/zentinel/agent/v2/agent_v2_pb.js";
 import { DevWorkloadApi } from "../trust/dev-workload-api/server.js";
 import { DevCertificateAuthority } from "../dev-ca/index.js";
 import { parseConfig } from "../config/load.js";
@@ -33,6 +34,34 @@ function envoyCheck(target: string): { check: CheckFn; close(): void } {
     check: (req) => new Promise((resolve, reject) => client.Check(req, (err, res) => (err ? reject(err) : resolve(res)))),
     close: () => client.close(),
   };
+}
+
+/** One Zentinel request_headers event through the unary ProcessEvent, as the proxy's XFCC header carries the cert. */
+async function zentinelDecision(target: string, certPem: string): Promise<string> {
+  const Client = grpc.makeGenericClientConstructor(serviceDefinition(AgentServiceV2), "AgentServiceV2");
+  const client = new Client(target, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
+    ProcessEvent(req: ProxyToAgent, cb: (err: grpc.ServiceError | null, res: AgentToProxy) => void): void;
+  };
+  const event = create(ProxyToAgentSchema, {
+    message: {
+      case: "requestHeaders",
+      value: {
+        metadata: { correlationId: "demo-1", requestId: "demo-1" },
+        method: "GET",
+        uri: "/api/orders",
+        headers: [{ name: "x-forwarded-client-cert", value: `Cert="${encodeURIComponent(certPem)}"` }],
+      },
+    },
+  });
+  const res = await new Promise<AgentToProxy>((resolve, reject) => client.ProcessEvent(event, (err, r) => (err ? reject(err) : resolve(r))));
+  client.close();
+  if (res.message.case !== "response") return `unexpected ${res.message.case ?? "empty"} answer`;
+  const r = res.message.value;
+  if (r.decision.case === "allow") {
+    const id = r.requestHeaders.find((op) => op.operation.case === "set" && op.operation.value.name === "X-SPIFFE-Id");
+    return `  ALLOW  200  ${"services/web via the Zentinel door (XFCC)".padEnd(44)} X-SPIFFE-Id: ${id?.operation.case === "set" ? id.operation.value.value : "-"}`;
+  }
+  return `  DENY   ${r.decision.case === "block" ? r.decision.value.status : "?"}  via the Zentinel door`;
 }
 
 function request(certPem: string | undefined, path = "/api/orders"): CheckRequest {
@@ -71,7 +100,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), "spiffe-authz-demo-"));
   const out = (s: string) => process.stdout.write(`${s}\n`);
 
-  out("spiffe-authz demo: dev Workload API (trust domain example.org) + server + real Envoy Check calls\n");
+  out("spiffe-authz demo: dev Workload API (trust domain example.org) + server + real Envoy and Zentinel calls\n");
   const spire = await DevWorkloadApi.start({ trustDomain: "example.org", address: `unix://${join(dir, "agent.sock")}` });
   const server = await startServer(
     {
@@ -104,6 +133,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
     out(line("services/web, signed by a rogue CA", await check(request(rogue.pem))));
     out(line("partner.org (no bundle for that domain)", await check(request(partner.pem))));
     out(line("no client certificate", await check(request(undefined))));
+    out(await zentinelDecision(target, web.pem));
 
     out("\n  rotation: the Workload API rotates its CA and drops the old one");
     const before = server.store.current().generation;
