@@ -30,6 +30,8 @@ export interface RunningServer {
 export interface ServerExtras {
   /** OpenTelemetry metrics (default on); off only for the telemetry-cost benchmark. */
   telemetry?: boolean;
+  /** Zentinel HealthStatus / MetricsReport periods (default 10 s each); tests shorten them. */
+  zentinelIntervalsMs?: { health: number; metrics: number };
   /** Extra services on the same host (the Zentinel door is added here by the caller until it is wired in). */
   services?: (deps: { engine: Engine; store: TrustStore; config: ConfigManager }) => HostedService[];
 }
@@ -69,6 +71,7 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
       (await telemetry.decisionCounts()).map((c) => ({ name: METRIC.decisions, labels: { decision: c.decision, reason: c.reason, transport: c.transport }, value: c.value })),
     log,
     version: process.env["npm_package_version"] ?? "0.1.0",
+    ...(extras.zentinelIntervalsMs ? { healthIntervalMs: extras.zentinelIntervalsMs.health, metricsIntervalMs: extras.zentinelIntervalsMs.metrics } : {}),
   });
   const services = [envoyAuthorizationService(engine, log), zentinel, ...(extras.services?.({ engine, store, config }) ?? [])];
   const host = new GrpcHost(services, log);
