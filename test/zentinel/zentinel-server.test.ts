@@ -41,6 +41,10 @@ test("HealthStatus turns DEGRADED when the dev Workload API is stopped (cache mo
     await until(() => states.at(-1) === 2, 3000, "DEGRADED after the Workload API is gone");
     await spire.restart();
     await until(() => states.at(-1) === 1, 5000, "HEALTHY again after it returns");
+    // The sequence the proxy saw: healthy, then degraded, then healthy again.
+    const firstDegraded = states.indexOf(2);
+    assert.ok(firstDegraded > 0 && states.slice(0, firstDegraded).every((s) => s === 1));
+    assert.equal(states.at(-1), 1);
   } finally {
     call.end();
     c.close();
