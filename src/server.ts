@@ -53,9 +53,14 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
   telemetry.observeBundles(() => store.bundleAges());
   const cache = engine.cache;
   if (cache) telemetry.observeCache(() => cache.stats());
+  const startupOnly = (c: typeof cfg) => JSON.stringify({ spire: c.spire, "trust-bundles": c["trust-bundles"] });
   config.onApply((applied) => {
     engine.setPolicy(applied.policy, applied.version);
     store.setFailurePolicy(applied.config.failure["spire-unavailable"], applied.config.failure["cache-ttl"]);
+    // The Workload API connection and the static bundle files are set up once; say so rather than ignore it.
+    if (startupOnly(applied.config) !== startupOnly(cfg)) {
+      log.warn({ source: applied.source, version: applied.version }, "config changes to spire.* or trust-bundles take effect on restart");
+    }
   });
 
   const zentinel = zentinelAgentService({
