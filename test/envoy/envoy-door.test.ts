@@ -133,3 +133,19 @@ test("server reflection lists our services (what `grpcurl list` shows)", async (
   assert.ok(names.includes("envoy.service.auth.v3.Authorization"));
   assert.ok(names.includes("zentinel.agent.v2.AgentServiceV2"));
 });
+
+test("an engine failure is answered with a denial (500), never a transport error Envoy might fail open on", async () => {
+  const broken = new GrpcHost([envoyAuthorizationService({ decide: () => Promise.reject(new Error("boom")) }, silentLogger())], silentLogger());
+  const [t] = await broken.bind([parseListenAddress("127.0.0.1:0", "t")]);
+  const c = envoyClient(t!);
+  try {
+    const res = await unary<CheckResponseObj>(c, "Check", checkRequest({}));
+    assert.equal(res.status.code, 13);
+    assert.equal(res.http_response, "denied_response");
+    assert.equal(res.denied_response?.status.code, "InternalServerError");
+    assert.equal(JSON.parse(res.denied_response!.body).reason, "internal_error");
+  } finally {
+    c.close();
+    await broken.drain(200);
+  }
+});

@@ -225,6 +225,19 @@ test("ProcessEvent gives the same decision as the stream", async () => {
   c.close();
 });
 
+test("a proxy that half-closes still gets the answer to its in-flight event", async () => {
+  const c = zentinelClient(target);
+  const s = open(c);
+  s.call.write(HANDSHAKE);
+  slowIds.add("late");
+  s.call.write(headersEvent("late", certs.web));
+  s.call.end();
+  await until(() => s.isEnded(), 3000, "stream ended");
+  slowIds.clear();
+  assert.deepEqual(s.responses().map((r) => [r["correlation_id"], r["decision"]]), [["late", "allow"]]);
+  c.close();
+});
+
 test("drain: DRAINING is reported, the in-flight event is still answered, then the stream ends (last: the door is done)", async () => {
   const c = zentinelClient(target);
   const s = open(c);
@@ -238,5 +251,11 @@ test("drain: DRAINING is reported, the in-flight event is still answered, then t
   assert.ok(s.got.some((m) => m.message === "health" && (m["health"] as { state: number }).state === 3), "DRAINING reported");
   assert.deepEqual(s.responses().map((r) => [r["correlation_id"], r["decision"]]), [["inflight", "allow"]]);
   slowIds.clear();
+  // While draining, a new proxy connection is turned away so it goes to another instance.
+  const again = open(c);
+  again.call.write(HANDSHAKE);
+  await until(() => again.isEnded(), 2000, "refused");
+  assert.equal((again.got[0]!["handshake"] as Record<string, unknown>)["success"], false);
+  assert.match(String((again.got[0]!["handshake"] as Record<string, unknown>)["error"]), /draining/);
   c.close();
 });

@@ -91,3 +91,18 @@ export function toCheckResponse(d: Decision): CheckResponse {
     },
   });
 }
+
+/** A denial for an internal failure: status INTERNAL, HTTP 500. */
+export function internalErrorResponse(): CheckResponse {
+  return create(CheckResponseSchema, {
+    status: { code: 13, message: "internal_error" },
+    httpResponse: {
+      case: "deniedResponse",
+      value: {
+        status: { code: 500 },
+        headers: [{ header: DENY_BODY_TYPE, appendAction: HeaderValueOption_HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD }],
+        body: JSON.stringify({ reason: "internal_error" }),
+      },
+    },
+  });
+}

@@ -5,7 +5,7 @@ import { serviceDefinition } from "../../grpc/service-definition.js";
 import type { HostedService } from "../../grpc/host.js";
 import type { AuthzRequest, Decision } from "../../engine/types.js";
 import type { Logger } from "../../log.js";
-import { toAuthzRequest, toCheckResponse } from "./check.js";
+import { internalErrorResponse, toAuthzRequest, toCheckResponse } from "./check.js";
 
 export interface Decider {
   decide(req: AuthzRequest): Promise<Decision>;
@@ -17,9 +17,10 @@ export function envoyAuthorizationService(engine: Decider, log: Logger): HostedS
     engine.decide(toAuthzRequest(call.request)).then(
       (d) => callback(null, toCheckResponse(d)),
       (err: unknown) => {
-        // The engine maps every bad input to a decision; reaching here is a bug, so fail closed and say so.
+        // The engine maps every bad input to a decision; reaching here is a bug. Deny in the answer itself, so
+        // the request stays blocked even behind an Envoy configured with failure_mode_allow.
         log.error({ err }, "envoy Check failed");
-        callback({ code: grpc.status.INTERNAL, details: "internal error" });
+        callback(null, internalErrorResponse());
       },
     );
   };

@@ -118,6 +118,7 @@ export function zentinelAgentService(deps: ZentinelDeps): ZentinelService {
     const write = (msg: Out) => {
       if (!ended) call.write(create(AgentToProxySchema, msg));
     };
+    let closing = false;
     const state = {
       inFlight: 0,
       notify: () => write(healthMessage()),
@@ -140,6 +141,7 @@ export function zentinelAgentService(deps: ZentinelDeps): ZentinelService {
       const c = m.message;
       if (!handshaken) {
         if (c.case !== "handshake") return fail(`expected a handshake first, got ${c.case ?? "an empty message"}`);
+        if (draining) return fail("agent is draining; connect to another instance");
         if (!c.value.supportedVersions.includes(PROTOCOL_VERSION)) return fail(`unsupported protocol versions [${c.value.supportedVersions.join(", ")}]; this agent speaks ${PROTOCOL_VERSION}`);
         if (!isEmptyConfig(c.value.configJson)) {
           const r = deps.applyConfig(c.value.configJson, "handshake");
@@ -172,14 +174,19 @@ export function zentinelAgentService(deps: ZentinelDeps): ZentinelService {
         (err: unknown) => {
           // The engine turns bad input into decisions; reaching here is a bug: block, and say so.
           log.error({ err }, "Zentinel event failed");
-          if (cid) write({ message: { case: "response", value: { correlationId: cid, decision: { case: "block", value: { status: 500, body: '{"reason":"internal_error"}' } } } } });
+          if (c.case === "requestHeaders") write({ message: { case: "response", value: { correlationId: cid, decision: { case: "block", value: { status: 500, body: '{"reason":"internal_error"}' } } } } });
         },
       ).finally(() => {
         state.inFlight--;
         if (cid && pending.get(cid) === signal) pending.delete(cid);
+        if (closing && state.inFlight === 0) state.end();
       });
     });
-    call.on("end", () => state.end());
+    // The proxy half-closed: answer what is in flight, then end our side.
+    call.on("end", () => {
+      closing = true;
+      if (state.inFlight === 0) state.end();
+    });
     call.on("error", () => state.end());
     call.on("cancelled", () => {
       ended = true;
@@ -198,7 +205,9 @@ export function zentinelAgentService(deps: ZentinelDeps): ZentinelService {
       (out) => cb(null, create(AgentToProxySchema, out ?? {})),
       (err: unknown) => {
         deps.log.error({ err }, "Zentinel ProcessEvent failed");
-        cb({ code: grpc.status.INTERNAL, details: "internal error" });
+        if (c.case !== "requestHeaders") return cb({ code: grpc.status.INTERNAL, details: "internal error" });
+        // A request decision that failed is a block, whatever the proxy's failure mode says.
+        cb(null, create(AgentToProxySchema, { message: { case: "response", value: { correlationId: c.value.metadata?.correlationId ?? "", decision: { case: "block", value: { status: 500, body: '{"reason":"internal_error"}' } } } } }));
       },
     );
   };
@@ -212,6 +221,7 @@ export function zentinelAgentService(deps: ZentinelDeps): ZentinelService {
     call.on("data", (m: AgentControl) => deps.log.debug({ message: m.message.case }, "Zentinel control message"));
     call.on("end", () => state.end());
     call.on("error", () => streams.delete(state));
+    call.on("cancelled", () => streams.delete(state));
   };
 
   return {
