@@ -6,6 +6,9 @@ import type { ServeOptions } from "./cli/serve-options.js";
 import type { Logger } from "./log.js";
 import { startServer } from "./server.js";
 import { clearStaleSocket } from "./grpc/host.js";
+import { compilePolicy } from "./policy/index.js";
+import { TrustStore } from "./trust/store.js";
+import { StaticBundles } from "./trust/static-bundles.js";
 import { clusterMetricsSource, serveSnapshotsToPrimary, startMetricsServer, type MetricsServer } from "./telemetry/index.js";
 
 const READY = "spiffe-authz:ready";
@@ -21,6 +24,11 @@ function isReady(m: unknown): m is ReadyMessage {
 
 export async function runCluster(opts: ServeOptions, log: Logger): Promise<number> {
   if (cluster.isWorker) return runWorker(opts, log.child({ worker: cluster.worker?.id }));
+  // Validate what every worker would otherwise fail on (exit 2 here, not a fork loop).
+  compilePolicy(opts.config);
+  const probe = new TrustStore(opts.config.failure["spire-unavailable"], opts.config.failure["cache-ttl"]);
+  new StaticBundles(opts.config["trust-bundles"], probe, log).loadAll();
+  probe.close();
   log.info({ workers: opts.workers }, "starting workers");
   for (const a of opts.listen) if (a.kind === "unix" && a.path) await clearStaleSocket(a.path);
   const readiness = new Map<number, boolean>();

@@ -79,6 +79,15 @@ export class StaticBundles {
     try {
       this.load(i);
     } catch (err) {
+      // A deleted file is a decision to stop trusting it; a broken one is probably a bad edit in progress.
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+        if (this.fingerprints.delete(i)) {
+          this.store.setStatic(`file:${i}`, []);
+          this.onUpdate();
+          this.log.warn({ path: e.path, trustDomain: e["trust-domain"] }, "bundle file deleted; its bundle is no longer trusted");
+        }
+        return;
+      }
       this.log.error({ path: e.path, trustDomain: e["trust-domain"], error: err instanceof Error ? err.message : String(err) }, "bundle file unreadable or malformed; previous bundle kept");
     }
   }

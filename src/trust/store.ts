@@ -15,6 +15,10 @@ interface SpireState {
   x509: Map<string, X509Bundle>;
   jwt: Map<string, JwtBundle>;
   connected: boolean;
+  /** The JWT stream is separate: losing it alone must not leave stale JWT keys trusted. */
+  jwtConnected: boolean;
+  jwtDelivered: boolean;
+  jwtLostAt: number | undefined;
   /** Whether SPIRE ever delivered a bundle since start. */
   delivered: boolean;
   lostAt: number | undefined;
@@ -39,7 +43,16 @@ function unite(a: AnyBundle | undefined, b: AnyBundle): AnyBundle {
 
 export class TrustStore implements TrustSnapshotSource {
   private snapshot: TrustSnapshot = { generation: 0, bundles: BundleSet.empty, spireAvailable: false };
-  private readonly spire: SpireState = { x509: new Map(), jwt: new Map(), connected: false, delivered: false, lostAt: undefined };
+  private readonly spire: SpireState = {
+    x509: new Map(),
+    jwt: new Map(),
+    connected: false,
+    delivered: false,
+    lostAt: undefined,
+    jwtConnected: false,
+    jwtDelivered: false,
+    jwtLostAt: undefined,
+  };
   private staticBundles = new Map<string, AnyBundle[]>();
   private readonly updatedAt = new Map<string, Date>();
   private readonly listeners = new Set<(s: TrustSnapshot) => void>();
@@ -93,9 +106,19 @@ export class TrustStore implements TrustSnapshotSource {
     this.replace(this.spire.x509, bundles);
   }
 
-  /** A complete JWT bundle map from FetchJWTBundles. */
+  /** A complete JWT bundle map from FetchJWTBundles. A message means that stream is up. */
   setSpireJwt(bundles: JwtBundle[]): void {
+    this.spire.jwtConnected = true;
+    this.spire.jwtDelivered = true;
+    this.spire.jwtLostAt = undefined;
     this.replace(this.spire.jwt, bundles);
+  }
+
+  setSpireJwtConnected(connected: boolean): void {
+    if (connected === this.spire.jwtConnected) return;
+    this.spire.jwtConnected = connected;
+    this.spire.jwtLostAt = connected ? undefined : this.clock();
+    this.rebuild();
   }
 
   setSpireConnected(connected: boolean): void {
@@ -126,12 +149,16 @@ export class TrustStore implements TrustSnapshotSource {
     this.rebuild();
   }
 
-  /** Whether SPIRE's bundles count right now, per the failure policy. */
+  /** Whether a SPIRE stream's bundles count right now, per the failure policy. */
+  private usable(delivered: boolean, connected: boolean, lostAt: number | undefined): boolean {
+    if (!delivered) return false;
+    if (connected) return true;
+    if (this.failure !== "cache" || lostAt === undefined) return false;
+    return this.clock() - lostAt < this.cacheTtlSeconds * 1000;
+  }
+
   private spireUsable(): boolean {
-    if (!this.spire.delivered) return false;
-    if (this.spire.connected) return true;
-    if (this.failure !== "cache" || this.spire.lostAt === undefined) return false;
-    return this.clock() - this.spire.lostAt < this.cacheTtlSeconds * 1000;
+    return this.usable(this.spire.delivered, this.spire.connected, this.spire.lostAt);
   }
 
   private rebuild(): void {
@@ -142,10 +169,9 @@ export class TrustStore implements TrustSnapshotSource {
       const key = `${b instanceof JwtBundle ? "jwt" : "x509"}:${b.trustDomain.name}`;
       merged.set(key, unite(merged.get(key), b));
     };
-    if (usable) {
-      for (const b of this.spire.x509.values()) add(b);
-      for (const b of this.spire.jwt.values()) add(b);
-    }
+    if (usable) for (const b of this.spire.x509.values()) add(b);
+    const jwtUsable = this.usable(this.spire.jwtDelivered, this.spire.jwtConnected, this.spire.jwtLostAt);
+    if (jwtUsable) for (const b of this.spire.jwt.values()) add(b);
     for (const list of this.staticBundles.values()) {
       for (const b of list) {
         if (b instanceof X509Bundle || b instanceof JwtBundle) add(b);
@@ -157,10 +183,15 @@ export class TrustStore implements TrustSnapshotSource {
     }
     const spireAvailable = this.spireConfigured ? usable : true;
     this.snapshot = { generation: this.snapshot.generation + 1, bundles: new BundleSet(merged.values()), spireAvailable };
-    // Under `cache`, the snapshot must change by itself when cache-ttl runs out.
-    if (usable && !this.spire.connected && this.spire.lostAt !== undefined) {
-      const left = this.spire.lostAt + this.cacheTtlSeconds * 1000 - this.clock();
-      this.cacheTimer = setTimeout(() => this.rebuild(), Math.max(0, left) + 5);
+    // Under `cache`, the snapshot must change by itself when cache-ttl runs out (for either stream).
+    const expiries = [
+      usable && !this.spire.connected ? this.spire.lostAt : undefined,
+      jwtUsable && !this.spire.jwtConnected ? this.spire.jwtLostAt : undefined,
+    ].filter((t): t is number => t !== undefined);
+    if (expiries.length > 0) {
+      const left = Math.min(...expiries) + this.cacheTtlSeconds * 1000 - this.clock();
+      // setTimeout overflows past 2^31-1 ms (it would fire at once, in a loop); a long wait re-arms when it fires.
+      this.cacheTimer = setTimeout(() => this.rebuild(), Math.min(Math.max(0, left) + 5, 2 ** 31 - 1));
       this.cacheTimer.unref();
     }
     for (const cb of this.listeners) cb(this.snapshot);

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, renameSync, writeFileSync } from "node:fs";
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DevCertificateAuthority, spiffeBundleJson } from "../../src/dev-ca/index.js";
@@ -46,6 +46,11 @@ test("static bundle file: PEM, DER and SPIFFE bundle JSON load; replaced by rena
     renameSync(join(dir, ".partner.tmp"), path);
     await until(() => lines().some((l) => l["msg"] === "bundle file unreadable or malformed; previous bundle kept"), 3000, "error logged");
     assert.ok(root()?.equals(b.certificate), "previous bundle kept");
+
+    // Deleting the file is a decision to stop trusting it.
+    rmSync(path);
+    await until(() => root() === undefined, 3000, "deleted file's bundle dropped");
+    assert.ok(lines().some((l) => l["msg"] === "bundle file deleted; its bundle is no longer trusted"));
   } finally {
     statics.close();
     store.close();

@@ -94,10 +94,12 @@ export class WorkloadApiWatcher {
     const method = kind === "x509" ? "FetchX509Bundles" : "FetchJWTBundles";
     const call = (this.client[method] as (req: object, md: grpc.Metadata) => grpc.ClientReadableStream<unknown>).call(this.client, {}, securityMetadata());
     s.call = call;
-    this.armResync(kind, call);
+    let delivered = false;
+    this.armResync(kind, call, () => delivered);
     call.on("data", (msg: X509BundlesResponse | JWTBundlesResponse) => {
       if (s.call !== call) return;
-      this.armResync(kind, call);
+      delivered = true;
+      this.armResync(kind, call, () => delivered);
       s.backoffMs = this.initialBackoff;
       if (!s.healthy) this.opts.log.info({ stream: method }, "Workload API stream up");
       s.healthy = true;
@@ -113,12 +115,22 @@ export class WorkloadApiWatcher {
     });
   }
 
-  /** A silent stream is re-opened; the old one is dropped only after, so availability does not flap. */
-  private armResync(kind: Kind, call: grpc.ClientReadableStream<unknown>): void {
+  /**
+   * A stream silent for the refresh interval is replaced without marking SPIRE lost (availability does not
+   * flap). But SPIRE sends its current state as soon as a stream opens, so a stream that never delivered
+   * anything means a wedged agent: that one is treated as lost.
+   */
+  private armResync(kind: Kind, call: grpc.ClientReadableStream<unknown>, delivered: () => boolean): void {
     const s = this.streams[kind];
     clearTimeout(s.resyncTimer);
     s.resyncTimer = setTimeout(() => {
       if (s.call !== call || this.closed) return;
+      if (!delivered()) {
+        s.call = undefined;
+        call.cancel();
+        this.lost(kind, grpc.status.DEADLINE_EXCEEDED, "no message from the Workload API within the refresh interval");
+        return;
+      }
       this.opts.log.debug({ kind }, "Workload API stream silent for the refresh interval; re-opening");
       s.call = undefined;
       call.cancel();
@@ -134,6 +146,7 @@ export class WorkloadApiWatcher {
     s.healthy = false;
     if (this.closed) return;
     if (kind === "x509") this.opts.store.setSpireConnected(false);
+    else this.opts.store.setSpireJwtConnected(false);
     const rejected = code === grpc.status.PERMISSION_DENIED || code === grpc.status.INVALID_ARGUMENT;
     // Equal jitter spreads reconnecting replicas; a refusal waits at least the floor, whatever the jitter.
     let delay = Math.round(s.backoffMs / 2 + (Math.random() * s.backoffMs) / 2);
