@@ -24,13 +24,21 @@ export async function serveCommand(argv: string[]): Promise<number> {
       }
       stopping = true;
       log.info({ signal, drainTimeoutMs: opts.drainTimeoutMs }, "shutting down");
-      void server.stop().then(() => {
-        log.info("stopped");
-        log.flush();
-        resolve(0);
-      });
+      server.stop().then(
+        () => {
+          log.info("stopped");
+          log.flush();
+          resolve(0);
+        },
+        (err: unknown) => {
+          log.error({ err }, "shutdown failed");
+          log.flush();
+          resolve(1);
+        },
+      );
     };
-    process.once("SIGTERM", stop);
-    process.once("SIGINT", stop);
+    // `on`, not `once`: a second signal must reach the handler above, not Node's default.
+    process.on("SIGTERM", stop);
+    process.on("SIGINT", stop);
   });
 }
