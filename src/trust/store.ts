@@ -1,39 +1,76 @@
 // Merges the trust sources (SPIRE Workload API streams, static bundle files) into immutable snapshots and
 // applies the failure policy for a lost Workload API.
+//
+// Semantics (the engine reads only `current()`):
+// - SPIRE's X.509 and JWT bundles come from two streams; each kind counts while its stream is up. When a
+//   stream is lost: fail_closed / fail_open drop that kind's SPIRE bundles at once; cache keeps them for
+//   cache-ttl seconds after the loss, then drops them. Static bundles always count.
+// - spireAvailable: the X.509 side is usable (delivered, and connected or within cache-ttl). False before
+//   SPIRE's first X.509 message; true when no Workload API is configured at all. The JWT side does not
+//   enter it on purpose: under fail_open a lost JWT stream must not turn unknown X.509 trust domains into
+//   allows; a JWT-SVID whose domain lost its SPIRE keys is simply untrusted (fail closed).
+// - Same trust domain from SPIRE and a static file: the union of their roots / JWT keys (a static federated
+//   bundle is additive; it can never hide what SPIRE says). JWT keys with the same kid: SPIRE's wins.
+// - generation increases exactly when the usable bundles or spireAvailable change; an identical message
+//   (a resync, a re-sent map) keeps the snapshot, so verified-chain caches survive it.
 import { BundleSet, JwtBundle, X509Bundle, type AnyBundle } from "../spiffe/index.js";
 import type { TrustSnapshot, TrustSnapshotSource } from "./snapshot.js";
 import type { Config } from "../config/schema.js";
 
 export type FailurePolicy = Config["failure"]["spire-unavailable"];
+export type SpireKind = "x509" | "jwt";
 
 export interface BundleAge {
   trustDomain: string;
+  /** When a source last delivered this domain's bundle (the freshest source, if several contribute). */
   updatedAt: Date;
 }
 
-interface SpireState {
-  x509: Map<string, X509Bundle>;
-  jwt: Map<string, JwtBundle>;
-  connected: boolean;
-  /** The JWT stream is separate: losing it alone must not leave stale JWT keys trusted. */
-  jwtConnected: boolean;
-  jwtDelivered: boolean;
-  jwtLostAt: number | undefined;
-  /** Whether SPIRE ever delivered a bundle since start. */
-  delivered: boolean;
-  lostAt: number | undefined;
+/** What health checks and metrics need to know about the trust sources. */
+export interface TrustHealth {
+  /** Decisions are possible (see ready()). */
+  ready: boolean;
+  /** Workload API streams that delivered are up. False is "degraded" for health. */
+  workloadApiConnected: boolean;
+  /** The Workload API has delivered at least once since start. */
+  spireDelivered: boolean;
+  spireAvailable: boolean;
+  generation: number;
+  trustDomains: number;
 }
 
-/**
- * Static and SPIRE bundles of one trust domain are united (roots of both count): a static federated
- * bundle is additive, never a way to hide what SPIRE says.
- */
-function unite(a: AnyBundle | undefined, b: AnyBundle): AnyBundle {
+interface SpireSide<B> {
+  bundles: Map<string, B>;
+  connected: boolean;
+  /** Whether this stream ever delivered a message since start. */
+  delivered: boolean;
+  lostAt: number | undefined;
+  /** Per trust domain: when the stream last sent its bundle. */
+  receivedAt: Map<string, number>;
+}
+
+interface StaticEntry {
+  bundles: Array<X509Bundle | JwtBundle>;
+  loadedAt: number;
+}
+
+function freshSide<B>(): SpireSide<B> {
+  return { bundles: new Map(), connected: false, delivered: false, lostAt: undefined, receivedAt: new Map() };
+}
+
+/** Static SPIFFE bundle documents split into their parts; an empty part of a JSON document adds nothing. */
+function parts(b: AnyBundle): Array<X509Bundle | JwtBundle> {
+  if (b instanceof X509Bundle || b instanceof JwtBundle) return [b];
+  const out: Array<X509Bundle | JwtBundle> = [];
+  if (b.x509.authorities.length > 0) out.push(b.x509);
+  if (b.jwt.size > 0) out.push(b.jwt);
+  if (out.length === 0) out.push(b.x509); // an explicitly empty document still names its domain
+  return out;
+}
+
+function unite(a: X509Bundle | JwtBundle | undefined, b: X509Bundle | JwtBundle): X509Bundle | JwtBundle {
   if (!a) return b;
-  if (a instanceof X509Bundle && b instanceof X509Bundle) {
-    const seen = new Set(a.authorities.map((c) => c.sha256Hex()));
-    return X509Bundle.fromCertificates(a.trustDomain, [...a.authorities, ...b.authorities.filter((c) => !seen.has(c.sha256Hex()))]);
-  }
+  if (a instanceof X509Bundle && b instanceof X509Bundle) return X509Bundle.fromCertificates(a.trustDomain, [...a.authorities, ...b.authorities]);
   if (a instanceof JwtBundle && b instanceof JwtBundle) {
     const kids = new Set(a.authorities.map((k) => k.keyId));
     return JwtBundle.fromAuthorities(a.trustDomain, [...a.authorities, ...b.authorities.filter((k) => !kids.has(k.keyId))]);
@@ -41,27 +78,43 @@ function unite(a: AnyBundle | undefined, b: AnyBundle): AnyBundle {
   return b;
 }
 
+const fingerprints = new WeakMap<X509Bundle | JwtBundle, string>();
+
+/** Content identity of a bundle, to tell a real change from a re-sent one. */
+function fingerprint(b: X509Bundle | JwtBundle): string {
+  let fp = fingerprints.get(b);
+  if (fp === undefined) {
+    fp =
+      b instanceof X509Bundle
+        ? `x509 ${b.trustDomain.name} ${b.authorities.map((c) => c.sha256Hex()).join(",")}`
+        : `jwt ${b.trustDomain.name} ${JSON.stringify(b.toJwks())}`;
+    fingerprints.set(b, fp);
+  }
+  return fp;
+}
+
 export class TrustStore implements TrustSnapshotSource {
   private snapshot: TrustSnapshot = { generation: 0, bundles: BundleSet.empty, spireAvailable: false };
-  private readonly spire: SpireState = {
-    x509: new Map(),
-    jwt: new Map(),
-    connected: false,
-    delivered: false,
-    lostAt: undefined,
-    jwtConnected: false,
-    jwtDelivered: false,
-    jwtLostAt: undefined,
-  };
-  private staticBundles = new Map<string, AnyBundle[]>();
-  private readonly updatedAt = new Map<string, Date>();
+  private snapshotKey = "";
+  private lastReady = false;
+  private lastConnected = false;
+  private readonly x509 = freshSide<X509Bundle>();
+  private readonly jwt = freshSide<JwtBundle>();
+  private readonly statics = new Map<string, StaticEntry>();
   private readonly listeners = new Set<(s: TrustSnapshot) => void>();
+  private readonly connectivityListeners = new Set<(connected: boolean) => void>();
   private cacheTimer: NodeJS.Timeout | undefined;
+  private closed = false;
 
+  /**
+   * @param failure failure.spire-unavailable
+   * @param cacheTtlSeconds failure.cache-ttl (used by `cache` only)
+   * @param spireConfigured false when no Workload API is configured: then nothing can be "unavailable"
+   * @param clock ms since the epoch; injectable so tests can step through cache-ttl (then call refresh())
+   */
   constructor(
     private failure: FailurePolicy,
     private cacheTtlSeconds: number,
-    /** False when no Workload API is configured at all: then nothing can be "unavailable". */
     private readonly spireConfigured = true,
     private readonly clock: () => number = Date.now,
   ) {
@@ -72,20 +125,42 @@ export class TrustStore implements TrustSnapshotSource {
     return this.snapshot;
   }
 
+  /** Told of every new snapshot (and of readiness changes); returns an unsubscribe function. */
   onChange(cb: (s: TrustSnapshot) => void): () => void {
     this.listeners.add(cb);
     return () => this.listeners.delete(cb);
   }
 
-  /** Decisions are possible: fail_open always; otherwise once some bundle is in hand. */
-  ready(): boolean {
-    if (this.failure === "fail_open") return true;
-    return this.snapshot.bundles.size > 0;
+  /** Told when the Workload API connection goes up or down (health: degraded while down). */
+  onConnectivity(cb: (connected: boolean) => void): () => void {
+    this.connectivityListeners.add(cb);
+    return () => this.connectivityListeners.delete(cb);
   }
 
-  /** Workload API stream state, for health and metrics. */
+  /**
+   * Decisions are possible: fail_open always; fail_closed / cache once SPIRE delivered its first bundle
+   * message (even an empty one) or a static bundle is loaded. It stays true after a Workload API loss: the
+   * failure policy then decides each request, and health reports "degraded" via workloadApiConnected.
+   */
+  ready(): boolean {
+    if (this.failure === "fail_open") return true;
+    return this.x509.delivered || this.jwt.delivered || this.statics.size > 0;
+  }
+
+  /** The Workload API streams that ever delivered are up (X.509 required). For health and the gauge. */
   get workloadApiConnected(): boolean {
-    return this.spire.connected;
+    return this.x509.connected && (this.jwt.connected || !this.jwt.delivered);
+  }
+
+  health(): TrustHealth {
+    return {
+      ready: this.ready(),
+      workloadApiConnected: this.workloadApiConnected,
+      spireDelivered: this.x509.delivered || this.jwt.delivered,
+      spireAvailable: this.snapshot.spireAvailable,
+      generation: this.snapshot.generation,
+      trustDomains: this.snapshot.bundles.size,
+    };
   }
 
   setFailurePolicy(failure: FailurePolicy, cacheTtlSeconds: number): void {
@@ -95,105 +170,134 @@ export class TrustStore implements TrustSnapshotSource {
     this.rebuild();
   }
 
+  /** For the bundle-age gauge: every trust domain in the current snapshot. */
   bundleAges(): BundleAge[] {
-    return [...this.updatedAt].map(([trustDomain, updatedAt]) => ({ trustDomain, updatedAt }));
+    const out: BundleAge[] = [];
+    const usable = { x509: this.usable(this.x509), jwt: this.usable(this.jwt) };
+    for (const td of this.snapshot.bundles.trustDomains()) {
+      let t = -Infinity;
+      if (usable.x509) t = Math.max(t, this.x509.receivedAt.get(td.name) ?? -Infinity);
+      if (usable.jwt) t = Math.max(t, this.jwt.receivedAt.get(td.name) ?? -Infinity);
+      for (const e of this.statics.values()) if (e.bundles.some((b) => b.trustDomain.name === td.name)) t = Math.max(t, e.loadedAt);
+      if (t > -Infinity) out.push({ trustDomain: td.name, updatedAt: new Date(t) });
+    }
+    return out;
   }
 
-  /** A complete X.509 bundle map from FetchX509Bundles: domains not in it are gone. A message means the stream is up. */
-  setSpireX509(bundles: X509Bundle[]): void {
-    this.spire.connected = true;
-    this.spire.lostAt = undefined;
-    this.replace(this.spire.x509, bundles);
+  /**
+   * One complete bundle map from a Workload API stream (domains not in it are gone; empty is legal).
+   * A message means that stream is up.
+   */
+  setSpireBundles(kind: "x509", bundles: Iterable<X509Bundle>): void;
+  setSpireBundles(kind: "jwt", bundles: Iterable<JwtBundle>): void;
+  setSpireBundles(kind: SpireKind, bundles: Iterable<X509Bundle | JwtBundle>): void {
+    const side = (kind === "x509" ? this.x509 : this.jwt) as SpireSide<X509Bundle | JwtBundle>;
+    const now = this.clock();
+    side.bundles = new Map([...bundles].map((b) => [b.trustDomain.name, b]));
+    side.receivedAt = new Map([...side.bundles.keys()].map((td) => [td, now]));
+    side.connected = true;
+    side.delivered = true;
+    side.lostAt = undefined;
+    this.rebuild();
   }
 
-  /** A complete JWT bundle map from FetchJWTBundles. A message means that stream is up. */
-  setSpireJwt(bundles: JwtBundle[]): void {
-    this.spire.jwtConnected = true;
-    this.spire.jwtDelivered = true;
-    this.spire.jwtLostAt = undefined;
-    this.replace(this.spire.jwt, bundles);
+  setSpireX509(bundles: Iterable<X509Bundle>): void {
+    this.setSpireBundles("x509", bundles);
   }
 
+  setSpireJwt(bundles: Iterable<JwtBundle>): void {
+    this.setSpireBundles("jwt", bundles);
+  }
+
+  /**
+   * A Workload API stream went up or down (both kinds when `kind` is omitted). Going down starts the
+   * failure policy's clock; going up without a message does not make old bundles count again.
+   */
+  setSpireConnected(connected: boolean, kind?: SpireKind): void {
+    for (const side of kind === undefined ? [this.x509, this.jwt] : [kind === "x509" ? this.x509 : this.jwt]) {
+      if (side.connected === connected) continue;
+      side.connected = connected;
+      side.lostAt = connected ? undefined : this.clock();
+    }
+    this.rebuild();
+  }
+
+  /** Same as setSpireConnected(connected, "jwt"). */
   setSpireJwtConnected(connected: boolean): void {
-    if (connected === this.spire.jwtConnected) return;
-    this.spire.jwtConnected = connected;
-    this.spire.jwtLostAt = connected ? undefined : this.clock();
-    this.rebuild();
-  }
-
-  setSpireConnected(connected: boolean): void {
-    if (connected === this.spire.connected) return;
-    this.spire.connected = connected;
-    this.spire.lostAt = connected ? undefined : this.clock();
-    this.rebuild();
+    this.setSpireConnected(connected, "jwt");
   }
 
   /** Bundles loaded from one static file entry (replaces that entry's previous bundles). */
   setStatic(key: string, bundles: AnyBundle[]): void {
-    this.staticBundles = new Map(this.staticBundles).set(key, bundles);
-    for (const b of bundles) this.updatedAt.set(b.trustDomain.name, new Date(this.clock()));
+    this.statics.set(key, { bundles: bundles.flatMap(parts), loadedAt: this.clock() });
+    this.rebuild();
+  }
+
+  removeStatic(key: string): void {
+    if (this.statics.delete(key)) this.rebuild();
+  }
+
+  /** Re-evaluates time-dependent state (cache-ttl expiry). A timer does it by itself; tests with an injected clock call it. */
+  refresh(): void {
     this.rebuild();
   }
 
   close(): void {
+    this.closed = true;
     clearTimeout(this.cacheTimer);
   }
 
-  private replace<B extends X509Bundle | JwtBundle>(map: Map<string, B>, bundles: B[]): void {
-    const now = new Date(this.clock());
-    const next = new Map(bundles.map((b) => [b.trustDomain.name, b]));
-    for (const [td, b] of next) if (map.get(td) !== b) this.updatedAt.set(td, now);
-    map.clear();
-    for (const [td, b] of next) map.set(td, b);
-    this.spire.delivered = true;
-    this.rebuild();
-  }
-
-  /** Whether a SPIRE stream's bundles count right now, per the failure policy. */
-  private usable(delivered: boolean, connected: boolean, lostAt: number | undefined): boolean {
-    if (!delivered) return false;
-    if (connected) return true;
-    if (this.failure !== "cache" || lostAt === undefined) return false;
-    return this.clock() - lostAt < this.cacheTtlSeconds * 1000;
-  }
-
-  private spireUsable(): boolean {
-    return this.usable(this.spire.delivered, this.spire.connected, this.spire.lostAt);
+  /** Whether one SPIRE side's bundles count right now, per the failure policy. */
+  private usable(side: SpireSide<unknown>): boolean {
+    if (!side.delivered) return false;
+    if (side.connected) return true;
+    if (this.failure !== "cache" || side.lostAt === undefined) return false;
+    return this.clock() - side.lostAt < this.cacheTtlSeconds * 1000;
   }
 
   private rebuild(): void {
     clearTimeout(this.cacheTimer);
-    const usable = this.spireUsable();
-    const merged = new Map<string, AnyBundle>();
-    const add = (b: AnyBundle) => {
+    this.cacheTimer = undefined;
+    const x509Usable = this.usable(this.x509);
+    const jwtUsable = this.usable(this.jwt);
+    const merged = new Map<string, X509Bundle | JwtBundle>();
+    const add = (b: X509Bundle | JwtBundle) => {
       const key = `${b instanceof JwtBundle ? "jwt" : "x509"}:${b.trustDomain.name}`;
       merged.set(key, unite(merged.get(key), b));
     };
-    if (usable) for (const b of this.spire.x509.values()) add(b);
-    const jwtUsable = this.usable(this.spire.jwtDelivered, this.spire.jwtConnected, this.spire.jwtLostAt);
-    if (jwtUsable) for (const b of this.spire.jwt.values()) add(b);
-    for (const list of this.staticBundles.values()) {
-      for (const b of list) {
-        if (b instanceof X509Bundle || b instanceof JwtBundle) add(b);
-        else {
-          add(b.x509);
-          add(b.jwt);
-        }
-      }
+    // SPIRE first, so its JWT key wins a kid clash with a static file.
+    if (x509Usable) for (const b of this.x509.bundles.values()) add(b);
+    if (jwtUsable) for (const b of this.jwt.bundles.values()) add(b);
+    for (const e of this.statics.values()) for (const b of e.bundles) add(b);
+
+    const spireAvailable = this.spireConfigured ? x509Usable : true;
+    const key = `${spireAvailable}\n${[...merged.values()].map(fingerprint).sort().join("\n")}`;
+    const changed = key !== this.snapshotKey;
+    if (changed) {
+      this.snapshotKey = key;
+      this.snapshot = Object.freeze({ generation: this.snapshot.generation + 1, bundles: new BundleSet(merged.values()), spireAvailable });
     }
-    const spireAvailable = this.spireConfigured ? usable : true;
-    this.snapshot = { generation: this.snapshot.generation + 1, bundles: new BundleSet(merged.values()), spireAvailable };
-    // Under `cache`, the snapshot must change by itself when cache-ttl runs out (for either stream).
-    const expiries = [
-      usable && !this.spire.connected ? this.spire.lostAt : undefined,
-      jwtUsable && !this.spire.jwtConnected ? this.spire.jwtLostAt : undefined,
-    ].filter((t): t is number => t !== undefined);
-    if (expiries.length > 0) {
-      const left = Math.min(...expiries) + this.cacheTtlSeconds * 1000 - this.clock();
-      // setTimeout overflows past 2^31-1 ms (it would fire at once, in a loop); a long wait re-arms when it fires.
-      this.cacheTimer = setTimeout(() => this.rebuild(), Math.min(Math.max(0, left) + 5, 2 ** 31 - 1));
+
+    // Under `cache`, the snapshot must change by itself when cache-ttl runs out.
+    const expiries = [this.x509, this.jwt]
+      .filter((s) => s.delivered && !s.connected && s.lostAt !== undefined && this.usable(s))
+      .map((s) => (s.lostAt as number) + this.cacheTtlSeconds * 1000);
+    if (expiries.length > 0 && !this.closed) {
+      const left = Math.min(...expiries) - this.clock();
+      // +1 ms: the timer must fire after the expiry instant, not on it.
+      this.cacheTimer = setTimeout(() => this.rebuild(), Math.min(Math.max(0, left) + 1, 2 ** 31 - 1));
       this.cacheTimer.unref();
     }
-    for (const cb of this.listeners) cb(this.snapshot);
+
+    const ready = this.ready();
+    if (changed || ready !== this.lastReady) {
+      this.lastReady = ready;
+      for (const cb of this.listeners) cb(this.snapshot);
+    }
+    const connected = this.workloadApiConnected;
+    if (connected !== this.lastConnected) {
+      this.lastConnected = connected;
+      for (const cb of this.connectivityListeners) cb(connected);
+    }
   }
 }

@@ -1,74 +1,124 @@
 // Keeps FetchX509Bundles and FetchJWTBundles open against the SPIRE agent and feeds every message to the
-// trust store. Reconnects with capped exponential backoff and jitter; never a hot loop.
+// trust store: a rotation reaches the engine as soon as the agent pushes it. Reconnects with exponential
+// backoff and full jitter; refusals that need an operator wait on the slow path; never a hot loop.
 import * as grpc from "@grpc/grpc-js";
 import type { JWTBundlesResponse, X509BundlesResponse } from "../../gen/spiffe/workload/workload_pb.js";
-import type { JwtBundle, X509Bundle} from "../../spiffe/index.js";
-import { BundleError, parseJwtBundle, parseTrustDomain, parseX509BundleDer } from "../../spiffe/index.js";
 import type { Logger } from "../../log.js";
 import type { TrustStore } from "../store.js";
+import { Backoff, DEFAULT_INITIAL_BACKOFF_MS, DEFAULT_MAX_BACKOFF_MS } from "./backoff.js";
+import { decodeBundleMap, type BundleKind, type BundleOf } from "./bundle-map.js";
 import { securityMetadata, workloadApiClient, type WorkloadClient } from "./client.js";
 
+/** What the watcher needs of the store; the TrustStore is one. */
+export type BundleSink = Pick<TrustStore, "setSpireBundles" | "setSpireConnected">;
+
 export interface WatcherOptions {
+  /** grpc-js target: `unix:///abs/path` or `host:port` (see parseWorkloadApiAddress). */
   target: string;
-  store: TrustStore;
+  store: BundleSink;
   log: Logger;
-  /** spire.bundle-refresh-interval: a stream silent this long is re-opened (SPIRE re-sends current state). */
+  /**
+   * spire.bundle-refresh-interval in ms. Not a poll: a stream that sent nothing for this long is re-opened
+   * (the agent re-sends its current state on a new stream), which guards against a silently stalled stream.
+   */
   resyncIntervalMs: number;
+  /**
+   * spire.api-timeout-ms: a (re)opened stream that sends no first message within this is treated as lost
+   * (SPIRE answers a new stream at once, so silence means a wedged agent). Default 5000.
+   */
+  firstMessageTimeoutMs?: number;
+  /** Backoff: first ceiling (default 200 ms), cap (default 30 s). */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
-  /** Backoff floor after PERMISSION_DENIED / INVALID_ARGUMENT: those need an operator, not a retry storm. */
+  /** Least wait after PERMISSION_DENIED / INVALID_ARGUMENT / UNIMPLEMENTED (default 5 s): those need an operator. */
   rejectedBackoffMs?: number;
-  onUpdate?: (kind: "x509" | "jwt") => void;
+  /** A stream that delivered and stayed up this long resets the backoff (default 5 s): a flapping agent cannot make us spin. */
+  healthyAfterMs?: number;
+  /** Called after every applied message (the bundle-updates counter). */
+  onUpdate?: (kind: BundleKind) => void;
+  onEvent?: (event: WatcherEvent) => void;
+  /** Jitter source, for tests. */
+  random?: () => number;
 }
 
-type Kind = "x509" | "jwt";
+export type WatcherEvent =
+  | { type: "connected"; kind: BundleKind }
+  | { type: "disconnected"; kind: BundleKind; code: string; details: string; retryInMs: number; refused: boolean }
+  | { type: "bundles"; kind: BundleKind; trustDomains: string[]; problems: number };
 
-interface StreamState {
+interface StreamState<K extends BundleKind> {
+  kind: K;
+  method: "FetchX509Bundles" | "FetchJWTBundles";
   call: grpc.ClientReadableStream<unknown> | undefined;
-  backoffMs: number;
+  backoff: Backoff;
   retryTimer: NodeJS.Timeout | undefined;
+  /** Re-open after resyncIntervalMs of silence. */
   resyncTimer: NodeJS.Timeout | undefined;
-  healthy: boolean;
-  lastGood: Map<string, X509Bundle | JwtBundle>;
+  /** No first message within firstMessageTimeoutMs → lost. */
+  firstTimer: NodeJS.Timeout | undefined;
+  /** When the current call delivered its first message. */
+  upSince: number | undefined;
+  /** Up, from the store's point of view (a quiet resync re-open does not change it). */
+  connected: boolean;
+  lastCode: grpc.status | undefined;
+  lastGood: Map<string, BundleOf<K>>;
 }
+
+const REFUSED: ReadonlySet<grpc.status> = new Set([grpc.status.PERMISSION_DENIED, grpc.status.INVALID_ARGUMENT, grpc.status.UNIMPLEMENTED]);
 
 const HINTS: Partial<Record<grpc.status, string>> = {
-  [grpc.status.PERMISSION_DENIED]: "the SPIRE agent has no registration entry for this process: create one whose selectors match it (spire-server entry create ...)",
-  [grpc.status.INVALID_ARGUMENT]: "the Workload API rejected the call (security header missing?): something between us and the agent strips gRPC metadata",
-  [grpc.status.UNAVAILABLE]: "cannot reach the SPIRE agent: check the socket path and its permissions",
+  [grpc.status.PERMISSION_DENIED]:
+    "the SPIRE agent has no registration entry for this process: check `spire-server entry show` for an entry whose selectors (unix:uid, k8s:sa, docker:label, ...) match spiffe-authz, and that its parent ID is this node's agent",
+  [grpc.status.INVALID_ARGUMENT]:
+    "the agent did not see the `workload.spiffe.io: true` metadata that we send on every call: something between us and the agent (a proxy, a socket forwarder) strips gRPC metadata, or the address is not a Workload API",
+  [grpc.status.UNIMPLEMENTED]: "the endpoint does not implement this Workload API method: check that the address is a SPIRE agent socket and the agent version",
+  [grpc.status.UNAVAILABLE]: "cannot reach the SPIRE agent: check that it runs, the socket path (--spire-socket) and the socket's permissions",
+  [grpc.status.DEADLINE_EXCEEDED]: "the agent accepted the stream but sent nothing: it may be overloaded or wedged",
 };
 
-/** Trust domain of a bundle map key: SPIRE sends `spiffe://td`, some implementations plain `td`. */
-function keyTrustDomain(key: string) {
-  return parseTrustDomain(key.endsWith("/") ? key.slice(0, -1) : key);
-}
+const codeName = (code: grpc.status) => grpc.status[code] ?? String(code);
 
 export class WorkloadApiWatcher {
   private readonly client: WorkloadClient;
-  private readonly streams: Record<Kind, StreamState>;
+  private readonly streams: { x509: StreamState<"x509">; jwt: StreamState<"jwt"> };
   private closed = false;
-  private firstDelivery: Promise<void>;
+  private started = false;
+  private readonly firstDelivery: Promise<void>;
   private resolveFirst!: () => void;
-  /** Stream opening attempts, per kind (tests count them to prove there is no hot loop). */
-  readonly attempts: Record<Kind, number> = { x509: 0, jwt: 0 };
+  /** Stream opening attempts per kind (tests count them to prove there is no hot loop). */
+  readonly attempts: Record<BundleKind, number> = { x509: 0, jwt: 0 };
 
   constructor(private readonly opts: WatcherOptions) {
     this.client = workloadApiClient(opts.target);
-    const fresh = (): StreamState => ({ call: undefined, backoffMs: this.initialBackoff, retryTimer: undefined, resyncTimer: undefined, healthy: false, lastGood: new Map() });
-    this.streams = { x509: fresh(), jwt: fresh() };
+    const fresh = <K extends BundleKind>(kind: K): StreamState<K> => ({
+      kind,
+      method: kind === "x509" ? "FetchX509Bundles" : "FetchJWTBundles",
+      call: undefined,
+      backoff: new Backoff({
+        initialMs: opts.initialBackoffMs ?? DEFAULT_INITIAL_BACKOFF_MS,
+        maxMs: opts.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS,
+        ...(opts.random ? { random: opts.random } : {}),
+      }),
+      retryTimer: undefined,
+      resyncTimer: undefined,
+      firstTimer: undefined,
+      upSince: undefined,
+      connected: false,
+      lastCode: undefined,
+      lastGood: new Map(),
+    });
+    this.streams = { x509: fresh("x509"), jwt: fresh("jwt") };
     this.firstDelivery = new Promise((r) => (this.resolveFirst = r));
   }
 
-  private get initialBackoff(): number {
-    return this.opts.initialBackoffMs ?? 200;
-  }
-
   start(): void {
-    this.open("x509");
-    this.open("jwt");
+    if (this.started || this.closed) return;
+    this.started = true;
+    this.open(this.streams.x509);
+    this.open(this.streams.jwt);
   }
 
-  /** Resolves true once SPIRE delivered its first X.509 bundles, false after `timeoutMs`. */
+  /** Resolves true once SPIRE delivered its first X.509 bundle message, false after `timeoutMs` (spire.api-timeout-ms). */
   async waitForFirstBundle(timeoutMs: number): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs)));
@@ -77,115 +127,135 @@ export class WorkloadApiWatcher {
     return ok;
   }
 
+  /** The X.509 bundle stream is up (the store's workloadApiConnected also accounts for the JWT one). */
+  get connected(): boolean {
+    return this.streams.x509.connected;
+  }
+
+  streamState(kind: BundleKind): { connected: boolean; lastCode: string | undefined } {
+    const s = this.streams[kind];
+    return { connected: s.connected, lastCode: s.lastCode === undefined ? undefined : codeName(s.lastCode) };
+  }
+
   close(): void {
+    if (this.closed) return;
     this.closed = true;
-    for (const s of Object.values(this.streams)) {
-      clearTimeout(s.retryTimer);
-      clearTimeout(s.resyncTimer);
-      s.call?.cancel();
+    for (const s of [this.streams.x509, this.streams.jwt]) {
+      this.clearTimers(s);
+      const call = s.call;
+      s.call = undefined;
+      call?.cancel();
     }
     this.client.close();
   }
 
-  private open(kind: Kind): void {
+  private clearTimers(s: StreamState<BundleKind>): void {
+    clearTimeout(s.retryTimer);
+    clearTimeout(s.resyncTimer);
+    clearTimeout(s.firstTimer);
+    s.retryTimer = s.resyncTimer = s.firstTimer = undefined;
+  }
+
+  private open<K extends BundleKind>(s: StreamState<K>): void {
     if (this.closed) return;
-    const s = this.streams[kind];
-    this.attempts[kind]++;
-    const method = kind === "x509" ? "FetchX509Bundles" : "FetchJWTBundles";
-    const call = (this.client[method] as (req: object, md: grpc.Metadata) => grpc.ClientReadableStream<unknown>).call(this.client, {}, securityMetadata());
+    this.attempts[s.kind]++;
+    s.upSince = undefined;
+    const fn = this.client[s.method] as (req: object, md: grpc.Metadata) => grpc.ClientReadableStream<unknown>;
+    // The security header goes on every call: SPIRE refuses calls without it (INVALID_ARGUMENT).
+    const call = fn.call(this.client, {}, securityMetadata());
     s.call = call;
-    let delivered = false;
-    this.armResync(kind, call, () => delivered);
+    const timeoutMs = this.opts.firstMessageTimeoutMs ?? 5000;
+    s.firstTimer = setTimeout(() => {
+      if (s.call !== call) return;
+      this.drop(s, call);
+      this.lost(s, grpc.status.DEADLINE_EXCEEDED, `no message within ${timeoutMs} ms of opening the stream`);
+    }, timeoutMs);
+    s.firstTimer.unref();
+
     call.on("data", (msg: X509BundlesResponse | JWTBundlesResponse) => {
       if (s.call !== call) return;
-      delivered = true;
-      this.armResync(kind, call, () => delivered);
-      s.backoffMs = this.initialBackoff;
-      if (!s.healthy) this.opts.log.info({ stream: method }, "Workload API stream up");
-      s.healthy = true;
-      this.apply(kind, msg.bundles);
+      if (s.upSince === undefined) {
+        s.upSince = Date.now();
+        clearTimeout(s.firstTimer);
+        if (!s.connected) {
+          this.opts.log.info({ stream: s.method, target: this.opts.target }, "Workload API stream up");
+          this.opts.onEvent?.({ type: "connected", kind: s.kind });
+        }
+        s.connected = true;
+        s.lastCode = undefined;
+      }
+      this.armResync(s, call);
+      this.apply(s, msg.bundles);
     });
     call.on("error", (err: grpc.ServiceError) => {
-      if (s.call !== call) return; // a stream we replaced on purpose
-      this.lost(kind, err.code, err.details);
+      if (s.call !== call) return; // one we replaced or cancelled on purpose
+      this.lost(s, err.code, err.details);
     });
     call.on("end", () => {
       if (s.call !== call) return;
-      this.lost(kind, grpc.status.OK, "stream ended by the agent");
+      this.lost(s, grpc.status.UNAVAILABLE, "stream ended by the agent");
     });
   }
 
-  /**
-   * A stream silent for the refresh interval is replaced without marking SPIRE lost (availability does not
-   * flap). But SPIRE sends its current state as soon as a stream opens, so a stream that never delivered
-   * anything means a wedged agent: that one is treated as lost.
-   */
-  private armResync(kind: Kind, call: grpc.ClientReadableStream<unknown>, delivered: () => boolean): void {
-    const s = this.streams[kind];
+  /** Stops listening to a call and cancels it; its late events are ignored. */
+  private drop(s: StreamState<BundleKind>, call: grpc.ClientReadableStream<unknown>): void {
+    if (s.call === call) s.call = undefined;
+    call.cancel();
+  }
+
+  private armResync(s: StreamState<BundleKind>, call: grpc.ClientReadableStream<unknown>): void {
     clearTimeout(s.resyncTimer);
     s.resyncTimer = setTimeout(() => {
       if (s.call !== call || this.closed) return;
-      if (!delivered()) {
-        s.call = undefined;
-        call.cancel();
-        this.lost(kind, grpc.status.DEADLINE_EXCEEDED, "no message from the Workload API within the refresh interval");
-        return;
-      }
-      this.opts.log.debug({ kind }, "Workload API stream silent for the refresh interval; re-opening");
-      s.call = undefined;
-      call.cancel();
-      this.open(kind);
+      // The store keeps the bundles meanwhile; if the new stream stays silent, the first-message timer calls it lost.
+      this.opts.log.info({ stream: s.method, silentForMs: this.opts.resyncIntervalMs }, "Workload API stream silent for bundle-refresh-interval; re-opening");
+      this.drop(s, call);
+      this.open(s);
     }, this.opts.resyncIntervalMs);
     s.resyncTimer.unref();
   }
 
-  private lost(kind: Kind, code: grpc.status, details: string): void {
-    const s = this.streams[kind];
+  private lost(s: StreamState<BundleKind>, code: grpc.status, details: string): void {
+    const call = s.call;
     s.call = undefined;
-    clearTimeout(s.resyncTimer);
-    s.healthy = false;
+    this.clearTimers(s);
+    if (call) call.cancel();
     if (this.closed) return;
-    if (kind === "x509") this.opts.store.setSpireConnected(false);
-    else this.opts.store.setSpireJwtConnected(false);
-    const rejected = code === grpc.status.PERMISSION_DENIED || code === grpc.status.INVALID_ARGUMENT;
-    // Equal jitter spreads reconnecting replicas; a refusal waits at least the floor, whatever the jitter.
-    let delay = Math.round(s.backoffMs / 2 + (Math.random() * s.backoffMs) / 2);
-    if (rejected) delay = Math.max(delay, this.opts.rejectedBackoffMs ?? 5000);
-    const fields = { stream: kind, code: grpc.status[code] ?? code, details, retryInMs: delay, hint: HINTS[code] };
-    if (rejected) this.opts.log.error(fields, "Workload API refused the call");
-    else this.opts.log.warn(fields, "Workload API stream lost; reconnecting");
-    s.backoffMs = Math.min(s.backoffMs * 2, this.opts.maxBackoffMs ?? 30_000);
-    s.retryTimer = setTimeout(() => this.open(kind), delay);
+    const wasConnected = s.connected;
+    s.connected = false;
+    this.opts.store.setSpireConnected(false, s.kind);
+
+    if (s.upSince !== undefined && Date.now() - s.upSince >= (this.opts.healthyAfterMs ?? 5000)) s.backoff.reset();
+    const refused = REFUSED.has(code);
+    const delay = refused ? s.backoff.slow(this.opts.rejectedBackoffMs ?? 5000) : s.backoff.next();
+    const fields = { stream: s.method, target: this.opts.target, code: codeName(code), details, retryInMs: delay, hint: HINTS[code] };
+    if (refused && code !== grpc.status.UNIMPLEMENTED) {
+      this.opts.log.error(fields, "Workload API refused the call");
+    } else if (refused) {
+      this.opts.log.warn(fields, "Workload API method not implemented");
+    } else if (wasConnected || s.lastCode !== code) {
+      this.opts.log.warn(fields, wasConnected ? "Workload API stream lost; reconnecting" : "Workload API unreachable; retrying");
+    } else {
+      this.opts.log.debug(fields, "Workload API still unreachable; retrying");
+    }
+    s.lastCode = code;
+    this.opts.onEvent?.({ type: "disconnected", kind: s.kind, code: codeName(code), details, retryInMs: delay, refused });
+    s.retryTimer = setTimeout(() => this.open(s), delay);
     s.retryTimer.unref();
   }
 
-  private apply(kind: Kind, map: Record<string, Uint8Array>): void {
-    const s = this.streams[kind];
-    const next = new Map<string, X509Bundle | JwtBundle>();
-    for (const [key, bytes] of Object.entries(map)) {
-      let td: string;
-      try {
-        td = keyTrustDomain(key).name;
-      } catch {
-        this.opts.log.error({ kind, key: key.slice(0, 300) }, "Workload API sent a bundle under an invalid trust domain key; ignored");
-        continue;
-      }
-      try {
-        next.set(td, kind === "x509" ? parseX509BundleDer(td, bytes) : parseJwtBundle(td, bytes));
-      } catch (err) {
-        const prev = s.lastGood.get(td);
-        this.opts.log.error({ kind, trustDomain: td, error: err instanceof BundleError ? err.message : String(err), keptPrevious: prev !== undefined }, "malformed bundle from the Workload API");
-        if (prev) next.set(td, prev);
-      }
+  private apply<K extends BundleKind>(s: StreamState<K>, map: Record<string, Uint8Array>): void {
+    const { bundles, problems } = decodeBundleMap(s.kind, map, s.lastGood);
+    for (const p of problems) {
+      this.opts.log.error({ stream: s.method, key: p.key, trustDomain: p.trustDomain, error: p.error, keptPrevious: p.keptPrevious }, "malformed bundle from the Workload API");
     }
-    s.lastGood = next;
-    if (kind === "x509") {
-      this.opts.store.setSpireX509([...next.values()] as X509Bundle[]);
-      this.resolveFirst();
-    } else {
-      this.opts.store.setSpireJwt([...next.values()] as JwtBundle[]);
-    }
-    this.opts.log.debug({ kind, trustDomains: [...next.keys()] }, "bundles updated from the Workload API");
-    this.opts.onUpdate?.(kind);
+    s.lastGood = bundles;
+    if (s.kind === "x509") this.opts.store.setSpireBundles("x509", (bundles as Map<string, BundleOf<"x509">>).values());
+    else this.opts.store.setSpireBundles("jwt", (bundles as Map<string, BundleOf<"jwt">>).values());
+    if (s.kind === "x509") this.resolveFirst();
+    const trustDomains = [...bundles.keys()];
+    this.opts.log.debug({ stream: s.method, trustDomains }, "bundles updated from the Workload API");
+    this.opts.onUpdate?.(s.kind);
+    this.opts.onEvent?.({ type: "bundles", kind: s.kind, trustDomains, problems: problems.length });
   }
 }
