@@ -1,0 +1,85 @@
+// ControlStream(stream AgentControl) returns (stream ProxyControl). As the server we receive AgentControl
+// (health, metrics, config_update, log) and may send ProxyControl. The proxy never opens this stream (no caller
+// in crates/agent-protocol/src/v2/client.rs); the upstream reference server (v2/server.rs) answers
+// config_update with a ConfigUpdateResponse and only logs the rest. We do the same, answering honestly, and
+// end the stream (OK) when the door drains or shuts down. Configure/Drain/Shutdown are ProxyControl, i.e.
+// server → client on this RPC: they cannot arrive here; Configure arrives on ProcessStream.
+import * as grpc from "@grpc/grpc-js";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import {
+  LogLevel,
+  ProxyControlSchema,
+  type AgentControl,
+  type ConfigUpdateRequest,
+  type ConfigUpdateResponseSchema,
+  type ProxyControl,
+} from "../../gen/zentinel/agent/v2/agent_v2_pb.js";
+import type { Door, Session } from "./door.js";
+
+/** What a config update request gets, mirroring the upstream ConfigUpdateHandler (observability.rs). */
+function answer(req: ConfigUpdateRequest, door: Door): MessageInitShape<typeof ConfigUpdateResponseSchema> {
+  const base = { requestId: req.requestId, timestampMs: BigInt(Date.now()) };
+  const u = req.updateType;
+  switch (u.case) {
+    case "restartRequired":
+      door.log.warn({ reason: u.value.reason, gracePeriodMs: u.value.gracePeriodMs }, "Zentinel peer reports a restart is required");
+      return { ...base, accepted: true };
+    case "configError":
+      door.log.error({ error: u.value.error, field: u.value.field }, "Zentinel peer reports a configuration error");
+      return { ...base, accepted: true };
+    case "requestReload":
+      return { ...base, accepted: false, error: "spiffe-authz reloads its config file on SIGHUP; push JSON config with a Configure event on ProcessStream" };
+    case "ruleUpdate":
+    case "listUpdate":
+      return { ...base, accepted: false, error: `${u.case === "ruleUpdate" ? "rule" : "list"} updates are not supported; push the whole config with a Configure event` };
+    default:
+      return { ...base, accepted: false, error: "empty config update" };
+  }
+}
+
+export function controlStreamHandler(door: Door) {
+  return (call: grpc.ServerDuplexStream<AgentControl, ProxyControl>): void => {
+    // Same reason as ProcessStream: a tonic client waits for response headers before it sends anything.
+    call.sendMetadata(new grpc.Metadata());
+    const log = door.log.child({ peer: call.getPeer(), stream: "control" });
+    let open = true;
+    const session: Session = {
+      inFlight: 0,
+      reportHealth: () => {},
+      end: () => {
+        if (!open) return;
+        open = false;
+        door.sessions.delete(session);
+        call.end();
+      },
+    };
+    const gone = () => {
+      open = false;
+      door.sessions.delete(session);
+    };
+    if (door.draining) return session.end();
+    door.sessions.add(session);
+    call.on("data", (m: AgentControl) => {
+      const c = m.message;
+      switch (c.case) {
+        case "configUpdate":
+          if (open) call.write(create(ProxyControlSchema, { message: { case: "configResponse", value: answer(c.value, door) } }));
+          return;
+        case "log": {
+          const level = c.value.level === LogLevel.ERROR ? "error" : c.value.level === LogLevel.WARN ? "warn" : c.value.level === LogLevel.INFO ? "info" : "debug";
+          log[level]({ correlationId: c.value.correlationId, fields: c.value.fields }, `peer: ${c.value.message}`);
+          return;
+        }
+        case "health":
+        case "metrics":
+          log.debug({ message: c.case }, "Zentinel control message");
+          return;
+        default:
+          log.debug("empty AgentControl message ignored");
+      }
+    });
+    call.on("end", () => session.end());
+    call.on("cancelled", gone);
+    call.on("error", gone);
+  };
+}

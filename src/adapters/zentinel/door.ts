@@ -1,0 +1,216 @@
+// State shared by every Zentinel stream of one server: the deps, the capabilities we announce, the open
+// sessions, and whether the door is draining. Also the per-event answers that ProcessStream and ProcessEvent
+// give alike.
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type {
+  AgentToProxySchema,
+  ConfigureEvent,
+  HandshakeRequest,
+  Ping,
+  RequestHeadersEvent,
+} from "../../gen/zentinel/agent/v2/agent_v2_pb.js";
+import type { AuthzRequest, Decision } from "../../engine/types.js";
+import type { Logger } from "../../log.js";
+import { blockResponse, toAgentResponse, toAuthzRequest, type AgentResponseInit } from "./translate.js";
+import {
+  PROTOCOL_VERSION,
+  capabilities,
+  healthStatus,
+  metricsReport,
+  type CounterSample,
+  type HealthReport,
+  type MetricsSnapshot,
+} from "./reports.js";
+
+export type AgentToProxyInit = MessageInitShape<typeof AgentToProxySchema>;
+
+export interface Decider {
+  decide(req: AuthzRequest): Promise<Decision>;
+}
+
+export type ConfigSource = "handshake" | "configure";
+export type ApplyConfigResult = { ok: true; version?: string } | { ok: false; error: string; field?: string };
+
+export interface ZentinelDeps {
+  engine: Decider;
+  /** Validates and applies a config (same schema as the file); on error the previous config stays in force. */
+  applyConfig(json: string, source: ConfigSource, version?: string): ApplyConfigResult;
+  /** degraded: Workload API lost but still deciding (cache); unhealthy: cannot decide (no bundles). */
+  health(): HealthReport;
+  /**
+   * Current values read from the same OTel instruments as /metrics (no second set of counters here).
+   * A bare counter array is accepted too (what server.ts passes today).
+   */
+  metrics(): MetricsSnapshot | CounterSample[] | Promise<MetricsSnapshot | CounterSample[]>;
+  log: Logger;
+  version: string;
+  /** Default `spiffe-authz-<pid>`. */
+  agentId?: string;
+  /** HealthStatus period on every ProcessStream (default 10 s). */
+  healthIntervalMs?: number;
+  /** MetricsReport period on every ProcessStream (default 10 s). */
+  metricsIntervalMs?: number;
+  /** In-flight events per stream before we stop reading from it (default 1000; the proxy uses ≤ 100). */
+  maxConcurrency?: number;
+  /** How long drain() waits for in-flight events before ending streams anyway (default 5 s). */
+  drainTimeoutMs?: number;
+}
+
+/** An open ProcessStream or ControlStream. */
+export interface Session {
+  readonly inFlight: number;
+  /** Sends a HealthStatus now (no-op on streams that carry none). */
+  reportHealth(): void;
+  /** Ends the stream with OK status; answers still pending are dropped. */
+  end(): void;
+}
+
+/** `{}` (what the proxy always sends: client.rs hard-codes it), "" and null carry no config: keep the one in force. */
+export function isEmptyConfig(json: string): boolean {
+  return /^\s*(\{\s*\}|null)?\s*$/.test(json);
+}
+
+export class Door {
+  readonly agentId: string;
+  readonly healthIntervalMs: number;
+  readonly metricsIntervalMs: number;
+  readonly maxConcurrency: number;
+  readonly drainTimeoutMs: number;
+  readonly capabilities: ReturnType<typeof capabilities>;
+  readonly log: Logger;
+  readonly sessions = new Set<Session>();
+  private drainingSince: number | undefined;
+  private configSeq = 0;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(readonly deps: ZentinelDeps) {
+    this.agentId = deps.agentId ?? `spiffe-authz-${process.pid}`;
+    this.healthIntervalMs = deps.healthIntervalMs ?? 10_000;
+    this.metricsIntervalMs = deps.metricsIntervalMs ?? 10_000;
+    this.maxConcurrency = deps.maxConcurrency ?? 1000;
+    this.drainTimeoutMs = deps.drainTimeoutMs ?? 5000;
+    this.log = deps.log.child({ door: "zentinel" });
+    this.capabilities = capabilities({ agentId: this.agentId, version: deps.version, maxConcurrency: this.maxConcurrency, healthIntervalMs: this.healthIntervalMs });
+  }
+
+  get draining(): boolean {
+    return this.drainingSince !== undefined;
+  }
+
+  inFlight(): number {
+    let n = 0;
+    for (const s of this.sessions) n += s.inFlight;
+    return n;
+  }
+
+  /** Called by a session whenever one of its events settles. */
+  settled(): void {
+    if (this.idleWaiters.length > 0 && this.inFlight() === 0) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /** Refusal reason for a handshake, or undefined to accept it. */
+  negotiate(h: HandshakeRequest): string | undefined {
+    if (this.draining) return "spiffe-authz is draining (shutting down); connect to another instance";
+    if (!h.supportedVersions.includes(PROTOCOL_VERSION)) {
+      return `unsupported protocol versions [${h.supportedVersions.join(", ")}]; spiffe-authz speaks version ${PROTOCOL_VERSION} only`;
+    }
+    return undefined;
+  }
+
+  handshakeResponse(error: string | undefined): AgentToProxyInit {
+    return { message: { case: "handshake", value: { protocolVersion: PROTOCOL_VERSION, success: error === undefined, ...(error !== undefined ? { error } : {}), capabilities: this.capabilities } } };
+  }
+
+  /**
+   * Applies pushed config. Success needs no answer (the proxy fires Configure and forgets it); a rejection is
+   * reported as ConfigUpdateRequest{config_error}, which the proxy logs at error level with the field.
+   */
+  applyConfig(json: string, source: ConfigSource, version?: string): AgentToProxyInit | undefined {
+    if (isEmptyConfig(json)) return undefined;
+    const r = this.deps.applyConfig(json, source, version);
+    if (r.ok) return undefined;
+    this.log.error({ source, version, error: r.error, field: r.field }, "Zentinel config rejected; the previous config stays in force");
+    return {
+      message: {
+        case: "configUpdate",
+        value: {
+          requestId: version ?? `${source}-${++this.configSeq}`,
+          timestampMs: BigInt(Date.now()),
+          updateType: { case: "configError", value: { error: r.error, ...(r.field ? { field: r.field } : {}) } },
+        },
+      },
+    };
+  }
+
+  configure(ev: ConfigureEvent): AgentToProxyInit | undefined {
+    return this.applyConfig(ev.configJson, "configure", ev.configVersion);
+  }
+
+  /** Never rejects: an engine failure is a bug, answered with a block so the request stays stopped. */
+  async decide(ev: RequestHeadersEvent): Promise<AgentResponseInit> {
+    const cid = ev.metadata?.correlationId ?? "";
+    const t0 = performance.now();
+    try {
+      const d = await this.deps.engine.decide(toAuthzRequest(ev));
+      return toAgentResponse(cid, d, performance.now() - t0);
+    } catch (err) {
+      this.log.error({ err, correlationId: cid }, "Zentinel decision failed");
+      return blockResponse(cid, 500, "internal_error", "authorization failed");
+    }
+  }
+
+  /**
+   * While draining, new request_headers get an immediate fail-closed 503. The proxy ignores our DRAINING
+   * health (client.rs only trace-logs it) and keeps sending until the stream ends; not answering would make
+   * each request wait for the agent timeout and then fall to the proxy's failure-mode (default "open").
+   */
+  drainingResponse(correlationId: string): AgentResponseInit {
+    return blockResponse(correlationId, 503, "draining", "authorization agent is shutting down; retry");
+  }
+
+  pong(p: Ping): AgentToProxyInit {
+    return { message: { case: "pong", value: { sequence: p.sequence, pingTimestampMs: p.timestampMs, timestampMs: BigInt(Date.now()) } } };
+  }
+
+  health(): HealthReport {
+    if (this.drainingSince !== undefined) return { state: "draining", message: "draining: finishing in-flight events, then ending streams" };
+    return this.deps.health();
+  }
+
+  healthMessage(): AgentToProxyInit {
+    const status = healthStatus(this.agentId, this.health(), this.inFlight(), this.healthIntervalMs);
+    if (this.drainingSince !== undefined) status.drainEtaMs = BigInt(Math.max(0, this.drainingSince + this.drainTimeoutMs - Date.now()));
+    return { message: { case: "health", value: status } };
+  }
+
+  async metricsMessage(): Promise<AgentToProxyInit> {
+    const raw = await this.deps.metrics();
+    const snapshot: MetricsSnapshot = Array.isArray(raw) ? { counters: raw } : raw;
+    return { message: { case: "metrics", value: metricsReport(this.agentId, snapshot, this.metricsIntervalMs) } };
+  }
+
+  /** Stop taking new work, report DRAINING, let in-flight events finish (bounded), then end every stream OK. */
+  async drain(timeoutMs = this.drainTimeoutMs): Promise<void> {
+    if (this.drainingSince === undefined) {
+      this.drainingSince = Date.now();
+      this.log.info({ streams: this.sessions.size, inFlight: this.inFlight() }, "Zentinel door draining");
+      for (const s of this.sessions) s.reportHealth();
+    }
+    if (this.inFlight() > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+      const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+      await Promise.race([idle, late]);
+      clearTimeout(timer);
+      const left = this.inFlight();
+      if (left > 0) this.log.warn({ inFlight: left, timeoutMs }, "Zentinel drain timeout; ending streams with events unanswered");
+    }
+    this.shutdown();
+  }
+
+  /** Ends every stream now (OK status); answers still pending are dropped. */
+  shutdown(): void {
+    this.drainingSince ??= Date.now();
+    for (const s of [...this.sessions]) s.end();
+  }
+}

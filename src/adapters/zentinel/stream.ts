@@ -1,0 +1,217 @@
+// ProcessStream: one proxy connection. What the real proxy does (crates/agent-protocol/src/v2/client.rs):
+//   1. opens the stream and awaits the response headers (tonic), only then
+//   2. sends HandshakeRequest{supported_versions [2, 1], proxy_id "zentinel-proxy", config_json "{}"} and
+//      fails the connection unless the first message back is a HandshakeResponse with success;
+//   3. sends request_headers (and, if its `events` config asks, body chunks / response_headers), each
+//      waiting for an AgentResponse with the same correlation_id, many at once on one stream;
+//   4. sends cancel (after dropping its own waiter) and, fire-and-forget, configure and ping.
+// It reads HealthStatus, MetricsReport, ConfigUpdateRequest and Pong from the same stream.
+import * as grpc from "@grpc/grpc-js";
+import { create } from "@bufbuild/protobuf";
+import {
+  AgentToProxySchema,
+  type AgentToProxy,
+  type CancelRequest,
+  type HandshakeRequest,
+  type ProxyToAgent,
+  type RequestHeadersEvent,
+} from "../../gen/zentinel/agent/v2/agent_v2_pb.js";
+import type { Logger } from "../../log.js";
+import { allowUnchanged } from "./translate.js";
+import type { AgentToProxyInit, Door, Session } from "./door.js";
+
+interface Ticket {
+  readonly cid: string;
+  cancelled: boolean;
+}
+
+export function processStreamHandler(door: Door) {
+  return (call: grpc.ServerDuplexStream<ProxyToAgent, AgentToProxy>): void => {
+    new StreamSession(door, call);
+  };
+}
+
+class StreamSession implements Session {
+  inFlight = 0;
+  private phase: "handshake" | "open" | "closed" = "handshake";
+  private halfClosed = false;
+  private paused = false;
+  private metricsBusy = false;
+  private readonly tickets = new Map<string, Set<Ticket>>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly log: Logger;
+
+  constructor(
+    private readonly door: Door,
+    private readonly call: grpc.ServerDuplexStream<ProxyToAgent, AgentToProxy>,
+  ) {
+    this.log = door.log.child({ peer: call.getPeer() });
+    // tonic returns from `process_stream(..).await` only once response headers arrive, and the proxy sends its
+    // handshake after that; grpc-js would send headers with our first message. Without this both sides wait.
+    call.sendMetadata(new grpc.Metadata());
+    door.sessions.add(this);
+    call.on("data", (m: ProxyToAgent) => this.onMessage(m));
+    call.on("end", () => {
+      // The proxy closed its side: answer what is in flight, then close ours.
+      this.halfClosed = true;
+      this.finishIfIdle();
+    });
+    call.on("cancelled", () => this.abort());
+    call.on("error", () => this.abort());
+  }
+
+  private write(msg: AgentToProxyInit): void {
+    if (this.phase !== "closed") this.call.write(create(AgentToProxySchema, msg));
+  }
+
+  reportHealth(): void {
+    if (this.phase === "open") this.write(this.door.healthMessage());
+  }
+
+  end(): void {
+    if (this.phase === "closed") return;
+    this.close();
+    this.call.end();
+  }
+
+  /** The peer went away: nothing more can be written. */
+  private abort(): void {
+    if (this.phase !== "closed") this.close();
+  }
+
+  private close(): void {
+    this.phase = "closed";
+    for (const t of this.timers) clearInterval(t);
+    for (const set of this.tickets.values()) for (const t of set) t.cancelled = true;
+    this.tickets.clear();
+    this.door.sessions.delete(this);
+    // Close our side before the last in-flight events settle: drain must not wait for answers nobody sends.
+    this.inFlight = 0;
+    this.door.settled();
+  }
+
+  private finishIfIdle(): void {
+    if (this.halfClosed && this.inFlight === 0) this.end();
+  }
+
+  private onMessage(m: ProxyToAgent): void {
+    if (this.phase === "closed") return;
+    const c = m.message;
+    if (this.phase === "handshake") {
+      if (c.case === "handshake") return this.onHandshake(c.value);
+      return this.refuse(`expected a HandshakeRequest as the first message, got ${c.case ?? "an empty message"}`);
+    }
+    switch (c.case) {
+      case "requestHeaders":
+        return this.onRequestHeaders(c.value);
+      case "requestBodyChunk":
+      case "responseHeaders":
+      case "responseBodyChunk":
+      case "websocketFrame":
+      case "guardrail":
+        // The proxy waits for an answer to each of these (send_and_wait); we have nothing to add: pass.
+        return this.write({ message: { case: "response", value: allowUnchanged(c.value.correlationId) } });
+      case "requestComplete":
+        // Nobody waits for it; an answer could even satisfy another waiter with the same correlation_id.
+        return;
+      case "cancel":
+        return this.onCancel(c.value);
+      case "configure": {
+        const out = this.door.configure(c.value);
+        if (out) this.write(out);
+        return;
+      }
+      case "ping":
+        return this.write(this.door.pong(c.value));
+      case "handshake": {
+        // Not something the proxy does; answer it as the first one, without restarting the reports.
+        const error = this.door.negotiate(c.value);
+        this.write(this.door.handshakeResponse(error));
+        if (error === undefined) {
+          const cfg = this.door.applyConfig(c.value.configJson, "handshake");
+          if (cfg) this.write(cfg);
+        }
+        return;
+      }
+      default:
+        this.log.debug("empty ProxyToAgent message ignored");
+    }
+  }
+
+  private onHandshake(h: HandshakeRequest): void {
+    const error = this.door.negotiate(h);
+    if (error !== undefined) return this.refuse(error);
+    this.phase = "open";
+    this.write(this.door.handshakeResponse(undefined));
+    // A rejected config does not fail the handshake: the proxy would then mark us unreachable and its default
+    // failure-mode ("open") would pass every request unchecked. The old config keeps deciding; the error goes
+    // out as ConfigUpdateRequest{config_error}, which the proxy logs at error level.
+    const cfg = this.door.applyConfig(h.configJson, "handshake");
+    if (cfg) this.write(cfg);
+    this.log.info({ proxyId: h.proxyId, proxyVersion: h.proxyVersion, supportedVersions: h.supportedVersions }, "Zentinel proxy connected");
+    this.write(this.door.healthMessage());
+    this.timers.push(setInterval(() => this.reportHealth(), this.door.healthIntervalMs).unref());
+    this.timers.push(setInterval(() => this.reportMetrics(), this.door.metricsIntervalMs).unref());
+  }
+
+  /** success=false with the reason, then a clean end (OK status): the proxy reports "Handshake failed: <reason>". */
+  private refuse(error: string): void {
+    this.log.warn({ error }, "Zentinel handshake refused");
+    this.write(this.door.handshakeResponse(error));
+    this.end();
+  }
+
+  private onRequestHeaders(ev: RequestHeadersEvent): void {
+    const cid = ev.metadata?.correlationId ?? "";
+    if (this.door.draining) return this.write({ message: { case: "response", value: this.door.drainingResponse(cid) } });
+    const ticket: Ticket = { cid, cancelled: false };
+    this.track(ticket);
+    // Not awaited: the next event is read while this one is decided.
+    void this.door.decide(ev).then((value) => {
+      if (!ticket.cancelled) this.write({ message: { case: "response", value } });
+      this.untrack(ticket);
+    });
+  }
+
+  /** The proxy has already dropped its waiter: do not answer (it would log "unknown correlation ID"). */
+  private onCancel(c: CancelRequest): void {
+    const set = this.tickets.get(c.correlationId);
+    if (!set) return; // the pool sends every cancel to all its connections: most are for other streams
+    for (const t of set) t.cancelled = true;
+    this.log.debug({ correlationId: c.correlationId, reason: c.reason }, "Zentinel event cancelled");
+  }
+
+  private track(t: Ticket): void {
+    let set = this.tickets.get(t.cid);
+    if (!set) this.tickets.set(t.cid, (set = new Set()));
+    set.add(t);
+    this.inFlight++;
+    // Backpressure instead of unbounded buffering: stop reading; HTTP/2 flow control holds the proxy back.
+    if (this.inFlight >= this.door.maxConcurrency && !this.paused) {
+      this.paused = true;
+      this.call.pause();
+    }
+  }
+
+  private untrack(t: Ticket): void {
+    if (this.phase === "closed") return;
+    const set = this.tickets.get(t.cid);
+    if (set?.delete(t) && set.size === 0) this.tickets.delete(t.cid);
+    this.inFlight--;
+    if (this.paused && this.inFlight < this.door.maxConcurrency) {
+      this.paused = false;
+      this.call.resume();
+    }
+    this.door.settled();
+    this.finishIfIdle();
+  }
+
+  private reportMetrics(): void {
+    if (this.metricsBusy || this.phase !== "open") return;
+    this.metricsBusy = true;
+    this.door.metricsMessage().then(
+      (msg) => this.write(msg),
+      (err: unknown) => this.log.warn({ err }, "Zentinel MetricsReport failed"),
+    ).finally(() => (this.metricsBusy = false));
+  }
+}
