@@ -1,6 +1,8 @@
-// Zentinel door throughput vs the Envoy door on the same engine, same run: 64 request_headers events in flight on
-// one ProcessStream vs 64 concurrent unary Checks, both driven by grpc-js clients in a child process so the
-// drivers do not share the server's event loop. Goal: ratio ≥ 0.9. Run: npx tsx bench/zentinel-stream.ts [--quick]
+// Zentinel door throughput vs the Envoy door on the same engine, same run: N request_headers events in flight on
+// one ProcessStream vs N concurrent unary Checks (default N = 64), both driven by grpc-js clients in a child
+// process so the drivers do not share the server's event loop. The Zentinel driver connects as the proxy does
+// (waits for response headers, then handshakes) and counts only allow answers, so a broken door cannot look fast.
+// Goal: ratio ≥ 0.9. Run: npx tsx bench/zentinel-stream.ts [--quick] [--in-flight N]
 import { fork } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,21 +19,24 @@ import { parseConfig } from "../src/config/load.js";
 import { parseListenAddress, parseWorkloadApiAddress } from "../src/cli/address.js";
 import { silentLogger } from "../src/log.js";
 
-const IN_FLIGHT = 64;
+const flag = process.argv.indexOf("--in-flight");
+const IN_FLIGHT = flag > 0 ? Number(process.argv[flag + 1]) : 64;
 
-async function driver(kind: "envoy" | "zentinel", target: string, pem: string, seconds: number): Promise<number> {
+async function driver(kind: "envoy" | "zentinel", target: string, pem: string, seconds: number, inFlight: number): Promise<number> {
   const end = Date.now() + seconds * 1000;
   let done = 0;
+  let wrong = 0;
   if (kind === "envoy") {
     const C = grpc.makeGenericClientConstructor(serviceDefinition(Authorization), "A");
     const c = new C(target, grpc.credentials.createInsecure()) as unknown as grpc.Client & { Check(r: CheckRequest, cb: (e: unknown, r: CheckResponse) => void): void };
     const req = create(CheckRequestSchema, { attributes: { source: { certificate: encodeURIComponent(pem) }, request: { http: { method: "GET", path: "/api" } } } });
     await Promise.all(
-      Array.from({ length: IN_FLIGHT }, async () => {
-        while (Date.now() < end) await new Promise<void>((r) => c.Check(req, () => (done++, r())));
+      Array.from({ length: inFlight }, async () => {
+        while (Date.now() < end) await new Promise<void>((r) => c.Check(req, (e, res) => (e || res.status?.code !== 0 ? wrong++ : done++, r())));
       }),
     );
     c.close();
+    if (wrong > 0) throw new Error(`envoy driver: ${wrong} answers were not OK`);
     return done / seconds;
   }
   const C = grpc.makeGenericClientConstructor(serviceDefinition(AgentServiceV2), "Z");
@@ -44,24 +49,30 @@ async function driver(kind: "envoy" | "zentinel", target: string, pem: string, s
   await new Promise<void>((resolve) => {
     call.on("data", (m: AgentToProxy) => {
       if (m.message.case === "handshake") {
-        for (let i = 0; i < IN_FLIGHT; i++) send();
+        if (!m.message.value.success) throw new Error(`handshake refused: ${m.message.value.error}`);
+        for (let i = 0; i < inFlight; i++) send();
       } else if (m.message.case === "response") {
-        done++;
+        if (m.message.value.decision.case === "allow") done++;
+        else wrong++;
         if (Date.now() < end) send();
-        else if (done >= seq) resolve();
+        else if (done + wrong >= seq) resolve();
       }
     });
-    call.write(create(ProxyToAgentSchema, { message: { case: "handshake", value: { supportedVersions: [2], proxyId: "bench" } } }));
+    // As the proxy's tonic client: response headers first, then the handshake it always sends.
+    call.once("metadata", () =>
+      call.write(create(ProxyToAgentSchema, { message: { case: "handshake", value: { supportedVersions: [2, 1], proxyId: "zentinel-proxy", proxyVersion: "bench", configJson: "{}" } } })),
+    );
   });
   call.end();
   c.close();
+  if (wrong > 0) throw new Error(`zentinel driver: ${wrong} answers were not allow`);
   return done / seconds;
 }
 
 if (process.argv[2] === "--driver") {
-  const [, , , kind, target, seconds] = process.argv;
+  const [, , , kind, target, seconds, inFlight] = process.argv;
   process.once("message", (pem: unknown) => {
-    void driver(kind as "envoy" | "zentinel", target!, String(pem), Number(seconds)).then((rps) => {
+    void driver(kind as "envoy" | "zentinel", target!, String(pem), Number(seconds), Number(inFlight)).then((rps) => {
       process.send?.(rps);
       process.exit(0);
     });
@@ -86,9 +97,10 @@ if (process.argv[2] === "--driver") {
   );
   const pem = (await spire.issueX509Svid("spiffe://example.org/web")).pem;
   const run = (kind: string) =>
-    new Promise<number>((resolve) => {
-      const child = fork(fileURLToPath(import.meta.url), ["--driver", kind, server.grpcTargets[0]!, String(seconds)], { execArgv: ["--import", "tsx"] });
+    new Promise<number>((resolve, reject) => {
+      const child = fork(fileURLToPath(import.meta.url), ["--driver", kind, server.grpcTargets[0]!, String(seconds), String(IN_FLIGHT)], { execArgv: ["--import", "tsx"] });
       child.once("message", (rps) => resolve(Number(rps)));
+      child.once("exit", (code) => reject(new Error(`${kind} driver exited with ${code} before reporting`)));
       child.send(pem);
     });
   const rounds = quick ? 1 : 3;

@@ -37,7 +37,8 @@ class StreamSession implements Session {
   private halfClosed = false;
   private paused = false;
   private metricsBusy = false;
-  private readonly tickets = new Map<string, Set<Ticket>>();
+  /** In-flight request_headers events; cancel (rare) scans it, so the hot path allocates no index. */
+  private readonly tickets = new Set<Ticket>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly log: Logger;
 
@@ -82,7 +83,7 @@ class StreamSession implements Session {
   private close(): void {
     this.phase = "closed";
     for (const t of this.timers) clearInterval(t);
-    for (const set of this.tickets.values()) for (const t of set) t.cancelled = true;
+    for (const t of this.tickets) t.cancelled = true;
     this.tickets.clear();
     this.door.sessions.delete(this);
     // Close our side before the last in-flight events settle: drain must not wait for answers nobody sends.
@@ -175,16 +176,16 @@ class StreamSession implements Session {
 
   /** The proxy has already dropped its waiter: do not answer (it would log "unknown correlation ID"). */
   private onCancel(c: CancelRequest): void {
-    const set = this.tickets.get(c.correlationId);
-    if (!set) return; // the pool sends every cancel to all its connections: most are for other streams
-    for (const t of set) t.cancelled = true;
-    this.log.debug({ correlationId: c.correlationId, reason: c.reason }, "Zentinel event cancelled");
+    // The pool sends every cancel to all its connections: most are for events on other streams.
+    let hit = false;
+    for (const t of this.tickets) {
+      if (t.cid === c.correlationId) hit = t.cancelled = true;
+    }
+    if (hit) this.log.debug({ correlationId: c.correlationId, reason: c.reason }, "Zentinel event cancelled");
   }
 
   private track(t: Ticket): void {
-    let set = this.tickets.get(t.cid);
-    if (!set) this.tickets.set(t.cid, (set = new Set()));
-    set.add(t);
+    this.tickets.add(t);
     this.inFlight++;
     // Backpressure instead of unbounded buffering: stop reading; HTTP/2 flow control holds the proxy back.
     if (this.inFlight >= this.door.maxConcurrency && !this.paused) {
@@ -195,8 +196,7 @@ class StreamSession implements Session {
 
   private untrack(t: Ticket): void {
     if (this.phase === "closed") return;
-    const set = this.tickets.get(t.cid);
-    if (set?.delete(t) && set.size === 0) this.tickets.delete(t.cid);
+    this.tickets.delete(t);
     this.inFlight--;
     if (this.paused && this.inFlight < this.door.maxConcurrency) {
       this.paused = false;
