@@ -90,7 +90,7 @@ test("a first message that is not a handshake: success=false, clean end, nothing
 
 test("handshake config_json: a valid one is applied; a bad one is reported (config_error) and the old policy keeps deciding", async () => {
   const c = zentinelClient(door.tcp);
-  // Bad: the handshake still succeeds (refusing it would make the proxy skip us under its default fail-open mode).
+  // Bad: the handshake still succeeds (a refused one leaves the proxy without the agent: every request 5xx or unchecked).
   const bad = openStream(c);
   bad.call.write({ handshake: { ...PROXY_HANDSHAKE.handshake, config_json: JSON.stringify({ allowlist: { exact: "spiffe://example.org/intruder" } }) } });
   await until(() => bad.of("config_update").length === 1, 1000, "config error reported");

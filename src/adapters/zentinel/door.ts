@@ -162,7 +162,7 @@ export class Door {
   /**
    * While draining, new request_headers get an immediate fail-closed 503. The proxy ignores our DRAINING
    * health (client.rs only trace-logs it) and keeps sending until the stream ends; not answering would make
-   * each request wait for the agent timeout and then fall to the proxy's failure-mode (default "open").
+   * each request wait for the agent timeout and then fall to the filter's failure-mode, which may be "open".
    */
   drainingResponse(correlationId: string): AgentResponseInit {
     return blockResponse(correlationId, 503, "draining", "authorization agent is shutting down; retry");

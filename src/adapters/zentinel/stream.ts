@@ -144,9 +144,10 @@ class StreamSession implements Session {
     if (error !== undefined) return this.refuse(error);
     this.phase = "open";
     this.write(this.door.handshakeResponse(undefined));
-    // A rejected config does not fail the handshake: the proxy would then mark us unreachable and its default
-    // failure-mode ("open") would pass every request unchecked. The old config keeps deciding; the error goes
-    // out as ConfigUpdateRequest{config_error}, which the proxy logs at error level.
+    // A rejected config does not fail the handshake: a refused handshake leaves the proxy without this agent
+    // (manager.rs logs it and carries on), so every request would fall to the route filter's failure-mode:
+    // all 5xx (closed) or no identity check at all (open). The old config keeps deciding; the error goes out
+    // as ConfigUpdateRequest{config_error}, which the proxy logs at error level.
     const cfg = this.door.applyConfig(h.configJson, "handshake");
     if (cfg) this.write(cfg);
     this.log.info({ proxyId: h.proxyId, proxyVersion: h.proxyVersion, supportedVersions: h.supportedVersions }, "Zentinel proxy connected");
