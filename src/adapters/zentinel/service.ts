@@ -13,8 +13,6 @@ import { controlStreamHandler } from "./control.js";
 export { PROTOCOL_VERSION } from "./reports.js";
 export type { HealthReport, MetricsSnapshot, CounterSample, GaugeSample, HistogramSample } from "./reports.js";
 export type { ZentinelDeps, Decider, ApplyConfigResult, ConfigSource } from "./door.js";
-/** @deprecated name kept for callers of the first version; use HealthReport. */
-export type { HealthReport as AgentHealth } from "./reports.js";
 
 export interface ZentinelService extends HostedService {
   /**
