@@ -2,7 +2,8 @@
 // trust store: a rotation reaches the engine as soon as the agent pushes it. Reconnects with exponential
 // backoff and full jitter; refusals that need an operator wait on the slow path; never a hot loop.
 import * as grpc from "@grpc/grpc-js";
-import type { JWTBundlesResponse, X509BundlesResponse } from "../../gen/spiffe/workload/workload_pb.js";
+import { create } from "@bufbuild/protobuf";
+import { JWTBundlesRequestSchema, X509BundlesRequestSchema, type JWTBundlesResponse, type X509BundlesResponse } from "../../gen/spiffe/workload/workload_pb.js";
 import type { Logger } from "../../log.js";
 import type { TrustStore } from "../store.js";
 import { Backoff, DEFAULT_INITIAL_BACKOFF_MS, DEFAULT_MAX_BACKOFF_MS } from "./backoff.js";
@@ -162,7 +163,7 @@ export class WorkloadApiWatcher {
     s.upSince = undefined;
     const fn = this.client[s.method] as (req: object, md: grpc.Metadata) => grpc.ClientReadableStream<unknown>;
     // The security header goes on every call: SPIRE refuses calls without it (INVALID_ARGUMENT).
-    const call = fn.call(this.client, {}, securityMetadata());
+    const call = fn.call(this.client, create(s.kind === "x509" ? X509BundlesRequestSchema : JWTBundlesRequestSchema), securityMetadata());
     s.call = call;
     const timeoutMs = this.opts.firstMessageTimeoutMs ?? 5000;
     s.firstTimer = setTimeout(() => {
