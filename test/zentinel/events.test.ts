@@ -16,15 +16,16 @@ after(async () => {
 test("100 pipelined request_headers (allow/401/403) all answered, matched by correlation_id; a slow one holds nothing back", async () => {
   const c = zentinelClient(door.tcp);
   const s = await connectAsProxy(c);
-  door.slow.set("e0", 400);
+  const release = door.hold("e0");
   const want = new Map<string, number>();
   for (let i = 0; i < 100; i++) {
     const kind = i % 3;
     s.call.write(headersEvent(`e${i}`, kind === 0 ? door.certs.web : kind === 1 ? undefined : door.certs.intruder));
     want.set(`e${i}`, kind === 0 ? 200 : kind === 1 ? 401 : 403);
   }
-  await until(() => s.responses().length === 99, 2000, "99 answers while e0 is still being decided");
-  assert.ok(!s.responses().some((r) => r["correlation_id"] === "e0"), "the slow event did not hold the others back");
+  await until(() => s.responses().length === 99, 10_000, "99 answers while e0 is still being decided");
+  assert.ok(!s.responses().some((r) => r["correlation_id"] === "e0"), "the held event did not hold the others back");
+  release();
   await until(() => s.responses().length === 100, 2000, "e0 answered too");
   assert.equal(s.responses().at(-1)!["correlation_id"], "e0");
   const ids = new Set(s.responses().map((r) => r["correlation_id"] as string));
@@ -42,7 +43,6 @@ test("100 pipelined request_headers (allow/401/403) all answered, matched by cor
       assert.equal(JSON.parse(b.body).reason, expected === 401 ? "no_certificate" : "not_allowed");
     }
   }
-  door.slow.clear();
   s.call.end();
   c.close();
 });
@@ -51,7 +51,7 @@ test("allow: spoofed identity headers are removed before ours are set; audit met
   const c = zentinelClient(door.tcp);
   const s = await connectAsProxy(c);
   s.call.write(headersEvent("spoof", door.certs.web, { headers: [{ name: "X-SPIFFE-Id", value: "spiffe://example.org/admin" }, { name: "x-auth-method", value: "none" }] }));
-  await until(() => s.responses().length === 1, 1000, "answer");
+  await until(() => s.responses().length === 1, 3000, "answer");
   const r = s.responses()[0]!;
   const ops = headerOps(r);
   const firstSet = ops.findIndex(([op]) => op === "set");
@@ -74,7 +74,7 @@ test("503 when the ID's trust domain has no bundle and SPIRE is unavailable (fai
   const s = await connectAsProxy(c);
   door.setSpireAvailable(false);
   s.call.write(headersEvent("down", door.certs.stranger));
-  await until(() => s.responses().length === 1, 1000, "answer");
+  await until(() => s.responses().length === 1, 3000, "answer");
   door.setSpireAvailable(true);
   assert.equal(blockOf(s.responses()[0]!).status, 503);
   assert.equal(JSON.parse(blockOf(s.responses()[0]!).body).reason, "spire_unavailable");
@@ -87,7 +87,7 @@ test("route_id selects the route; headers joined; uri kept with its query; corre
   const s = await connectAsProxy(c);
   const ev = headersEvent("r1", door.certs.intruder, { route: "open", headers: [{ name: "Accept", value: "text/html" }, { name: "accept", value: "application/json" }, { name: "cookie", value: "a=1" }, { name: "Cookie", value: "b=2" }] });
   s.call.write(ev);
-  await until(() => s.responses().length === 1, 1000, "answer");
+  await until(() => s.responses().length === 1, 3000, "answer");
   assert.equal(s.responses()[0]!["decision"], "allow", "route \"open\" allows the whole trust domain");
   const req = door.seen.find((r) => r.correlationId === "r1")!;
   assert.equal(req.transport, "zentinel");
@@ -106,7 +106,7 @@ test("route_id selects the route; headers joined; uri kept with its query; corre
   assert.equal(line["transport"], "zentinel");
   // The proxy always names its own route ("api" here): with no such route in our config, the top-level allowlist decides.
   s.call.write(headersEvent("r2", door.certs.intruder));
-  await until(() => s.responses().length === 2, 1000, "answer");
+  await until(() => s.responses().length === 2, 3000, "answer");
   assert.equal(blockOf(s.responses()[1]!).status, 403);
   s.call.end();
   c.close();
@@ -115,21 +115,23 @@ test("route_id selects the route; headers joined; uri kept with its query; corre
 test("cancel suppresses the answer of that event only; ping gets a pong echoing sequence and timestamp", async () => {
   const c = zentinelClient(door.tcp);
   const s = await connectAsProxy(c);
-  door.slow.set("gone", 200);
-  door.slow.set("kept", 200);
+  const releaseGone = door.hold("gone");
+  const releaseKept = door.hold("kept");
   s.call.write(headersEvent("gone", door.certs.web));
   s.call.write(headersEvent("kept", door.certs.web));
   s.call.write({ cancel: { correlation_id: "gone", reason: 2, timestamp_ms: "1" } });
   s.call.write({ cancel: { correlation_id: "never-seen", reason: 5 } }); // the pool sends cancels to every connection
   s.call.write({ ping: { sequence: "7", timestamp_ms: "123" } });
-  await until(() => s.of("pong").length === 1, 1000, "pong");
+  await until(() => s.of("pong").length === 1, 3000, "pong");
   const pong = s.of("pong")[0]!;
   assert.equal(pong["sequence"], "7");
   assert.equal(pong["ping_timestamp_ms"], "123");
   assert.ok(Number(pong["timestamp_ms"]) >= Date.now() - 5000);
-  await until(() => s.responses().length === 1, 1000, "kept answered");
-  await sleep(300);
-  door.slow.clear();
+  await until(() => door.seen.some((r) => r.correlationId === "kept"), 3000, "both being decided");
+  releaseKept();
+  releaseGone();
+  await until(() => s.responses().length === 1, 3000, "kept answered");
+  await sleep(100);
   assert.deepEqual(s.responses().map((r) => r["correlation_id"]), ["kept"]);
   s.call.end();
   c.close();
@@ -145,7 +147,7 @@ test("events the proxy waits on but we do not inspect pass unchanged; request_co
   s.call.write({ guardrail: { correlation_id: "b5", content: "prompt", content_type: 1 } });
   s.call.write({ request_complete: { correlation_id: "b6", status_code: 200, duration_ms: "3" } });
   s.call.write({ ping: { sequence: "1", timestamp_ms: "1" } });
-  await until(() => s.of("pong").length === 1 && s.responses().length === 5, 1000, "answers");
+  await until(() => s.of("pong").length === 1 && s.responses().length === 5, 3000, "answers");
   await sleep(50);
   assert.deepEqual(s.responses().map((r) => r["correlation_id"]), ["b1", "b2", "b3", "b4", "b5"]);
   for (const r of s.responses()) {
@@ -163,7 +165,7 @@ test("an engine failure is a 500 block for that event alone", async () => {
   door.failing.add("boom");
   s.call.write(headersEvent("boom", door.certs.web));
   s.call.write(headersEvent("fine", door.certs.web));
-  await until(() => s.responses().length === 2, 1000, "answers");
+  await until(() => s.responses().length === 2, 3000, "answers");
   door.failing.clear();
   const boom = s.responses().find((r) => r["correlation_id"] === "boom")!;
   assert.equal(blockOf(boom).status, 500);

@@ -38,6 +38,8 @@ export interface Door {
   certs: { web: string; intruder: string; stranger: string };
   /** Correlation ids whose decision is held back for the given ms. */
   slow: Map<string, number>;
+  /** Holds the decision of `cid` until the returned function is called (timing-free ordering in tests). */
+  hold(cid: string): () => void;
   /** Correlation ids whose decision throws (an engine bug). */
   failing: Set<string>;
   /** Requests the engine saw, in order. */
@@ -69,6 +71,7 @@ export async function startDoor(opts: { healthIntervalMs?: number; metricsInterv
 
   const slow = new Map<string, number>();
   const failing = new Set<string>();
+  const gates = new Map<string, Promise<void>>();
   const seen: AuthzRequest[] = [];
   const applied: Array<[string, string | undefined]> = [];
   let health: HealthReport = { state: "healthy" };
@@ -83,6 +86,8 @@ export async function startDoor(opts: { healthIntervalMs?: number; metricsInterv
         try {
           const delay = req.correlationId ? slow.get(req.correlationId) : undefined;
           if (delay) await sleep(delay);
+          const gate = req.correlationId ? gates.get(req.correlationId) : undefined;
+          if (gate) await gate;
           if (req.correlationId && failing.has(req.correlationId)) throw new Error("engine bug");
           return await engine.decide(req);
         } finally {
@@ -125,6 +130,14 @@ export async function startDoor(opts: { healthIntervalMs?: number; metricsInterv
     unix,
     certs,
     slow,
+    hold: (cid) => {
+      let release!: () => void;
+      gates.set(cid, new Promise<void>((r) => (release = r)));
+      return () => {
+        gates.delete(cid);
+        release();
+      };
+    },
     failing,
     seen,
     maxInFlight: () => maxInFlight,
@@ -173,7 +186,7 @@ export function openStream(client: Client): ProxyStream {
  * `process_stream(..).await`), send the handshake, and require a successful HandshakeResponse as the
  * first message within the agent timeout.
  */
-export async function connectAsProxy(client: Client, timeoutMs = 1000): Promise<ProxyStream> {
+export async function connectAsProxy(client: Client, timeoutMs = 3000): Promise<ProxyStream> {
   const s = openStream(client);
   await until(s.headersReceived, timeoutMs, "response headers before the handshake is sent (tonic awaits them)");
   assert.equal(s.got.length, 0, "nothing is sent before the handshake");

@@ -36,17 +36,17 @@ test("the proxy's connect sequence: headers before any message, handshake answer
   });
   assert.equal((caps["limits"] as Record<string, unknown>)["max_concurrency"], 1000);
   assert.equal((caps["health_config"] as Record<string, unknown>)["report_interval_ms"], 100);
-  await until(() => s.got.length >= 2, 1000, "first HealthStatus");
+  await until(() => s.got.length >= 2, 3000, "first HealthStatus");
   assert.equal(s.got[1]!.message, "health");
   assert.equal((s.got[1]!["health"] as { state: number }).state, 1);
   // `{}` is what the proxy always sends: it must not replace the config in force.
   assert.deepEqual(door.applied, []);
   // And it decides right away.
   s.call.write(headersEvent("hs-1", door.certs.web));
-  await until(() => s.responses().length === 1, 1000, "decision");
+  await until(() => s.responses().length === 1, 3000, "decision");
   assert.equal(s.responses()[0]!["decision"], "allow");
   s.call.end();
-  await until(s.ended, 1000, "stream closed after the proxy half-closed");
+  await until(s.ended, 3000, "stream closed after the proxy half-closed");
   assert.equal(s.status()?.code, 0);
   c.close();
 });
@@ -55,7 +55,7 @@ test("the same connect sequence over the unix socket", async () => {
   const c = zentinelClient(door.unix);
   const s = await connectAsProxy(c);
   s.call.write(headersEvent("u-1", door.certs.intruder));
-  await until(() => s.responses().length === 1, 1000, "decision");
+  await until(() => s.responses().length === 1, 3000, "decision");
   assert.equal((s.responses()[0]!["block"] as { status: number }).status, 403);
   s.call.end();
   c.close();
@@ -65,7 +65,7 @@ test("unsupported versions: success=false naming them, then a clean end (OK stat
   const c = zentinelClient(door.tcp);
   const s = openStream(c);
   s.call.write({ handshake: { supported_versions: [1], proxy_id: "old-proxy", proxy_version: "0.1", config_json: "{}" } });
-  await until(s.ended, 1000, "stream ended");
+  await until(s.ended, 3000, "stream ended");
   assert.equal(s.got.length, 1);
   const hs = s.got[0]!["handshake"] as Record<string, unknown>;
   assert.equal(hs["success"], false);
@@ -79,7 +79,7 @@ test("a first message that is not a handshake: success=false, clean end, nothing
   const s = openStream(c);
   const before = door.seen.length;
   s.call.write(headersEvent("early", door.certs.web));
-  await until(s.ended, 1000, "stream ended");
+  await until(s.ended, 3000, "stream ended");
   const hs = s.got[0]!["handshake"] as Record<string, unknown>;
   assert.equal(hs["success"], false);
   assert.match(String(hs["error"]), /expected a HandshakeRequest as the first message, got requestHeaders/);
@@ -93,14 +93,14 @@ test("handshake config_json: a valid one is applied; a bad one is reported (conf
   // Bad: the handshake still succeeds (a refused one leaves the proxy without the agent: every request 5xx or unchecked).
   const bad = openStream(c);
   bad.call.write({ handshake: { ...PROXY_HANDSHAKE.handshake, config_json: JSON.stringify({ allowlist: { exact: "spiffe://example.org/intruder" } }) } });
-  await until(() => bad.of("config_update").length === 1, 1000, "config error reported");
+  await until(() => bad.of("config_update").length === 1, 3000, "config error reported");
   assert.equal((bad.got[0]!["handshake"] as Record<string, unknown>)["success"], true);
   const upd = bad.of("config_update")[0]!;
   assert.equal(upd["update_type"], "config_error");
   assert.match(String((upd["config_error"] as { error: string }).error), /allowlist\.exact/);
   assert.equal((upd["config_error"] as { field: string }).field, "allowlist.exact");
   bad.call.write(headersEvent("bad-1", door.certs.intruder));
-  await until(() => bad.responses().length === 1, 1000, "decision");
+  await until(() => bad.responses().length === 1, 3000, "decision");
   assert.equal((bad.responses()[0]!["block"] as { status: number }).status, 403, "old policy still in force");
   bad.call.end();
 
@@ -108,12 +108,12 @@ test("handshake config_json: a valid one is applied; a bad one is reported (conf
   const good = openStream(c);
   good.call.write({ handshake: { ...PROXY_HANDSHAKE.handshake, config_json: JSON.stringify({ allowlist: { exact: ["spiffe://example.org/intruder"] } }) } });
   good.call.write(headersEvent("good-1", door.certs.intruder));
-  await until(() => good.responses().length === 1, 1000, "decision");
+  await until(() => good.responses().length === 1, 3000, "decision");
   assert.equal(good.responses()[0]!["decision"], "allow");
   assert.equal(good.of("config_update").length, 0);
   assert.deepEqual(door.applied.at(-1), ["handshake", undefined]);
   good.call.write({ configure: { config_json: JSON.stringify({ allowlist: { exact: ["spiffe://example.org/web"] }, routes: [{ name: "open", allowlist: { "trust-domains": ["example.org"] } }] }) } });
   good.call.end();
-  await until(good.ended, 1000, "closed");
+  await until(good.ended, 3000, "closed");
   c.close();
 });

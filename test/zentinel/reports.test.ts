@@ -18,16 +18,16 @@ test("HealthStatus follows deps.health(): healthy, degraded when the Workload AP
   const c = zentinelClient(door.tcp);
   const s = await connectAsProxy(c);
   const last = () => s.of("health").at(-1) as Health | undefined;
-  await until(() => last()?.state === 1, 1000, "HEALTHY");
+  await until(() => last()?.state === 1, 3000, "HEALTHY");
   door.setHealth({ state: "degraded", message: "Workload API lost (cache)" });
-  await until(() => last()?.state === 2, 1000, "DEGRADED");
+  await until(() => last()?.state === 2, 3000, "DEGRADED");
   assert.equal(last()!.message, "Workload API lost (cache)");
   assert.equal(last()!.recoverable, true);
   door.setHealth({ state: "unhealthy", message: "no trust bundles yet" });
-  await until(() => last()?.state === 4, 1000, "UNHEALTHY");
+  await until(() => last()?.state === 4, 3000, "UNHEALTHY");
   assert.equal(last()!.unhealthy_reason, "no trust bundles yet");
   door.setHealth({ state: "healthy" });
-  await until(() => last()?.state === 1, 1000, "HEALTHY again");
+  await until(() => last()?.state === 1, 3000, "HEALTHY again");
   const h = last()!;
   assert.ok(Number(h.valid_until_ms) > Number(h.timestamp_ms), "reports say how long they hold");
   assert.equal(h.load?.in_flight, 0);
@@ -41,7 +41,7 @@ test("MetricsReport carries the decision counters read from the OTel instruments
   s.call.write(headersEvent("m1", door.certs.web));
   s.call.write(headersEvent("m2", undefined));
   s.call.write(headersEvent("m3", undefined));
-  await until(() => s.responses().length === 3, 1000, "answers");
+  await until(() => s.responses().length === 3, 3000, "answers");
   type Report = { agent_id: string; interval_ms: string; counters: Array<{ name: string; labels: Record<string, string>; value: string }>; gauges: Array<{ name: string; value: number }> };
   const count = (r: Report, decision: string, reason: string) =>
     Number(r.counters.find((x) => x.name === "spiffe_authz_decisions_total" && x.labels["decision"] === decision && x.labels["reason"] === reason && x.labels["transport"] === "zentinel")?.value ?? 0);
@@ -56,7 +56,7 @@ test("MetricsReport carries the decision counters read from the OTel instruments
   // Cumulative: a later report never goes down (the proxy keeps the latest value per series).
   const before = count(r, "deny", "no_certificate");
   const n = s.of("metrics").length;
-  await until(() => s.of("metrics").length > n, 1000, "next report");
+  await until(() => s.of("metrics").length > n, 3000, "next report");
   assert.ok(count(s.of("metrics").at(-1) as Report, "deny", "no_certificate") >= before);
   s.call.end();
   c.close();

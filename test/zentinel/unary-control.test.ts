@@ -24,7 +24,7 @@ test("ProcessEvent gives the same decision as the stream for the same request", 
     ["open-route", door.certs.intruder, "open"],
   ] as const;
   for (const [name, cert, route] of cases) s.call.write(headersEvent(name, cert, route ? { route } : {}));
-  await until(() => s.responses().length === cases.length, 1000, "stream answers");
+  await until(() => s.responses().length === cases.length, 3000, "stream answers");
   for (const [name, cert, route] of cases) {
     const res = await unary<Msg>(c, "ProcessEvent", headersEvent(name, cert, route ? { route } : {}));
     assert.equal(res.message, "response");
@@ -77,13 +77,13 @@ test("ControlStream: config_update requests get an honest config_response; healt
   call.on("metadata", () => (headers = true));
   call.on("data", (m: Msg) => got.push(m));
   call.on("error", () => {});
-  await until(() => headers, 1000, "response headers at open, as for ProcessStream");
+  await until(() => headers, 3000, "response headers at open, as for ProcessStream");
   call.write({ health: { agent_id: "peer", state: 1 } });
   call.write({ log: { level: 3, message: "hello" } });
   call.write({ config_update: { request_id: "r1", request_reload: {} } });
   call.write({ config_update: { request_id: "r2", rule_update: { rule_set: "x" } } });
   call.write({ config_update: { request_id: "r3", config_error: { error: "bad", field: "f" } } });
-  await until(() => got.length === 3, 1000, "three answers");
+  await until(() => got.length === 3, 3000, "three answers");
   const resp = got.map((m) => m["config_response"] as { request_id: string; accepted: boolean; error?: string });
   assert.deepEqual(resp.map((r) => [r.request_id, r.accepted]), [["r1", false], ["r2", false], ["r3", true]]);
   assert.match(String(resp[0]!.error), /SIGHUP/);
@@ -91,7 +91,7 @@ test("ControlStream: config_update requests get an honest config_response; healt
   let status: number | undefined;
   call.on("status", (s: { code: number }) => (status = s.code));
   call.end();
-  await until(() => status !== undefined, 1000, "ended with the client");
+  await until(() => status !== undefined, 3000, "ended with the client");
   assert.equal(status, 0);
   c.close();
 });
