@@ -76,6 +76,7 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
       (await telemetry.decisionCounts()).map((c) => ({ name: METRIC.decisions, labels: { decision: c.decision, reason: c.reason, transport: c.transport }, value: c.value })),
     log,
     version: process.env["npm_package_version"] ?? "0.1.0",
+    drainTimeoutMs: opts.drainTimeoutMs,
     ...(extras.zentinelIntervalsMs ? { healthIntervalMs: extras.zentinelIntervalsMs.health, metricsIntervalMs: extras.zentinelIntervalsMs.metrics } : {}),
   });
   const services = [envoyAuthorizationService(engine, log), zentinel, ...(extras.services?.({ engine, store, config }) ?? [])];

@@ -5,9 +5,10 @@ import assert from "node:assert/strict";
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments, parse as parseYaml } from "yaml";
+import { parse as parseKdl, type Node as KdlNode } from "@bgotink/kdl";
 import { parseConfig, parseConfigText } from "../../src/config/load.js";
 import { compilePolicy } from "../../src/policy/index.js";
-import { SERVE_USAGE } from "../../src/cli/serve-options.js";
+import { DEFAULT_GRPC_ADDRESS, SERVE_USAGE } from "../../src/cli/serve-options.js";
 import { CHECK_USAGE } from "../../src/cli/check.js";
 import { METRIC } from "../../src/telemetry/index.js";
 
@@ -73,15 +74,57 @@ test("config snippets in deploy/ and the README pass our config schema and compi
   for (const b of blocks) compilePolicy(parseConfigText(b, "README"));
 });
 
-test("the Zentinel KDL snippet carries exactly our config keys", () => {
-  const kdl = read("deploy/zentinel/zentinel.kdl");
-  const section = (name: string) => new RegExp(`\\n\\s+${name} \\{`).test(kdl);
-  for (const s of ["spire", "tls", "allowlist", "failure", "headers", "audit"]) assert.ok(section(s), s);
-  const defaults = parseConfig({});
-  const keys = (o: object) => Object.keys(o);
-  for (const k of [...keys(defaults.spire).filter((k) => k !== "socket"), ...keys(defaults.failure), ...keys(defaults.headers), ...keys(defaults.audit)]) {
-    assert.match(kdl, new RegExp(`\\b${k}\\b`), k);
+// What the proxy's KDL loader (zentinel crates/config kdl_to_json) makes of a block: a child with one argument
+// is that value, several arguments an array, children or properties an object, nothing at all `true`.
+function kdlToJson(node: KdlNode): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const child of node.children?.nodes ?? []) {
+    const args = child.getArguments();
+    const props = Object.fromEntries(child.getProperties());
+    const nested = child.children ? kdlToJson(child) : {};
+    const obj = { ...props, ...nested };
+    out[child.getName()] = Object.keys(obj).length > 0 ? obj : args.length === 1 ? args[0] : args.length > 1 ? args : true;
   }
+  return out;
+}
+
+test("the Zentinel KDL snippet is valid KDL wired as the proxy reads it, and its config block passes our schema", () => {
+  const doc = parseKdl(read("deploy/zentinel/zentinel.kdl"));
+  const agent = doc.findNodeByName("agents")?.children?.findParameterizedNode("agent", "spiffe");
+  assert.ok(agent, "agents { agent \"spiffe\" }");
+  const child = (n: KdlNode, name: string) => n.children?.findNodeByName(name);
+  // gRPC transport (the proxy's unix-socket transport is not gRPC), at our default port, over plain HTTP/2.
+  assert.equal(child(agent, "unix-socket"), undefined);
+  const grpcNode = child(agent, "grpc");
+  assert.ok(grpcNode, "grpc transport");
+  const address = String(grpcNode.getProperty("address") ?? grpcNode.getArgument(0));
+  assert.equal(address, `http://127.0.0.1:${DEFAULT_GRPC_ADDRESS.split(":")[1]}`);
+  // Events are separate string arguments (KDL has no list literal); we handle request_headers.
+  assert.deepEqual(child(agent, "events")?.getArguments(), ["request_headers"]);
+  assert.equal(child(agent, "failure-mode")?.getArgument(0), "closed");
+  // Routes reach agents through an agent filter.
+  const filter = doc.findNodeByName("filters")?.children?.findParameterizedNode("filter", "spiffe-auth");
+  assert.ok(filter, "filters { filter \"spiffe-auth\" }");
+  assert.equal(child(filter, "type")?.getArgument(0), "agent");
+  assert.equal(child(filter, "agent")?.getArgument(0), "spiffe");
+  assert.equal(child(filter, "failure-mode")?.getArgument(0), "closed");
+  const routes = doc.findNodeByName("routes")?.children?.findNodesByName("route") ?? [];
+  assert.ok(routes.length > 0);
+  for (const r of routes) assert.ok(child(r, "filters")?.getArguments().includes("spiffe-auth"), `route ${String(r.getArgument(0))}`);
+
+  // The config block, as the proxy turns it into JSON, is a valid config of ours with the original agent's keys.
+  const configNode = child(agent, "config");
+  assert.ok(configNode);
+  const json = kdlToJson(configNode);
+  assert.deepEqual(Object.keys(json).sort(), ["allowlist", "audit", "failure", "headers", "spire", "tls"]);
+  const cfg = parseConfig(json);
+  compilePolicy(cfg);
+  const defaults = parseConfig({});
+  for (const section of ["failure", "headers", "audit"] as const) {
+    assert.deepEqual(Object.keys(json[section] as object).sort(), Object.keys(defaults[section]).sort(), section);
+  }
+  assert.equal(cfg.tls["require-mtls"], true);
+  assert.equal(cfg.allowlist.exact.length, 2);
 });
 
 test("every flag the README names exists in the commands' --help, and every --help flag is in the README", () => {

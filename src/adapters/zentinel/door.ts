@@ -82,6 +82,7 @@ export class Door {
   private drainingSince: number | undefined;
   private configSeq = 0;
   private idleWaiters: Array<() => void> = [];
+  private xfccWarned = false;
 
   constructor(readonly deps: ZentinelDeps) {
     this.agentId = deps.agentId ?? `spiffe-authz-${process.pid}`;
@@ -91,6 +92,19 @@ export class Door {
     this.drainTimeoutMs = deps.drainTimeoutMs ?? 5000;
     this.log = deps.log.child({ door: "zentinel" });
     this.capabilities = capabilities({ agentId: this.agentId, version: deps.version, maxConcurrency: this.maxConcurrency, healthIntervalMs: this.healthIntervalMs });
+  }
+
+  /**
+   * Zentinel hands agents no TLS peer certificate and neither sets nor strips X-Forwarded-Client-Cert, so on
+   * this door identities rest entirely on the hop in front of the proxy replacing that header. Said once, loudly.
+   */
+  warnAboutXfccOnce(): void {
+    if (this.xfccWarned) return;
+    this.xfccWarned = true;
+    this.log.warn(
+      "Zentinel door: client certificates come only from the configured XFCC header (tls.client-cert-header), which Zentinel neither sets nor sanitizes; " +
+        "a hop in front of Zentinel must terminate mTLS and replace that header, or clients can present any certificate they have seen (docs/security.md)",
+    );
   }
 
   get draining(): boolean {

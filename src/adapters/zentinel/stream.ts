@@ -151,6 +151,7 @@ class StreamSession implements Session {
     const cfg = this.door.applyConfig(h.configJson, "handshake");
     if (cfg) this.write(cfg);
     this.log.info({ proxyId: h.proxyId, proxyVersion: h.proxyVersion, supportedVersions: h.supportedVersions }, "Zentinel proxy connected");
+    this.door.warnAboutXfccOnce();
     this.write(this.door.healthMessage());
     this.timers.push(setInterval(() => this.reportHealth(), this.door.healthIntervalMs).unref());
     this.timers.push(setInterval(() => this.reportMetrics(), this.door.metricsIntervalMs).unref());
