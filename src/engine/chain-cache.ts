@@ -1,13 +1,15 @@
 // Verified-chain cache: a hot client costs one SHA-256 over its DER instead of an ASN.1 parse and a
-// signature check per request. Only successful verifications are cached (the identity they proved), never
-// decisions: the allowlist changes independently of trust. An entry is bound to
+// signature check per request. Only successful verifications are cached (the identity they proved); the one
+// decision an entry remembers is tied to the exact policy object that made it, so a new policy never sees an
+// old answer. An entry is bound to
 //   - the exact presented chain bytes (key),
 //   - the trust snapshot generation it was verified under (a bundle change clears the cache),
 //   - the chain's validity window (re-checked against the caller's clock on every hit, and the entry's
 //     TTL never outlives the earliest notAfter).
 import { createHash } from "node:crypto";
 import { LRUCache } from "lru-cache";
-import type { CertInfo, VerifiedIdentity } from "./types.js";
+import type { CompiledRoute, Policy } from "../policy/index.js";
+import type { CertInfo, Decision, VerifiedIdentity } from "./types.js";
 
 export const DEFAULT_CHAIN_CACHE_ENTRIES = 10_000;
 
@@ -18,6 +20,11 @@ export interface CachedVerification {
   notAfterMs: number;
   /** Leaf details, kept so audit with include-cert-info does not need a re-parse. */
   certInfo: CertInfo;
+  /**
+   * The last (frozen) decision made from this verification, valid only for the same policy object, route
+   * and clock second (the auth-timestamp header). The entry's own bounds (generation, validity) still apply.
+   */
+  lastDecision?: { policy: Policy; route: CompiledRoute | undefined; second: number; decision: Decision };
 }
 
 export interface ChainCacheStats {

@@ -1,7 +1,8 @@
 // decide(): credentials + policy + trust snapshot + clock → Decision. Pure: no I/O, no logging, no clock of
 // its own; the optional chain cache is the only state it touches, and only to skip repeated verification.
-// It returns a Promise only because JWT-SVID signature checks (jose, WebCrypto) are asynchronous; the
-// X.509 path does no asynchronous work.
+// The X.509 path is synchronous and returns the Decision itself; only a JWT-SVID (jose verifies through
+// WebCrypto) makes it return a Promise. Callers on the hot path skip a promise hop that way; `await` works
+// on both.
 //
 // Order of questions:
 //   1. which credential was presented (none / malformed / X.509 / JWT)?
@@ -28,13 +29,13 @@ interface Verified {
   certInfo?: CertInfo;
 }
 
-export async function decide(
+export function decide(
   req: AuthzRequest,
   policy: Policy,
   snapshot: TrustSnapshot,
   now: Date,
   cache?: ChainCache,
-): Promise<Decision> {
+): Decision | Promise<Decision> {
   const cfg = policy.config;
   const { route, allowlist } = selectRoute(policy, req);
   const includeCert = cfg.audit["include-cert-info"];
@@ -57,13 +58,23 @@ export async function decide(
 
   // Fast path: a chain this exact input already verified under this trust snapshot costs one hash, no parsing.
   // Only successful verifications are cached and parsing is deterministic, so a hit is as good as a re-check.
+  // The hit also remembers the last decision it produced: the same policy object, route and second give the
+  // same (frozen) Decision back, so a hot client costs neither the authorisation step nor, in the doors,
+  // re-encoding its answer.
   let rawKey: string | undefined;
   if (cache) {
     const x509 = presentedX509(req, cfg);
     if (x509) {
       rawKey = ChainCache.keyForRaw(`${x509.from}\n${cfg.tls["xfcc-element"]}\n${x509.raw}`);
       const hit = cache.get(rawKey, snapshot.generation, now);
-      if (hit) return allowOrDeny({ identity: hit.identity, ...(hit.certInfo ? { certInfo: hit.certInfo } : {}) });
+      if (hit) {
+        const second = Math.floor(now.getTime() / 1000);
+        const memo = hit.lastDecision;
+        if (memo && memo.policy === policy && memo.route === route && memo.second === second) return memo.decision;
+        const d = freezeDecision(allowOrDeny({ identity: hit.identity, ...(hit.certInfo ? { certInfo: hit.certInfo } : {}) }));
+        hit.lastDecision = { policy, route, second, decision: d };
+        return d;
+      }
     }
   }
 
@@ -80,17 +91,24 @@ export async function decide(
     return base(OK, true, "no_certificate", "no client certificate; mTLS not required");
   }
 
+  if (cred.kind === "jwt") {
+    return verifyJwtSvid(cred.token, snapshot.bundles, { audiences: cfg.jwt.audiences, now }).then(
+      (svid) => allowOrDeny({ identity: identityOf(svid.id, "spiffe-jwt") }),
+      (err: unknown) => verificationFailure(err, undefined),
+    );
+  }
+
   let verified: Verified;
   try {
-    if (cred.kind === "x509") {
-      verified = verifyX509Cached(cred.der, snapshot, now, cache, rawKey);
-    } else {
-      const svid = await verifyJwtSvid(cred.token, snapshot.bundles, { audiences: cfg.jwt.audiences, now });
-      verified = { identity: identityOf(svid.id, "spiffe-jwt") };
-    }
+    verified = verifyX509Cached(cred.der, snapshot, now, cache, rawKey);
   } catch (err) {
+    return verificationFailure(err, cred.der[0]);
+  }
+  return allowOrDeny(verified);
+
+  function verificationFailure(err: unknown, leafDer: Uint8Array | undefined): Decision {
     if (!(err instanceof SvidError)) throw err;
-    const certInfo = includeCert && cred.kind === "x509" ? leafCertInfo(cred.der[0]) : undefined;
+    const certInfo = includeCert && leafDer ? leafCertInfo(leafDer) : undefined;
     if (err.reason === "unknown_trust_domain" && !snapshot.spireAvailable) {
       if (cfg.failure["spire-unavailable"] === "fail_open") {
         const d = base(OK, true, "fail_open", `SPIRE unavailable: ${err.detail}`);
@@ -103,8 +121,6 @@ export async function decide(
     }
     return authFailure(err.reason, err.detail, certInfo);
   }
-
-  return allowOrDeny(verified);
 
   // The authorisation half, shared by the fast path and the full verification.
   function allowOrDeny(verified: Verified): Decision {
@@ -132,6 +148,14 @@ export async function decide(
   if (includeCert && verified.certInfo) d.certInfo = verified.certInfo;
   return d;
   }
+}
+
+/** Shared by every request that hits the same memo, so nobody may change it (or its arrays) afterwards. */
+function freezeDecision(d: Decision): Decision {
+  Object.freeze(d.headersToSet);
+  for (const h of d.headersToSet) Object.freeze(h);
+  Object.freeze(d.headersToRemove);
+  return Object.freeze(d);
 }
 
 // Frozen: cached results are shared by every decision (and listener) that hits them.

@@ -69,11 +69,20 @@ export class Engine {
     return () => this.listeners.delete(listener);
   }
 
-  /** Decides, then tells every listener. Rejects only on a bug; a throwing listener is reported, not fatal. */
-  async decide(req: AuthzRequest): Promise<Decision> {
+  /**
+   * Decides, then tells every listener. X.509 decisions come back synchronously (no promise hop on the hot
+   * path), JWT-SVID ones as a Promise; `await` handles both. Throws/rejects only on a bug; a throwing listener
+   * is reported, not fatal.
+   */
+  decide(req: AuthzRequest): Decision | Promise<Decision> {
     const ctx = this.state;
     const start = performance.now();
-    const decision = await decide(req, ctx.policy, this.trust.current(), this.clock(), this.cache);
+    const out = decide(req, ctx.policy, this.trust.current(), this.clock(), this.cache);
+    if (out instanceof Promise) return out.then((d) => this.notify(req, d, start, ctx));
+    return this.notify(req, out, start, ctx);
+  }
+
+  private notify(req: AuthzRequest, decision: Decision, start: number, ctx: DecisionContext): Decision {
     const durationSeconds = (performance.now() - start) / 1000;
     for (const listener of this.listeners) {
       try {

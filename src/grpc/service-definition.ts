@@ -5,8 +5,9 @@ import type { MethodDefinition, ServiceDefinition } from "@grpc/grpc-js";
 
 function codec<D extends DescMessage>(desc: D) {
   return {
-    serialize: (msg: MessageShape<D>): Buffer => {
-      const bytes = toBinary(desc, msg);
+    // Bytes pass through: a handler may answer with a message it encoded (and cached) itself.
+    serialize: (msg: MessageShape<D> | Uint8Array): Buffer => {
+      const bytes = msg instanceof Uint8Array ? msg : toBinary(desc, msg);
       return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     },
     deserialize: (buf: Buffer): MessageShape<D> => fromBinary(desc, buf),

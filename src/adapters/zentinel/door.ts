@@ -25,7 +25,8 @@ import {
 export type AgentToProxyInit = MessageInitShape<typeof AgentToProxySchema>;
 
 export interface Decider {
-  decide(req: AuthzRequest): Promise<Decision>;
+  /** A Decision, or a Promise of one (JWT-SVIDs); `await` takes both. */
+  decide(req: AuthzRequest): Decision | Promise<Decision>;
 }
 
 export type ConfigSource = "handshake" | "configure";
