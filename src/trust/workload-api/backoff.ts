@@ -11,7 +11,13 @@ export interface BackoffOptions {
 }
 
 export const DEFAULT_INITIAL_BACKOFF_MS = 200;
-export const DEFAULT_MAX_BACKOFF_MS = 30_000;
+/**
+ * The agent is on this host: a retry is one failed connect() (repeats are logged at debug), and the time
+ * from its return to fresh bundles is at most about this cap (plus the channel's, see client.ts). With
+ * 30 s, an agent restart after a few seconds' outage went unnoticed for seconds while every request got
+ * 503 under fail_closed. Refusals that need an operator keep their own floor (rejectedBackoffMs, 5 s).
+ */
+export const DEFAULT_MAX_BACKOFF_MS = 500;
 
 export class Backoff {
   readonly initialMs: number;

@@ -19,7 +19,9 @@ export type WorkloadClient = grpc.Client & Record<string, (...args: unknown[]) =
 export function workloadApiClient(target: string): WorkloadClient {
   return new WorkloadApiClient(target, grpc.credentials.createInsecure(), {
     // The agent is local; keep reconnect attempts of the channel itself short, our own backoff governs streams.
+    // While the channel waits out its own backoff every call fails at once, so its cap adds to the time
+    // between the agent coming back and our streams being up: keep it at the watcher's (DEFAULT_MAX_BACKOFF_MS).
     "grpc.initial_reconnect_backoff_ms": 100,
-    "grpc.max_reconnect_backoff_ms": 2000,
+    "grpc.max_reconnect_backoff_ms": 500,
   }) as unknown as WorkloadClient;
 }

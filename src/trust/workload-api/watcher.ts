@@ -28,7 +28,7 @@ export interface WatcherOptions {
    * (SPIRE answers a new stream at once, so silence means a wedged agent). Default 5000.
    */
   firstMessageTimeoutMs?: number;
-  /** Backoff: first ceiling (default 200 ms), cap (default 30 s). */
+  /** Backoff: first ceiling (default 200 ms), cap (default 500 ms: the agent is local, see DEFAULT_MAX_BACKOFF_MS). */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
   /** Least wait after PERMISSION_DENIED / INVALID_ARGUMENT / UNIMPLEMENTED (default 5 s): those need an operator. */
