@@ -1,0 +1,4 @@
+import { registerSuite } from "./register.js";
+import { checkSuite } from "./suites/check.js";
+
+await registerSuite(checkSuite);

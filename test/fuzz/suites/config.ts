@@ -1,0 +1,208 @@
+// Config parsing (src/config/schema.ts, load.ts) and compilation (src/policy): random objects, valid
+// configs generated from the documented rules, and mutated YAML all end in a Config/Policy or a ConfigError
+// naming a key path, never a ZodError, TypeError or RangeError; valid configs are accepted and round-trip.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import fc from "fast-check";
+import { stringify as toYaml } from "yaml";
+import { ConfigError } from "../../../src/config/errors.js";
+import { parseConfig, parseConfigText } from "../../../src/config/load.js";
+import { ConfigManager } from "../../../src/config/manager.js";
+import { compilePolicy } from "../../../src/policy/index.js";
+import { silentLogger } from "../../../src/log.js";
+import { applyStringEdits, defineProperty, outcome, stringEdits, type FuzzProperty, type FuzzSuite } from "../harness.js";
+
+const EXAMPLE_YAML = readFileSync(new URL("../../../deploy/config.example.yaml", import.meta.url), "utf8");
+
+const idArb = fc.oneof(
+  fc.constantFrom("spiffe://example.org/frontend", "spiffe://example.org/services", "spiffe://td/a/b", "spiffe://example.org"),
+  fc.tuple(fc.stringMatching(/^[a-z0-9.-]{1,12}$/), fc.array(fc.stringMatching(/^[A-Za-z0-9_-]{1,6}$/), { minLength: 1, maxLength: 3 })).map(
+    ([td, segs]) => `spiffe://${td}/${segs.join("/")}`,
+  ),
+);
+const safePattern = fc.constantFrom(
+  "spiffe://example\\.org/team-[a-z]+/.*",
+  "spiffe://.*\\.example\\.org/backend/.*",
+  "spiffe://td/(a|b)/[0-9]{1,3}",
+  "spiffe://example\\.org/ns/[^/]+/sa/web",
+);
+const badPattern = fc.constantFrom("(a+)+$", "(a|aa)*b", "(x*)*", "(unclosed", "a(?=b)", "(a)\\1", "([a-z]+/)*x");
+const headerName = fc.stringMatching(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,16}$/);
+
+const validAllowlist = fc.record(
+  {
+    exact: fc.array(idArb, { maxLength: 3 }),
+    prefix: fc.array(fc.oneof(idArb, idArb.map((i) => `${i}/`)), { maxLength: 3 }),
+    "trust-domains": fc.array(fc.oneof(fc.stringMatching(/^[a-z0-9._-]{1,12}$/), fc.constantFrom("spiffe://example.org")), { maxLength: 2 }),
+    patterns: fc.array(safePattern, { maxLength: 2 }),
+  },
+  { requiredKeys: [] },
+);
+
+/** Configs that follow every documented rule: they must be accepted and compile. */
+const validConfig = fc
+  .record(
+    {
+      spire: fc.record(
+        {
+          socket: fc.constantFrom("unix:///run/spire/sockets/agent.sock", "/tmp/agent.sock", "tcp://127.0.0.1:8081"),
+          "api-timeout-ms": fc.integer({ min: 1, max: 600_000 }),
+          "bundle-refresh-interval": fc.integer({ min: 1, max: 86_400 }),
+        },
+        { requiredKeys: [] },
+      ),
+      "trust-bundles": fc.array(fc.record({ "trust-domain": fc.constantFrom("partner.org", "b.example"), path: fc.constantFrom("/etc/b.json", "b.pem") }), { maxLength: 2 }),
+      tls: fc.record(
+        {
+          "require-mtls": fc.boolean(),
+          "client-cert-header": fc.constantFrom("X-Forwarded-Client-Cert", "x-client-cert"),
+          "xfcc-element": fc.constantFrom("first", "last"),
+        },
+        { requiredKeys: [] },
+      ),
+      allowlist: validAllowlist,
+      jwt: fc.record({ enabled: fc.boolean(), header: headerName, audiences: fc.array(fc.stringMatching(/^[a-z]{1,8}$/), { minLength: 1, maxLength: 2 }) }),
+      routes: fc.uniqueArray(
+        fc.record(
+          {
+            name: fc.stringMatching(/^[a-z]{1,6}$/),
+            match: fc.record(
+              { "path-prefix": fc.stringMatching(/^\/[a-z/]{0,10}$/), methods: fc.array(fc.constantFrom("GET", "post", "PUT"), { minLength: 1, maxLength: 2 }) },
+              { requiredKeys: [] },
+            ),
+            allowlist: validAllowlist,
+          },
+          { requiredKeys: ["name"] },
+        ),
+        { selector: (r) => r.name, maxLength: 3 },
+      ),
+      failure: fc.record(
+        {
+          "spire-unavailable": fc.constantFrom("fail_closed", "fail_open", "cache"),
+          "validation-failure": fc.constantFrom("reject", "log_and_allow"),
+          "cache-ttl": fc.integer({ min: 0, max: 31_536_000 }),
+        },
+        { requiredKeys: [] },
+      ),
+      headers: fc.constant({ "spiffe-id": "X-Id", "trust-domain": "X-Td", "workload-id": "X-Wl", "auth-method": "X-Am", "auth-timestamp": "X-Ts" }),
+      audit: fc.record({ "log-success": fc.boolean(), "log-failure": fc.boolean(), "include-cert-info": fc.boolean() }, { requiredKeys: [] }),
+    },
+    { requiredKeys: [] },
+  )
+  // The jwt header must not collide with the client certificate header.
+  .filter((c) => !c.jwt || !c.tls || c.jwt.header.toLowerCase() !== (c.tls["client-cert-header"] ?? "x-forwarded-client-cert").toLowerCase());
+
+/** A value for any key: the right shape now and then, otherwise anything. */
+const junk = fc.oneof(
+  fc.constantFrom(null, true, 0, -1, 1.5, 1e308, "", "x", [], {}, "__proto__", "fail_open", "spiffe://example.org/a"),
+  fc.jsonValue({ maxDepth: 2 }),
+  fc.integer(),
+  fc.array(fc.oneof(fc.string({ maxLength: 6 }), badPattern, idArb), { maxLength: 3 }),
+);
+const KEYS = ["spire", "trust-bundles", "tls", "allowlist", "jwt", "routes", "failure", "headers", "audit"];
+const SUBKEYS = [
+  "socket", "api-timeout-ms", "exact", "prefix", "patterns", "trust-domains", "enabled", "audiences", "header",
+  "name", "match", "allowlist", "path-prefix", "methods", "require-mtls", "client-cert-header", "xfcc-element",
+  "spire-unavailable", "cache-ttl", "spiffe-id", "include-cert-info", "constructor", "__proto__", "toString", "",
+];
+const messyObject: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
+  value: fc.oneof({ depthSize: "small", withCrossShrink: true }, junk, tie("object"), fc.array(tie("object"), { maxLength: 2 })),
+  object: fc.dictionary(fc.oneof(fc.constantFrom(...SUBKEYS), fc.string({ maxLength: 4 })), tie("value"), { maxKeys: 4 }),
+})).value;
+const messyConfig = fc.oneof(
+  fc.dictionary(fc.oneof(fc.constantFrom(...KEYS), fc.string({ maxLength: 4 })), messyObject, { maxKeys: 5 }),
+  // A valid config with one subtree replaced by something messy.
+  fc.tuple(validConfig, fc.constantFrom(...KEYS), messyObject).map(([c, k, v]) => ({ ...c, [k]: v })),
+  fc.tuple(validConfig, badPattern).map(([c, p]) => ({ ...c, allowlist: { patterns: [p] } })),
+  junk,
+);
+
+/**
+ * The yaml package reports recoverable oddities (ambiguous aliases, unknown tags) as process warnings; the
+ * mutated YAML below produces thousands. Drop those, keep every other warning.
+ */
+function quietYamlWarnings(): void {
+  const listeners = process.listeners("warning");
+  process.removeAllListeners("warning");
+  process.on("warning", (w) => {
+    if (w.name !== "YAMLWarning") for (const l of listeners) l(w);
+  });
+}
+
+function compileOutcome(value: unknown) {
+  return outcome([ConfigError], () => compilePolicy(parseConfig(value)));
+}
+
+function assertConfigError(e: Error): void {
+  assert.ok(e instanceof ConfigError);
+  assert.match(e.message, /^config: /);
+  assert.ok(!/\n/.test(e.message), "one line");
+}
+
+export const configSuite: FuzzSuite = {
+  name: "config",
+  async properties(): Promise<FuzzProperty[]> {
+    quietYamlWarnings();
+    const manager = new ConfigManager(parseConfig({}), silentLogger());
+    // Not vacuous: the shipped example is valid.
+    compilePolicy(parseConfigText(EXAMPLE_YAML));
+    return [
+      defineProperty(
+        "config/valid-configs-accepted-and-round-trip",
+        400,
+        50_000,
+        fc.property(validConfig, (cfg) => {
+          const direct = compileOutcome(cfg);
+          assert.ok(direct.ok, direct.ok ? "" : direct.error.message);
+          const parsed = parseConfig(cfg);
+          assert.deepEqual(parseConfigText(JSON.stringify(cfg)), parsed);
+          assert.deepEqual(parseConfigText(toYaml(cfg)), parsed);
+          // Parsing a parsed config is the identity (defaults are stable).
+          assert.deepEqual(parseConfig(JSON.parse(JSON.stringify(parsed))), parsed);
+          assert.deepEqual(manager.apply(cfg, "configure").ok, true);
+        }),
+      ),
+
+      defineProperty(
+        "config/random-objects-typed-errors",
+        1500,
+        200_000,
+        fc.property(messyConfig, (value) => {
+          const got = compileOutcome(value);
+          if (!got.ok) assertConfigError(got.error);
+          // The Configure path: never throws, answers ok or an error, and says so.
+          const res = manager.apply(value, "configure");
+          assert.equal(res.ok, got.ok);
+          if (!res.ok) assert.match(res.error, /^config: /);
+          const json = JSON.stringify(value);
+          if (json !== undefined) assert.equal(manager.applyJson(json, "configure").ok, got.ok);
+        }),
+      ),
+
+      defineProperty(
+        "config/mutated-yaml-typed-errors",
+        800,
+        100_000,
+        fc.property(
+          stringEdits(fc.oneof(fc.constantFrom(":", " ", "\n", "-", "[", "]", "{", "}", "'", '"', "&a", "*a", "<<: *a", "!!binary", "#", "\t", "?", ",", "|"), fc.string({ maxLength: 3 })), 4),
+          (edits) => {
+            const text = applyStringEdits(EXAMPLE_YAML, edits);
+            const got = outcome([ConfigError], () => compilePolicy(parseConfigText(text, "example.yaml")));
+            if (!got.ok) assertConfigError(got.error);
+          },
+        ),
+      ),
+
+      defineProperty(
+        "config/random-text-typed-errors",
+        800,
+        100_000,
+        fc.property(fc.oneof(fc.string({ maxLength: 80 }), fc.json({ maxDepth: 3 }), fc.constantFrom("a: &x [*x]", "!!js/function 'f'", "~", "[]", "- 1", "a: 1\na: 2")), (text) => {
+          const got = outcome([ConfigError], () => compilePolicy(parseConfigText(text)));
+          if (!got.ok) assertConfigError(got.error);
+          manager.applyJson(text, "configure");
+        }),
+      ),
+    ];
+  },
+};

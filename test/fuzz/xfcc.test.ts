@@ -1,0 +1,4 @@
+import { registerSuite } from "./register.js";
+import { xfccSuite } from "./suites/xfcc.js";
+
+await registerSuite(xfccSuite);
