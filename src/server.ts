@@ -106,6 +106,8 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
     log.warn({ spireSocket: opts.spireSocket.target, timeoutMs, failure: cfg.failure["spire-unavailable"], ready: store.ready() }, "no bundles from the Workload API yet; serving per the failure policy");
   }
   updateHealth();
+  // After SERVING: reflection is for humans with grpcurl, not worth delaying the first decision for.
+  host.enableReflection().catch((err: unknown) => log.warn({ err }, "gRPC reflection unavailable"));
   log.info({ grpc: grpcTargets, spireSocket: opts.spireSocket.target, ready: store.ready(), config: config.applied.version }, "spiffe-authz serving");
 
   // SIGHUP re-reads the config file; a bad one is logged and the old one stays.

@@ -5,10 +5,8 @@ import { connect } from "node:net";
 import { lstatSync, unlinkSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation, type ServingStatus } from "grpc-health-check";
-import { ReflectionService } from "@grpc/reflection";
 import type { Address } from "../cli/address.js";
 import type { Logger } from "../log.js";
-import { loadPackageDefinition } from "../protos.js";
 
 /** Hard limits on what a peer may make us hold in memory. */
 export const GRPC_LIMITS = {
@@ -70,7 +68,6 @@ export class GrpcHost {
     // Not serving until the composition root says the trust store can decide.
     this.health = new HealthImplementation(Object.fromEntries(["", ...this.serviceNames].map((n) => [n, "NOT_SERVING" as ServingStatus])));
     this.health.addToServer(this.server);
-    new ReflectionService(loadPackageDefinition()).addToServer(this.server);
     for (const s of services) this.server.addService(s.definition, s.implementation);
   }
 
@@ -87,6 +84,21 @@ export class GrpcHost {
     }
     return this.bound;
   }
+
+  /**
+   * Adds grpc.reflection (v1 and v1alpha). Loaded on demand because it parses every .proto file with
+   * proto-loader, which took about a third of start-up; the composition root adds it once the server is
+   * SERVING, so a reflection call in the first moments after start may get UNIMPLEMENTED.
+   */
+  async enableReflection(): Promise<void> {
+    if (this.reflection) return this.reflection;
+    this.reflection = (async () => {
+      const [{ ReflectionService }, { loadPackageDefinition }] = await Promise.all([import("@grpc/reflection"), import("../protos.js")]);
+      new ReflectionService(loadPackageDefinition()).addToServer(this.server);
+    })();
+    return this.reflection;
+  }
+  private reflection: Promise<void> | undefined;
 
   setServing(serving: boolean): void {
     const status: ServingStatus = serving ? "SERVING" : "NOT_SERVING";

@@ -3,13 +3,18 @@
 //   OTEL_EXPORTER_OTLP_METRICS_PROTOCOL or OTEL_EXPORTER_OTLP_PROTOCOL: grpc | http/protobuf (default) | http/json
 //   OTEL_METRIC_EXPORT_INTERVAL (ms, default 60000), OTEL_METRIC_EXPORT_TIMEOUT (ms, default 30000)
 // Headers, compression, TLS files and temporality preference are read by the exporters themselves.
-import { OTLPMetricExporter as GrpcMetricExporter } from "@opentelemetry/exporter-metrics-otlp-grpc";
-import { OTLPMetricExporter as JsonMetricExporter, OTLPMetricExporterBase } from "@opentelemetry/exporter-metrics-otlp-http";
+import { createRequire } from "node:module";
 import { PeriodicExportingMetricReader, type PushMetricExporter } from "@opentelemetry/sdk-metrics";
-// http/protobuf is what @opentelemetry/exporter-metrics-otlp-proto does in ten lines with these two
-// packages; they are already installed as dependencies of the exporters above (same 0.301.0 release).
-import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from "@opentelemetry/otlp-exporter-base/node-http";
-import { MetricsExporterMetricsHelper, ProtobufMetricsSerializer } from "@opentelemetry/otlp-transformer";
+
+// The exporters (and the OTLP transformer/gRPC stack under them) take longer to load than the rest of the
+// server together, and most deployments scrape /metrics instead. So they are loaded only when OTLP push is
+// configured, synchronously through require (every package here ships CommonJS), which keeps
+// createTelemetry synchronous. Types come from the ESM declarations; the runtime shapes are the same.
+const load = createRequire(import.meta.url);
+type GrpcExporterModule = typeof import("@opentelemetry/exporter-metrics-otlp-grpc");
+type HttpExporterModule = typeof import("@opentelemetry/exporter-metrics-otlp-http");
+type ExporterBaseModule = typeof import("@opentelemetry/otlp-exporter-base/node-http");
+type TransformerModule = typeof import("@opentelemetry/otlp-transformer");
 
 export type OtlpProtocol = "grpc" | "http/protobuf" | "http/json";
 const PROTOCOLS: readonly string[] = ["grpc", "http/protobuf", "http/json"];
@@ -73,28 +78,35 @@ export function otlpSettingsFromEnv(env: Env = process.env): OtlpSettings | unde
   return { protocol: protocol as OtlpProtocol, url, intervalMillis, timeoutMillis };
 }
 
-class ProtobufHttpMetricExporter extends OTLPMetricExporterBase {
-  constructor(url: string) {
-    super(
-      createOtlpHttpExportDelegate(
-        convertLegacyHttpOptions({ url }, "METRICS", "v1/metrics", { "Content-Type": "application/x-protobuf" }),
-        ProtobufMetricsSerializer,
-        "otlp_http_metric_exporter",
-        MetricsExporterMetricsHelper,
-        undefined,
-      ),
-    );
-  }
+// http/protobuf is what @opentelemetry/exporter-metrics-otlp-proto does in ten lines with these
+// packages; they are already installed as dependencies of the exporters (same 0.301.0 release).
+function protobufHttpExporter(url: string): PushMetricExporter {
+  const { OTLPMetricExporterBase } = load("@opentelemetry/exporter-metrics-otlp-http") as HttpExporterModule;
+  const { convertLegacyHttpOptions, createOtlpHttpExportDelegate } = load("@opentelemetry/otlp-exporter-base/node-http") as ExporterBaseModule;
+  const { MetricsExporterMetricsHelper, ProtobufMetricsSerializer } = load("@opentelemetry/otlp-transformer") as TransformerModule;
+  return new OTLPMetricExporterBase(
+    createOtlpHttpExportDelegate(
+      convertLegacyHttpOptions({ url }, "METRICS", "v1/metrics", { "Content-Type": "application/x-protobuf" }),
+      ProtobufMetricsSerializer,
+      "otlp_http_metric_exporter",
+      MetricsExporterMetricsHelper,
+      undefined,
+    ),
+  );
 }
 
 export function createOtlpExporter(settings: OtlpSettings): PushMetricExporter {
   switch (settings.protocol) {
-    case "grpc":
-      return new GrpcMetricExporter({ url: settings.url });
-    case "http/json":
-      return new JsonMetricExporter({ url: settings.url });
+    case "grpc": {
+      const { OTLPMetricExporter } = load("@opentelemetry/exporter-metrics-otlp-grpc") as GrpcExporterModule;
+      return new OTLPMetricExporter({ url: settings.url });
+    }
+    case "http/json": {
+      const { OTLPMetricExporter } = load("@opentelemetry/exporter-metrics-otlp-http") as HttpExporterModule;
+      return new OTLPMetricExporter({ url: settings.url });
+    }
     case "http/protobuf":
-      return new ProtobufHttpMetricExporter(settings.url);
+      return protobufHttpExporter(settings.url);
   }
 }
 

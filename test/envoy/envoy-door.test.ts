@@ -35,6 +35,7 @@ before(async () => {
   const sock = join(mkdtempSync(join(tmpdir(), "envoy-door-")), "authz.sock");
   const bound = await host.bind([parseListenAddress("127.0.0.1:0", "t"), parseListenAddress(`unix://${sock}`, "t")]);
   host.setServing(true);
+  await host.enableReflection();
   tcp = envoyClient(bound[0]!);
   unix = envoyClient(bound[1]!);
 });

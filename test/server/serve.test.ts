@@ -89,7 +89,18 @@ test("serve: TCP and unix socket in one run, health SERVING for every service na
     assert.match(text, /^process_cpu_user_seconds_total /m);
     assert.equal((await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status, 200);
 
-    // An open bidi stream (server reflection) that the client never ends.
+    // An open bidi stream (server reflection) that the client never ends. Reflection is added just after
+    // SERVING, so wait until it answers.
+    const { listServices } = await import("../helpers/clients.js");
+    for (let i = 0; ; i++) {
+      try {
+        await listServices(`127.0.0.1:${port}`);
+        break;
+      } catch (err) {
+        if (i > 100) throw err;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
     const r = reflectionClient(`127.0.0.1:${port}`);
     const stream = (r["ServerReflectionInfo"] as () => grpc.ClientDuplexStream<unknown, unknown>).call(r);
     stream.on("error", () => {});
