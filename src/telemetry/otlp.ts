@@ -4,6 +4,10 @@
 //   OTEL_METRIC_EXPORT_INTERVAL (ms, default 60000), OTEL_METRIC_EXPORT_TIMEOUT (ms, default 30000)
 // Headers, compression, TLS files and temporality preference are read by the exporters themselves.
 import { createRequire } from "node:module";
+import type * as GrpcExporters from "@opentelemetry/exporter-metrics-otlp-grpc";
+import type * as HttpExporters from "@opentelemetry/exporter-metrics-otlp-http";
+import type * as ExporterBase from "@opentelemetry/otlp-exporter-base/node-http";
+import type * as Transformer from "@opentelemetry/otlp-transformer";
 import { PeriodicExportingMetricReader, type PushMetricExporter } from "@opentelemetry/sdk-metrics";
 
 // The exporters (and the OTLP transformer/gRPC stack under them) take longer to load than the rest of the
@@ -11,10 +15,10 @@ import { PeriodicExportingMetricReader, type PushMetricExporter } from "@opentel
 // configured, synchronously through require (every package here ships CommonJS), which keeps
 // createTelemetry synchronous. Types come from the ESM declarations; the runtime shapes are the same.
 const load = createRequire(import.meta.url);
-type GrpcExporterModule = typeof import("@opentelemetry/exporter-metrics-otlp-grpc");
-type HttpExporterModule = typeof import("@opentelemetry/exporter-metrics-otlp-http");
-type ExporterBaseModule = typeof import("@opentelemetry/otlp-exporter-base/node-http");
-type TransformerModule = typeof import("@opentelemetry/otlp-transformer");
+type GrpcExporterModule = typeof GrpcExporters;
+type HttpExporterModule = typeof HttpExporters;
+type ExporterBaseModule = typeof ExporterBase;
+type TransformerModule = typeof Transformer;
 
 export type OtlpProtocol = "grpc" | "http/protobuf" | "http/json";
 const PROTOCOLS: readonly string[] = ["grpc", "http/protobuf", "http/json"];
