@@ -11,8 +11,17 @@ export function parseConfig(value: unknown): Config {
   return res.data;
 }
 
+export interface ConfigTextOptions {
+  /**
+   * Whether a document with no config at all (empty, comments only) means "all defaults" (the default). A
+   * reload passes false: there a config is in force, and an empty file is what a non-atomic write leaves for
+   * a moment; applying it would reset the allowlist to empty (every verified identity allowed).
+   */
+  allowEmpty?: boolean;
+}
+
 /** Parses YAML or JSON text (JSON is a subset of YAML 1.2). */
-export function parseConfigText(text: string, source = "config"): Config {
+export function parseConfigText(text: string, source = "config", opts: ConfigTextOptions = {}): Config {
   let value: unknown;
   try {
     value = parseYaml(text, { uniqueKeys: true, maxAliasCount: 100 });
@@ -23,13 +32,16 @@ export function parseConfigText(text: string, source = "config"): Config {
     }
     throw new ConfigError("", `${source}: not valid YAML/JSON`);
   }
+  if ((value === null || value === undefined) && opts.allowEmpty === false) {
+    throw new ConfigError("", `${source}: empty file (no config); it would reset every key to its default`);
+  }
   if (value !== null && value !== undefined && (typeof value !== "object" || Array.isArray(value))) {
     throw new ConfigError("", `${source}: expected a mapping at the top level`);
   }
   return parseConfig(value);
 }
 
-export function loadConfigFile(path: string): Config {
+export function loadConfigFile(path: string, opts: ConfigTextOptions = {}): Config {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
@@ -38,5 +50,5 @@ export function loadConfigFile(path: string): Config {
     const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "is a directory" : String(code ?? err);
     throw new ConfigError("", `cannot read ${path}: ${why}`);
   }
-  return parseConfigText(text, path);
+  return parseConfigText(text, path, opts);
 }

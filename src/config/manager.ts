@@ -76,11 +76,11 @@ export class ConfigManager {
     return this.apply(value, source, version);
   }
 
-  /** Re-reads the config file (SIGHUP or a change on disk). */
+  /** Re-reads the config file (SIGHUP or a change on disk). An empty file is refused, not read as "all defaults". */
   reloadFile(path: string): ApplyResult {
     let config: Config;
     try {
-      config = loadConfigFile(path);
+      config = loadConfigFile(path, { allowEmpty: false });
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       this.log.error({ path, error: err.message }, "config file reload failed; previous config stays in force");
