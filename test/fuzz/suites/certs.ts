@@ -88,7 +88,7 @@ export const certsSuite: FuzzSuite = {
       defineProperty(
         "certs/der-mutations-never-verify",
         800,
-        150_000,
+        100_000,
         fc.property(svidArb, fc.nat(), byteEdits, (svid, which, edits) => {
           const k = which % svid.chain.length;
           const original = svid.chain[k] as Uint8Array;
@@ -108,7 +108,7 @@ export const certsSuite: FuzzSuite = {
       defineProperty(
         "certs/der-list-split",
         800,
-        150_000,
+        50_000,
         fc.property(fc.array(fc.constantFrom(...allDer), { minLength: 1, maxLength: 10 }), fc.option(byteEdits), (list, edits) => {
           const joined = Uint8Array.from(Buffer.concat(list));
           if (!edits) {
@@ -129,7 +129,7 @@ export const certsSuite: FuzzSuite = {
       defineProperty(
         "certs/pem-round-trip",
         600,
-        100_000,
+        40_000,
         fc.property(
           fc.array(fc.constantFrom(...allDer), { minLength: 1, maxLength: 9 }),
           fc.integer({ min: 0, max: 100 }),
@@ -153,7 +153,7 @@ export const certsSuite: FuzzSuite = {
       defineProperty(
         "certs/pem-mutations",
         800,
-        150_000,
+        80_000,
         fc.property(svidArb, stringEdits(pemAlphabet), (svid, edits) => {
           const pem = applyStringEdits(svid.chainPem, edits);
           const got = outcome([SvidError], () => parsePemCertificates(pem));
@@ -171,7 +171,7 @@ export const certsSuite: FuzzSuite = {
       defineProperty(
         "certs/pem-base64-change-never-verifies",
         600,
-        100_000,
+        40_000,
         fc.property(svidArb, fc.nat(), fc.nat({ max: 63 }), (svid, pos, sym) => {
           // Changing one base64 symbol that carries whole bytes changes the DER for sure.
           const b64 = Buffer.from(svid.der).toString("base64");
@@ -191,7 +191,7 @@ export const certsSuite: FuzzSuite = {
       defineProperty(
         "certs/der-reader-random-bytes",
         1500,
-        300_000,
+        100_000,
         fc.property(
           fc.oneof(
             fc.uint8Array({ maxLength: 200 }),

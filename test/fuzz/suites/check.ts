@@ -239,7 +239,7 @@ export const checkSuite: FuzzSuite = {
       defineProperty(
         "check/real-requests-allowed",
         120,
-        20_000,
+        40_000,
         fc.asyncProperty(goodArb, async ([, e, svid]) => {
           const req = checkRequest(credential(pieces(svid.chain, e), e), e);
           expectAllowed(await strict.check(req), svid, `encoding ${JSON.stringify({ ...e, mask: [...e.mask] })}`);
@@ -249,7 +249,7 @@ export const checkSuite: FuzzSuite = {
       defineProperty(
         "check/der-mutations-denied",
         150,
-        40_000,
+        60_000,
         fc.asyncProperty(goodArb, fc.nat(), byteEdits, async ([, e, svid], which, edits) => {
           const k = which % svid.chain.length;
           const mutated = applyByteEdits(svid.chain[k] as Uint8Array, edits);
@@ -266,7 +266,7 @@ export const checkSuite: FuzzSuite = {
       defineProperty(
         "check/identity-swap-denied",
         100,
-        20_000,
+        30_000,
         fc.asyncProperty(goodArb, fc.stringMatching(/^[a-z0-9._-]{1,40}$/), async ([, e, svid], path) => {
           // The attack a byte flip stands for: the same certificate claiming another allowed ID of the same
           // length. It still parses and names an allowed ID; only the signature can refuse it.
@@ -287,7 +287,7 @@ export const checkSuite: FuzzSuite = {
       defineProperty(
         "check/base64-symbol-change-denied",
         120,
-        30_000,
+        40_000,
         fc.asyncProperty(goodArb, fc.nat(), fc.nat({ max: 63 }), async ([, e, svid], pos, sym) => {
           const p = pieces(svid.chain, e);
           // One base64 symbol of the leaf block that carries whole bytes (not the last one before padding).
@@ -311,7 +311,7 @@ export const checkSuite: FuzzSuite = {
       defineProperty(
         "check/pem-text-mutations",
         150,
-        40_000,
+        50_000,
         fc.asyncProperty(goodArb, stringEdits(pemAlphabet), fc.boolean(), async ([, e, svid], edits, both) => {
           const p = pieces(svid.chain, e);
           const mutated: Pieces = { chain: p.chain, pemLeaf: applyStringEdits(p.pemLeaf, edits), pemChain: both ? applyStringEdits(p.pemChain, edits) : p.pemChain };
@@ -322,7 +322,7 @@ export const checkSuite: FuzzSuite = {
       defineProperty(
         "check/url-and-xfcc-mutations",
         200,
-        50_000,
+        60_000,
         fc.asyncProperty(goodArb, fc.oneof(stringEdits(urlAlphabet), stringEdits(xfccAlphabet)), async ([, e, svid], edits) => {
           const cred = credential(pieces(svid.chain, e), e);
           const mutated = cred.source !== undefined ? { source: applyStringEdits(cred.source, edits) } : { xfcc: applyStringEdits(cred.xfcc ?? "", edits) };

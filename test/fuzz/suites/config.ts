@@ -150,7 +150,7 @@ export const configSuite: FuzzSuite = {
       defineProperty(
         "config/valid-configs-accepted-and-round-trip",
         400,
-        50_000,
+        15_000,
         fc.property(validConfig, (cfg) => {
           const direct = compileOutcome(cfg);
           assert.ok(direct.ok, direct.ok ? "" : direct.error.message);
@@ -166,7 +166,7 @@ export const configSuite: FuzzSuite = {
       defineProperty(
         "config/random-objects-typed-errors",
         1500,
-        200_000,
+        60_000,
         fc.property(messyConfig, (value) => {
           const got = compileOutcome(value);
           if (!got.ok) assertConfigError(got.error);
@@ -182,7 +182,7 @@ export const configSuite: FuzzSuite = {
       defineProperty(
         "config/mutated-yaml-typed-errors",
         800,
-        100_000,
+        30_000,
         fc.property(
           stringEdits(fc.oneof(fc.constantFrom(":", " ", "\n", "-", "[", "]", "{", "}", "'", '"', "&a", "*a", "<<: *a", "!!binary", "#", "\t", "?", ",", "|"), fc.string({ maxLength: 3 })), 4),
           (edits) => {
@@ -196,7 +196,7 @@ export const configSuite: FuzzSuite = {
       defineProperty(
         "config/random-text-typed-errors",
         800,
-        100_000,
+        40_000,
         fc.property(fc.oneof(fc.string({ maxLength: 80 }), fc.json({ maxDepth: 3 }), fc.constantFrom("a: &x [*x]", "!!js/function 'f'", "~", "[]", "- 1", "a: 1\na: 2")), (text) => {
           const got = outcome([ConfigError], () => compilePolicy(parseConfigText(text)));
           if (!got.ok) assertConfigError(got.error);

@@ -98,7 +98,7 @@ export const jwtSuite: FuzzSuite = {
       defineProperty(
         "jwt/mutated-token-never-verifies",
         1500,
-        150_000,
+        60_000,
         fc.asyncProperty(stringEdits(b64urlAlphabet), async (edits) => {
           const mutated = applyStringEdits(token, edits);
           const got = await verify(mutated);
@@ -113,7 +113,7 @@ export const jwtSuite: FuzzSuite = {
       defineProperty(
         "jwt/signed-random-claims-match-spec",
         600,
-        80_000,
+        30_000,
         fc.asyncProperty(headerArb, claimsArb, fc.boolean(), async (header, claims, otherKey) => {
           const signer = otherKey ? otherTd : authority;
           const t = await signer.signRaw(header, claims);
@@ -127,7 +127,7 @@ export const jwtSuite: FuzzSuite = {
       defineProperty(
         "jwt/random-segments",
         1500,
-        200_000,
+        60_000,
         fc.asyncProperty(
           fc.oneof(
             fc.string({ maxLength: 60 }),

@@ -38,7 +38,7 @@ export const regexSuite: FuzzSuite = {
       defineProperty(
         "regex/any-source-compiles-or-pattern-error",
         1500,
-        200_000,
+        60_000,
         fc.property(fc.oneof(metaSoup, regexArb, fc.string({ maxLength: 30 })), (src) => {
           const got = outcome([PatternError], () => compilePattern(src));
           if (got.ok) assert.equal(typeof got.value.matches("spiffe://example.org/a"), "boolean");
@@ -48,7 +48,7 @@ export const regexSuite: FuzzSuite = {
       defineProperty(
         "regex/accepted-patterns-are-anchored-full-matches",
         1500,
-        200_000,
+        60_000,
         fc.property(regexArb, fc.array(inputArb, { minLength: 1, maxLength: 6 }), (src, inputs) => {
           const got = outcome([PatternError], () => compilePattern(src));
           // Rejected by the backtracking lint: nothing to compare.

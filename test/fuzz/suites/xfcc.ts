@@ -185,7 +185,7 @@ export const xfccSuite: FuzzSuite = {
       defineProperty(
         "xfcc/model-round-trip",
         1500,
-        300_000,
+        120_000,
         fc.property(modelArb, fc.array(fc.constantFrom(",", " ", "\t", "  "), { maxLength: 3 }), (model, seps) => {
           const header = serialise(model, seps.map((s) => (s === "," ? "" : s)));
           const want = expected(model);
@@ -204,7 +204,7 @@ export const xfccSuite: FuzzSuite = {
       defineProperty(
         "xfcc/arbitrary-text",
         2000,
-        300_000,
+        150_000,
         fc.property(fc.array(xfccAlphabet, { maxLength: 30 }), fc.constantFrom("first", "last") as fc.Arbitrary<"first" | "last">, (parts, which) => {
           const header = parts.join("");
           const parsed = outcome([XfccError], () => parseXfcc(header));
@@ -221,7 +221,7 @@ export const xfccSuite: FuzzSuite = {
       defineProperty(
         "xfcc/mutated-real-header",
         1500,
-        300_000,
+        120_000,
         fc.property(stringEdits(xfccAlphabet), fc.constantFrom("first", "last") as fc.Arbitrary<"first" | "last">, (edits, which) => {
           // Not vacuous: the unmutated header yields exactly the leaf and its intermediate.
           const clean = xfccCertificates(real, which);
@@ -239,7 +239,7 @@ export const xfccSuite: FuzzSuite = {
       defineProperty(
         "xfcc/cert-and-chain-encodings",
         600,
-        100_000,
+        20_000,
         fc.property(
           fc.uint8Array({ minLength: 1, maxLength: 64 }),
           fc.boolean(),
