@@ -72,6 +72,7 @@ export function checkResponseOutcome(body: Buffer): Outcome {
   if (body[0] !== 0 || body.length < 5 + len) return "error";
   let p = 5;
   const end = 5 + len;
+  const skip = (n: number) => (p += n); // `p += varint()` would read p before varint() moves it
   const varint = (): number => {
     let v = 0;
     let shift = 0;
@@ -95,17 +96,17 @@ export function checkResponseOutcome(body: Buffer): Outcome {
           const t = varint();
           if (t === 0x08) code = varint();
           else if ((t & 7) === 0) varint();
-          else if ((t & 7) === 2) p += varint();
-          else if ((t & 7) === 1) p += 8;
-          else if ((t & 7) === 5) p += 4;
+          else if ((t & 7) === 2) skip(varint());
+          else if ((t & 7) === 1) skip(8);
+          else if ((t & 7) === 5) skip(4);
           else return "error";
         }
         return code === 0 ? "allow" : "deny";
       }
       if (wire === 0) varint();
-      else if (wire === 2) p += varint();
-      else if (wire === 1) p += 8;
-      else if (wire === 5) p += 4;
+      else if (wire === 2) skip(varint());
+      else if (wire === 1) skip(8);
+      else if (wire === 5) skip(4);
       else return "error";
     }
     return "allow";

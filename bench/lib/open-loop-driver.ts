@@ -30,8 +30,14 @@ export interface DriverStats {
   completed: number;
   allow: number;
   deny: number;
+  /** gRPC errors and resets (a gRPC error status arrives as an answer without a CheckResponse). */
   errors: number;
+  /** Calls still unanswered 10 s after the end of the run. */
+  unanswered: number;
+  /** Answers contradicting the expectation at send time: allowed where deny was expected + the reverse. */
   mismatches: number;
+  allowedExpectedDeny: number;
+  deniedExpectedAllow: number;
   mismatchById: Record<string, number>;
   achievedRps: number;
   latency: LatencySummary;
@@ -52,6 +58,8 @@ interface Body {
   frame: Buffer;
   template: RequestTemplate;
   expect: Expect;
+  /** Calls in flight, by the expectation they were sent with. */
+  inFlight: Record<Expect, number>;
 }
 
 class Tally {
@@ -63,6 +71,8 @@ class Tally {
   deny = 0;
   errors = 0;
   mismatches = 0;
+  allowedExpectedDeny = 0;
+  deniedExpectedAllow = 0;
   mismatchById: Record<string, number> = {};
   maxOutstanding = 0;
   readonly start = performance.now();
@@ -76,7 +86,10 @@ class Tally {
       allow: this.allow,
       deny: this.deny,
       errors: this.errors,
+      unanswered: 0,
       mismatches: this.mismatches,
+      allowedExpectedDeny: this.allowedExpectedDeny,
+      deniedExpectedAllow: this.deniedExpectedAllow,
       mismatchById: this.mismatchById,
       achievedRps: this.completed / seconds,
       latency: this.latency.summary(),
@@ -96,7 +109,8 @@ let outstanding = 0;
 function setBodies(specs: BodySpec[]): void {
   bodies = specs.map((b) => {
     const frame = Buffer.from(b.frame, "base64");
-    return { id: b.id, frame, template: requestTemplate(target, CHECK_PATH, frame), expect: b.expect };
+    const prev = bodies.find((old) => old.id === b.id); // calls in flight keep counting against the same body
+    return { id: b.id, frame, template: requestTemplate(target, CHECK_PATH, frame), expect: b.expect, inFlight: prev?.inFlight ?? { allow: 0, deny: 0, any: 0 } };
   });
   // Interleave by weight so that every stretch of the schedule carries the same mix.
   const weights = specs.map((b) => Math.max(1, Math.round(b.weight)));
@@ -131,10 +145,12 @@ async function run(rate: number, seconds: number, spin: boolean): Promise<Driver
       t.sendLag.record((sentAt - scheduled) * 1000);
     }
     outstanding++;
+    body.inFlight[expect]++;
     if (outstanding > tally.maxOutstanding) tally.maxOutstanding = outstanding;
     if (outstanding > window.maxOutstanding) window.maxOutstanding = outstanding;
     session.call(body.template, (o: Outcome) => {
       outstanding--;
+      body.inFlight[expect]--;
       const us = (performance.now() - scheduled) * 1000;
       const mismatch = (expect === "allow" && o === "deny") || (expect === "deny" && o === "allow");
       for (const t of [tally, window]) {
@@ -145,6 +161,8 @@ async function run(rate: number, seconds: number, spin: boolean): Promise<Driver
         else t.errors++;
         if (mismatch) {
           t.mismatches++;
+          if (o === "allow") t.allowedExpectedDeny++;
+          else t.deniedExpectedAllow++;
           t.mismatchById[body.id] = (t.mismatchById[body.id] ?? 0) + 1;
         }
       }
@@ -175,7 +193,7 @@ async function run(rate: number, seconds: number, spin: boolean): Promise<Driver
   const stats = tally.stats();
   stats.seconds = seconds;
   stats.achievedRps = stats.completed / seconds;
-  stats.errors += outstanding;
+  stats.unanswered = outstanding;
   return stats;
 }
 
@@ -199,10 +217,21 @@ process.on("message", (m: DriverRequest) => {
       setBodies(m.bodies);
       reply();
       break;
-    case "expect":
-      for (const b of bodies) if (b.id === m.id) b.expect = m.expect;
-      reply();
+    case "expect": {
+      // Answered once no call of that body sent under another expectation is still in flight, so that the
+      // caller can change what the server trusts right after, without judging older calls by the new rule.
+      const b = bodies.find((x) => x.id === m.id);
+      if (!b) {
+        reply({ error: `no body ${m.id}` });
+        break;
+      }
+      b.expect = m.expect;
+      const deadline = performance.now() + 300_000; // only a hung server takes this long
+      const settled = () => (Object.keys(b.inFlight) as Expect[]).every((e) => e === m.expect || b.inFlight[e] === 0);
+      const wait = () => (settled() || performance.now() > deadline ? reply({ settled: settled() }) : setTimeout(wait, 1));
+      wait();
       break;
+    }
     case "run":
       void run(m.rate, m.seconds, m.spin ?? true).then((stats) => reply({ stats }));
       break;

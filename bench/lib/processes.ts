@@ -125,8 +125,9 @@ export class OpenLoopDriver {
     await this.request({ type: "bodies", bodies: specs });
   }
 
-  async expect(id: string, expect: Expect): Promise<void> {
-    await this.request({ type: "expect", id, expect });
+  /** Changes a body's expected outcome; resolves once no call of it sent under another expectation is in flight. */
+  async expect(id: string, expect: Expect): Promise<boolean> {
+    return (await this.request({ type: "expect", id, expect }))["settled"] === true;
   }
 
   /** Open loop at `rate` calls/s for `seconds`; resolves when every call has answered (or 10 s after the end). */
