@@ -1,6 +1,6 @@
 // Rotation latency: the dev Workload API rotates its CA and drops the old one → time until the trust store's
 // snapshot holds only the new root (what the engine then verifies against). 20 rotations; goal ≤ 100 ms.
-// Run: npx tsx bench/rotation.ts
+// Run: npx tsx bench/rotation.ts [--json]
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -33,4 +33,6 @@ await api.close();
 samples.sort((a, b) => a - b);
 const pct = (p: number) => samples[Math.min(samples.length - 1, Math.floor(samples.length * p))]!.toFixed(2);
 console.log(`rotation visible in the trust store over ${samples.length} rotations: p50 ${pct(0.5)} ms, p95 ${pct(0.95)} ms, max ${samples.at(-1)!.toFixed(2)} ms (goal ≤ 100 ms)`);
+// --json: one machine-readable line last (bench/run.ts reads it).
+if (process.argv.includes("--json")) console.log(JSON.stringify({ bench: "rotation", rotations: samples.length, p50Ms: Number(pct(0.5)), p95Ms: Number(pct(0.95)), maxMs: samples.at(-1)! }));
 process.exit(0);

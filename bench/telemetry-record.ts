@@ -2,7 +2,7 @@
 // observable counter, plus one histogram record) with telemetry on, with OTLP push configured as well (a
 // second reader, so a second histogram storage), and with the no-op; plus the synchronous-Counter designs
 // we measured against.
-// Usage: npx tsx bench/telemetry-record.ts [--seconds N] [--markdown]
+// Usage: npx tsx bench/telemetry-record.ts [--seconds N] [--markdown] [--json]
 import { cpus } from "node:os";
 import { MeterProvider } from "@opentelemetry/sdk-metrics";
 import type { Reason, Transport } from "../src/engine/types.js";
@@ -105,6 +105,8 @@ async function main(): Promise<void> {
     for (const r of results) console.log(`${r.name.padEnd(44)} ${r.nsPerOp.toFixed(1).padStart(8)} ns/op`);
   }
   if (counted <= 0) throw new Error("bench: the enabled telemetry counted nothing");
+  // --json: one machine-readable line last (bench/run.ts reads it).
+  if (args.includes("--json")) console.log(JSON.stringify({ bench: "telemetry-record", seconds, results }));
 }
 
 await main();

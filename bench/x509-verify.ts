@@ -1,6 +1,6 @@
 // Cold X.509-SVID verification throughput: a 1-intermediate EC P-256 chain (leaf → intermediate → root,
 // two signatures per chain), parsing included, compared with `openssl speed ecdsap256` on the same
-// machine in the same run. Usage: npx tsx bench/x509-verify.ts [--seconds N] [--markdown]
+// machine in the same run. Usage: npx tsx bench/x509-verify.ts [--seconds N] [--markdown] [--json]
 //
 // "Cold" means nothing about the presented chain is cached between iterations: both certificates are
 // parsed from DER and the intermediate's key imported every time. Only the bundle root is pre-parsed,
@@ -17,6 +17,7 @@ import { BundleSet, parseCertificate, verifyX509Svid } from "../src/spiffe/index
 const args = process.argv.slice(2);
 const seconds = Number(args[args.indexOf("--seconds") + 1]) || 3;
 const markdown = args.includes("--markdown");
+const json = args.includes("--json");
 
 interface Result {
   name: string;
@@ -157,6 +158,10 @@ intermediate's EC key, which on OpenSSL 3.0 costs about one more scalar multipli
     console.log(`openssl speed ecdsap256: ${openssl.perSecond.toFixed(1)} verify/s → budget ${budget.toFixed(0)} chains/s`);
     for (const r of results) console.log(`${r.perSecond.toFixed(0).padStart(8)} chains/s  ${(r.perSecond / budget).toFixed(2)}  ${r.name}`);
     console.log(`ratio verifications/s ÷ (openssl verify/s ÷ 2) = ${ratio.toFixed(2)} default, ${(cold.perSecond / budget).toFixed(2)} fully cold (goal ≥ 0.6)`);
+  }
+  // --json: one machine-readable line last (bench/run.ts reads it).
+  if (json) {
+    console.log(JSON.stringify({ bench: "x509-verify", seconds, opensslVerifyPerSecond: openssl.perSecond, signaturesPerChain: 2, ratioDefault: ratio, ratioCold: cold.perSecond / budget, results }));
   }
 }
 

@@ -2,7 +2,7 @@
 // one ProcessStream vs N concurrent unary Checks (default N = 64), both driven by grpc-js clients in a child
 // process so the drivers do not share the server's event loop. The Zentinel driver connects as the proxy does
 // (waits for response headers, then handshakes) and counts only allow answers, so a broken door cannot look fast.
-// Goal: ratio ≥ 0.9. Run: npx tsx bench/zentinel-stream.ts [--quick] [--in-flight N]
+// Goal: ratio ≥ 0.9. Run: npx tsx bench/zentinel-stream.ts [--quick] [--in-flight N] [--json]
 import { fork } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -118,5 +118,7 @@ if (process.argv[2] === "--driver") {
   console.log("| door | decisions/s | ratio | target |\n|---|---|---|---|");
   console.log(`| Envoy (unary Check) | ${envoy.toFixed(0)} | 1.00 | |`);
   console.log(`| Zentinel (one ProcessStream) | ${zentinel.toFixed(0)} | ${(zentinel / envoy).toFixed(2)} | ${zentinel / envoy >= 0.9 ? "PASS" : "MISS"} (≥ 0.90) |`);
+  // --json: one machine-readable line last (bench/run.ts reads it).
+  if (process.argv.includes("--json")) console.log(JSON.stringify({ bench: "zentinel-stream", inFlight: IN_FLIGHT, envoy, zentinel, ratio: zentinel / envoy }));
   process.exit(0);
 }
