@@ -34,8 +34,14 @@ export class EnvoyHarness {
   /** error-level log lines: the door logs one only when the engine rejected (a bug). */
   readonly errors: string[] = [];
 
-  constructor(policy: Policy, snapshot: TrustSnapshot, now: Date) {
-    this.engine = new Engine({ policy, trust: { current: () => snapshot }, clock: () => now });
+  /** `snapshot` and `now` may be functions, for properties that rotate bundles or move the clock. */
+  constructor(policy: Policy, snapshot: TrustSnapshot | (() => TrustSnapshot), now: Date | (() => Date), opts: { cache?: false } = {}) {
+    this.engine = new Engine({
+      policy,
+      trust: { current: typeof snapshot === "function" ? snapshot : () => snapshot },
+      clock: typeof now === "function" ? now : () => now,
+      ...opts,
+    });
     const decider = {
       decide: async (req: Parameters<Engine["decide"]>[0]) => {
         this.last = undefined;

@@ -7,11 +7,11 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { CheckRequestSchema, type CheckRequest } from "../../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
+import { CheckRequestSchema, CheckResponseSchema, type CheckRequest } from "../../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
 import { DevCertificateAuthority, DevJwtAuthority, type DevX509Svid } from "../../../src/dev-ca/index.js";
 import { parseConfig } from "../../../src/config/load.js";
 import type { ConfigInput } from "../../../src/config/schema.js";
-import { compilePolicy } from "../../../src/policy/index.js";
+import { compilePolicy, type Policy } from "../../../src/policy/index.js";
 import { BundleSet } from "../../../src/spiffe/index.js";
 import { assertAnswer, EnvoyHarness, type CheckResult } from "../envoy-harness.js";
 import {
@@ -193,6 +193,32 @@ export const checkSuite: FuzzSuite = {
       { generation: 3, bundles: new BundleSet([example.x509Bundle()]), spireAvailable: false },
       now,
     );
+    // For the cache property: credentials in several encodings (same certificate, different raw keys), the
+    // policies and trust states a running server moves between.
+    type Cred = { source?: string; xfcc?: string };
+    const credentials: Cred[] = [
+      { source: encodeURIComponent(direct.pem) },
+      { source: urlEncode(direct.pem, Uint8Array.of(0x55)) },
+      { xfcc: `By=x;Cert="${encodeURIComponent(direct.pem)}"` },
+      { xfcc: `Chain="${encodeURIComponent(chained.chainPem)}"` },
+      { source: encodeURIComponent(chained.pem) },
+      { source: encodeURIComponent(foreign.pem) },
+      { source: encodeURIComponent((strangers[0] as DevX509Svid).pem) },
+      { xfcc: `By=x;Cert="${encodeURIComponent((strangers[1] as DevX509Svid).pem)}"` },
+      { source: "%" },
+    ];
+    const policies: Policy[] = [
+      strictPolicy,
+      compilePolicy(parseConfig(base)),
+      compilePolicy(parseConfig({ ...base, allowlist: { exact: ["spiffe://example.org/services/api"] }, headers: { "spiffe-id": "X-Caller" } })),
+      compilePolicy(parseConfig({ ...base, failure: { "validation-failure": "log_and_allow", "spire-unavailable": "fail_open" }, audit: { "include-cert-info": false } })),
+    ];
+    const trusts = [
+      { bundles, spireAvailable: true },
+      { bundles: new BundleSet([other.x509Bundle()]), spireAvailable: true },
+      { bundles: new BundleSet([other.x509Bundle()]), spireAvailable: false },
+      { bundles: new BundleSet([example.x509Bundle(), other.x509Bundle()]), spireAvailable: true },
+    ];
     const idHeaders = strictPolicy.identityHeaderNames;
     const answer = (r: CheckResult) => assertAnswer(r, known, jwtSubjects, idHeaders);
 
@@ -364,6 +390,52 @@ export const checkSuite: FuzzSuite = {
               const [h, p, s] = t.split(".") as [string, string, string];
               const [h0, p0, s0] = token.split(".") as [string, string, string];
               assert.ok(h === h0 && p === p0 && Buffer.from(s, "base64url").equals(Buffer.from(s0, "base64url")), `mutated token allowed: ${t}`);
+            }
+          },
+        ),
+      ),
+
+      defineProperty(
+        "check/cache-never-changes-a-decision",
+        60,
+        15_000,
+        fc.asyncProperty(
+          fc.array(
+            fc.oneof(
+              { weight: 8, arbitrary: fc.record({ step: fc.constant("request" as const), cred: fc.nat({ max: credentials.length - 1 }), path: fc.constantFrom("/", "/admin", "/admin/x", "/x/../admin", "/api"), route: fc.constantFrom(undefined, "admin", "nope"), method: fc.constantFrom("GET", "POST") }) },
+              { weight: 1, arbitrary: fc.record({ step: fc.constant("policy" as const), which: fc.nat({ max: policies.length - 1 }) }) },
+              { weight: 1, arbitrary: fc.record({ step: fc.constant("trust" as const), which: fc.nat({ max: trusts.length - 1 }) }) },
+              { weight: 2, arbitrary: fc.record({ step: fc.constant("clock" as const), ms: fc.constantFrom(0, 300, 1000, 59 * 60_000, 2 * 3600_000) }) },
+            ),
+            { minLength: 1, maxLength: 12 },
+          ),
+          async (steps) => {
+            // Two engines see the same requests, policies, bundles and clock; only one has the chain cache
+            // (and with it the remembered decisions). Every answer must be the same, byte for byte.
+            let clock = now.getTime();
+            let generation = 1;
+            let trust = trusts[0] as (typeof trusts)[number];
+            let snapshot = { generation, bundles: trust.bundles, spireAvailable: trust.spireAvailable };
+            const cached = new EnvoyHarness(policies[0] as Policy, () => snapshot, () => new Date(clock));
+            const fresh = new EnvoyHarness(policies[0] as Policy, () => snapshot, () => new Date(clock), { cache: false });
+            for (const s of steps) {
+              if (s.step === "policy") for (const h of [cached, fresh]) h.engine.setPolicy(policies[s.which] as Policy);
+              else if (s.step === "trust") {
+                trust = trusts[s.which] as (typeof trusts)[number];
+                snapshot = { generation: ++generation, bundles: trust.bundles, spireAvailable: trust.spireAvailable };
+              } else if (s.step === "clock") clock += s.ms;
+              else {
+                const e = { headerMap: false, headers: {}, method: s.method, path: s.path };
+                const req = () => {
+                  const r = checkRequest(credentials[s.cred] as Cred, e);
+                  if (s.route !== undefined) r.attributes!.contextExtensions["route"] = s.route;
+                  return r;
+                };
+                const a = await cached.check(req());
+                const b = await fresh.check(req());
+                assert.deepEqual({ ...a.decision }, { ...b.decision }, `step ${JSON.stringify(s)}`);
+                assert.deepEqual(toBinary(CheckResponseSchema, a.response), toBinary(CheckResponseSchema, b.response));
+              }
             }
           },
         ),
