@@ -27,9 +27,9 @@ import { pass } from "./lib/stats.js";
 requireH2load();
 ensureBuilt();
 const quick = flag("--quick");
-const MAX_S = numberArg("--max-seconds", quick ? 3 : 8);
+const MAX_S = numberArg("--max-seconds", quick ? 2 : 8);
 const WARM_S = numberArg("--warm-seconds", quick ? 1 : 3);
-const RUN_S = numberArg("--seconds", quick ? 4 : 15);
+const RUN_S = numberArg("--seconds", quick ? 3 : 15);
 const LOAD = numberArg("--load", 0.5);
 const TARGET_P99_MS = 2;
 

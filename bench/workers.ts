@@ -21,7 +21,7 @@ import { pass } from "./lib/stats.js";
 requireH2load();
 ensureBuilt();
 const quick = flag("--quick");
-const SECONDS = numberArg("--seconds", quick ? 3 : 8);
+const SECONDS = numberArg("--seconds", quick ? 2 : 8);
 const ROUNDS = quick ? 1 : 3;
 const GOAL = 1.6;
 const CPU = cpus().length - 1;
