@@ -11,7 +11,7 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { argv, flag, machine } from "./lib/args.js";
 import { H2LOAD_MISSING, haveH2load } from "./lib/h2load.js";
-import { ensureBuilt, ROOT } from "./lib/processes.js";
+import { BUILT_ENV, ensureBuilt, ROOT } from "./lib/processes.js";
 
 type Json = Record<string, unknown>;
 
@@ -36,7 +36,11 @@ function runBench(name: string, args: string[], timeoutS: number): Promise<Outco
   console.log(`\n── ${name}: npx tsx bench/${name}.ts ${args.join(" ")}`.trimEnd());
   const t0 = performance.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", file, ...args, "--json"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--import", "tsx", file, ...args, "--json"], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, [BUILT_ENV]: "1" }, // built once above: every bench measures the same build
+    });
     let text = "";
     let pending = "";
     child.stdout.on("data", (d: Buffer) => {

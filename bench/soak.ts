@@ -88,6 +88,12 @@ await h2load(target, body, { seconds: 1 });
 const max = await h2load(target, body, { seconds: 3 });
 const rate = Math.max(1, Math.round(max.rps * LOAD));
 
+// Each member of the mix, once, before any load: a wrong expectation here is a setup error, not a finding.
+for (const b of [current.allowed, current.refused, ...fixed]) {
+  const o = await probe(b.frame);
+  if (o !== b.expect) throw new Error(`soak setup: ${b.id} answered ${o}, expected ${b.expect}`);
+}
+
 const driver = await OpenLoopDriver.start();
 await driver.connect(target, 4);
 let mix: Body[] = [current.allowed, current.refused, ...fixed];
