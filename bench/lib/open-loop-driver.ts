@@ -187,7 +187,7 @@ async function run(rate: number, seconds: number, spin: boolean): Promise<Driver
     };
     setTimeout(tick, 2);
   });
-  // Wait for stragglers (bounded); anything still open counts as an error.
+  // Wait for stragglers (bounded); anything still open is reported as unanswered.
   const deadline = performance.now() + 10_000;
   while (outstanding > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   const stats = tally.stats();
