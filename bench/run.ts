@@ -8,6 +8,7 @@
 // Every bench is run with --json and reports through its last stdout line; for the benches that have no
 // --json yet (check-throughput, startup) the human-readable output is parsed.
 import { spawn } from "node:child_process";
+import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { argv, flag, machine } from "./lib/args.js";
 import { H2LOAD_MISSING, haveH2load } from "./lib/h2load.js";
@@ -244,4 +245,7 @@ console.log(`\nper bench: ${[...results].map(([n, o]) => `${n} ${o.seconds.toFix
 const errors = lines.filter((l) => l.result === "ERROR").length;
 const misses = lines.filter((l) => l.result === "MISS").length;
 console.log(`${lines.filter((l) => l.result === "PASS").length} PASS, ${misses} MISS, ${errors} ERROR`);
+if (loadavg()[0]! > cpus().length) {
+  console.log(`note: the 1-minute load average is ${loadavg()[0]!.toFixed(1)} on ${cpus().length} CPUs: other work competed with these measurements (latency suffers most).`);
+}
 process.exit(errors > 0 || (flag("--strict") && misses > 0) ? 1 : 0);

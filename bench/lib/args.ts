@@ -1,5 +1,5 @@
 // Tiny argv helpers shared by the bench scripts, plus the machine-readable result line of `--json`.
-import { cpus } from "node:os";
+import { cpus, loadavg } from "node:os";
 
 export const argv = process.argv.slice(2);
 
@@ -24,8 +24,9 @@ export function emitJson(bench: string, result: Record<string, unknown>): void {
   if (flag("--json")) console.log(JSON.stringify({ bench, ...result }));
 }
 
+/** CPUs, model, Node, and the 1-minute load average (on a shared machine, the context every number needs). */
 export function machine(): string {
-  return `${cpus().length} × ${cpus()[0]?.model ?? "unknown CPU"}, node ${process.version}`;
+  return `${cpus().length} × ${cpus()[0]?.model ?? "unknown CPU"}, node ${process.version}, load average ${loadavg()[0]!.toFixed(1)}`;
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
