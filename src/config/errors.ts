@@ -1,21 +1,43 @@
 import type { z } from "zod";
 
+/**
+ * Escapes what would break a one-line message or a terminal: control characters, line and paragraph
+ * separators, bidirectional overrides. Keys, route names and patterns come from the config, i.e. from
+ * whoever can write the file or send a Zentinel Configure event.
+ */
+function printable(s: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  return s.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
 /** A config problem, reported to users as one line naming the key path (exit code 2 at start-up). */
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
-  constructor(
-    readonly keyPath: string,
-    readonly problem: string,
-  ) {
-    super(keyPath ? `config: ${keyPath}: ${problem}` : `config: ${problem}`);
+  readonly keyPath: string;
+  readonly problem: string;
+  constructor(keyPath: string, problem: string) {
+    const key = printable(keyPath);
+    const what = printable(problem);
+    super(key ? `config: ${key}: ${what}` : `config: ${what}`);
+    this.keyPath = key;
+    this.problem = what;
   }
+}
+
+/** A key as a path segment: bare when it is a plain name, else quoted (and shortened) so the path stays readable. */
+function keyText(key: string): string {
+  if (/^[A-Za-z0-9_-]{1,64}$/.test(key)) return key;
+  return JSON.stringify(key.length > 64 ? `${key.slice(0, 64)}…` : key);
 }
 
 function formatPath(path: readonly PropertyKey[]): string {
   let out = "";
   for (const seg of path) {
     if (typeof seg === "number") out += `[${seg}]`;
-    else out += out ? `.${String(seg)}` : String(seg);
+    else {
+      const k = typeof seg === "string" ? keyText(seg) : String(seg);
+      out += out ? `.${k}` : k;
+    }
   }
   return out;
 }
@@ -27,7 +49,7 @@ export function configErrorFromZod(error: z.ZodError): ConfigError {
   const path = formatPath(issue.path);
   switch (issue.code) {
     case "unrecognized_keys": {
-      const key = issue.keys[0] ?? "";
+      const key = keyText(issue.keys[0] ?? "");
       return new ConfigError(path ? `${path}.${key}` : key, "unknown key");
     }
     case "invalid_value":
