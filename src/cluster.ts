@@ -12,6 +12,15 @@ import { StaticBundles } from "./trust/static-bundles.js";
 import { clusterMetricsSource, serveSnapshotsToPrimary, startMetricsServer, type MetricsServer } from "./telemetry/index.js";
 
 const READY = "spiffe-authz:ready";
+/** A worker that dies sooner than this after its fork counts as an early death. */
+const EARLY_DEATH_MS = 10_000;
+/** Restart delay after a round of early deaths: 250 ms, doubling per round, at most 10 s. */
+const RESTART_BACKOFF_MS = 250;
+const MAX_RESTART_BACKOFF_MS = 10_000;
+/** Rounds (one early death per worker) before the primary gives up. */
+const EARLY_DEATH_ROUNDS = 5;
+/** How long past --drain-timeout-ms the primary waits for a worker to exit before SIGKILL. */
+const STOP_SLACK_MS = 3_000;
 
 interface ReadyMessage {
   type: typeof READY;
@@ -32,10 +41,18 @@ export async function runCluster(opts: ServeOptions, log: Logger): Promise<numbe
   log.info({ workers: opts.workers }, "starting workers");
   for (const a of opts.listen) if (a.kind === "unix" && a.path) await clearStaleSocket(a.path);
   const readiness = new Map<number, boolean>();
+  const startedAt = new Map<number, number>();
   let stopping = false;
+  let giveUp: ((code: number) => void) | undefined;
+  // Workers that die soon after they start (a port in use, a broken mount) would otherwise be re-forked in a
+  // tight loop. Restarts back off exponentially per round of early deaths; after EARLY_DEATH_ROUNDS rounds the
+  // primary stops everything and exits 1, so a supervisor (kubelet, systemd) sees the failure.
+  let earlyDeaths = 0;
+  const restarts = new Set<NodeJS.Timeout>();
   const fork = (): Worker => {
     const w = cluster.fork();
     readiness.set(w.id, false);
+    startedAt.set(w.id, Date.now());
     w.on("message", (m: unknown) => {
       if (isReady(m)) readiness.set(w.id, m.ready);
     });
@@ -44,9 +61,24 @@ export async function runCluster(opts: ServeOptions, log: Logger): Promise<numbe
   for (let i = 0; i < opts.workers; i++) fork();
   cluster.on("exit", (w, code, signal) => {
     readiness.delete(w.id);
+    const lived = Date.now() - (startedAt.get(w.id) ?? 0);
+    startedAt.delete(w.id);
     if (stopping) return;
-    log.error({ worker: w.id, code, signal }, "worker died; starting a new one");
-    fork();
+    earlyDeaths = lived < EARLY_DEATH_MS ? earlyDeaths + 1 : 0;
+    const round = Math.floor((earlyDeaths - 1) / opts.workers);
+    if (earlyDeaths > 0 && round >= EARLY_DEATH_ROUNDS) {
+      log.error({ worker: w.id, code, signal, earlyDeaths }, "workers keep dying right after start; giving up");
+      giveUp?.(1);
+      return;
+    }
+    const delayMs = earlyDeaths === 0 ? 0 : Math.min(RESTART_BACKOFF_MS * 2 ** round, MAX_RESTART_BACKOFF_MS);
+    log.error({ worker: w.id, code, signal, livedMs: lived, restartInMs: delayMs }, "worker died; starting a new one");
+    // Not unref'd: while every worker is down, this timer is what keeps the primary alive.
+    const t = setTimeout(() => {
+      restarts.delete(t);
+      if (!stopping) fork();
+    }, delayMs);
+    restarts.add(t);
   });
   let metrics: MetricsServer | undefined;
   if (opts.metrics) {
@@ -59,20 +91,31 @@ export async function runCluster(opts: ServeOptions, log: Logger): Promise<numbe
     log.info({ address: metrics.url }, "metrics listening (aggregated over workers)");
   }
   return new Promise<number>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
+    const stop = (reason: NodeJS.Signals | "giving up", code: number) => {
       if (stopping) return;
       stopping = true;
-      log.info({ signal }, "stopping workers");
+      log.info({ reason }, "stopping workers");
+      for (const t of restarts) clearTimeout(t);
       for (const w of Object.values(cluster.workers ?? {})) w?.process.kill("SIGTERM");
+      // Each worker drains for at most drainTimeoutMs; one that hangs beyond that (plus slack) is killed.
+      const deadline = setTimeout(() => {
+        for (const w of Object.values(cluster.workers ?? {})) {
+          log.warn({ worker: w?.id }, "worker did not stop in time; killing it");
+          w?.process.kill("SIGKILL");
+        }
+      }, opts.drainTimeoutMs + STOP_SLACK_MS);
+      deadline.unref();
       const check = setInterval(() => {
         if (Object.keys(cluster.workers ?? {}).length === 0) {
           clearInterval(check);
-          void (metrics?.close() ?? Promise.resolve()).then(() => resolve(0));
+          clearTimeout(deadline);
+          void (metrics?.close() ?? Promise.resolve()).then(() => resolve(code));
         }
       }, 50);
     };
-    process.once("SIGTERM", stop);
-    process.once("SIGINT", stop);
+    giveUp = (code) => stop("giving up", code);
+    process.once("SIGTERM", (s) => stop(s, 0));
+    process.once("SIGINT", (s) => stop(s, 0));
   });
 }
 

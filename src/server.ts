@@ -87,11 +87,24 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
     store,
     log: log.child({ component: "workload-api" }),
     resyncIntervalMs: cfg.spire["bundle-refresh-interval"] * 1000,
+    // A stream that opens but says nothing within the API timeout counts as lost (a wedged agent).
+    firstMessageTimeoutMs: cfg.spire["api-timeout-ms"],
     onUpdate: () => telemetry.bundleUpdated("spire"),
   });
   watcher.start();
 
-  const grpcTargets = await host.bind(opts.listen);
+  let grpcTargets: string[];
+  try {
+    grpcTargets = await host.bind(opts.listen);
+  } catch (err) {
+    // Nothing may keep the process alive after a failed start (timers, file watchers, the Workload API channel).
+    host.server.forceShutdown();
+    watcher.close();
+    statics.close();
+    store.close();
+    await telemetry.shutdown();
+    throw err;
+  }
   let metrics: MetricsServer | undefined;
   if (opts.metrics) {
     metrics = await startMetricsServer({ ...opts.metrics, source: telemetry, ready: () => store.ready(), onError: (err) => log.warn({ err }, "metrics scrape failed") });

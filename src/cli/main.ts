@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { UsageError } from "./errors.js";
 import { ConfigError } from "../config/errors.js";
 import { TelemetryConfigError } from "../telemetry/index.js";
+import { ListenError } from "../grpc/errors.js";
 
 const USAGE = `Usage: spiffe-authz <command> [options]
 
@@ -50,6 +51,10 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (err instanceof TelemetryConfigError) {
       process.stderr.write(`spiffe-authz: ${err.message}\n`);
       return 2;
+    }
+    if (err instanceof ListenError) {
+      process.stderr.write(`spiffe-authz: ${err.message}\n`);
+      return 1;
     }
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);

@@ -15,9 +15,12 @@ import { selectRoute, type Policy } from "../policy/index.js";
 import { parseCertificate, SvidError, verifyJwtSvid, verifyX509Svid, type Certificate, type SpiffeId } from "../spiffe/index.js";
 import type { TrustSnapshot } from "../trust/snapshot.js";
 import { ChainCache, type CachedVerification } from "./chain-cache.js";
-import { extractCredentials, presentedX509, type PresentedCredential } from "./credentials.js";
+import { extractCredentials, MAX_SOURCE_CERTIFICATE_BYTES, presentedX509, type PresentedCredential } from "./credentials.js";
+import { XFCC_MAX_HEADER_BYTES } from "./xfcc.js";
 import { CredentialError } from "./errors.js";
 import type { AuthzRequest, CertInfo, Decision, DecisionStatus, HeaderToSet, Reason, VerifiedIdentity } from "./types.js";
+
+const MAX_RAW_CREDENTIAL_BYTES = Math.max(MAX_SOURCE_CERTIFICATE_BYTES, XFCC_MAX_HEADER_BYTES);
 
 const OK: DecisionStatus = { httpStatus: 200, grpcCode: 0 };
 const UNAUTHENTICATED: DecisionStatus = { httpStatus: 401, grpcCode: 16 };
@@ -64,7 +67,8 @@ export function decide(
   let rawKey: string | undefined;
   if (cache) {
     const x509 = presentedX509(req, cfg);
-    if (x509) {
+    // Over-limit input is refused by extractCredentials below; do not hash up to a whole gRPC message first.
+    if (x509 && x509.raw.length <= MAX_RAW_CREDENTIAL_BYTES) {
       rawKey = ChainCache.keyForRaw(`${x509.from}\n${cfg.tls["xfcc-element"]}\n${x509.raw}`);
       const hit = cache.get(rawKey, snapshot.generation, now);
       if (hit) {

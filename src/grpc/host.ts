@@ -3,10 +3,14 @@
 import cluster from "node:cluster";
 import { connect } from "node:net";
 import { lstatSync, unlinkSync } from "node:fs";
+import { format } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation, type ServingStatus } from "grpc-health-check";
 import type { Address } from "../cli/address.js";
 import type { Logger } from "../log.js";
+import { ListenError } from "./errors.js";
+
+export { ListenError };
 
 /** Hard limits on what a peer may make us hold in memory. */
 export const GRPC_LIMITS = {
@@ -31,7 +35,7 @@ export async function clearStaleSocket(path: string): Promise<void> {
   } catch {
     return;
   }
-  if (!isSocket) throw new Error(`${path} exists and is not a unix socket`);
+  if (!isSocket) throw new ListenError(`${path} exists and is not a unix socket`);
   const alive = await new Promise<boolean>((resolve) => {
     const s = connect(path);
     s.once("connect", () => {
@@ -40,7 +44,7 @@ export async function clearStaleSocket(path: string): Promise<void> {
     });
     s.once("error", () => resolve(false));
   });
-  if (alive) throw new Error(`another process is already serving on ${path}`);
+  if (alive) throw new ListenError(`another process is already serving on ${path}`);
   unlinkSync(path);
 }
 
@@ -64,6 +68,14 @@ export class GrpcHost {
       "grpc.keepalive_timeout_ms": 20_000,
       "grpc.keepalive_permit_without_calls": 1,
     });
+    // grpc-js writes its own (error-level) log lines to stderr; keep them in our JSON log instead, where a
+    // failure it reports twice (e.g. a bind error we also throw) is at least in the same place.
+    const glog = this.log.child({ component: "grpc-js" });
+    grpc.setLogger({
+      error: (...args: unknown[]) => glog.warn(format(...args)),
+      info: (...args: unknown[]) => glog.info(format(...args)),
+      debug: (...args: unknown[]) => glog.debug(format(...args)),
+    });
     this.serviceNames = services.map((s) => s.name);
     // Not serving until the composition root says the trust store can decide.
     this.health = new HealthImplementation(Object.fromEntries(["", ...this.serviceNames].map((n) => [n, "NOT_SERVING" as ServingStatus])));
@@ -76,7 +88,7 @@ export class GrpcHost {
       // Cluster workers share the primary's listening handle; the primary cleared stale sockets before forking.
       if (a.kind === "unix" && a.path && !cluster.isWorker) await clearStaleSocket(a.path);
       const port = await new Promise<number>((resolve, reject) => {
-        this.server.bindAsync(a.target, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(new Error(`cannot listen on ${a.target}: ${err.message}`)) : resolve(p)));
+        this.server.bindAsync(a.target, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(new ListenError(`cannot listen on ${a.target}: ${err.message}`)) : resolve(p)));
       });
       const target = a.kind === "tcp" ? a.target.replace(/:\d+$/, `:${port}`) : a.target;
       this.bound.push(target);

@@ -185,3 +185,27 @@ test("serve --workers 2: one address served by two processes, /metrics adds up b
     await spire.close();
   }
 });
+
+test("serve on a port in use: one clear line, exit 1; with --workers the primary backs off and gives up, exit 1", async () => {
+  const taken = createServer();
+  await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
+  const port = (taken.address() as { port: number }).port;
+  try {
+    let r = await runCli(["serve", "--grpc-address", `127.0.0.1:${port}`, "--metrics-address", "off", "--spire-socket", "/nonexistent/agent.sock"]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr.trim(), new RegExp(`^spiffe-authz: cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
+    assert.equal(r.stderr.trim().split("\n").length, 1, "no stack trace");
+
+    const t0 = Date.now();
+    r = await runCli(["serve", "--workers", "2", "--grpc-address", `127.0.0.1:${port}`, "--metrics-address", "off", "--spire-socket", "/nonexistent/agent.sock"], { timeoutMs: 90_000 });
+    assert.equal(r.code, 1, r.stdout.slice(-2000));
+    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { msg: string; restartInMs?: number });
+    const restarts = lines.filter((l) => l.msg === "worker died; starting a new one").map((l) => l.restartInMs);
+    // 2 workers × 5 rounds of early deaths: 250 ms doubling per round, then the primary gives up.
+    assert.deepEqual(restarts, [250, 250, 500, 500, 1000, 1000, 2000, 2000, 4000, 4000]);
+    assert.ok(lines.some((l) => l.msg === "workers keep dying right after start; giving up"));
+    assert.ok(Date.now() - t0 >= 7750, "the back-off delays were honoured");
+  } finally {
+    taken.close();
+  }
+});
