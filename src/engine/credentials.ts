@@ -47,13 +47,11 @@ export function extractCredentials(req: AuthzRequest, config: Pick<Config, "tls"
   if (config.jwt.enabled) {
     const auth = req.headers.get(config.jwt.header.toLowerCase());
     if (auth !== undefined && auth.trim() !== "") {
+      // Another scheme (Basic, Negotiate, ...) is the upstream's business, not a SPIFFE credential, whatever its size.
+      if (!/^bearer(\s|$)/i.test(auth)) return { kind: "none" };
       if (auth.length > MAX_JWT_BYTES + 16) throw new CredentialError(`bearer token larger than ${MAX_JWT_BYTES} bytes`);
       const m = BEARER.exec(auth);
-      // Another scheme (Basic, ...) is the upstream's business, not a SPIFFE credential.
-      if (!m) {
-        if (/^bearer(\s|$)/i.test(auth)) throw new CredentialError("bearer token missing or malformed");
-        return { kind: "none" };
-      }
+      if (!m) throw new CredentialError("bearer token missing or malformed");
       const token = m[1] as string;
       if (token.length > MAX_JWT_BYTES) throw new CredentialError(`bearer token larger than ${MAX_JWT_BYTES} bytes`);
       if (!JWS_COMPACT.test(token)) throw new CredentialError("bearer token is not a compact JWS");

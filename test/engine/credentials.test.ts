@@ -63,6 +63,8 @@ test("JWT only when enabled, and only without an X.509 credential", () => {
 
 test("other auth schemes are not our credential; broken bearer tokens are malformed", () => {
   assert.equal(extractCredentials(req({ authorization: "Basic dXNlcjpwYXNz" }), jwtCfg).kind, "none");
+  // A large token of another scheme (Kerberos via Negotiate easily passes 16 KiB) is not ours either.
+  assert.equal(extractCredentials(req({ authorization: `Negotiate ${"Y".repeat(MAX_JWT_BYTES * 2)}` }), jwtCfg).kind, "none");
   for (const v of ["Bearer", "Bearer ", "Bearer a.b", "Bearer a.b.c.d", "Bearer a b c", `Bearer ${TOKEN},Bearer ${TOKEN}`, "Bearer a.b.c!"]) {
     assert.throws(() => extractCredentials(req({ authorization: v }), jwtCfg), CredentialError, v);
   }
