@@ -14,9 +14,17 @@ Commands:
 Run 'spiffe-authz <command> --help' for a command's options.
 `;
 
+/** Our package.json is the nearest one above this module: src/cli/, dist/cli/ or the bundle in dist/. */
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
-  return pkg.version;
+  for (let dir = new URL(".", import.meta.url); ; dir = new URL("..", dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL("package.json", dir), "utf8")) as { name?: string; version: string };
+      if (pkg.name === "spiffe-authz") return pkg.version;
+    } catch {
+      // not here; look one level up
+    }
+    if (dir.pathname === "/") return "unknown";
+  }
 }
 
 /** Runs a command and returns its exit code; usage and config errors are one line on stderr, exit 2. */
