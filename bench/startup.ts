@@ -11,7 +11,7 @@ import * as grpc from "@grpc/grpc-js";
 import { DevWorkloadApi } from "../src/trust/dev-workload-api/server.js";
 
 const bin = fileURLToPath(new URL("../bin/spiffe-authz.js", import.meta.url));
-if (!existsSync(fileURLToPath(new URL("../dist/cli.js", import.meta.url)))) {
+if (!existsSync(fileURLToPath(new URL("../dist/spiffe-authz.mjs", import.meta.url)))) {
   console.error("dist/ is missing: run `npm run build` first");
   process.exit(2);
 }
