@@ -1,4 +1,4 @@
-// Soak: steady open-loop load at 50 % of the measured maximum for N minutes (default 10) against the real CLI
+// Soak: steady open-loop load at 50 % of the measured maximum (for the traffic mix below) for N minutes (default 10) against the real CLI
 // (`serve`, built, one worker) while the dev Workload API rotates its CA every 30 s; reports the RSS trend,
 // errors and decision mismatches, which must be 0. Goal: 0 mismatches, 0 errors, RSS flat (≤ 150 MB).
 //
@@ -81,11 +81,22 @@ async function until(frame: Buffer, want: Outcome, t0: number): Promise<number> 
   return NaN;
 }
 
-// Rate: 50 % of what h2load gets from this server with the allowed identity (closed loop, 3 s after a 1 s warm-up).
+// Rate: 50 % of this server's maximum *for this mix*. h2load sends one body, so each class of request is measured
+// on its own (closed loop, 2 s after a 1 s warm-up) and the mix's maximum is the weighted harmonic mean:
+// 1 / max = Σ share / max(class). A cached chain (allowed, or refused by the allowlist) is cheap; a chain from an
+// untrusted CA (never trusted, or stale after a rotation) is parsed and checked on every call; an unknown trust
+// domain stops before any signature. Taking the allowed identity's maximum alone would overload the server.
 let current = await epochBodies(0);
-const body = bodyFile(current.allowed.frame);
-await h2load(target, body, { seconds: 1 });
-const max = await h2load(target, body, { seconds: 3 });
+const classMax = async (frame: Buffer) => {
+  const file = bodyFile(frame);
+  await h2load(target, file, { seconds: 1 });
+  return (await h2load(target, file, { seconds: 2 })).rps;
+};
+const maxCached = await classMax(current.allowed.frame);
+const maxUntrusted = await classMax(fixed[0]!.frame);
+const maxUnknownTd = await classMax(fixed[1]!.frame);
+// Steady-state weights: allowed 16 + refused 2 (cached), never-trusted 1 + stale 1 (untrusted), unknown domain 1.
+const max = { rps: 21 / (18 / maxCached + 2 / maxUntrusted + 1 / maxUnknownTd) };
 const rate = Math.max(1, Math.round(max.rps * LOAD));
 
 // Each member of the mix, once, before any load: a wrong expectation here is a setup error, not a finding.
@@ -100,7 +111,10 @@ let mix: Body[] = [current.allowed, current.refused, ...fixed];
 await driver.bodies(mix);
 
 console.log(`${new Date().toISOString()}  ${machine()}  args: ${argv.join(" ") || "(none)"}`);
-console.log(`soak: ${cliCommand().label}, max ${max.rps.toFixed(0)} Check/s (h2load closed loop) → open loop at ${rate}/s (${Math.round(LOAD * 100)} %) for ${MINUTES} min, CA rotation every ${ROTATE_S} s`);
+console.log(
+  `soak: ${cliCommand().label}; h2load closed loop: ${maxCached.toFixed(0)} Check/s with a cached chain, ${maxUntrusted.toFixed(0)} untrusted, ${maxUnknownTd.toFixed(0)} unknown trust domain → ` +
+    `${max.rps.toFixed(0)}/s for the mix → open loop at ${rate}/s (${Math.round(LOAD * 100)} %) for ${MINUTES} min, CA rotation every ${ROTATE_S} s`,
+);
 console.log("\n| t | Check/s | p50 | p99 | max | errors | mismatches | RSS |\n|---:|---:|---:|---:|---:|---:|---:|---:|");
 
 const t0 = performance.now();
@@ -184,11 +198,15 @@ console.log(`| RSS (serve process) | ${rss[0]!.y} → ${rssEnd} MB, max ${maxRss
 console.log(
   `| CA rotations | ${rotations.length}: new CA trusted after max ${Math.max(0, ...rotations.map((r) => r.trustedMs)).toFixed(1)} ms, old CA refused after max ${maxRefused.toFixed(1)} ms (from dropOldAuthorities) | ${pass(maxRefused <= TARGET_ROTATION_MS)} (≤ ${TARGET_ROTATION_MS} ms) |`,
 );
+if (total.unanswered > 0 || total.completed < 0.95 * total.sent) {
+  console.log(`\nThe server did not keep up with ${rate}/s (answered ${total.completed} of ${total.sent}): queues grew for the whole run, so latency, RSS and rotation times above describe an overloaded server (other work on this machine, or a maximum measured in a quieter moment); mismatches are still judged exactly.`);
+}
 console.log(`\nsoak: ${ok ? "PASS" : "FAIL"} (0 mismatches and 0 errors required)`);
 emitJson("soak", {
   minutes: MINUTES,
   rate,
   maxRps: max.rps,
+  maxByClass: { cached: maxCached, untrusted: maxUntrusted, unknownTrustDomain: maxUnknownTd },
   pass: ok,
   sent: total.sent,
   completed: total.completed,
