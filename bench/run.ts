@@ -1,6 +1,6 @@
 // The benchmark suite: runs every bench in its own process, one after the other, and prints one pass/fail table
 // against the targets. Needs h2load (nghttp2-client); installs nothing.
-//   npm run bench                 full suite (≈ 10 min on 2 CPUs; memory sends 100 000 identities)
+//   npm run bench                 full suite (≈ 6–8 min on 2 CPUs; memory sends 100 000 identities)
 //   npm run bench -- --quick      short durations, fewer identities (≈ 1.5–2 min)
 //   npm run bench -- --only latency,memory   a subset
 //   npm run bench -- --strict     exit 1 when a target is missed (default: only when a bench fails to run)
