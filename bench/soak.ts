@@ -1,6 +1,6 @@
-// Soak: steady open-loop load at 50 % of the measured maximum (for the traffic mix below) for N minutes (default 10) against the real CLI
-// (`serve`, built, one worker) while the dev Workload API rotates its CA every 30 s; reports the RSS trend,
-// errors and decision mismatches, which must be 0. Goal: 0 mismatches, 0 errors (the verdict); RSS flat
+// Soak: steady open-loop load at 50 % of the measured maximum (for the traffic mix below) for N minutes
+// (default 10) against the real CLI (`serve`, built, one worker) while the dev Workload API rotates its CA
+// every 30 s; reports the RSS trend, errors and decision mismatches, which must be 0. Goal: 0 mismatches, 0 errors (the verdict); RSS flat
 // (≤ 1 MB/min over the second half) and ≤ 150 MB, rotation seen by the server ≤ 100 ms (reported).
 //
 // Traffic mix (weights): an allowed identity from the current CA (16), an identity the allowlist refuses (2),
