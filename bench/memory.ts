@@ -17,7 +17,7 @@ import { fileURLToPath } from "node:url";
 import { DevWorkloadApi } from "../src/trust/dev-workload-api/server.js";
 import { DEFAULT_CHAIN_CACHE_ENTRIES } from "../src/engine/chain-cache.js";
 import { argv, emitJson, flag, machine, numberArg } from "./lib/args.js";
-import { checkFrame } from "./lib/grpc-wire.js";
+import { CHECK_PATH, checkFrame } from "./lib/grpc-wire.js";
 import { RawH2Connection, requestTemplate } from "./lib/h2-raw.js";
 import { LeafFactory, leafTemplate, type LeafTemplate } from "./lib/leaf-factory.js";
 import { ensureBuilt, startServerHost, type MemReport } from "./lib/processes.js";
@@ -52,7 +52,7 @@ async function driver(target: string, templates: LeafTemplate[]): Promise<void> 
       while (open < IN_FLIGHT && next < b.to) {
         const n = next++;
         const f = factories[n % factories.length]!;
-        const t = requestTemplate(target, "/envoy.service.auth.v3.Authorization/Check", checkFrame(f.chainPem(Math.floor(n / factories.length))));
+        const t = requestTemplate(target, CHECK_PATH, checkFrame(f.chainPem(Math.floor(n / factories.length))));
         open++;
         conns[n & 1]!.call(t, (o) => {
           open--;
@@ -104,7 +104,7 @@ if (argv[0] === "--driver") {
   // One known identity first, so "before" is a server that has decided once (modules and codecs loaded).
   const warm = await spire.issueX509Svid("spiffe://example.org/services/warm");
   const wc = await RawH2Connection.connect(host.target);
-  const warmOutcome = await new Promise((r) => wc.call(requestTemplate(host.target, "/envoy.service.auth.v3.Authorization/Check", checkFrame(warm.chainPem)), r));
+  const warmOutcome = await new Promise((r) => wc.call(requestTemplate(host.target, CHECK_PATH, checkFrame(warm.chainPem)), r));
   wc.close();
   if (warmOutcome !== "allow") throw new Error(`warm-up identity was not allowed: ${String(warmOutcome)}`);
   const before = await host.mem();
