@@ -5,8 +5,7 @@
 //   npm run bench -- --only latency,memory   a subset
 //   npm run bench -- --strict     exit 1 when a target is missed (default: only when a bench fails to run)
 //   npm run bench -- --soak [--minutes N]    the soak instead (bench/soak.ts); also `npm run soak`
-// Every bench is run with --json and reports through its last stdout line; for the benches that have no
-// --json yet (check-throughput, startup) the human-readable output is parsed.
+// Every bench is run with --json and reports through its last stdout line (older output without it is parsed).
 import { spawn } from "node:child_process";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
