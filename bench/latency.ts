@@ -13,13 +13,14 @@
 // Why not h2load --rps: h2load prints min/max/mean/sd of request time, no percentiles, and its --log-file
 // times requests from when they actually left (coordinated omission when it falls behind).
 // Run: npx tsx bench/latency.ts [--quick] [--seconds N] [--json]
+import { spawnSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DevWorkloadApi } from "../src/trust/dev-workload-api/server.js";
 import { argv, emitJson, flag, machine, numberArg } from "./lib/args.js";
 import { checkFrame } from "./lib/grpc-wire.js";
-import { bodyFile, h2load, requireH2load } from "./lib/h2load.js";
+import { bodyFile, h2load, haveTaskset, requireH2load } from "./lib/h2load.js";
 import { ensureBuilt, OpenLoopDriver, startServerHost } from "./lib/processes.js";
 import type { DriverStats } from "./lib/open-loop-driver.js";
 import { pass } from "./lib/stats.js";
@@ -27,6 +28,7 @@ import { pass } from "./lib/stats.js";
 requireH2load();
 ensureBuilt();
 const quick = flag("--quick");
+const pin = haveTaskset();
 const MAX_S = numberArg("--max-seconds", quick ? 2 : 8);
 const WARM_S = numberArg("--warm-seconds", quick ? 1 : 3);
 const RUN_S = numberArg("--seconds", quick ? 3 : 15);
@@ -49,10 +51,12 @@ interface Row {
 
 async function measure(kind: "noop" | "authz"): Promise<Row> {
   const host = await startServerHost({ kind, spire: spire.target, config });
-  const driver = await OpenLoopDriver.start();
+  // One CPU each, so neither waits for the other's timeslice (when taskset exists).
+  if (pin) spawnSync("taskset", ["-a", "-p", "-c", "0", String(host.pid)], { stdio: "ignore" });
+  const driver = await OpenLoopDriver.start(pin ? { cpu: 1 } : {});
   try {
-    await h2load(host.target, body, { seconds: 1 }); // JIT and cache warm-up
-    const max = await h2load(host.target, body, { seconds: MAX_S });
+    await h2load(host.target, body, { seconds: 1, ...(pin ? { cpu: 1 } : {}) }); // JIT and cache warm-up
+    const max = await h2load(host.target, body, { seconds: MAX_S, ...(pin ? { cpu: 1 } : {}) });
     if (max.failed + max.errored > 0) throw new Error(`${kind}: h2load saw ${max.failed} failed, ${max.errored} errored requests`);
     const rate = Math.max(1, Math.round(max.rps * LOAD));
     await driver.connect(host.target, 4);
