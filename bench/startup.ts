@@ -3,25 +3,18 @@
 // goal ≤ 500 ms. Run: npx tsx bench/startup.ts
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync } from "node:fs";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { DevWorkloadApi } from "../src/trust/dev-workload-api/server.js";
+import { freePort } from "./lib/grpc-wire.js";
 
 const bin = fileURLToPath(new URL("../bin/spiffe-authz.js", import.meta.url));
 if (!existsSync(fileURLToPath(new URL("../dist/spiffe-authz.mjs", import.meta.url)))) {
   console.error("dist/ is missing: run `npm run build` first");
   process.exit(2);
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 function tcpOpen(port: number): Promise<boolean> {

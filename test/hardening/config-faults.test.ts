@@ -13,24 +13,15 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DevWorkloadApi } from "../../src/trust/dev-workload-api/server.js";
 import { CLI } from "../helpers/cli.js";
-import { checkRequest, envoyClient, healthClient, unary, type CheckResponseObj } from "../helpers/clients.js";
+import { checkRequest, envoyClient, freePort, healthClient, unary, type CheckResponseObj } from "../helpers/clients.js";
 import { connectAsProxy, headersEvent, zentinelClient } from "../zentinel/fixture.js";
 import { outcomeOf, poll, startStack, WEB } from "./harness.js";
 
 const OTHER = "spiffe://example.org/other";
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** Bad files for a SIGHUP reload, the log line each must produce, and what that line must name. */
 const BAD_FILES: Array<{ name: string; text: string | null; msg: string; names: RegExp }> = [

@@ -1,5 +1,6 @@
 // Independent gRPC clients built with @grpc/proto-loader from our .proto files (not our protobuf-es codecs),
 // so tests prove wire compatibility rather than agreement of a codec with itself.
+import { createServer } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { protoPath as healthProtoPath } from "grpc-health-check";
@@ -97,4 +98,13 @@ export function listServices(target: string): Promise<string[]> {
     call.on("error", reject);
     call.write({ list_services: "" });
   });
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (for a child process to listen on). */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
 }

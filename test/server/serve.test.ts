@@ -8,16 +8,8 @@ import { join } from "node:path";
 import type * as grpc from "@grpc/grpc-js";
 import { DevWorkloadApi } from "../../src/trust/dev-workload-api/server.js";
 import { CLI, runCli } from "../helpers/cli.js";
-import { checkRequest, envoyClient, healthClient, reflectionClient, unary, type CheckResponseObj } from "../helpers/clients.js";
+import { checkRequest, envoyClient, freePort, healthClient, listServices, reflectionClient, unary, type CheckResponseObj } from "../helpers/clients.js";
 import { sleep } from "../helpers/log-capture.js";
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 async function waitServing(target: string, timeoutMs = 15_000): Promise<void> {
   const h = healthClient(target);
@@ -91,7 +83,6 @@ test("serve: TCP and unix socket in one run, health SERVING for every service na
 
     // An open bidi stream (server reflection) that the client never ends. Reflection is added just after
     // SERVING, so wait until it answers.
-    const { listServices } = await import("../helpers/clients.js");
     for (let i = 0; ; i++) {
       try {
         await listServices(`127.0.0.1:${port}`);
