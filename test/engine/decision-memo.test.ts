@@ -8,7 +8,8 @@ import type { Decision } from "../../src/engine/types.js";
 import { DevCertificateAuthority } from "../../src/dev-ca/index.js";
 import { policyOf, sharedCas, snapshotOf, sourceCertRequest, xfccRequest } from "./helpers.js";
 
-const T0 = new Date("2026-11-23T12:00:00.100Z");
+// 100 ms into a whole second, a little after the certificates below are issued (they are valid from "now").
+const T0 = new Date((Math.floor(Date.now() / 1000) + 2) * 1000 + 100);
 const sameSecond = new Date(T0.getTime() + 800);
 const nextSecond = new Date(T0.getTime() + 1000);
 
