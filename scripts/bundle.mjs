@@ -21,8 +21,17 @@ export async function bundleCli(outfile = `${root}/dist/spiffe-authz.mjs`) {
     target: "node20",
     sourcemap: true,
     external: ["grpc-health-check", "@grpc/reflection", "@grpc/proto-loader"],
-    // Bundled CommonJS packages call require(); give the module one.
-    banner: { js: "import { createRequire as __spiffeAuthzRequire } from 'node:module'; const require = __spiffeAuthzRequire(import.meta.url);" },
+    // Bundled CommonJS packages call require() and may read __dirname/__filename; give the module all three
+    // (pointing at dist/, which is where the build's own files are, e.g. nothing of ours reads them today).
+    banner: {
+      js: [
+        "import { createRequire as __spiffeAuthzRequire } from 'node:module';",
+        "import { fileURLToPath as __spiffeAuthzPath } from 'node:url';",
+        "const require = __spiffeAuthzRequire(import.meta.url);",
+        "const __filename = __spiffeAuthzPath(import.meta.url);",
+        "const __dirname = __spiffeAuthzPath(new URL('.', import.meta.url));",
+      ].join(" "),
+    },
     logLevel: "warning",
   });
 }

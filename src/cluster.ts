@@ -19,8 +19,11 @@ const RESTART_BACKOFF_MS = 250;
 const MAX_RESTART_BACKOFF_MS = 10_000;
 /** Rounds (one early death per worker) before the primary gives up. */
 const EARLY_DEATH_ROUNDS = 5;
-/** How long past --drain-timeout-ms the primary waits for a worker to exit before SIGKILL. */
-const STOP_SLACK_MS = 3_000;
+/**
+ * A worker's stop drains the Zentinel door and then the gRPC server (each up to --drain-timeout-ms) and
+ * flushes telemetry; the primary SIGKILLs a worker only this long after twice the drain timeout.
+ */
+const STOP_SLACK_MS = 10_000;
 
 interface ReadyMessage {
   type: typeof READY;
@@ -58,7 +61,6 @@ export async function runCluster(opts: ServeOptions, log: Logger): Promise<numbe
     });
     return w;
   };
-  for (let i = 0; i < opts.workers; i++) fork();
   cluster.on("exit", (w, code, signal) => {
     readiness.delete(w.id);
     const lived = Date.now() - (startedAt.get(w.id) ?? 0);
@@ -90,6 +92,8 @@ export async function runCluster(opts: ServeOptions, log: Logger): Promise<numbe
     });
     log.info({ address: metrics.url }, "metrics listening (aggregated over workers)");
   }
+  // Forked only now: the exit handler above may call giveUp, which the executor below sets synchronously.
+  for (let i = 0; i < opts.workers; i++) fork();
   return new Promise<number>((resolve) => {
     const stop = (reason: NodeJS.Signals | "giving up", code: number) => {
       if (stopping) return;
@@ -103,7 +107,7 @@ export async function runCluster(opts: ServeOptions, log: Logger): Promise<numbe
           log.warn({ worker: w?.id }, "worker did not stop in time; killing it");
           w?.process.kill("SIGKILL");
         }
-      }, opts.drainTimeoutMs + STOP_SLACK_MS);
+      }, 2 * opts.drainTimeoutMs + STOP_SLACK_MS);
       deadline.unref();
       const check = setInterval(() => {
         if (Object.keys(cluster.workers ?? {}).length === 0) {

@@ -87,8 +87,9 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
     store,
     log: log.child({ component: "workload-api" }),
     resyncIntervalMs: cfg.spire["bundle-refresh-interval"] * 1000,
-    // A stream that opens but says nothing within the API timeout counts as lost (a wedged agent).
-    firstMessageTimeoutMs: cfg.spire["api-timeout-ms"],
+    // A stream that opens but says nothing within the API timeout counts as lost (a wedged agent); at least 1 s,
+    // so a tiny timeout cannot make the watcher drop healthy streams in a loop.
+    firstMessageTimeoutMs: Math.max(1000, cfg.spire["api-timeout-ms"]),
     onUpdate: () => telemetry.bundleUpdated("spire"),
   });
   watcher.start();

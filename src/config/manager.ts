@@ -86,10 +86,32 @@ export class ConfigManager {
       this.log.error({ path, error: err.message }, "config file reload failed; previous config stays in force");
       return { ok: false, error: err.message };
     }
+    // A file cut off mid-write can still parse, minus its allowlist, and an empty allowlist allows every verified
+    // identity. Opening an allowlist that way is refused on reload; a restart applies it deliberately.
+    const opened = openedAllowlists(this.current.config, config);
+    if (opened.length > 0) {
+      const error = `config: ${opened.join(", ")} would become empty (every verified SPIFFE ID allowed); refused on reload, restart to apply`;
+      this.log.error({ path, error }, "config file reload refused; previous config stays in force");
+      return { ok: false, error };
+    }
     return this.apply(config, "file");
   }
 
   private logWarnings(policy: Policy): void {
     for (const w of policy.warnings) this.log.warn(w);
   }
+}
+
+type Allowlist = Config["allowlist"];
+const isEmpty = (a: Allowlist) => a.exact.length + a.prefix.length + a["trust-domains"].length + a.patterns.length === 0;
+
+/** Allowlists (top level, and routes by name) that have entries now and none in `next`. */
+export function openedAllowlists(current: Config, next: Config): string[] {
+  const out: string[] = [];
+  if (!isEmpty(current.allowlist) && isEmpty(next.allowlist)) out.push("allowlist");
+  for (const r of next.routes) {
+    const before = current.routes.find((c) => c.name === r.name);
+    if (before && !isEmpty(before.allowlist) && isEmpty(r.allowlist)) out.push(`routes[${JSON.stringify(r.name)}].allowlist`);
+  }
+  return out;
 }

@@ -89,3 +89,32 @@ test("missing or unreadable file is a clear error", () => {
   writeFileSync(join(dir, "ok.yaml"), "audit: { log-success: false }\n");
   assert.equal(loadConfigFile(join(dir, "ok.yaml")).audit["log-success"], false);
 });
+
+test("reload: a file that would empty a non-empty allowlist (a cut-off write) is refused; a restart applies it", async () => {
+  const { ConfigManager } = await import("../../src/config/manager.js");
+  const { silentLogger } = await import("../../src/log.js");
+  const dir = mkdtempSync(join(tmpdir(), "cfg-open-"));
+  const file = join(dir, "c.yaml");
+  const initial = parseConfig({
+    allowlist: { exact: ["spiffe://example.org/a"] },
+    routes: [{ name: "pay", match: { "path-prefix": "/pay" }, allowlist: { exact: ["spiffe://example.org/pay"] } }],
+  });
+  const m = new ConfigManager(initial, silentLogger(), "file");
+  const v0 = m.applied.version;
+
+  writeFileSync(file, "tls:\n  require-mtls: true\n"); // parses, but the allowlist is gone
+  let r = m.reloadFile(file);
+  assert.equal(r.ok, false);
+  assert.match(r.ok ? "" : r.error, /^config: allowlist would become empty/);
+  assert.equal(m.applied.version, v0);
+
+  writeFileSync(file, "allowlist: { exact: [spiffe://example.org/a] }\nroutes: [{ name: pay, match: { path-prefix: /pay } }]\n");
+  r = m.reloadFile(file);
+  assert.equal(r.ok, false);
+  assert.match(r.ok ? "" : r.error, /routes\["pay"\]\.allowlist would become empty/);
+
+  // Narrowing or changing entries is an ordinary reload.
+  writeFileSync(file, "allowlist: { exact: [spiffe://example.org/b] }\nroutes: [{ name: pay, match: { path-prefix: /pay }, allowlist: { prefix: [spiffe://example.org/pay] } }]\n");
+  assert.equal(m.reloadFile(file).ok, true);
+  assert.deepEqual(m.applied.config.allowlist.exact, ["spiffe://example.org/b"]);
+});

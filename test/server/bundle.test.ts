@@ -4,6 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
+import { createServer } from "node:http";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,10 +13,24 @@ import { DevWorkloadApi } from "../../src/trust/dev-workload-api/server.js";
 import { checkRequest, envoyClient, healthClient, listServices, unary, zentinelClient, type CheckResponseObj } from "../helpers/clients.js";
 import { sleep, until } from "../helpers/log-capture.js";
 import { blockOf, connectAsProxy, headersEvent } from "../zentinel/fixture.js";
+import { decodeExportMetricsRequest } from "../telemetry/otlp-decode.js";
+import { METRIC } from "../../src/telemetry/index.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
-test("the bundled CLI, as shipped: --version, serve with both doors and reflection, SIGTERM exits 0", async () => {
+test("the bundled CLI, as shipped: --version, serve with both doors, reflection and OTLP push, SIGTERM exits 0", async () => {
+  // OTLP exporters are required from node_modules at run time, beside the bundled SDK: prove they still push.
+  const pushes: Buffer[] = [];
+  const rx = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      if (req.url === "/v1/metrics") pushes.push(Buffer.concat(chunks));
+      res.writeHead(200, { "content-type": "application/x-protobuf" }).end();
+    });
+  });
+  await new Promise<void>((r) => rx.listen(0, "127.0.0.1", r));
+  const otlpUrl = `http://127.0.0.1:${(rx.address() as { port: number }).port}`;
   // One level below the project root, like dist/, so the bundle finds ../proto and ../package.json.
   const dir = join(ROOT, `.test-bundle-${process.pid}`);
   const { bundleCli } = (await import(join(ROOT, "scripts/bundle.mjs"))) as { bundleCli(out: string): Promise<void> };
@@ -29,7 +44,10 @@ test("the bundled CLI, as shipped: --version, serve with both doors and reflecti
     assert.match(v.stdout.trim(), /^\d+\.\d+\.\d+/);
 
     const sock = join(tmp, "authz.sock");
-    const child = spawn(process.execPath, [entry, "serve", "--grpc-address", "127.0.0.1:0", "--grpc-address", `unix://${sock}`, "--spire-socket", spire.target, "--metrics-address", "off"], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [entry, "serve", "--grpc-address", "127.0.0.1:0", "--grpc-address", `unix://${sock}`, "--spire-socket", spire.target, "--metrics-address", "off"], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: otlpUrl, OTEL_METRIC_EXPORT_INTERVAL: "300" },
+    });
     let logs = "";
     child.stdout.on("data", (d: Buffer) => (logs += d.toString()));
     child.stderr.on("data", (d: Buffer) => (logs += d.toString()));
@@ -62,12 +80,21 @@ test("the bundled CLI, as shipped: --version, serve with both doors and reflecti
         if (names.length === 0) await sleep(50);
       }
       assert.ok(names.includes("envoy.service.auth.v3.Authorization") && names.includes("zentinel.agent.v2.AgentServiceV2"), names.join(","));
+
+      const allowedOk = () =>
+        pushes.some((b) =>
+          decodeExportMetricsRequest(b).some(
+            (m) => m.name === METRIC.decisions && m.points.some((p) => p.attributes["decision"] === "allow" && p.attributes["transport"] === "envoy" && p.value >= 1),
+          ),
+        );
+      await until(allowedOk, 10_000, "an OTLP push with the allowed Envoy decision");
     } finally {
       child.kill("SIGTERM");
     }
     assert.equal(await exited, 0, logs.slice(-1000));
   } finally {
     await spire.close();
+    rx.close();
     rmSync(dir, { recursive: true, force: true });
     rmSync(tmp, { recursive: true, force: true });
   }
