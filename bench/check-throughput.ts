@@ -11,14 +11,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DevWorkloadApi } from "../src/trust/dev-workload-api/server.js";
 import { argv, emitJson, flag, machine } from "./lib/args.js";
-import { CHECK_PATH, checkFrame, grpcFrame } from "./lib/grpc-wire.js";
+import { CHECK_PATH, checkFrame } from "./lib/grpc-wire.js";
 import { RawH2Connection, requestTemplate } from "./lib/h2-raw.js";
 import { bodyFile, h2load, haveTaskset, requireH2load } from "./lib/h2load.js";
 import { LeafFactory, leafTemplate } from "./lib/leaf-factory.js";
 import { ensureBuilt, startServerHost, type ServerHost } from "./lib/processes.js";
 import { pass } from "./lib/stats.js";
-import { create, toBinary } from "@bufbuild/protobuf";
-import { CheckRequestSchema } from "../src/gen/envoy/service/auth/v3/external_auth_pb.js";
 
 requireH2load();
 ensureBuilt();
@@ -31,18 +29,8 @@ const dir = mkdtempSync(join(tmpdir(), "bench-"));
 const spire = await DevWorkloadApi.start({ trustDomain: "example.org", address: `unix://${join(dir, "agent.sock")}`, intermediate: true });
 const svid = await spire.issueX509Svid("spiffe://example.org/services/web");
 const sourceBody = bodyFile(checkFrame(svid.chainPem));
-// The same chain as Envoy forwards it in XFCC (SANITIZE_SET + Cert/Chain), no source.certificate.
-const xfcc = `By=spiffe://example.org/edge;Hash=0;Chain="${encodeURIComponent(svid.chainPem)}";URI=spiffe://example.org/services/web`;
-const xfccBody = bodyFile(
-  grpcFrame(
-    toBinary(
-      CheckRequestSchema,
-      create(CheckRequestSchema, {
-        attributes: { request: { http: { method: "GET", path: "/api/orders", host: "backend", headers: { ":path": "/api/orders", "x-request-id": "bench", "x-forwarded-client-cert": xfcc } } } },
-      }),
-    ),
-  ),
-);
+// The same chain as Envoy forwards it in XFCC (SANITIZE_SET + Chain), no source.certificate.
+const xfccBody = bodyFile(checkFrame(svid.chainPem, "/api/orders", "xfcc"));
 const config = { allowlist: { prefix: ["spiffe://example.org/services"] }, audit: { "log-success": false, "log-failure": false } };
 
 async function host(kind: "noop" | "authz", telemetry = true): Promise<ServerHost> {

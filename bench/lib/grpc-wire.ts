@@ -12,12 +12,17 @@ export function grpcFrame(msg: Uint8Array): Buffer {
   return Buffer.concat([head, msg]);
 }
 
-/** A framed CheckRequest as Envoy sends it with include_peer_certificate: URL-encoded PEM chain in source.certificate. */
-export function checkFrame(chainPem: string, path = "/api/orders"): Buffer {
+/**
+ * A framed CheckRequest as Envoy sends it: with include_peer_certificate the URL-encoded PEM chain in
+ * source.certificate (default), or with `via: "xfcc"` the same chain in an X-Forwarded-Client-Cert `Chain`.
+ */
+export function checkFrame(chainPem: string, path = "/api/orders", via: "source" | "xfcc" = "source"): Buffer {
+  const headers: Record<string, string> = { ":path": path, "x-request-id": "bench" };
+  if (via === "xfcc") headers["x-forwarded-client-cert"] = `By=spiffe://example.org/edge;Hash=0;Chain="${encodeURIComponent(chainPem)}"`;
   const req = create(CheckRequestSchema, {
     attributes: {
-      source: { certificate: encodeURIComponent(chainPem) },
-      request: { http: { method: "GET", path, host: "backend", headers: { ":path": path, "x-request-id": "bench" } } },
+      ...(via === "source" ? { source: { certificate: encodeURIComponent(chainPem) } } : {}),
+      request: { http: { method: "GET", path, host: "backend", headers } },
     },
   });
   return grpcFrame(toBinary(CheckRequestSchema, req));

@@ -193,17 +193,12 @@ function verifyX509(der: Uint8Array[], snapshot: TrustSnapshot, now: Date): Cach
   return { identity: identityOf(svid.id, "spiffe"), notBeforeMs, notAfterMs, certInfo: certInfoOf(svid.leaf) };
 }
 
-/** `rawKey` (the unparsed input's key) is where the result is stored, so the next identical request skips parsing. */
-function verifyX509Cached(der: Uint8Array[], snapshot: TrustSnapshot, now: Date, cache: ChainCache | undefined, rawKey?: string): Verified {
-  if (!cache) {
-    const v = verifyX509(der, snapshot, now);
-    return { identity: v.identity, certInfo: v.certInfo };
-  }
-  const key = rawKey ?? ChainCache.keyFor(der);
-  // With a raw key, decide() already looked it up (and missed); a second lookup would count the miss twice.
-  const hit = rawKey === undefined ? cache.get(key, snapshot.generation, now) : undefined;
-  if (hit) return { identity: hit.identity, certInfo: hit.certInfo };
+/**
+ * `rawKey` (the unparsed input's key, set whenever there is a cache: decide() looked it up and missed) is where
+ * the result is stored, so the next identical request skips parsing.
+ */
+function verifyX509Cached(der: Uint8Array[], snapshot: TrustSnapshot, now: Date, cache: ChainCache | undefined, rawKey: string | undefined): Verified {
   const v = verifyX509(der, snapshot, now);
-  cache.set(key, snapshot.generation, v, now);
+  if (cache && rawKey !== undefined) cache.set(rawKey, snapshot.generation, v, now);
   return { identity: v.identity, certInfo: v.certInfo };
 }

@@ -15,10 +15,6 @@ import { PeriodicExportingMetricReader, type PushMetricExporter } from "@opentel
 // configured, synchronously through require (every package here ships CommonJS), which keeps
 // createTelemetry synchronous. Types come from the ESM declarations; the runtime shapes are the same.
 const load = createRequire(import.meta.url);
-type GrpcExporterModule = typeof GrpcExporters;
-type HttpExporterModule = typeof HttpExporters;
-type ExporterBaseModule = typeof ExporterBase;
-type TransformerModule = typeof Transformer;
 
 export type OtlpProtocol = "grpc" | "http/protobuf" | "http/json";
 const PROTOCOLS: readonly string[] = ["grpc", "http/protobuf", "http/json"];
@@ -85,9 +81,9 @@ export function otlpSettingsFromEnv(env: Env = process.env): OtlpSettings | unde
 // http/protobuf is what @opentelemetry/exporter-metrics-otlp-proto does in ten lines with these
 // packages; they are already installed as dependencies of the exporters (same 0.301.0 release).
 function protobufHttpExporter(url: string): PushMetricExporter {
-  const { OTLPMetricExporterBase } = load("@opentelemetry/exporter-metrics-otlp-http") as HttpExporterModule;
-  const { convertLegacyHttpOptions, createOtlpHttpExportDelegate } = load("@opentelemetry/otlp-exporter-base/node-http") as ExporterBaseModule;
-  const { MetricsExporterMetricsHelper, ProtobufMetricsSerializer } = load("@opentelemetry/otlp-transformer") as TransformerModule;
+  const { OTLPMetricExporterBase } = load("@opentelemetry/exporter-metrics-otlp-http") as typeof HttpExporters;
+  const { convertLegacyHttpOptions, createOtlpHttpExportDelegate } = load("@opentelemetry/otlp-exporter-base/node-http") as typeof ExporterBase;
+  const { MetricsExporterMetricsHelper, ProtobufMetricsSerializer } = load("@opentelemetry/otlp-transformer") as typeof Transformer;
   return new OTLPMetricExporterBase(
     createOtlpHttpExportDelegate(
       convertLegacyHttpOptions({ url }, "METRICS", "v1/metrics", { "Content-Type": "application/x-protobuf" }),
@@ -102,11 +98,11 @@ function protobufHttpExporter(url: string): PushMetricExporter {
 export function createOtlpExporter(settings: OtlpSettings): PushMetricExporter {
   switch (settings.protocol) {
     case "grpc": {
-      const { OTLPMetricExporter } = load("@opentelemetry/exporter-metrics-otlp-grpc") as GrpcExporterModule;
+      const { OTLPMetricExporter } = load("@opentelemetry/exporter-metrics-otlp-grpc") as typeof GrpcExporters;
       return new OTLPMetricExporter({ url: settings.url });
     }
     case "http/json": {
-      const { OTLPMetricExporter } = load("@opentelemetry/exporter-metrics-otlp-http") as HttpExporterModule;
+      const { OTLPMetricExporter } = load("@opentelemetry/exporter-metrics-otlp-http") as typeof HttpExporters;
       return new OTLPMetricExporter({ url: settings.url });
     }
     case "http/protobuf":

@@ -36,24 +36,27 @@ export function envoyAuthorizationService(engine: Decider, log: Logger): HostedS
     log.error({ err }, "envoy Check failed");
     callback(null, internalErrorResponse());
   };
+  const reply = (callback: grpc.sendUnaryData<CheckResponse | Uint8Array>, d: Decision) => {
+    let out: CheckResponse | Uint8Array;
+    try {
+      out = answer(d);
+    } catch (err) {
+      return failed(callback, err);
+    }
+    callback(null, out);
+  };
   const Check = (call: grpc.ServerUnaryCall<CheckRequest, CheckResponse>, callback: grpc.sendUnaryData<CheckResponse | Uint8Array>) => {
-    const reply = (d: Decision) => {
-      let out: CheckResponse | Uint8Array;
-      try {
-        out = answer(d);
-      } catch (err) {
-        return failed(callback, err);
-      }
-      callback(null, out);
-    };
     let out: Decision | Promise<Decision>;
     try {
       out = engine.decide(toAuthzRequest(call.request));
     } catch (err) {
       return failed(callback, err);
     }
-    if (!(out instanceof Promise)) return reply(out);
-    out.then(reply, (err: unknown) => failed(callback, err));
+    if (!(out instanceof Promise)) return reply(callback, out);
+    out.then(
+      (d) => reply(callback, d),
+      (err: unknown) => failed(callback, err),
+    );
   };
   return { name: Authorization.typeName, definition: serviceDefinition(Authorization), implementation: { Check } };
 }
