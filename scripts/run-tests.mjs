@@ -22,9 +22,15 @@ if (files.length === 0) {
   console.error("run-tests: no test files matched");
   process.exit(1);
 }
+// The same one-line warning the CLI gives on an unsupported Node.js, said once here instead of by every CLI
+// the tests start (their stderr is asserted).
+const [major, minor] = process.versions.node.split(".").map(Number);
+if (major < 22 || (major === 22 && minor < 15)) {
+  console.error(`npm test: warning: Node.js ${process.version} is unsupported (past end of life or below engines >=22.15.0); use Node.js 24 LTS (\`bash scripts/peers.sh node\` installs one)`);
+}
 const res = spawnSync(
   process.execPath,
   ["--import", "tsx", "--test", "--test-concurrency=2", "--test-timeout=120000", ...files],
-  { stdio: "inherit" },
+  { stdio: "inherit", env: { ...process.env, SPIFFE_AUTHZ_NODE_WARNED: "1" } },
 );
 process.exit(res.status ?? 1);

@@ -1,5 +1,12 @@
 // `spiffe-authz serve | check | demo`: argument dispatch only; each command lives in src/cli/.
+import cluster from "node:cluster";
 import { runCommand } from "./cli/main.js";
+import { nodeVersionWarning } from "./cli/node-version.js";
+
+// Once per process tree: `serve --workers N` workers stay quiet, and so do the CLIs a test run starts (the
+// runner has said it once).
+const warning = cluster.isPrimary && !process.env["SPIFFE_AUTHZ_NODE_WARNED"] ? nodeVersionWarning() : undefined;
+if (warning) process.stderr.write(`${warning}\n`);
 
 process.exitCode = await runCommand(process.argv.slice(2));
 // A cluster worker that failed to start still holds its IPC channel to the primary, and disconnecting would

@@ -1,0 +1,87 @@
+// Real Envoy running deploy/envoy/envoy.yaml, with only its addresses and paths pointed into the scenario.
+import { writeFileSync } from "node:fs";
+import { request } from "node:http";
+import { parse } from "yaml";
+import { freePort } from "../../test/helpers/clients.js";
+import type { Peers } from "./peers.js";
+import { until, type Proc, type Scene } from "./proc.js";
+import { deployFile } from "./templates.js";
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- the Envoy config is walked as plain YAML data */
+
+export interface EnvoyPorts {
+  mtls: number;
+  jwt: number;
+  admin: number;
+}
+
+export interface EnvoyTargets {
+  authzPort: number;
+  backendPort: number;
+  agentSocket: string;
+}
+
+function need<T>(v: T | undefined, what: string): T {
+  if (v === undefined || v === null) throw new Error(`template: deploy/envoy/envoy.yaml has no ${what}`);
+  return v;
+}
+
+/** The shipped file with listeners, clusters, the admin port and the access log path substituted. */
+export function envoyConfig(ports: EnvoyPorts, t: EnvoyTargets, accessLog: string): unknown {
+  const cfg = parse(deployFile("envoy/envoy.yaml"), { merge: true }) as any;
+  const listeners: any[] = need(cfg.static_resources?.listeners, "listeners");
+  const byName = (n: string) => need(listeners.find((l) => l.name === n), `listener ${n}`);
+  byName("inbound_mtls").address.socket_address = { address: "127.0.0.1", port_value: ports.mtls };
+  byName("inbound_jwt").address.socket_address = { address: "127.0.0.1", port_value: ports.jwt };
+  const clusters: any[] = need(cfg.static_resources?.clusters, "clusters");
+  const endpoint = (n: string) => need(clusters.find((c) => c.name === n), `cluster ${n}`).load_assignment.endpoints[0].lb_endpoints[0].endpoint.address;
+  endpoint("spiffe_authz").socket_address = { address: "127.0.0.1", port_value: t.authzPort };
+  endpoint("backend").socket_address = { address: "127.0.0.1", port_value: t.backendPort };
+  endpoint("spire_agent").pipe = { path: t.agentSocket };
+  need(cfg.admin?.address?.socket_address, "admin address").port_value = ports.admin;
+  // The HCM is shared by both listeners through a YAML anchor, so this sets the access log of both.
+  const hcm = need(byName("inbound_mtls").filter_chains[0].filters[0].typed_config, "HTTP connection manager");
+  need(hcm.access_log?.[0]?.typed_config, "access log").path = accessLog;
+  return cfg;
+}
+
+export class Envoy {
+  proc!: Proc;
+  ports!: EnvoyPorts;
+  readonly accessLog: string;
+
+  constructor(
+    private readonly scene: Scene,
+    private readonly peers: Peers,
+  ) {
+    this.accessLog = scene.path("envoy-access.log");
+  }
+
+  async start(t: EnvoyTargets): Promise<void> {
+    this.ports = { mtls: await freePort(), jwt: await freePort(), admin: await freePort() };
+    const file = this.scene.path("envoy.json");
+    writeFileSync(file, JSON.stringify(envoyConfig(this.ports, t, this.accessLog), null, 2));
+    // --disable-hot-restart: several Envoys on one machine must not share the hot-restart shared memory.
+    this.proc = this.scene.spawn("envoy", this.peers.envoy, ["-c", file, "--disable-hot-restart", "--log-level", "info"]);
+    // Listeners warm until SDS delivers the SVID and the bundle; both must be active before traffic.
+    await until("Envoy listeners active (SDS secrets delivered)", async () => ((await this.stat("listener_manager.total_listeners_active")) === 2 ? true : undefined), 60_000, 200);
+  }
+
+  admin(path: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const req = request({ host: "127.0.0.1", port: this.ports.admin, path }, (res) => {
+        let body = "";
+        res.on("data", (d: Buffer) => (body += d.toString()));
+        res.on("end", () => resolve(body));
+      });
+      req.on("error", reject);
+      req.end();
+    });
+  }
+
+  async stat(name: string): Promise<number | undefined> {
+    const text = await this.admin(`/stats?filter=^${name.replace(/\./g, "\\.")}$`);
+    const m = new RegExp(`^${name.replace(/\./g, "\\.")}: (\\d+)$`, "m").exec(text);
+    return m ? Number(m[1]) : undefined;
+  }
+}

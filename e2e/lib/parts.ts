@@ -1,0 +1,170 @@
+// The parts a scenario runs besides the peers: spiffe-authz from this tree (the built CLI, as users run it), an
+// upstream echo server that records what reached it, and an HTTPS client presenting an SVID.
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { request as httpRequest } from "node:http";
+import { join } from "node:path";
+import { freePort, healthClient, unary } from "../../test/helpers/clients.js";
+import { ROOT } from "./peers.js";
+import { until, type Proc, type Scene } from "./proc.js";
+
+export const AUTHZ_CONFIG = join(ROOT, "deploy/compose/spiffe-authz.yaml");
+
+export class Authz {
+  proc!: Proc;
+  port = 0;
+  metricsPort = 0;
+
+  constructor(
+    private readonly scene: Scene,
+    private readonly agentSocket: string,
+    private readonly configPath = AUTHZ_CONFIG,
+  ) {}
+
+  /** Starts `node bin/spiffe-authz.js serve` on the real agent socket; resolves once health says SERVING. */
+  async start(extra: string[] = []): Promise<void> {
+    if (this.port === 0) {
+      this.port = await freePort();
+      this.metricsPort = await freePort();
+    }
+    this.proc = this.scene.spawn("spiffe-authz", process.execPath, [
+      join(ROOT, "bin/spiffe-authz.js"),
+      "serve",
+      "--grpc-address",
+      `127.0.0.1:${this.port}`,
+      "--spire-socket",
+      `unix://${this.agentSocket}`,
+      "--config",
+      this.configPath,
+      "--metrics-address",
+      `127.0.0.1:${this.metricsPort}`,
+      ...extra,
+    ]);
+    await until("spiffe-authz SERVING", () => this.health().then((s) => (s === "SERVING" ? true : undefined)), 30_000, 200);
+  }
+
+  async health(service = ""): Promise<string> {
+    const c = healthClient(`127.0.0.1:${this.port}`);
+    try {
+      return (await unary<{ status: string }>(c, "Check", { service })).status;
+    } finally {
+      c.close();
+    }
+  }
+
+  async metrics(): Promise<string> {
+    const res = await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`);
+    return res.text();
+  }
+
+  /** The audit lines (one JSON object per decision) logged since `from` (an offset into the output). */
+  audit(from = 0): Array<Record<string, unknown>> {
+    return this.proc.output
+      .slice(from)
+      .split("\n")
+      .filter((l) => l.includes('"component":"audit"'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  }
+}
+
+export interface Received {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+}
+
+/** The upstream: answers 200 with what it received and keeps every request; `?delay=MS` holds the answer. */
+export class Echo {
+  readonly received: Received[] = [];
+  port = 0;
+  private server!: Server;
+
+  async start(): Promise<void> {
+    this.port = await freePort();
+    this.server = createServer((req, res) => {
+      const seen: Received = { method: req.method ?? "", url: req.url ?? "", headers: req.headers };
+      this.received.push(seen);
+      const delay = Number(new URL(req.url ?? "/", "http://x").searchParams.get("delay") ?? 0);
+      req.resume();
+      setTimeout(() => {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify(seen));
+      }, delay);
+    });
+    await new Promise<void>((r) => this.server.listen(this.port, "127.0.0.1", r));
+  }
+
+  /** What the upstream saw of the request carrying this x-request-id. */
+  byRequestId(rid: string): Received | undefined {
+    return this.received.find((r) => r.headers["x-request-id"] === rid);
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+}
+
+export interface Reply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+export interface ClientTls {
+  certPem?: string;
+  keyPem?: string;
+  /** Roots that must verify the server (the SPIRE bundle). */
+  caPem: string;
+  /** The SPIFFE ID the server must present as its URI SAN. */
+  serverId: string;
+}
+
+let ridSeq = 0;
+/** A request id unique in this run, for finding the request again at the upstream and in the logs. */
+export const rid = (tag: string) => `e2e-${tag}-${process.pid}-${++ridSeq}`;
+
+/** One HTTPS request on a fresh connection (a fresh TLS handshake: rotations are seen). */
+export function https(port: number, path: string, tls: ClientTls, opts: { method?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        host: "127.0.0.1",
+        port,
+        path,
+        method: opts.method ?? "GET",
+        headers: opts.headers,
+        agent: false,
+        ca: tls.caPem,
+        ...(tls.certPem ? { cert: tls.certPem, key: tls.keyPem } : {}),
+        // SVIDs carry a URI SAN and no DNS name: check the SPIFFE ID instead of a host name.
+        checkServerIdentity: (_host: string, cert: { subjectaltname?: string }) => {
+          const sans = (cert.subjectaltname ?? "").split(", ");
+          return sans.includes(`URI:${tls.serverId}`) ? undefined : new Error(`server presented ${cert.subjectaltname}, expected ${tls.serverId}`);
+        },
+      },
+      (res) => {
+        let body = "";
+        res.on("data", (d: Buffer) => (body += d.toString()));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
+    req.setTimeout(10_000, () => req.destroy(new Error("request timed out")));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** One plain HTTP request (Zentinel's listener). */
+export function http(port: number, path: string, opts: { method?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: "127.0.0.1", port, path, method: opts.method ?? "GET", headers: opts.headers, agent: false }, (res) => {
+      let body = "";
+      res.on("data", (d: Buffer) => (body += d.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error("request timed out")));
+    req.on("error", reject);
+    req.end();
+  });
+}
