@@ -76,6 +76,7 @@ export class DevWorkloadApi {
   private empty = false;
   private bareKeys = false;
   private headerStripped = false;
+  private deniedUntil = 0;
   /** SPIFFE IDs handed to callers; [] makes every call PERMISSION_DENIED ("no identity issued"). */
   identities: string[];
   /** Bound target, e.g. `unix:///tmp/x/agent.sock` or `127.0.0.1:40123`. */
@@ -193,6 +194,19 @@ export class DevWorkloadApi {
     this.publish();
   }
 
+  /**
+   * What a real SPIRE agent does while it re-issues SVIDs after a CA was tainted: every open bundle stream
+   * ends with PERMISSION_DENIED "no identity issued", and so does every new call for `ms`; then it serves again.
+   */
+  denyFor(ms: number): void {
+    this.deniedUntil = Date.now() + ms;
+    const err = statusError(grpc.status.PERMISSION_DENIED, "no identity issued");
+    for (const set of [this.x509Streams, this.jwtStreams, this.svidStreams]) {
+      for (const call of set) call.emit("error", err);
+      set.clear();
+    }
+  }
+
   /** Behave as if something between client and agent dropped gRPC metadata: every call lacks the security header. */
   simulateHeaderStripped(on = true): void {
     this.headerStripped = on;
@@ -231,7 +245,7 @@ export class DevWorkloadApi {
   private refuse(method: string, md: grpc.Metadata): grpc.ServiceError | undefined {
     this.calls[method] = (this.calls[method] ?? 0) + 1;
     if (this.headerStripped || md.get(SECURITY_HEADER)[0] !== "true") return statusError(grpc.status.INVALID_ARGUMENT, "security header missing from request");
-    if (this.identities.length === 0) return statusError(grpc.status.PERMISSION_DENIED, "no identity issued");
+    if (this.identities.length === 0 || Date.now() < this.deniedUntil) return statusError(grpc.status.PERMISSION_DENIED, "no identity issued");
     return undefined;
   }
 

@@ -1,6 +1,10 @@
 // Keeps FetchX509Bundles and FetchJWTBundles open against the SPIRE agent and feeds every message to the
 // trust store: a rotation reaches the engine as soon as the agent pushes it. Reconnects with exponential
 // backoff and full jitter; refusals that need an operator wait on the slow path; never a hot loop.
+// A real SPIRE agent ends the streams by itself now and then: while it re-issues SVIDs after a CA was
+// tainted, it briefly answers PERMISSION_DENIED "no identity issued" (and does the same for a new entry it has
+// not synced yet). So a lost stream is reported to the store only if no new stream delivers within
+// reconnectGraceMs, and a PERMISSION_DENIED is retried at the normal pace until it has lasted rejectedBackoffMs.
 import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import { JWTBundlesRequestSchema, X509BundlesRequestSchema, type JWTBundlesResponse, type X509BundlesResponse } from "../../gen/spiffe/workload/workload_pb.js";
@@ -31,8 +35,16 @@ export interface WatcherOptions {
   /** Backoff: first ceiling (default 200 ms), cap (default 500 ms: the agent is local, see DEFAULT_MAX_BACKOFF_MS). */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
-  /** Least wait after PERMISSION_DENIED / INVALID_ARGUMENT / UNIMPLEMENTED (default 5 s): those need an operator. */
+  /**
+   * Least wait after INVALID_ARGUMENT / UNIMPLEMENTED, and after a PERMISSION_DENIED that has lasted this long
+   * (default 5 s): those need an operator.
+   */
   rejectedBackoffMs?: number;
+  /**
+   * How long a lost stream may take to come back before the store hears of it (default 1000 ms): fail_closed
+   * answers 503 this long after the agent is really gone, and not during SPIRE's own brief stream restarts.
+   */
+  reconnectGraceMs?: number;
   /** A stream that delivered and stayed up this long resets the backoff (default 5 s): a flapping agent cannot make us spin. */
   healthyAfterMs?: number;
   /** Called after every applied message (the bundle-updates counter). */
@@ -57,6 +69,10 @@ interface StreamState<K extends BundleKind> {
   resyncTimer: NodeJS.Timeout | undefined;
   /** No first message within firstMessageTimeoutMs → lost. */
   firstTimer: NodeJS.Timeout | undefined;
+  /** Tells the store the stream is lost unless a new one delivers first. */
+  graceTimer: NodeJS.Timeout | undefined;
+  /** When the current run of PERMISSION_DENIED answers began. */
+  deniedSince: number | undefined;
   /** When the current call delivered its first message. */
   upSince: number | undefined;
   /** Up, from the store's point of view (a quiet resync re-open does not change it). */
@@ -103,6 +119,8 @@ export class WorkloadApiWatcher {
       retryTimer: undefined,
       resyncTimer: undefined,
       firstTimer: undefined,
+      graceTimer: undefined,
+      deniedSince: undefined,
       upSince: undefined,
       connected: false,
       lastCode: undefined,
@@ -143,6 +161,7 @@ export class WorkloadApiWatcher {
     this.closed = true;
     for (const s of [this.streams.x509, this.streams.jwt]) {
       this.clearTimers(s);
+      clearTimeout(s.graceTimer);
       const call = s.call;
       s.call = undefined;
       call?.cancel();
@@ -178,6 +197,9 @@ export class WorkloadApiWatcher {
       if (s.upSince === undefined) {
         s.upSince = Date.now();
         clearTimeout(s.firstTimer);
+        clearTimeout(s.graceTimer);
+        s.graceTimer = undefined;
+        s.deniedSince = undefined;
         if (!s.connected) {
           this.opts.log.info({ stream: s.method, target: this.opts.target }, "Workload API stream up");
           this.opts.onEvent?.({ type: "connected", kind: s.kind });
@@ -224,13 +246,37 @@ export class WorkloadApiWatcher {
     if (this.closed) return;
     const wasConnected = s.connected;
     s.connected = false;
-    this.opts.store.setSpireConnected(false, s.kind);
+    if (wasConnected) {
+      // The store keeps the bundles through the grace; a stream that delivers again cancels it (see open()).
+      const graceMs = this.opts.reconnectGraceMs ?? 1000;
+      s.graceTimer = setTimeout(() => {
+        s.graceTimer = undefined;
+        if (!s.connected && !this.closed) this.opts.store.setSpireConnected(false, s.kind);
+      }, graceMs);
+      s.graceTimer.unref();
+    } else if (s.graceTimer === undefined) {
+      this.opts.store.setSpireConnected(false, s.kind);
+    }
 
     if (s.upSince !== undefined && Date.now() - s.upSince >= (this.opts.healthyAfterMs ?? 5000)) s.backoff.reset();
-    const refused = REFUSED.has(code);
-    const delay = refused ? s.backoff.slow(this.opts.rejectedBackoffMs ?? 5000) : s.backoff.next();
+    const rejectedMs = this.opts.rejectedBackoffMs ?? 5000;
+    let refused = REFUSED.has(code);
+    // PERMISSION_DENIED is also SPIRE's answer while it (re-)issues this workload's SVID: retried at the normal
+    // pace, logged as a refusal needing an operator only once it has lasted rejectedBackoffMs.
+    let transientDenial = false;
+    if (code === grpc.status.PERMISSION_DENIED) {
+      s.deniedSince ??= Date.now();
+      transientDenial = Date.now() - s.deniedSince < rejectedMs;
+      refused = !transientDenial;
+    } else {
+      s.deniedSince = undefined;
+    }
+    const delay = refused ? s.backoff.slow(rejectedMs) : s.backoff.next();
     const fields = { stream: s.method, target: this.opts.target, code: codeName(code), details, retryInMs: delay, hint: HINTS[code] };
-    if (refused && code !== grpc.status.UNIMPLEMENTED) {
+    if (transientDenial) {
+      const first = s.lastCode !== code;
+      this.opts.log[first ? "info" : "debug"](fields, "Workload API denied the call for now (an entry not yet synced, or SVIDs being re-issued); retrying");
+    } else if (refused && code !== grpc.status.UNIMPLEMENTED) {
       this.opts.log.error(fields, "Workload API refused the call");
     } else if (refused) {
       this.opts.log.warn(fields, "Workload API method not implemented");
