@@ -86,6 +86,7 @@ install_zentinel() {
   local dir="$root/zentinel-$ZENTINEL_VERSION" t; t=$(now)
   if [[ -x "$dir/bin/zentinel" ]] && "$dir/bin/zentinel" --version >/dev/null 2>&1; then echo "peers: zentinel $ZENTINEL_VERSION cached: $dir/bin/zentinel"; return; fi
   need cargo "install Rust (rustup) to build zentinel-proxy $ZENTINEL_VERSION from crates.io"
+  need protoc "zentinel-proxy's agent protocol is generated at build time: apt-get install protobuf-compiler"
   echo "peers: zentinel $ZENTINEL_VERSION from crates.io (cargo install zentinel-proxy --locked; the first build takes a while)"
   local log="$root/logs/zentinel.log"; : >"$log"
   # A target directory in the cache: an interrupted first build resumes instead of starting over.

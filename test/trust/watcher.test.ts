@@ -227,10 +227,11 @@ test("an unregistered workload (PERMISSION_DENIED) gets a loud, clear log line o
     assert.equal(refused[0]!["details"], "no identity issued");
     assert.match(String(refused[0]!["hint"]), /registration entry/);
     assert.equal(refused[0]!["level"], 50);
-    // 2.5 s: retried at the normal pace (50…200 ms) for rejectedBackoffMs (1 s), then on the 1 s floor.
-    assert.ok(watcher.attempts.x509 <= 14, `x509 attempts ${watcher.attempts.x509}`);
-    assert.ok(watcher.attempts.jwt <= 14, `jwt attempts ${watcher.attempts.jwt}`);
-    assert.ok((api.calls["FetchX509Bundles"] ?? 0) <= 14);
+    // 2.5 s: retried at the normal pace (full jitter under 50…200 ms) for rejectedBackoffMs (1 s), then on the
+    // 1 s floor: a handful of attempts, never a loop.
+    assert.ok(watcher.attempts.x509 <= 25, `x509 attempts ${watcher.attempts.x509}`);
+    assert.ok(watcher.attempts.jwt <= 25, `jwt attempts ${watcher.attempts.jwt}`);
+    assert.ok((api.calls["FetchX509Bundles"] ?? 0) <= 25);
     const before = watcher.attempts.x509;
     await sleep(1000);
     assert.ok(watcher.attempts.x509 - before <= 2, "on the slow path now");
