@@ -2,7 +2,6 @@
 // agent's SDS, every request checked by spiffe-authz over ext_authz gRPC. Assertions are on what the upstream
 // received and what Envoy logged, not only on status codes.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { https, rid, type ClientTls } from "./lib/parts.js";
 import { id, type X509Svid } from "./lib/spire.js";
@@ -102,7 +101,7 @@ describe("Envoy ext_authz → spiffe-authz, SVIDs from SPIRE", () => {
       assert.equal(res.status, 200);
       const rd = rid("accesslog-deny");
       await https(stack.envoy.ports.mtls, "/api/log-me", tlsOf("intruder"), { headers: { "x-request-id": rd } });
-      const lines = await waitForLog(stack.envoy.accessLog, [r, rd]);
+      const lines = await waitForLog(() => stack.envoy.accessLog(), [r, rd]);
       const allow = lines.find((l) => l["request_id"] === r)!;
       assert.equal(allow["spiffe_id"], id("frontend"));
       assert.equal(allow["authz_decision"], "allow");
@@ -114,15 +113,12 @@ describe("Envoy ext_authz → spiffe-authz, SVIDs from SPIRE", () => {
 });
 
 /** Envoy flushes its access log on a timer: wait until every request id has a line. */
-async function waitForLog(file: string, ids: string[], timeoutMs = 15_000): Promise<Array<Record<string, unknown>>> {
+async function waitForLog(read: () => Array<Record<string, unknown>>, ids: string[], timeoutMs = 15_000): Promise<Array<Record<string, unknown>>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const lines = readFileSync(file, "utf8")
-      .split("\n")
-      .filter((l) => l.startsWith("{"))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = read();
     if (ids.every((i) => lines.some((l) => l["request_id"] === i))) return lines;
-    if (Date.now() > deadline) throw new Error(`access log ${file} lacks ${ids.join(", ")} after ${timeoutMs} ms`);
+    if (Date.now() > deadline) throw new Error(`Envoy's access log lacks ${ids.join(", ")} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }

@@ -26,8 +26,8 @@ function need<T>(v: T | undefined, what: string): T {
   return v;
 }
 
-/** The shipped file with listeners, clusters, the admin port and the access log path substituted. */
-export function envoyConfig(ports: EnvoyPorts, t: EnvoyTargets, accessLog: string): unknown {
+/** The shipped file with listeners, clusters and the admin port substituted. */
+export function envoyConfig(ports: EnvoyPorts, t: EnvoyTargets): unknown {
   const cfg = parse(deployFile("envoy/envoy.yaml"), { merge: true }) as any;
   const listeners: any[] = need(cfg.static_resources?.listeners, "listeners");
   const byName = (n: string) => need(listeners.find((l) => l.name === n), `listener ${n}`);
@@ -39,28 +39,30 @@ export function envoyConfig(ports: EnvoyPorts, t: EnvoyTargets, accessLog: strin
   endpoint("backend").socket_address = { address: "127.0.0.1", port_value: t.backendPort };
   endpoint("spire_agent").pipe = { path: t.agentSocket };
   need(cfg.admin?.address?.socket_address, "admin address").port_value = ports.admin;
-  // The HCM is shared by both listeners through a YAML anchor, so this sets the access log of both.
-  const hcm = need(byName("inbound_mtls").filter_chains[0].filters[0].typed_config, "HTTP connection manager");
-  need(hcm.access_log?.[0]?.typed_config, "access log").path = accessLog;
   return cfg;
 }
 
 export class Envoy {
   proc!: Proc;
   ports!: EnvoyPorts;
-  readonly accessLog: string;
 
   constructor(
     private readonly scene: Scene,
     private readonly peers: Peers,
-  ) {
-    this.accessLog = scene.path("envoy-access.log");
+  ) {}
+
+  /** The access log's JSON lines (Envoy writes them to its stdout; its own log goes to stderr). */
+  accessLog(): Array<Record<string, unknown>> {
+    return this.proc.output
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
   }
 
   async start(t: EnvoyTargets): Promise<void> {
     this.ports = { mtls: await freePort(), jwt: await freePort(), admin: await freePort() };
     const file = this.scene.path("envoy.json");
-    writeFileSync(file, JSON.stringify(envoyConfig(this.ports, t, this.accessLog), null, 2));
+    writeFileSync(file, JSON.stringify(envoyConfig(this.ports, t), null, 2));
     // --disable-hot-restart: several Envoys on one machine must not share the hot-restart shared memory.
     this.proc = this.scene.spawn("envoy", this.peers.envoy, ["-c", file, "--disable-hot-restart", "--log-level", "info"]);
     // Listeners warm until SDS delivers the SVID and the bundle; both must be active before traffic.

@@ -36,7 +36,14 @@ export class Spire {
     this.agentSocket = scene.path("agent.sock");
   }
 
+  /** Server, then an agent that joins it with a fresh join token. */
   async start(): Promise<void> {
+    await this.startServer();
+    await this.joinAgent();
+  }
+
+  /** The server alone: its API socket answers `spire-server` commands. */
+  async startServer(): Promise<void> {
     this.serverPort = await freePort();
     const dataDir = this.scene.path("server-data");
     mkdirSync(dataDir, { recursive: true });
@@ -49,10 +56,12 @@ export class Spire {
     writeFileSync(this.scene.path("server.conf"), conf);
     this.server = this.scene.spawn("spire-server", this.peers.spireServer, ["run", "-config", this.scene.path("server.conf")]);
     await until("spire-server healthy", () => this.serverCli(["healthcheck"]).then(() => true), 60_000, 200);
+  }
 
+  private async joinAgent(): Promise<void> {
     const agentData = this.scene.path("agent-data");
     mkdirSync(agentData, { recursive: true });
-    conf = deployFile("spire/agent.conf");
+    let conf = deployFile("spire/agent.conf");
     conf = setHcl(conf, "data_dir", agentData);
     conf = setHcl(conf, "directory", agentData);
     conf = setHcl(conf, "server_address", "127.0.0.1");

@@ -60,6 +60,54 @@ test("the Envoy config calls our service over gRPC with the V3 ext_authz API", (
   for (const s of ["spire-server", "spire-agent", "envoy", "backend", "frontend", "intruder"]) assert.ok(compose.services[s], s);
 });
 
+// The mismatches only the real peers showed (the e2e tier runs these files against them); kept here so the
+// fast tier catches a regression without the peers.
+test("Envoy asks SDS for the SVID SPIRE registers for the envoy service, and for the trust domain's bundle", () => {
+  const envoy = parseYaml(read("deploy/envoy/envoy.yaml"));
+  const entries = JSON.parse(read("deploy/spire/entries.json")).entries as Array<{ spiffe_id: string; selectors: Array<{ type: string; value: string }> }>;
+  const envoyEntry = entries.find((e) => e.selectors.some((s) => s.value === "label:com.docker.compose.service:envoy"));
+  for (const l of envoy.static_resources.listeners) {
+    const ctx = l.filter_chains[0].transport_socket.typed_config.common_tls_context;
+    assert.deepEqual(
+      ctx.tls_certificate_sds_secret_configs.map((c: { name: string }) => c.name),
+      [envoyEntry?.spiffe_id],
+      `${l.name} asks SDS for an SVID SPIRE never issues to Envoy`,
+    );
+  }
+  const mtls = envoy.static_resources.listeners.find((l: { name: string }) => l.name === "inbound_mtls");
+  assert.equal(mtls.filter_chains[0].transport_socket.typed_config.require_client_certificate, true);
+  assert.equal(mtls.filter_chains[0].transport_socket.typed_config.common_tls_context.combined_validation_context.validation_context_sds_secret_config.name, "spiffe://example.org");
+  // Access log to Envoy's own stdout: opening /dev/stdout fails when stdout is a socket (ENXIO).
+  assert.doesNotMatch(read("deploy/envoy/envoy.yaml"), /path: \/dev\/stdout/);
+});
+
+test("docker-compose.yml runs the SPIRE images as they are built (FROM scratch: no shell, no wget) and mounts files that exist", () => {
+  const compose = parseYaml(read("docker-compose.yml")) as { services: Record<string, { image?: string; entrypoint?: string[]; command?: string[]; volumes?: string[] }> };
+  const pins = Object.fromEntries(
+    read("scripts/peers.env")
+      .split("\n")
+      .map((l) => /^([A-Z_]+)=(\S+)$/.exec(l))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => [m[1], m[2]]),
+  );
+  let spire = 0;
+  for (const [name, svc] of Object.entries(compose.services)) {
+    if (svc.image?.startsWith("ghcr.io/spiffe/spire-")) {
+      spire++;
+      assert.equal(svc.image.split(":")[1], pins["SPIRE_VERSION"], `${name}: the SPIRE version the e2e tier tests`);
+      const argv = [...(svc.entrypoint ?? []), ...(svc.command ?? [])].join(" ");
+      assert.doesNotMatch(argv, /\/bin\/sh|wget|curl/, `${name} runs a shell or tool its image does not have`);
+      if (svc.entrypoint) assert.match(svc.entrypoint[0]!, /^\/opt\/spire\/bin\/spire-(server|agent)$/, name);
+    }
+    if (svc.image?.startsWith("envoyproxy/envoy:")) assert.equal(svc.image, `envoyproxy/envoy:v${pins["ENVOY_VERSION"]}`);
+    for (const v of svc.volumes ?? []) {
+      if (v.startsWith("./")) assert.ok(statSync(join(ROOT, v.split(":")[0]!)).isFile(), `${name} mounts ${v}, which does not exist`);
+    }
+  }
+  assert.ok(spire >= 5, "server, registration, agent and the SVID fetchers");
+  assert.ok(!read("docker-compose.yml").includes("register.sh"));
+});
+
 test("config snippets in deploy/ and the README pass our config schema and compile", () => {
   const snippets: Array<[string, unknown]> = [
     ["deploy/config.example.yaml", parseYaml(read("deploy/config.example.yaml"))],
