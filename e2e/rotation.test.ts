@@ -41,9 +41,19 @@ describe("CA rotation forced on the real SPIRE server", () => {
       const show = async () => JSON.parse(await stack.spire.serverCli(["localauthority", "x509", "show", "-output", "json"])) as Authorities;
       const before = await show();
       const oldAuthority = before.active!.authority_id;
+      const updates = async () => Number(/^spiffe_authz_bundle_updates_total\{[^}]*source="spire"[^}]*\} (\d+)/m.exec(await stack.authz.metrics())?.[1] ?? 0);
+      const updatesBefore = await updates();
+      const tPrepare = Date.now();
       await stack.spire.serverCli(["localauthority", "x509", "prepare"]);
       const prepared = (await show()).prepared!.authority_id;
       assert.notEqual(prepared, oldAuthority);
+      // As an operator would: activate only once the new root has reached the workloads (the agent syncs with
+      // the server every few seconds). spiffe-authz hears of it on its bundle stream as soon as the agent does.
+      const roots = (pem: string) => pem.split("-----BEGIN CERTIFICATE-----").length - 1;
+      await until("the agent's bundle to carry the prepared root", async () => (roots((await frontend.x509()).bundlePem) === 2 ? true : undefined), 60_000, 100);
+      const agentHasRootMs = Date.now() - tPrepare;
+      await until("spiffe-authz to apply the agent's new bundle", async () => ((await updates()) > updatesBefore ? true : undefined), 10_000, 20);
+      const authzHasRootMs = Date.now() - tPrepare;
 
       const tActivate = Date.now();
       await stack.spire.serverCli(["localauthority", "x509", "activate", "-authorityID", prepared]);
@@ -68,16 +78,22 @@ describe("CA rotation forced on the real SPIRE server", () => {
 
       const tRevoke = Date.now();
       await stack.spire.serverCli(["localauthority", "x509", "revoke", "-authorityID", oldAuthority]);
-      const refused = await until(
-        "spiffe-authz to refuse the revoked CA's SVID",
-        async () => {
-          const r = await direct(old);
-          return r.status.code !== 0 ? r : undefined;
-        },
-        60_000,
-        25,
-      );
-      const revokedMs = Date.now() - tRevoke;
+      let agentDroppedMs = 0;
+      let revokedMs = 0;
+      const [, refused] = await Promise.all([
+        until("the agent's bundle to drop the revoked root", async () => (roots((await frontend.x509()).bundlePem) === 1 ? (agentDroppedMs = Date.now() - tRevoke) : undefined), 60_000, 50),
+        until(
+          "spiffe-authz to refuse the revoked CA's SVID",
+          async () => {
+            const r = await direct(old);
+            if (r.status.code === 0) return undefined;
+            revokedMs = Date.now() - tRevoke;
+            return r;
+          },
+          60_000,
+          20,
+        ),
+      ]);
       assert.equal(refused.status.code, 16, "UNAUTHENTICATED");
       assert.match(refused.status.message, /untrusted/);
       // Through Envoy the old SVID no longer gets a 200 either (refused in TLS once SDS drops the old root, or 401).
@@ -91,6 +107,13 @@ describe("CA rotation forced on the real SPIRE server", () => {
       // And the fresh one still passes.
       assert.equal((await direct(fresh)).status.code, 0);
 
-      record("rotation", { reissuedAfterTaintMs: reissuedMs, freshAcceptedFirstTryMs: freshAcceptedMs, revokedRefusedAfterMs: revokedMs });
+      record("rotation", {
+        agentHasRootMs,
+        authzHasRootMs,
+        reissuedAfterTaintMs: reissuedMs,
+        freshAcceptedFirstTryMs: freshAcceptedMs,
+        agentDroppedRevokedRootMs: agentDroppedMs,
+        authzRefusesRevokedMs: revokedMs,
+      });
     }));
 });
