@@ -75,6 +75,25 @@ export const configSchema = z.strictObject({
       "include-cert-info": z.boolean().default(false),
     })
     .prefault({}),
+  server: z
+    .strictObject({
+      tls: z
+        .strictObject({
+          // off: plaintext gRPC; spiffe: our own X509-SVID from the Workload API, client SVIDs required.
+          mode: z.enum(["off", "spiffe"]).default("off"),
+          "authorized-clients": allowlistSchema.prefault({}),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  zentinel: z
+    .strictObject({
+      // Configure events and handshake config_json come over the network: ignored unless this is true.
+      "accept-configure": z.boolean().default(false),
+      "handshake-timeout-ms": z.int().positive().max(600_000).default(10_000),
+      "max-streams": z.int().positive().max(1_000_000).default(1024),
+    })
+    .prefault({}),
 });
 
 /** Validated config with every default filled in. */
