@@ -94,6 +94,17 @@ describe("Envoy ext_authz → spiffe-authz, SVIDs from SPIRE", () => {
       assert.equal(audit?.["route"], "payments");
     }));
 
+  it("a caller refused on /payments is refused under every spelling of it, by Envoy's normalisation or by spiffe-authz", () =>
+    stack.step(async () => {
+      for (const path of ["/payments;v=1", "/payments%2Fcharge", "/api/%2e%2e/payments/charge", "//payments/charge", "/api/..%2Fpayments", "/payments/./charge"]) {
+        const r = rid("spelling");
+        const res = await https(stack.envoy.ports.mtls, path, tlsOf("frontend"), { method: "POST", headers: { "x-request-id": r } });
+        assert.notEqual(res.status, 200, `${path} reached the upstream`);
+        assert.ok([400, 403].includes(res.status), `${path}: ${res.status}`);
+        assert.equal(stack.echo.byRequestId(r), undefined, `${path} reached the upstream`);
+      }
+    }));
+
   it("Envoy's access log shows the caller's SPIFFE ID from the ext_authz dynamic metadata", () =>
     stack.step(async () => {
       const r = rid("accesslog");

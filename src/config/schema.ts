@@ -22,7 +22,9 @@ const routeSchema = z.strictObject({
       methods: z.array(z.string().regex(/^[A-Za-z]+$/, "expected an HTTP method")).optional(),
     })
     .prefault({}),
-  allowlist: allowlistSchema.prefault({}),
+  // Absent: the top-level allowlist applies (a route the proxy names, e.g. each Zentinel route_id, without
+  // rules of its own). Present, even empty, it replaces the top-level one.
+  allowlist: allowlistSchema.optional(),
 });
 
 export const configSchema = z.strictObject({

@@ -40,7 +40,8 @@ export function decide(
   cache?: ChainCache,
 ): Decision | Promise<Decision> {
   const cfg = policy.config;
-  const { route, allowlist } = selectRoute(policy, req);
+  const selection = selectRoute(policy, req);
+  const { route, allowlist } = selection;
   const includeCert = cfg.audit["include-cert-info"];
 
   const base = (status: DecisionStatus, allow: boolean, reason: Reason, detail: string): Decision => {
@@ -58,6 +59,12 @@ export function decide(
     if (certInfo && includeCert) d.certInfo = certInfo;
     return d;
   };
+
+  // A route name the proxy sent that the config lacks is a mistake somewhere: never fall back to the broader
+  // top-level allowlist for it.
+  if (selection.unknownRoute !== undefined) {
+    return base(PERMISSION_DENIED, false, "unknown_route", `route ${JSON.stringify(selection.unknownRoute.slice(0, 128))} is not defined in the config`);
+  }
 
   // Fast path: a chain this exact input already verified under this trust snapshot costs one hash, no parsing.
   // Only successful verifications are cached and parsing is deterministic, so a hit is as good as a re-check.

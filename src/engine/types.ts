@@ -12,6 +12,7 @@ export const REASONS = [
   "not_a_leaf",
   "unknown_trust_domain",
   "not_allowed",
+  "unknown_route",
   "spire_unavailable",
   "fail_open",
   "log_and_allow",

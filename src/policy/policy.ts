@@ -4,7 +4,7 @@ import type { Config } from "../config/schema.js";
 import { ConfigError } from "../config/errors.js";
 import type { AuthzRequest } from "../engine/types.js";
 import { compileAllowlist, type Allowlist } from "./allowlist.js";
-import { canonicalPrefix, normalizePath, pathHasPrefix } from "./routes.js";
+import { canonicalPrefix, pathHasPrefix, pathReadings } from "./routes.js";
 
 export interface CompiledRoute {
   readonly name: string;
@@ -12,6 +12,7 @@ export interface CompiledRoute {
   readonly pathPrefix: string | undefined;
   /** Upper-cased methods, or undefined for any method. */
   readonly methods: ReadonlySet<string> | undefined;
+  /** Its own, or the top-level allowlist when the config gives the route none. */
   readonly allowlist: Allowlist;
 }
 
@@ -30,16 +31,25 @@ export interface Policy {
   readonly routes: readonly CompiledRoute[];
   /** Identity header names as configured (for headers to set). */
   readonly headers: Readonly<IdentityHeaderNames>;
-  /** All five identity header names, lower-cased: what a client must never smuggle upstream. */
+  /**
+   * Every spelling of the five identity header names a client must never smuggle upstream: lower-cased (header
+   * names are case-insensitive) and with each `-` also as `_` (CGI, WSGI, PHP and nginx-to-FastCGI upstreams
+   * fold both onto HTTP_X_SPIFFE_ID). The configured spellings come first.
+   */
   readonly identityHeaderNames: readonly string[];
   /** Things worth one line in the start-up/reload log, e.g. empty allowlists (authentication only). */
   readonly warnings: readonly string[];
 }
 
 export interface RouteSelection {
-  /** The route whose allowlist applies, or undefined for the top-level allowlist. */
-  route: CompiledRoute | undefined;
-  allowlist: Allowlist;
+  /**
+   * The route whose allowlist applies, or undefined for the top-level allowlist. When readings of the path
+   * select several, a route of its own (stable per policy) whose allowlist requires all of theirs.
+   */
+  readonly route: CompiledRoute | undefined;
+  readonly allowlist: Allowlist;
+  /** A route name the request gave that the config does not define: denied 403 unknown_route. */
+  readonly unknownRoute?: string;
 }
 
 const EMPTY_WARNING = "is empty: every verified SPIFFE ID is allowed (authentication only)";
@@ -61,8 +71,8 @@ export function compilePolicy(config: Config): Policy {
     if (methods && methods.length === 0) {
       throw new ConfigError(`routes[${i}].match.methods`, "must not be empty (leave it out to match any method)");
     }
-    const ra = compileAllowlist(r.allowlist, `routes[${i}].allowlist`);
-    if (ra.empty) warnings.push(`routes[${i}] ("${r.name}") allowlist ${EMPTY_WARNING}`);
+    const ra = r.allowlist === undefined ? allowlist : compileAllowlist(r.allowlist, `routes[${i}].allowlist`);
+    if (r.allowlist !== undefined && ra.empty) warnings.push(`routes[${i}] ("${r.name}") allowlist ${EMPTY_WARNING}`);
     return {
       name: r.name,
       pathPrefix: rawPrefix === undefined ? undefined : canonicalPrefix(rawPrefix),
@@ -98,28 +108,105 @@ export function compilePolicy(config: Config): Policy {
     allowlist,
     routes: Object.freeze(routes),
     headers: Object.freeze(headers),
-    identityHeaderNames: Object.freeze(lower),
+    identityHeaderNames: Object.freeze(spellings(lower)),
     warnings: Object.freeze(warnings),
   });
 }
 
-/** First route named by the request, else first matching path/method, else the top-level allowlist. */
+/** Largest set of spellings per name: 2^6 variants; a longer run of separators keeps the plain two spellings. */
+const MAX_SEPARATORS_SPELLED = 6;
+
+/** `a-b_c` → a-b-c, a_b-c, a-b_c, a_b_c: every `-`/`_` choice, configured names first, no duplicates. */
+function spellings(names: readonly string[]): string[] {
+  const out = new Set<string>(names);
+  for (const name of names) {
+    const parts = name.split(/[-_]/);
+    const seps = parts.length - 1;
+    if (seps === 0) continue;
+    if (seps > MAX_SEPARATORS_SPELLED) {
+      out.add(parts.join("-"));
+      out.add(parts.join("_"));
+      continue;
+    }
+    for (let mask = 0; mask < 1 << seps; mask++) {
+      let n = parts[0]!;
+      for (let k = 0; k < seps; k++) n += (mask & (1 << k) ? "_" : "-") + parts[k + 1]!;
+      out.add(n);
+    }
+  }
+  return [...out];
+}
+
+const NOTHING_ALLOWED: Allowlist = Object.freeze({ empty: false, match: () => undefined });
+
+/** Selections made of several routes, per policy: decide() memoises decisions by route object identity. */
+const combined = new WeakMap<Policy, Map<string, RouteSelection>>();
+const MAX_COMBINED_PER_POLICY = 256;
+
+/** The route a normalised path and method select by prefix, or undefined for the top-level allowlist. */
+function routeForPath(policy: Policy, path: string, method: string): CompiledRoute | undefined {
+  for (const r of policy.routes) {
+    // A route without match conditions is one the proxy names (context_extensions / route_id); it must not
+    // capture every unnamed request.
+    if (r.pathPrefix === undefined && r.methods === undefined) continue;
+    if (r.pathPrefix !== undefined && !pathHasPrefix(path, r.pathPrefix)) continue;
+    if (r.methods !== undefined && !r.methods.has(method)) continue;
+    return r;
+  }
+  return undefined;
+}
+
+/** One selection requiring every chosen allowlist (undefined = the top-level one). */
+function combine(policy: Policy, chosen: ReadonlyArray<CompiledRoute | undefined>): RouteSelection {
+  // Config order, the top level last: the same set of routes is the same selection, whatever the readings' order.
+  const rank = (r: CompiledRoute | undefined) => (r === undefined ? policy.routes.length : policy.routes.indexOf(r));
+  const picked = [...chosen].sort((a, b) => rank(a) - rank(b));
+  const key = picked.map(rank).join(",");
+  let perPolicy = combined.get(policy);
+  const hit = perPolicy?.get(key);
+  if (hit) return hit;
+  const lists = picked.map((r) => (r === undefined ? policy.allowlist : r.allowlist));
+  const allowlist: Allowlist = Object.freeze({
+    empty: lists.every((l) => l.empty),
+    match(id: Parameters<Allowlist["match"]>[0]) {
+      let first: ReturnType<Allowlist["match"]>;
+      for (const l of lists) {
+        const m = l.match(id);
+        if (m === undefined) return undefined;
+        first ??= m;
+      }
+      return first;
+    },
+  });
+  const names = picked.map((r) => (r === undefined ? "(top-level)" : r.name));
+  const route: CompiledRoute = Object.freeze({ name: names.join("+"), pathPrefix: undefined, methods: undefined, allowlist });
+  const sel: RouteSelection = Object.freeze({ route, allowlist });
+  if (!perPolicy) combined.set(policy, (perPolicy = new Map()));
+  if (perPolicy.size < MAX_COMBINED_PER_POLICY) perPolicy.set(key, sel);
+  return sel;
+}
+
+/**
+ * The route named by the request (an undefined name is unknown_route, never the top-level allowlist); else the
+ * first route each plausible reading of the path and method falls under, else the top-level allowlist. When
+ * readings disagree, the request must be allowed under every route they select.
+ */
 export function selectRoute(policy: Policy, req: Pick<AuthzRequest, "routeName" | "path" | "method">): RouteSelection {
   if (req.routeName !== undefined && req.routeName !== "") {
     const named = policy.routes.find((r) => r.name === req.routeName);
     if (named) return { route: named, allowlist: named.allowlist };
+    return { route: undefined, allowlist: NOTHING_ALLOWED, unknownRoute: req.routeName };
   }
-  if (policy.routes.length > 0) {
-    const path = normalizePath(req.path);
-    const method = req.method.toUpperCase();
-    for (const r of policy.routes) {
-      // A route without match conditions is one the proxy names (context_extensions / route_id); it must not
-      // capture every unnamed request.
-      if (r.pathPrefix === undefined && r.methods === undefined) continue;
-      if (r.pathPrefix !== undefined && !pathHasPrefix(path, r.pathPrefix)) continue;
-      if (r.methods !== undefined && !r.methods.has(method)) continue;
-      return { route: r, allowlist: r.allowlist };
-    }
+  if (policy.routes.length === 0) return { route: undefined, allowlist: policy.allowlist };
+  const method = req.method.toUpperCase();
+  const readings = pathReadings(req.path);
+  const first = routeForPath(policy, readings[0]!, method);
+  let picked: Array<CompiledRoute | undefined> | undefined;
+  for (let k = 1; k < readings.length; k++) {
+    const r = routeForPath(policy, readings[k]!, method);
+    if (r === first || picked?.includes(r)) continue;
+    (picked ??= [first]).push(r);
   }
-  return { route: undefined, allowlist: policy.allowlist };
+  if (picked) return combine(policy, picked);
+  return { route: first, allowlist: first === undefined ? policy.allowlist : first.allowlist };
 }

@@ -8,7 +8,9 @@ import { REASONS } from "../../src/engine/types.js";
 import { DevCertificateAuthority, DevJwtAuthority } from "../../src/dev-ca/index.js";
 import { NOW, bareRequest, policyOf, sharedCas, snapshotOf, sourceCertRequest, xfccRequest } from "./helpers.js";
 
-const ALL_IDENTITY_HEADERS = ["x-auth-method", "x-auth-timestamp", "x-spiffe-id", "x-spiffe-trust-domain", "x-spiffe-workload-id"];
+// The five default names in every -/_ spelling (an upstream may fold x_spiffe_id onto X-SPIFFE-Id): 4+8+8+4+4.
+const ALL_IDENTITY_HEADERS = policyOf({}).identityHeaderNames.slice().sort();
+assert.equal(ALL_IDENTITY_HEADERS.length, 28);
 const SPOOF = { "x-spiffe-id": "spiffe://example.org/admin", "x-auth-method": "spiffe" };
 const covered = new Set<Reason>();
 
@@ -41,8 +43,9 @@ test("ok: verified X.509-SVID via XFCC Cert → identity headers as the seed doc
     { name: "X-Auth-Method", value: "spiffe" },
     { name: "X-Auth-Timestamp", value: String(Math.floor(NOW.getTime() / 1000)) },
   ]);
-  // the spoofed x-spiffe-id is overwritten (set), so nothing is left to remove
-  assert.deepEqual(d.headersToRemove, []);
+  // the spoofed x-spiffe-id is overwritten (set); what is left to remove are the other spellings
+  assert.ok(!d.headersToRemove.includes("x-spiffe-id") && d.headersToRemove.includes("x_spiffe_id"));
+  assert.equal(d.headersToRemove.length, 23);
   assert.equal(d.certInfo, undefined);
 });
 
@@ -365,6 +368,17 @@ test("property: decide() answers any XFCC/source-certificate garbage with a 401 
     }),
     { seed: 99, numRuns: 300 },
   );
+});
+
+test("unknown_route: a route name the config lacks is 403 before any credential is looked at, never the top-level allowlist", async () => {
+  const { example } = await sharedCas();
+  const svid = await example.issueX509Svid("/frontend");
+  const policy = policyOf({ allowlist: { exact: ["spiffe://example.org/frontend"] }, routes: [{ name: "payments", allowlist: { exact: ["spiffe://example.org/checkout"] } }] });
+  const d = await decide(xfccRequest(svid.pem, { routeName: "payment" }), policy, snapshotOf([example.x509Bundle()]), NOW);
+  expectDecision(d, { allow: false, reason: "unknown_route", status: 403 });
+  assert.match(d.detail, /"payment" is not defined/);
+  const none = await decide({ ...bareRequest(), routeName: "payment" }, policy, snapshotOf([example.x509Bundle()]), NOW);
+  expectDecision(none, { allow: false, reason: "unknown_route", status: 403 });
 });
 
 test("every reason code was produced above", () => {

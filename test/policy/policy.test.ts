@@ -123,8 +123,8 @@ test("bad entries name their key path", () => {
 });
 
 test("empty allowlists are reported as warnings (authentication only)", () => {
-  const p = compilePolicy(parseConfig({ routes: [{ name: "open" }, { name: "closed", allowlist: { exact: ["spiffe://td/a"] } }] }));
-  assert.equal(p.warnings.length, 2);
+  const p = compilePolicy(parseConfig({ routes: [{ name: "open", allowlist: {} }, { name: "closed", allowlist: { exact: ["spiffe://td/a"] } }, { name: "inherits" }] }));
+  assert.equal(p.warnings.length, 2, "a route without an allowlist inherits the top-level one: no warning of its own");
   assert.match(p.warnings[0]!, /^allowlist is empty: every verified SPIFFE ID is allowed/);
   assert.match(p.warnings[1]!, /routes\[0\] \("open"\)/);
   assert.equal(p.allowlist.match(idOf("spiffe://any.td/x")), "empty");
@@ -132,9 +132,14 @@ test("empty allowlists are reported as warnings (authentication only)", () => {
   assert.deepEqual(q.warnings, []);
 });
 
-test("identity header names are lower-cased for removal", () => {
+test("identity header names are lower-cased for removal, in every -/_ spelling an upstream may fold onto them", () => {
   const p = compilePolicy(parseConfig({}));
-  assert.deepEqual([...p.identityHeaderNames].sort(), ["x-auth-method", "x-auth-timestamp", "x-spiffe-id", "x-spiffe-trust-domain", "x-spiffe-workload-id"]);
+  assert.deepEqual(p.identityHeaderNames.slice(0, 5), ["x-spiffe-id", "x-spiffe-trust-domain", "x-spiffe-workload-id", "x-auth-method", "x-auth-timestamp"]);
+  // 2^separators spellings each: 4 + 8 + 8 + 4 + 4.
+  assert.equal(p.identityHeaderNames.length, 28);
+  assert.equal(new Set(p.identityHeaderNames).size, 28);
+  for (const n of ["x_spiffe_id", "x-spiffe_id", "x_spiffe-trust_domain", "x_auth_timestamp"]) assert.ok(p.identityHeaderNames.includes(n), n);
+  assert.ok(p.identityHeaderNames.every((n) => n === n.toLowerCase()));
   assert.equal(p.headers.spiffeId, "X-SPIFFE-Id");
 });
 
@@ -161,13 +166,21 @@ test("routes: by name first, then path prefix and method, else top level", () =>
   assert.equal(sel("/administrator"), undefined);
   assert.equal(sel("/anything", "GET", "named-only"), "named-only");
   assert.equal(sel("/payments", "POST", "admin"), "admin");
-  // an unknown name falls back to matching
-  assert.equal(sel("/payments", "POST", "nope"), "payments");
+  // an unknown name is unknown_route, never a fallback to matching or the top level
+  assert.equal(sel("/payments", "POST", "nope"), undefined);
+  assert.equal(selectRoute(p, { path: "/payments", method: "POST", routeName: "nope" }).unknownRoute, "nope");
+  assert.equal(selectRoute(p, { path: "/payments", method: "POST", routeName: "nope" }).allowlist.match(idOf("spiffe://td/top")), undefined);
   // path tricks resolve to the path the upstream will serve
   assert.equal(sel("/public/../payments", "POST"), "payments");
-  assert.equal(sel("//payments", "POST"), "payments");
+  // `//payments` is also host "payments", path "/", to a URL parser
+  assert.equal(sel("//payments", "POST"), "payments+(top-level)");
   assert.equal(sel("/%70ayments", "POST"), "payments");
-  assert.equal(sel("/payments%2Fx", "POST"), undefined);
+  // ambiguous spellings select every route a reading falls under: a route of their own requiring both
+  assert.equal(sel("/payments%2Fx", "POST"), "payments+(top-level)");
+  const both = selectRoute(p, { path: "/payments%2Fx", method: "POST" });
+  assert.equal(both.allowlist.match(idOf("spiffe://td/pay")), undefined, "not on the top-level allowlist");
+  assert.equal(both.allowlist.match(idOf("spiffe://td/top")), undefined, "not on the payments allowlist");
+  assert.equal(both, selectRoute(p, { path: "/payments%2fx", method: "POST" }), "the same combination is the same object (decide memoises by it)");
   assert.equal(selectRoute(p, { path: "/x", method: "GET" }).allowlist, p.allowlist);
 });
 

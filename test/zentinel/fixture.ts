@@ -24,10 +24,13 @@ import { capturedLogger, sleep, until } from "../helpers/log-capture.js";
 
 export type Msg = Record<string, unknown> & { message?: string };
 
-/** The policy every fixture starts with: web allowed, intruder verified but not allowed; route "open" allows the domain. */
+/**
+ * The policy every fixture starts with: web allowed, intruder verified but not allowed; route "open" allows the
+ * domain; "api" (the route_id headersEvent sends, as zentinel.kdl's route) uses the top-level allowlist.
+ */
 export const BASE_CONFIG = {
   allowlist: { exact: ["spiffe://example.org/web"] },
-  routes: [{ name: "open", allowlist: { "trust-domains": ["example.org"] } }],
+  routes: [{ name: "open", allowlist: { "trust-domains": ["example.org"] } }, { name: "api" }],
 };
 
 export interface Door {
