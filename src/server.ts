@@ -63,9 +63,18 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
     }
   });
 
+  // Zentinel door: pushed config goes through applyPushed (refused unless the FILE says
+  // zentinel.accept-configure, then tighten-only); zentinel.* is read from the file config at each use, so a
+  // reload applies to new streams; RequestReload re-reads the file exactly as SIGHUP does.
+  const configPath = opts.configPath;
   const zentinel = zentinelAgentService({
     engine,
-    applyConfig: (json, source, version) => config.applyJson(json, source, version),
+    applyConfig: (json, source, version) => config.applyPushed(json, source, version),
+    settings: () => {
+      const z = config.fileConfig.zentinel;
+      return { acceptConfigure: z["accept-configure"], handshakeTimeoutMs: z["handshake-timeout-ms"], maxStreams: z["max-streams"] };
+    },
+    ...(configPath ? { reloadConfig: () => config.reloadFile(configPath) } : {}),
     health: () =>
       !store.ready()
         ? { state: "unhealthy", message: "no trust bundles yet" }
@@ -79,6 +88,7 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
     drainTimeoutMs: opts.drainTimeoutMs,
     ...(extras.zentinelIntervalsMs ? { healthIntervalMs: extras.zentinelIntervalsMs.health, metricsIntervalMs: extras.zentinelIntervalsMs.metrics } : {}),
   });
+  telemetry.observeZentinelStreams(() => zentinel.streams()); // Zentinel door: spiffe_authz_zentinel_streams
   const services = [envoyAuthorizationService(engine, log), zentinel, ...(extras.services?.({ engine, store, config }) ?? [])];
   const host = new GrpcHost(services, log);
 

@@ -3,6 +3,7 @@
 import type { Config } from "./schema.js";
 import { ConfigError } from "./errors.js";
 import { loadConfigFile, parseConfig } from "./load.js";
+import { loosenings, mergeOverFile } from "./tighten.js";
 import { compilePolicy, type Policy } from "../policy/index.js";
 import type { Logger } from "../log.js";
 
@@ -17,8 +18,17 @@ export interface AppliedConfig {
 
 export type ApplyResult = { ok: true; version: string } | { ok: false; error: string; field?: string };
 
+/** Where config arrives over the network from (Zentinel); never trusted as much as the file. */
+export type PushedSource = Extract<ConfigSource, "handshake" | "configure">;
+
 export class ConfigManager {
   private current: AppliedConfig;
+  /**
+   * The config file's (or the defaults when there is none), as last loaded: what pushed configs are merged
+   * over and measured against, and whose `zentinel.accept-configure` decides whether they are heard at all.
+   * A pushed config never lands here.
+   */
+  private file: Config;
   private readonly listeners = new Set<(applied: AppliedConfig) => void>();
   private counter = 0;
 
@@ -29,6 +39,7 @@ export class ConfigManager {
     initialSource: ConfigSource = "defaults",
   ) {
     this.current = { config: initial, policy: compilePolicy(initial), source: initialSource, version: `${initialSource}-0` };
+    this.file = initial;
     this.logWarnings(this.current.policy);
   }
 
@@ -36,12 +47,20 @@ export class ConfigManager {
     return this.current;
   }
 
+  /** The config file's config (see `file`), which may differ from `applied` while a pushed config is in force. */
+  get fileConfig(): Config {
+    return this.file;
+  }
+
   onApply(cb: (applied: AppliedConfig) => void): () => void {
     this.listeners.add(cb);
     return () => this.listeners.delete(cb);
   }
 
-  /** Applies an already-decoded config object; never throws for bad input. */
+  /**
+   * Applies an already-decoded config object as it is; never throws for bad input. Not for config that came
+   * over the network: that goes through applyPushed.
+   */
   apply(value: unknown, source: ConfigSource, version?: string): ApplyResult {
     let config: Config;
     let policy: Policy;
@@ -49,12 +68,18 @@ export class ConfigManager {
       config = parseConfig(value);
       policy = compilePolicy(config);
     } catch (err) {
-      if (err instanceof ConfigError) {
-        this.log.error({ source, version, key: err.keyPath, error: err.message }, "config rejected; previous config stays in force");
-        return { ok: false, error: err.message, ...(err.keyPath ? { field: err.keyPath } : {}) };
-      }
-      throw err;
+      return this.rejected(err, source, version);
     }
+    return this.swap(config, policy, source, version);
+  }
+
+  private rejected(err: unknown, source: ConfigSource, version: string | undefined): ApplyResult {
+    if (!(err instanceof ConfigError)) throw err;
+    this.log.error({ source, version, key: err.keyPath, error: err.message }, "config rejected; previous config stays in force");
+    return { ok: false, error: err.message, ...(err.keyPath ? { field: err.keyPath } : {}) };
+  }
+
+  private swap(config: Config, policy: Policy, source: ConfigSource, version: string | undefined): ApplyResult & { ok: true } {
     const v = version ?? `${source}-${++this.counter}`;
     const previous = this.current.source;
     this.current = { config, policy, source, version: v };
@@ -64,16 +89,56 @@ export class ConfigManager {
     return { ok: true, version: v };
   }
 
-  /** JSON text from Zentinel (handshake config_json, Configure events). */
+  /** JSON text, applied as it is (see apply); Zentinel's goes through applyPushed. */
   applyJson(json: string, source: ConfigSource, version?: string): ApplyResult {
-    let value: unknown;
+    const value = this.decodeJson(json, source, version);
+    return value.ok ? this.apply(value.value, source, version) : value;
+  }
+
+  private decodeJson(json: string, source: ConfigSource, version: string | undefined): { ok: true; value: unknown } | (ApplyResult & { ok: false }) {
     try {
-      value = json.trim() === "" ? {} : JSON.parse(json);
+      return { ok: true, value: json.trim() === "" ? {} : JSON.parse(json) };
     } catch {
       this.log.error({ source, version }, "config rejected: not valid JSON; previous config stays in force");
       return { ok: false, error: "config: not valid JSON" };
     }
-    return this.apply(value, source, version);
+  }
+
+  /**
+   * Config that arrived over the network (Zentinel handshake config_json, Configure events). Refused unless
+   * the config file says `zentinel.accept-configure: true`; then validated as a file is, laid over the
+   * file's config (keys it leaves out keep the file's values), and refused if it would loosen the file's
+   * config (tighten.ts) or empty an allowlist that has entries now. On refusal the previous config stays.
+   */
+  applyPushed(json: string, source: PushedSource, version?: string): ApplyResult {
+    if (!this.file.zentinel["accept-configure"]) {
+      // The Zentinel door checks this first and logs once per connection; reaching here is a wiring slip.
+      const error = new ConfigError("zentinel.accept-configure", `is false in the config file: ${source === "handshake" ? "handshake config_json" : "Configure event"} ignored`);
+      this.log.warn({ source, version, error: error.message }, "pushed config ignored");
+      return { ok: false, error: error.message, field: error.keyPath };
+    }
+    const value = this.decodeJson(json, source, version);
+    if (!value.ok) return value;
+    let config: Config;
+    let policy: Policy;
+    try {
+      // Validated on its own first, so a key path in an error is the one the sender wrote.
+      parseConfig(value.value);
+      config = parseConfig(mergeOverFile(this.file, value.value));
+      policy = compilePolicy(config);
+      const loose = loosenings(this.file, config);
+      const first = loose[0];
+      if (first) {
+        const more = loose.length > 1 ? `; also ${loose.slice(1).map((l) => `${l.field} ${l.problem}`).join("; ")}` : "";
+        throw new ConfigError(first.field, `${first.problem}${more} (a pushed config may tighten the config file's, never loosen it)`);
+      }
+      // Also against the config in force, as on reload: a push after a push may not open what the first closed.
+      const opened = openedAllowlists(this.current.config, config);
+      if (opened.length > 0) throw new ConfigError(opened.join(", "), "would become empty (every verified SPIFFE ID allowed); the config in force has entries");
+    } catch (err) {
+      return this.rejected(err, source, version);
+    }
+    return this.swap(config, policy, source, version);
   }
 
   /** Re-reads the config file (SIGHUP or a change on disk). An empty file is refused, not read as "all defaults". */
@@ -87,14 +152,23 @@ export class ConfigManager {
       return { ok: false, error: err.message };
     }
     // A file cut off mid-write can still parse, minus its allowlist, and an empty allowlist allows every verified
-    // identity. Opening an allowlist that way is refused on reload; a restart applies it deliberately.
-    const opened = openedAllowlists(this.current.config, config);
+    // identity. Opening an allowlist that way is refused on reload; a restart applies it deliberately. Measured
+    // against the file as last loaded, not a pushed config in force: a push that filled an allowlist the file
+    // leaves empty must not make the file itself unloadable.
+    const opened = openedAllowlists(this.file, config);
     if (opened.length > 0) {
       const error = `config: ${opened.join(", ")} would become empty (every verified SPIFFE ID allowed); refused on reload, restart to apply`;
       this.log.error({ path, error }, "config file reload refused; previous config stays in force");
       return { ok: false, error };
     }
-    return this.apply(config, "file");
+    let policy: Policy;
+    try {
+      policy = compilePolicy(config);
+    } catch (err) {
+      return this.rejected(err, "file", undefined);
+    }
+    this.file = config;
+    return this.swap(config, policy, "file", undefined);
   }
 
   private logWarnings(policy: Policy): void {
@@ -103,7 +177,8 @@ export class ConfigManager {
 }
 
 type Allowlist = Config["allowlist"];
-const isEmpty = (a: Allowlist) => a.exact.length + a.prefix.length + a["trust-domains"].length + a.patterns.length === 0;
+// A route without an allowlist uses the top-level one, which is checked on its own.
+const isEmpty = (a: Allowlist | undefined) => a !== undefined && a.exact.length + a.prefix.length + a["trust-domains"].length + a.patterns.length === 0;
 
 /** Allowlists (top level, and routes by name) that have entries now and none in `next`. */
 export function openedAllowlists(current: Config, next: Config): string[] {
@@ -111,7 +186,8 @@ export function openedAllowlists(current: Config, next: Config): string[] {
   if (!isEmpty(current.allowlist) && isEmpty(next.allowlist)) out.push("allowlist");
   for (const r of next.routes) {
     const before = current.routes.find((c) => c.name === r.name);
-    if (before && !isEmpty(before.allowlist) && isEmpty(r.allowlist)) out.push(`routes[${JSON.stringify(r.name)}].allowlist`);
+    // A route without an allowlist of its own decides with the top-level one.
+    if (before && !isEmpty(before.allowlist ?? current.allowlist) && isEmpty(r.allowlist ?? next.allowlist)) out.push(`routes[${JSON.stringify(r.name)}].allowlist`);
   }
   return out;
 }

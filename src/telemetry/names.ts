@@ -13,6 +13,7 @@ export const METRIC = {
   bundleUpdates: "spiffe_authz_bundle_updates_total",
   chainCacheHits: "spiffe_authz_chain_cache_hits_total",
   chainCacheMisses: "spiffe_authz_chain_cache_misses_total",
+  zentinelStreams: "spiffe_authz_zentinel_streams",
 } as const;
 
 export const HELP: Record<(typeof METRIC)[keyof typeof METRIC], string> = {
@@ -24,6 +25,7 @@ export const HELP: Record<(typeof METRIC)[keyof typeof METRIC], string> = {
   [METRIC.bundleUpdates]: "Trust bundle updates received, by source.",
   [METRIC.chainCacheHits]: "Verified-chain cache hits.",
   [METRIC.chainCacheMisses]: "Verified-chain cache misses.",
+  [METRIC.zentinelStreams]: "Open Zentinel ProcessStreams and ControlStreams (bounded by zentinel.max-streams).",
 };
 
 /**

@@ -14,6 +14,7 @@ export function createNoopTelemetry(): Telemetry {
     bundleUpdated: nothing,
     observeBundles: unsubscribe,
     observeCache: unsubscribe,
+    observeZentinelStreams: unsubscribe,
     snapshot: async () => ({ pid: process.pid, families: [] }),
     metricsText: async () => "",
     decisionCounts: async () => [],

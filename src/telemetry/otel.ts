@@ -63,6 +63,7 @@ export class OtelTelemetry implements Telemetry {
   private connectedSource: (() => boolean) | undefined;
   private bundleSource: (() => Iterable<BundleUpdateTime>) | undefined;
   private cacheSource: (() => CacheCounts) | undefined;
+  private streamsSource: (() => number) | undefined;
   private closed: Promise<void> | undefined;
 
   constructor(meter: Meter, opts: OtelTelemetryOptions) {
@@ -142,6 +143,14 @@ export class OtelTelemetry implements Telemetry {
       },
       [hits, misses],
     );
+
+    // An up-down counter, not a gauge: open streams add up across workers (snapshot.ts sums non-monotonic sums).
+    meter
+      .createObservableUpDownCounter(METRIC.zentinelStreams, { description: HELP[METRIC.zentinelStreams] })
+      .addCallback((result) => {
+        const source = this.streamsSource;
+        if (source) result.observe(source());
+      });
   }
 
   recordDecision(transport: Transport, decision: DecisionOutcome, seconds: number): void {
@@ -196,6 +205,13 @@ export class OtelTelemetry implements Telemetry {
     };
   }
 
+  observeZentinelStreams(cb: () => number): Unsubscribe {
+    this.streamsSource = cb;
+    return () => {
+      if (this.streamsSource === cb) this.streamsSource = undefined;
+    };
+  }
+
   private async otelFamilies(): Promise<MetricFamily[]> {
     const { resourceMetrics, errors } = await this.reader.collect();
     if (errors.length > 0) this.onCollectError?.(errors);
@@ -244,6 +260,7 @@ export class OtelTelemetry implements Telemetry {
       this.bundleSource = undefined;
       this.cacheSource = undefined;
       this.connectedSource = undefined;
+      this.streamsSource = undefined;
       try {
         await this.meterProvider.shutdown();
       } finally {

@@ -47,6 +47,8 @@ export interface Telemetry {
   observeBundles(cb: () => Iterable<BundleUpdateTime>): Unsubscribe;
   /** Feeds spiffe_authz_chain_cache_{hits,misses}_total; one source at a time. */
   observeCache(cb: () => CacheCounts): Unsubscribe;
+  /** Feeds spiffe_authz_zentinel_streams (open Zentinel streams); one source at a time. */
+  observeZentinelStreams(cb: () => number): Unsubscribe;
 
   /** This process's metrics (OTel instruments + process metrics) as JSON-able data, for /metrics or a primary. */
   snapshot(): Promise<MetricsSnapshot>;

@@ -6,11 +6,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type * as grpc from "@grpc/grpc-js";
 import { GrpcHost } from "../../src/grpc/host.js";
-import { zentinelAgentService, type ZentinelService, type HealthReport, type MetricsSnapshot } from "../../src/adapters/zentinel/service.js";
+import { zentinelAgentService, type ZentinelService, type ZentinelSettings, type HealthReport, type MetricsSnapshot } from "../../src/adapters/zentinel/service.js";
 import { Engine } from "../../src/engine/engine.js";
 import { createAuditListener } from "../../src/engine/audit.js";
 import { compilePolicy } from "../../src/policy/index.js";
 import { parseConfig } from "../../src/config/load.js";
+import { mergeOverFile } from "../../src/config/tighten.js";
 import { ConfigError } from "../../src/config/errors.js";
 import { parseListenAddress } from "../../src/cli/address.js";
 import { BundleSet } from "../../src/spiffe/index.js";
@@ -57,7 +58,11 @@ export interface Door {
   close(): Promise<void>;
 }
 
-export async function startDoor(opts: { healthIntervalMs?: number; metricsIntervalMs?: number; maxConcurrency?: number } = {}): Promise<Door> {
+/**
+ * `settings` default to accepting pushed config (the stand-in applyConfig below is the accepting side); the
+ * server's own gating and tighten-only rules are tested through startServer (server-fixture.ts).
+ */
+export async function startDoor(opts: { healthIntervalMs?: number; metricsIntervalMs?: number; maxConcurrency?: number; settings?: Partial<ZentinelSettings> } = {}): Promise<Door> {
   const ca = await DevCertificateAuthority.createRoot("example.org");
   const other = await DevCertificateAuthority.createRoot("other.org");
   const certs = {
@@ -98,10 +103,13 @@ export async function startDoor(opts: { healthIntervalMs?: number; metricsInterv
         }
       },
     },
-    // What the server does, reduced to the parts the door depends on: validate, compile, swap; or say why not.
+    // What the server does, reduced to the parts the door depends on: validate, lay over the base config as
+    // over a file, compile, swap; or say why not. (Tighten-only is the server's: test/zentinel/pushed-config.)
     applyConfig: (json, source, version) => {
       try {
-        engine.setPolicy(compilePolicy(parseConfig(JSON.parse(json))), version ?? source);
+        const pushed: unknown = JSON.parse(json);
+        parseConfig(pushed);
+        engine.setPolicy(compilePolicy(parseConfig(mergeOverFile(parseConfig(BASE_CONFIG), pushed))), version ?? source);
         applied.push([source, version]);
         return { ok: true };
       } catch (err) {
@@ -110,6 +118,7 @@ export async function startDoor(opts: { healthIntervalMs?: number; metricsInterv
         throw err;
       }
     },
+    settings: () => ({ acceptConfigure: true, handshakeTimeoutMs: 10_000, maxStreams: 1024, ...opts.settings }),
     health: () => health,
     metrics: async (): Promise<MetricsSnapshot> => ({
       counters: (await telemetry.decisionCounts()).map((c) => ({ name: METRIC.decisions, labels: { decision: c.decision, reason: c.reason, transport: c.transport }, value: c.value })),

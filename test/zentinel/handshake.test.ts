@@ -1,7 +1,7 @@
 // Handshake as the real proxy performs it, and the ways a handshake is refused.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { connectAsProxy, headersEvent, openStream, startDoor, zentinelClient, PROXY_HANDSHAKE, type Door } from "./fixture.js";
+import { BASE_CONFIG, connectAsProxy, headersEvent, openStream, startDoor, zentinelClient, PROXY_HANDSHAKE, type Door } from "./fixture.js";
 import { until } from "../helpers/log-capture.js";
 
 let door: Door;
@@ -112,7 +112,7 @@ test("handshake config_json: a valid one is applied; a bad one is reported (conf
   assert.equal(good.responses()[0]!["decision"], "allow");
   assert.equal(good.of("config_update").length, 0);
   assert.deepEqual(door.applied.at(-1), ["handshake", undefined]);
-  good.call.write({ configure: { config_json: JSON.stringify({ allowlist: { exact: ["spiffe://example.org/web"] }, routes: [{ name: "open", allowlist: { "trust-domains": ["example.org"] } }] }) } });
+  good.call.write({ configure: { config_json: JSON.stringify(BASE_CONFIG) } });
   good.call.end();
   await until(good.ended, 3000, "closed");
   c.close();

@@ -4,6 +4,8 @@
 // config_update with a ConfigUpdateResponse and only logs the rest. We do the same, answering honestly, and
 // end the stream (OK) when the door drains or shuts down. Configure/Drain/Shutdown are ProxyControl, i.e.
 // server → client on this RPC: they cannot arrive here; Configure arrives on ProcessStream.
+// A RequestReload re-reads the config file, as SIGHUP does. It is not gated by zentinel.accept-configure:
+// it brings in nothing from the network, only what the file's owner wrote.
 import * as grpc from "@grpc/grpc-js";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import {
@@ -15,9 +17,10 @@ import {
   type ProxyControl,
 } from "../../gen/zentinel/agent/v2/agent_v2_pb.js";
 import type { Door, Session } from "./door.js";
+import type { Logger } from "../../log.js";
 
 /** What a config update request gets, mirroring the upstream ConfigUpdateHandler (observability.rs). */
-function answer(req: ConfigUpdateRequest, door: Door): MessageInitShape<typeof ConfigUpdateResponseSchema> {
+function answer(req: ConfigUpdateRequest, door: Door, log: Logger): MessageInitShape<typeof ConfigUpdateResponseSchema> {
   const base = { requestId: req.requestId, timestampMs: BigInt(Date.now()) };
   const u = req.updateType;
   switch (u.case) {
@@ -27,8 +30,16 @@ function answer(req: ConfigUpdateRequest, door: Door): MessageInitShape<typeof C
     case "configError":
       door.log.error({ error: u.value.error, field: u.value.field }, "Zentinel peer reports a configuration error");
       return { ...base, accepted: true };
-    case "requestReload":
-      return { ...base, accepted: false, error: "spiffe-authz reloads its config file on SIGHUP; push JSON config with a Configure event on ProcessStream" };
+    case "requestReload": {
+      const reload = door.deps.reloadConfig;
+      if (!reload) {
+        log.info({ requestId: req.requestId }, "Zentinel RequestReload: nothing to reload (started without --config)");
+        return { ...base, accepted: false, error: "nothing to reload: spiffe-authz was started without a config file (--config)" };
+      }
+      const r = reload();
+      log.info({ requestId: req.requestId, ok: r.ok, ...(r.ok ? { version: r.version } : { error: r.error }) }, "Zentinel RequestReload: config file re-read");
+      return r.ok ? { ...base, accepted: true } : { ...base, accepted: false, error: r.error };
+    }
     case "ruleUpdate":
     case "listUpdate":
       return { ...base, accepted: false, error: `${u.case === "ruleUpdate" ? "rule" : "list"} updates are not supported; push the whole config with a Configure event` };
@@ -40,6 +51,7 @@ function answer(req: ConfigUpdateRequest, door: Door): MessageInitShape<typeof C
 export function controlStreamHandler(door: Door) {
   return (call: grpc.ServerDuplexStream<AgentControl, ProxyControl>): void => {
     // Same reason as ProcessStream: a tonic client waits for response headers before it sends anything.
+    if (!door.admit(call)) return;
     call.sendMetadata(new grpc.Metadata());
     const log = door.log.child({ peer: call.getPeer(), stream: "control" });
     let open = true;
@@ -63,7 +75,7 @@ export function controlStreamHandler(door: Door) {
       const c = m.message;
       switch (c.case) {
         case "configUpdate":
-          if (open) call.write(create(ProxyControlSchema, { message: { case: "configResponse", value: answer(c.value, door) } }));
+          if (open) call.write(create(ProxyControlSchema, { message: { case: "configResponse", value: answer(c.value, door, log) } }));
           return;
         case "log": {
           const level = c.value.level === LogLevel.ERROR ? "error" : c.value.level === LogLevel.WARN ? "warn" : c.value.level === LogLevel.INFO ? "info" : "debug";

@@ -1,6 +1,7 @@
 // State shared by every Zentinel stream of one server: the deps, the capabilities we announce, the open
 // sessions, and whether the door is draining. Also the per-event answers that ProcessStream and ProcessEvent
 // give alike.
+import * as grpc from "@grpc/grpc-js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type {
   AgentToProxySchema,
@@ -32,10 +33,30 @@ export interface Decider {
 export type ConfigSource = "handshake" | "configure";
 export type ApplyConfigResult = { ok: true; version?: string } | { ok: false; error: string; field?: string };
 
+/** The `zentinel` section of the config file. */
+export interface ZentinelSettings {
+  /** Whether Configure events and handshake config_json are applied at all (then deps.applyConfig decides). */
+  acceptConfigure: boolean;
+  /** A ProcessStream without a handshake by then is ended (DEADLINE_EXCEEDED). */
+  handshakeTimeoutMs: number;
+  /** Open ProcessStreams and ControlStreams together; beyond it a new one is refused (RESOURCE_EXHAUSTED). */
+  maxStreams: number;
+}
+
+/** The schema's defaults: what a door whose deps say nothing runs with (config pushed over the network refused). */
+export const DEFAULT_SETTINGS: Readonly<ZentinelSettings> = Object.freeze({ acceptConfigure: false, handshakeTimeoutMs: 10_000, maxStreams: 1024 });
+
 export interface ZentinelDeps {
   engine: Decider;
-  /** Validates and applies a config (same schema as the file); on error the previous config stays in force. */
+  /**
+   * Validates and applies a config (same schema as the file); on error the previous config stays in force.
+   * Called only while settings().acceptConfigure is true.
+   */
   applyConfig(json: string, source: ConfigSource, version?: string): ApplyConfigResult;
+  /** Read when a stream opens and at every pushed config, so a config file reload applies. Default: DEFAULT_SETTINGS. */
+  settings?: () => ZentinelSettings;
+  /** ControlStream RequestReload: re-reads the config file as SIGHUP does. Absent when there is no file. */
+  reloadConfig?: () => ApplyConfigResult;
   /** degraded: Workload API lost but still deciding (cache); unhealthy: cannot decide (no bundles). */
   health(): HealthReport;
   /**
@@ -55,6 +76,14 @@ export interface ZentinelDeps {
   maxConcurrency?: number;
   /** How long drain() waits for in-flight events before ending streams anyway (default 5 s). */
   drainTimeoutMs?: number;
+}
+
+/**
+ * Whether a connection has been told (in our log) that its pushed config is ignored. A ProcessStream has one;
+ * ProcessEvent calls share one per peer address.
+ */
+export interface ConfigNotice {
+  refusalLogged: boolean;
 }
 
 /** An open ProcessStream or ControlStream. */
@@ -77,13 +106,15 @@ export class Door {
   readonly metricsIntervalMs: number;
   readonly maxConcurrency: number;
   readonly drainTimeoutMs: number;
-  readonly capabilities: ReturnType<typeof capabilities>;
   readonly log: Logger;
   readonly sessions = new Set<Session>();
   private drainingSince: number | undefined;
   private configSeq = 0;
   private idleWaiters: Array<() => void> = [];
   private xfccWarned = false;
+  private capWarned = false;
+  /** ProcessEvent has no connection of its own: peers are told apart by address (unix-socket peers share one). */
+  private readonly peerNotices = new Map<string, ConfigNotice>();
 
   constructor(readonly deps: ZentinelDeps) {
     this.agentId = deps.agentId ?? `spiffe-authz-${process.pid}`;
@@ -92,7 +123,40 @@ export class Door {
     this.maxConcurrency = deps.maxConcurrency ?? 1000;
     this.drainTimeoutMs = deps.drainTimeoutMs ?? 5000;
     this.log = deps.log.child({ door: "zentinel" });
-    this.capabilities = capabilities({ agentId: this.agentId, version: deps.version, maxConcurrency: this.maxConcurrency, healthIntervalMs: this.healthIntervalMs });
+  }
+
+  settings(): ZentinelSettings {
+    return this.deps.settings?.() ?? DEFAULT_SETTINGS;
+  }
+
+  /**
+   * Admits a new ProcessStream or ControlStream, or refuses it with RESOURCE_EXHAUSTED before anything is
+   * sent or held for it. Both kinds count: each holds a session and its buffers until the peer goes, and
+   * neither needs a credential to open, so only their sum bounds what peers can make us hold.
+   */
+  admit(call: grpc.ServerDuplexStream<unknown, unknown>): boolean {
+    const max = this.settings().maxStreams;
+    if (this.sessions.size < max) {
+      this.capWarned = false;
+      return true;
+    }
+    // Once per episode at the cap, not once per refused stream: a reconnect loop would flood the log.
+    if (!this.capWarned) {
+      this.capWarned = true;
+      this.log.warn({ streams: this.sessions.size, maxStreams: max, peer: call.getPeer() }, "Zentinel stream refused: zentinel.max-streams reached (said once until a stream is admitted again)");
+    }
+    call.emit("error", { code: grpc.status.RESOURCE_EXHAUSTED, details: `spiffe-authz serves at most ${max} Zentinel streams at once (zentinel.max-streams); retry later or on another instance` });
+    return false;
+  }
+
+  noticeFor(peer: string): ConfigNotice {
+    let n = this.peerNotices.get(peer);
+    if (!n) {
+      // Bounded: forgetting peers only means one more log line for a peer seen before.
+      if (this.peerNotices.size >= 1024) this.peerNotices.clear();
+      this.peerNotices.set(peer, (n = { refusalLogged: false }));
+    }
+    return n;
   }
 
   /**
@@ -133,32 +197,52 @@ export class Door {
   }
 
   handshakeResponse(error: string | undefined): AgentToProxyInit {
-    return { message: { case: "handshake", value: { protocolVersion: PROTOCOL_VERSION, success: error === undefined, ...(error !== undefined ? { error } : {}), capabilities: this.capabilities } } };
+    // config_push says whether we take pushed config now: the proxy registers us with its config pusher only
+    // then, instead of pushing config we would answer with errors.
+    const caps = capabilities({ agentId: this.agentId, version: this.deps.version, maxConcurrency: this.maxConcurrency, healthIntervalMs: this.healthIntervalMs, configPush: this.settings().acceptConfigure });
+    return { message: { case: "handshake", value: { protocolVersion: PROTOCOL_VERSION, success: error === undefined, ...(error !== undefined ? { error } : {}), capabilities: caps } } };
   }
 
   /**
    * Applies pushed config. Success needs no answer (the proxy fires Configure and forgets it); a rejection is
    * reported as ConfigUpdateRequest{config_error}, which the proxy logs at error level with the field.
+   * `{}`, "" and null carry nothing to apply or refuse, so they get no answer either way: the real proxy sends
+   * `{}` in every handshake.
    */
-  applyConfig(json: string, source: ConfigSource, version?: string): AgentToProxyInit | undefined {
+  applyConfig(json: string, source: ConfigSource, version: string | undefined, notice: ConfigNotice): AgentToProxyInit | undefined {
     if (isEmptyConfig(json)) return undefined;
+    if (!this.settings().acceptConfigure) {
+      // Anyone who reaches the port could send one (e.g. fail_open + require-mtls false): ignored, said once per
+      // connection in our log (a proxy that pushes on every reload would otherwise flood it), and answered
+      // every time so the sender's own log says why nothing changed.
+      const error = `config: zentinel.accept-configure: is false in the config file: ${source === "handshake" ? "handshake config_json" : "Configure event"} ignored; the config in force stays`;
+      if (!notice.refusalLogged) {
+        notice.refusalLogged = true;
+        this.log.warn({ source, version }, "Zentinel pushed config ignored: zentinel.accept-configure is false in the config file (said once per connection)");
+      }
+      return this.configError(error, "zentinel.accept-configure", source, version);
+    }
     const r = this.deps.applyConfig(json, source, version);
     if (r.ok) return undefined;
     this.log.error({ source, version, error: r.error, field: r.field }, "Zentinel config rejected; the previous config stays in force");
+    return this.configError(r.error, r.field, source, version);
+  }
+
+  private configError(error: string, field: string | undefined, source: ConfigSource, version: string | undefined): AgentToProxyInit {
     return {
       message: {
         case: "configUpdate",
         value: {
           requestId: version ?? `${source}-${++this.configSeq}`,
           timestampMs: BigInt(Date.now()),
-          updateType: { case: "configError", value: { error: r.error, ...(r.field ? { field: r.field } : {}) } },
+          updateType: { case: "configError", value: { error, ...(field ? { field } : {}) } },
         },
       },
     };
   }
 
-  configure(ev: ConfigureEvent): AgentToProxyInit | undefined {
-    return this.applyConfig(ev.configJson, "configure", ev.configVersion);
+  configure(ev: ConfigureEvent, notice: ConfigNotice): AgentToProxyInit | undefined {
+    return this.applyConfig(ev.configJson, "configure", ev.configVersion, notice);
   }
 
   /** Never rejects: an engine failure is a bug, answered with a block so the request stays stopped. */

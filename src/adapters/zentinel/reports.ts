@@ -42,21 +42,22 @@ export interface MetricsSnapshot {
 /**
  * Honest capabilities. The proxy picks the events it sends from its own `events` config, not from these
  * (crates/proxy/src/agents/agent_v2.rs `handles_event`); it reads `features.config_push` to register us with
- * its config pusher. CONFIGURE is listed because we act on Configure events. No body streaming, WebSocket,
- * guardrails or flow-control signals: those events are answered "allow, unchanged" so the proxy never stalls.
+ * its config pusher. CONFIGURE and config_push are announced only while we act on Configure events
+ * (zentinel.accept-configure). No body streaming, WebSocket, guardrails or flow-control signals: those events
+ * are answered "allow, unchanged" so the proxy never stalls.
  */
-export function capabilities(opts: { agentId: string; version: string; maxConcurrency: number; healthIntervalMs: number }): MessageInitShape<typeof AgentCapabilitiesSchema> {
+export function capabilities(opts: { agentId: string; version: string; maxConcurrency: number; healthIntervalMs: number; configPush: boolean }): MessageInitShape<typeof AgentCapabilitiesSchema> {
   return {
     protocolVersion: PROTOCOL_VERSION,
     agentId: opts.agentId,
     name: "spiffe-authz",
     version: opts.version,
-    supportedEvents: [EventType.REQUEST_HEADERS, EventType.CONFIGURE],
+    supportedEvents: opts.configPush ? [EventType.REQUEST_HEADERS, EventType.CONFIGURE] : [EventType.REQUEST_HEADERS],
     features: {
       streamingBody: false,
       websocket: false,
       guardrails: false,
-      configPush: true,
+      configPush: opts.configPush,
       metricsExport: true,
       concurrentRequests: opts.maxConcurrency,
       cancellation: true,

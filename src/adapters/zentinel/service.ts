@@ -12,7 +12,7 @@ import { controlStreamHandler } from "./control.js";
 
 export { PROTOCOL_VERSION } from "./reports.js";
 export type { HealthReport, MetricsSnapshot, CounterSample, GaugeSample, HistogramSample } from "./reports.js";
-export type { ZentinelDeps, Decider, ApplyConfigResult, ConfigSource } from "./door.js";
+export type { ZentinelDeps, ZentinelSettings, Decider, ApplyConfigResult, ConfigSource } from "./door.js";
 
 export interface ZentinelService extends HostedService {
   /**
@@ -23,12 +23,14 @@ export interface ZentinelService extends HostedService {
   drain(timeoutMs?: number): Promise<void>;
   /** Immediate: ends every stream now (OK status); pending answers are dropped. */
   shutdown(): void;
+  /** Open ProcessStreams and ControlStreams (what zentinel.max-streams bounds). */
+  streams(): number;
 }
 
 class InvalidEvent extends Error {}
 
 /** ProcessEvent: the same answers as on the stream, for one event without a session. */
-async function processOne(door: Door, m: ProxyToAgent): Promise<AgentToProxyInit> {
+async function processOne(door: Door, m: ProxyToAgent, peer: string): Promise<AgentToProxyInit> {
   const c = m.message;
   switch (c.case) {
     case "handshake":
@@ -44,7 +46,7 @@ async function processOne(door: Door, m: ProxyToAgent): Promise<AgentToProxyInit
       return door.pong(c.value);
     case "configure":
       // Accepted: an empty AgentToProxy (nothing to report); rejected: ConfigUpdateRequest{config_error}.
-      return door.configure(c.value) ?? {};
+      return door.configure(c.value, door.noticeFor(peer)) ?? {};
     case "requestBodyChunk":
     case "responseHeaders":
     case "responseBodyChunk":
@@ -68,7 +70,7 @@ export function zentinelAgentService(deps: ZentinelDeps): ZentinelService {
   const door = new Door(deps);
 
   const ProcessEvent = (call: grpc.ServerUnaryCall<ProxyToAgent, AgentToProxy>, cb: grpc.sendUnaryData<AgentToProxy>) => {
-    processOne(door, call.request).then(
+    processOne(door, call.request, call.getPeer()).then(
       (out) => cb(null, create(AgentToProxySchema, out)),
       (err: unknown) => {
         if (err instanceof InvalidEvent) return cb({ code: grpc.status.INVALID_ARGUMENT, details: err.message });
@@ -84,5 +86,6 @@ export function zentinelAgentService(deps: ZentinelDeps): ZentinelService {
     implementation: { ProcessStream: processStreamHandler(door), ControlStream: controlStreamHandler(door), ProcessEvent },
     drain: (timeoutMs?: number) => door.drain(timeoutMs),
     shutdown: () => door.shutdown(),
+    streams: () => door.sessions.size,
   };
 }

@@ -18,7 +18,7 @@ import {
 } from "../../gen/zentinel/agent/v2/agent_v2_pb.js";
 import type { Logger } from "../../log.js";
 import { allowUnchanged } from "./translate.js";
-import type { AgentToProxyInit, Door, Session } from "./door.js";
+import type { AgentToProxyInit, ConfigNotice, Door, Session } from "./door.js";
 
 interface Ticket {
   readonly cid: string;
@@ -27,7 +27,7 @@ interface Ticket {
 
 export function processStreamHandler(door: Door) {
   return (call: grpc.ServerDuplexStream<ProxyToAgent, AgentToProxy>): void => {
-    new StreamSession(door, call);
+    if (door.admit(call)) new StreamSession(door, call);
   };
 }
 
@@ -40,7 +40,9 @@ class StreamSession implements Session {
   /** In-flight request_headers events; cancel (rare) scans it, so the hot path allocates no index. */
   private readonly tickets = new Set<Ticket>();
   private readonly timers: NodeJS.Timeout[] = [];
+  private handshakeTimer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
+  private readonly notice: ConfigNotice = { refusalLogged: false };
 
   constructor(
     private readonly door: Door,
@@ -51,6 +53,9 @@ class StreamSession implements Session {
     // handshake after that; grpc-js would send headers with our first message. Without this both sides wait.
     call.sendMetadata(new grpc.Metadata());
     door.sessions.add(this);
+    // A stream that never says hello would hold its session (and a zentinel.max-streams slot) for good.
+    const timeoutMs = door.settings().handshakeTimeoutMs;
+    this.handshakeTimer = setTimeout(() => this.handshakeExpired(timeoutMs), timeoutMs).unref();
     call.on("data", (m: ProxyToAgent) => this.onMessage(m));
     call.on("end", () => {
       // The proxy closed its side: answer what is in flight, then close ours.
@@ -82,6 +87,7 @@ class StreamSession implements Session {
 
   private close(): void {
     this.phase = "closed";
+    clearTimeout(this.handshakeTimer);
     for (const t of this.timers) clearInterval(t);
     for (const t of this.tickets) t.cancelled = true;
     this.tickets.clear();
@@ -89,6 +95,14 @@ class StreamSession implements Session {
     // Close our side before the last in-flight events settle: drain must not wait for answers nobody sends.
     this.inFlight = 0;
     this.door.settled();
+  }
+
+  private handshakeExpired(timeoutMs: number): void {
+    if (this.phase !== "handshake") return;
+    this.log.warn({ timeoutMs }, "Zentinel stream ended: no handshake within zentinel.handshake-timeout-ms");
+    this.close();
+    // Not an OK end: nothing was refused, the peer just never spoke, and its client should say so.
+    this.call.emit("error", { code: grpc.status.DEADLINE_EXCEEDED, details: `no HandshakeRequest within ${timeoutMs} ms (zentinel.handshake-timeout-ms); stream ended` });
   }
 
   private finishIfIdle(): void {
@@ -118,7 +132,7 @@ class StreamSession implements Session {
       case "cancel":
         return this.onCancel(c.value);
       case "configure": {
-        const out = this.door.configure(c.value);
+        const out = this.door.configure(c.value, this.notice);
         if (out) this.write(out);
         return;
       }
@@ -129,7 +143,7 @@ class StreamSession implements Session {
         const error = this.door.negotiate(c.value);
         this.write(this.door.handshakeResponse(error));
         if (error === undefined) {
-          const cfg = this.door.applyConfig(c.value.configJson, "handshake");
+          const cfg = this.door.applyConfig(c.value.configJson, "handshake", undefined, this.notice);
           if (cfg) this.write(cfg);
         }
         return;
@@ -143,12 +157,15 @@ class StreamSession implements Session {
     const error = this.door.negotiate(h);
     if (error !== undefined) return this.refuse(error);
     this.phase = "open";
+    clearTimeout(this.handshakeTimer);
     this.write(this.door.handshakeResponse(undefined));
     // A rejected config does not fail the handshake: a refused handshake leaves the proxy without this agent
     // (manager.rs logs it and carries on), so every request would fall to the route filter's failure-mode:
     // all 5xx (closed) or no identity check at all (open). The old config keeps deciding; the error goes out
-    // as ConfigUpdateRequest{config_error}, which the proxy logs at error level.
-    const cfg = this.door.applyConfig(h.configJson, "handshake");
+    // as ConfigUpdateRequest{config_error}, which the proxy logs at error level. The same holds for a
+    // config_json we do not even look at (zentinel.accept-configure false): success, config ignored, one
+    // warning in our log for the connection.
+    const cfg = this.door.applyConfig(h.configJson, "handshake", undefined, this.notice);
     if (cfg) this.write(cfg);
     this.log.info({ proxyId: h.proxyId, proxyVersion: h.proxyVersion, supportedVersions: h.supportedVersions }, "Zentinel proxy connected");
     this.door.warnAboutXfccOnce();
