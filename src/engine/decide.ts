@@ -12,7 +12,7 @@
 // failure.validation-failure=log_and_allow turns authentication failures (step 1-2, 401) into allows
 // without identity; authorisation (403) and availability (503) are never bypassed by it.
 import { selectRoute, type Policy } from "../policy/index.js";
-import { parseCertificate, SvidError, verifyJwtSvid, verifyX509Svid, type Certificate, type SpiffeId } from "../spiffe/index.js";
+import { ANY_TIME, parseCertificate, SvidError, verifyJwtSvid, verifyX509Svid, type Certificate, type SpiffeId, type SvidFailureReason, type TimeWindow } from "../spiffe/index.js";
 import type { TrustSnapshot } from "../trust/snapshot.js";
 import { ChainCache, type CachedVerification } from "./chain-cache.js";
 import { extractCredentials, MAX_SOURCE_CERTIFICATE_BYTES, presentedX509, type PresentedCredential } from "./credentials.js";
@@ -67,7 +67,8 @@ export function decide(
   }
 
   // Fast path: a chain this exact input already verified under this trust snapshot costs one hash, no parsing.
-  // Only successful verifications are cached and parsing is deterministic, so a hit is as good as a re-check.
+  // Parsing and verification are deterministic for the same bytes, generation and validity window, so a hit is
+  // as good as a re-check (successes here; failures in their own LRU just below).
   // The hit also remembers the last decision it produced: the same policy object, route and second give the
   // same (frozen) Decision back, so a hot client costs neither the authorisation step nor, in the doors,
   // re-encoding its answer.
@@ -86,6 +87,11 @@ export function decide(
         hit.lastDecision = { policy, route, second, decision: d };
         return d;
       }
+      // The same bytes failed before (same generation, within the failure's time window): the same decision
+      // again, derived as the fresh one is, without parsing or path search. One map lookup, and only here,
+      // after the success cache missed. Leaf details missing for an audit that now wants them: verify afresh.
+      const failed = cache.getFailure(rawKey, snapshot.generation, now, includeCert);
+      if (failed) return failureDecision(failed.reason, failed.detail, includeCert ? failed.certInfo : undefined);
     }
   }
 
@@ -93,7 +99,11 @@ export function decide(
   try {
     cred = extractCredentials(req, cfg);
   } catch (err) {
-    if (err instanceof CredentialError) return authFailure("malformed_certificate", err.detail);
+    if (err instanceof CredentialError) {
+      // Unreadable no matter when or under which bundles: remembered for any time (the generation still clears it).
+      remember("malformed_certificate", err.detail, ANY_TIME, undefined, true);
+      return failureDecision("malformed_certificate", err.detail, undefined);
+    }
     throw err;
   }
 
@@ -120,17 +130,29 @@ export function decide(
   function verificationFailure(err: unknown, leafDer: Uint8Array | undefined): Decision {
     if (!(err instanceof SvidError)) throw err;
     const certInfo = includeCert && leafDer ? leafCertInfo(leafDer) : undefined;
-    if (err.reason === "unknown_trust_domain" && !snapshot.spireAvailable) {
+    // Only X.509 failures reach a raw key (a JWT request presents no X.509 credential), and only those with a
+    // stability window: an error that promises nothing about other times (a broken clock, a bug) is not kept.
+    if (err.stableFor) remember(err.reason, err.detail, err.stableFor, certInfo, includeCert);
+    return failureDecision(err.reason, err.detail, certInfo);
+  }
+
+  /** The decision for a credential that failed: the one place both fresh and remembered failures go through. */
+  function failureDecision(reason: SvidFailureReason, detail: string, certInfo: CertInfo | undefined): Decision {
+    if (reason === "unknown_trust_domain" && !snapshot.spireAvailable) {
       if (cfg.failure["spire-unavailable"] === "fail_open") {
-        const d = base(OK, true, "fail_open", `SPIRE unavailable: ${err.detail}`);
+        const d = base(OK, true, "fail_open", `SPIRE unavailable: ${detail}`);
         if (certInfo) d.certInfo = certInfo;
         return d;
       }
-      const d = base(UNAVAILABLE, false, "spire_unavailable", `SPIRE unavailable: ${err.detail}`);
+      const d = base(UNAVAILABLE, false, "spire_unavailable", `SPIRE unavailable: ${detail}`);
       if (certInfo) d.certInfo = certInfo;
       return d;
     }
-    return authFailure(err.reason, err.detail, certInfo);
+    return authFailure(reason, detail, certInfo);
+  }
+
+  function remember(reason: SvidFailureReason, detail: string, window: TimeWindow, certInfo: CertInfo | undefined, certInfoKnown: boolean): void {
+    if (cache && rawKey !== undefined) cache.setFailure(rawKey, snapshot.generation, { reason, detail, window, certInfo, certInfoKnown }, now);
   }
 
   // The authorisation half, shared by the fast path and the full verification.

@@ -14,7 +14,12 @@ export { ListenError };
 
 /** Hard limits on what a peer may make us hold in memory. */
 export const GRPC_LIMITS = {
-  maxReceiveMessageBytes: 1 << 20,
+  // Above anything Envoy can send, so that an over-size request reaches the engine (whose own credential limits
+  // answer it with a deny) instead of failing the RPC, which Envoy's failure_mode_allow would let through:
+  // Envoy's request headers are 96 KiB by default and at most 8 MiB (max_request_headers_kb), and
+  // with_request_body adds at most its max_request_bytes (we never read the body: leave it off, or keep
+  // headers + body under this). A message beyond it still costs its sender the RPC (RESOURCE_EXHAUSTED).
+  maxReceiveMessageBytes: 16 << 20,
   maxSendMessageBytes: 4 << 20,
   maxConcurrentStreams: 1000,
   maxSessionMemoryMb: 64,

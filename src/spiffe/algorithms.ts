@@ -1,7 +1,9 @@
 // Signature and public-key algorithms we accept in certificate paths, and synchronous verification with
-// node:crypto. The set mirrors Go's crypto/x509 minus legacy: ECDSA (P-256/384/521) with SHA-2, RSA
-// PKCS#1 v1.5 and RSA-PSS with SHA-2 (>= 2048-bit keys), and Ed25519. Anything else parses but never
-// verifies, so a certificate signed with SHA-1 or DSA is "untrusted", not a crash.
+// node:crypto. Signatures: ECDSA with SHA-2, RSA PKCS#1 v1.5 and RSA-PSS with SHA-2, and Ed25519; anything
+// else parses but never verifies, so a certificate signed with SHA-1 or DSA is "untrusted", not a crash.
+// Keys in an X.509 path (leaf, intermediates, roots): RSA 2048–4096 bits with e = 65537, ECDSA P-256 and
+// P-384, Ed25519 (certificatePublicKeyProblem). Everything SPIRE issues fits; everything else only costs CPU:
+// an 8192-bit modulus with e = 2^32-1 makes one check ~30x dearer than RSA-2048, P-521 twice P-384.
 import { constants, createPublicKey, verify as cryptoVerify, type KeyObject } from "node:crypto";
 import {
   DerError,
@@ -62,8 +64,18 @@ const CURVES: Record<string, { curve: EcCurve; size: number }> = {
 };
 
 export const MIN_RSA_BITS = 2048;
-/** Bigger keys only cost CPU; Go's crypto/x509 has the same ceiling. */
+/**
+ * Ceiling for RSA keys in JWT bundles (jwt-bundle.ts). Those keys come from SPIRE or our own files, never
+ * from the client, so the client cannot make us use a big one; Go's crypto/x509 has the same ceiling.
+ */
 export const MAX_RSA_BITS = 8192;
+/**
+ * Ceiling for RSA keys in an X.509 path. A presented chain is chosen by the client, so every key in it is a
+ * cost the client picks: SPIRE's RSA key types are rsa-2048 and rsa-4096, and nothing larger is needed.
+ */
+export const MAX_CERTIFICATE_RSA_BITS = 4096;
+/** The only RSA public exponent we accept in an X.509 path (F4: what SPIRE, Go, OpenSSL and WebCrypto use). */
+export const CERTIFICATE_RSA_EXPONENT = 65537;
 
 /** Hash of an AlgorithmIdentifier whose parameters are NULL or absent (both occur in the wild). */
 function hashFromAlgId(buf: Uint8Array, tlv: Tlv): HashName | undefined {
@@ -205,23 +217,38 @@ function b64u(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("base64url");
 }
 
+/** An RSA public exponent for messages: decimal when it fits in 48 bits, else its size. */
+function describeExponent(e: Uint8Array): string {
+  if (e.length > 6) return `a ${bitLength(e)}-bit public exponent`;
+  let v = 0;
+  for (const b of e) v = v * 256 + b;
+  return `public exponent ${v}`;
+}
+
 /**
- * Why this key may not sign certificates, or undefined if it may. Checked before import so that a huge
- * RSA modulus or odd exponent costs nothing.
+ * Why a key of this kind may not appear in an X.509 path (leaf, intermediate or root), or undefined if it
+ * may. Allowed: RSA 2048–4096 bits with e = 65537, ECDSA P-256 and P-384, Ed25519. A pure function of the
+ * parsed SubjectPublicKeyInfo, checked before any key is imported, so a huge modulus or odd exponent costs
+ * nothing. The message names the key, e.g. "RSA key of 8192 bits (allowed: 2048–4096)".
  */
-export function publicKeyProblem(info: PublicKeyInfo): string | undefined {
+export function certificatePublicKeyProblem(info: PublicKeyInfo): string | undefined {
   switch (info.kind) {
     case "unsupported":
       return `unsupported public key algorithm ${info.name}`;
     case "rsa": {
-      if (info.bits < MIN_RSA_BITS || info.bits > MAX_RSA_BITS) return `RSA key size ${info.bits} not allowed`;
+      if (info.bits < MIN_RSA_BITS || info.bits > MAX_CERTIFICATE_RSA_BITS) {
+        return `RSA key of ${info.bits} bits (allowed: ${MIN_RSA_BITS}–${MAX_CERTIFICATE_RSA_BITS})`;
+      }
       const e = info.e;
-      if (e.length > 4 || ((e[e.length - 1] as number) & 1) === 0 || (e.length === 1 && (e[0] as number) < 3)) {
-        return "RSA public exponent not allowed";
+      // stripLeadingZeros leaves 65537 as exactly 01 00 01.
+      if (e.length !== 3 || e[0] !== 0x01 || e[1] !== 0x00 || e[2] !== 0x01) {
+        return `RSA key with ${describeExponent(e)} (only ${CERTIFICATE_RSA_EXPONENT} is allowed)`;
       }
       return undefined;
     }
-    default:
+    case "ec":
+      return info.curve === "P-256" || info.curve === "P-384" ? undefined : `ECDSA ${info.curve} key (allowed curves: P-256, P-384)`;
+    case "ed25519":
       return undefined;
   }
 }

@@ -1,11 +1,19 @@
 // Certification path building and validation: from the leaf, through SUPPLIED intermediates only, to a
 // root of ONE bundle (the caller passes the roots of the leaf's own trust domain, never a union).
 //
-// Every candidate issuer whose subject matches is tried by signature, not just the first: during a SPIRE
-// CA rotation the old and new roots (and intermediates) share a subject name. The search is a bounded
-// depth-first search: path length, signature checks and loops are capped so that crafted chains cannot
-// make us do unbounded work.
-import { algorithmKeyMismatch, publicKeyProblem, verifySignature } from "./algorithms.js";
+// Every candidate issuer whose subject matches is tried, not just the first: during a CA rotation old and
+// new roots (and intermediates) may share a subject name. The search is a bounded depth-first search by
+// name, and the links of a candidate path are verified only once it reaches a root, FROM THE ROOT DOWN: every
+// signature is then checked with a key that is already proven (the root's, or one the root vouched for), so a
+// forged chain costs one check with a key the trust domain chose, never a series of checks with keys the
+// client chose. Path length, candidate issuers tried and signature checks are capped (see x509-svid.ts for
+// the numbers), so crafted chains cannot make us do unbounded work.
+//
+// A root whose key we do not accept (certificatePublicKeyProblem) is refused at use, like any other unusable
+// issuer: the path through it is "untrusted" with a detail naming the root and its key, and the other roots
+// of the bundle keep working. Refusing the whole bundle when it arrives would turn one odd root into an
+// outage of the trust domain; roots come from SPIRE or our own files, never from the client.
+import { algorithmKeyMismatch, certificatePublicKeyProblem, verifySignature } from "./algorithms.js";
 import { KeyUsage, type Certificate } from "./certificate.js";
 import type { PublicKeyCache } from "./key-cache.js";
 import { nameConstraintProblem } from "./name-constraints.js";
@@ -13,8 +21,10 @@ import { nameConstraintProblem } from "./name-constraints.js";
 export interface PathLimits {
   /** Most certificates in a path, leaf and root included. */
   maxPathLength: number;
-  /** Most signature verifications one search may spend. */
+  /** Most signature verifications one search may spend, over all candidate paths. */
   maxSignatureChecks: number;
+  /** Most candidate issuers one search may consider, over all candidate paths (bounds the search itself). */
+  maxIssuerTries: number;
   /** Keys of CAs from earlier verified paths; filled with this path's CAs on success. */
   keyCache: PublicKeyCache | undefined;
 }
@@ -36,15 +46,20 @@ function issuerProblem(cert: Certificate, below: number): string | undefined {
   }
   const unhandled = cert.unhandledCriticalExtensions[0];
   if (unhandled) return `has unhandled critical extension ${unhandled}`;
-  const keyProblem = publicKeyProblem(cert.publicKeyInfo);
-  if (keyProblem) return `has an ${keyProblem}`;
+  const keyProblem = certificatePublicKeyProblem(cert.publicKeyInfo);
+  if (keyProblem) return `has a key we do not accept: ${keyProblem}`;
   return undefined;
+}
+
+/** The role of `path[i]` in a complete path (leaf … root). */
+function roleAt(path: readonly Certificate[], i: number): string {
+  return i === 0 ? "leaf" : i === path.length - 1 ? "root" : "intermediate";
 }
 
 function validityProblem(path: readonly Certificate[], nowMs: number): string | undefined {
   for (let i = 0; i < path.length; i++) {
     const c = path[i] as Certificate;
-    const role = i === 0 ? "leaf" : i === path.length - 1 ? "root" : "intermediate";
+    const role = roleAt(path, i);
     if (nowMs < c.notBeforeMs) return `${label(c, role)} is not yet valid (notBefore ${c.notBefore.toISOString()})`;
     if (nowMs > c.notAfterMs) return `${label(c, role)} expired at ${c.notAfter.toISOString()}`;
   }
@@ -63,31 +78,49 @@ export function buildPath(
   const pool = intermediates.filter((c) => !roots.some((r) => r.equals(c)));
   const memo = new Map<Certificate, Map<Certificate, boolean>>();
   let checks = 0;
-  let exhausted = false;
+  let tries = 0;
+  let exhausted: string | undefined;
   let untrusted: string | undefined;
   let expired: string | undefined;
 
-  const signedBy = (child: Certificate, parent: Certificate): boolean => {
-    let row = memo.get(child);
-    const known = row?.get(parent);
-    if (known !== undefined) return known;
+  const known = (child: Certificate, parent: Certificate): boolean | undefined => memo.get(child)?.get(parent);
+
+  /** Whether `parent`'s key verifies `child`'s signature; undefined once the signature budget is spent. */
+  const signedBy = (child: Certificate, parent: Certificate): boolean | undefined => {
+    const k = known(child, parent);
+    if (k !== undefined) return k;
     if (checks >= limits.maxSignatureChecks) {
-      exhausted = true;
-      return false;
+      exhausted ??= `path search gave up after ${limits.maxSignatureChecks} signature checks`;
+      return undefined;
     }
     checks++;
     let ok = false;
-    if (algorithmKeyMismatch(child.signatureAlgorithm, parent.publicKeyInfo) === undefined) {
-      try {
-        const key = limits.keyCache?.get(parent.spkiKey) ?? parent.publicKey();
-        ok = verifySignature(child.signatureAlgorithm, child.tbsBytes, child.signature, key);
-      } catch {
-        ok = false; // OpenSSL refused the issuer's key: it can vouch for nothing
-      }
+    try {
+      const key = limits.keyCache?.get(parent.spkiKey) ?? parent.publicKey();
+      ok = verifySignature(child.signatureAlgorithm, child.tbsBytes, child.signature, key);
+    } catch {
+      ok = false; // OpenSSL refused the issuer's key: it can vouch for nothing
     }
+    let row = memo.get(child);
     if (!row) memo.set(child, (row = new Map()));
     row.set(parent, ok);
     return ok;
+  };
+
+  const badSignature = (child: Certificate, childRole: string, parent: Certificate, parentRole: string): string =>
+    `signature of ${label(child, childRole)} does not verify with the key of ${label(parent, parentRole)}`;
+
+  /** Verifies the links of a complete path (leaf … root) from the root down; false at the first bad one. */
+  const linksVerify = (path: readonly Certificate[]): boolean => {
+    for (let i = path.length - 2; i >= 0; i--) {
+      const ok = signedBy(path[i] as Certificate, path[i + 1] as Certificate);
+      if (ok === undefined) return false;
+      if (!ok) {
+        untrusted ??= badSignature(path[i] as Certificate, roleAt(path, i), path[i + 1] as Certificate, roleAt(path, i + 1));
+        return false;
+      }
+    }
+    return true;
   };
 
   const extend = (path: Certificate[]): Certificate[] | undefined => {
@@ -101,6 +134,11 @@ export function buildPath(
       if (exhausted) return undefined;
       // Same subject and key as a certificate already in the path: a loop, never progress.
       if (path.some((p) => p === parent || (p.subjectKey === parent.subjectKey && p.spkiKey === parent.spkiKey))) continue;
+      if (tries >= limits.maxIssuerTries) {
+        exhausted = `path search gave up after ${limits.maxIssuerTries} candidate issuers`;
+        return undefined;
+      }
+      tries++;
       found = true;
       const role = isRoot ? "root" : "intermediate";
       const problem = issuerProblem(parent, path.length - 1);
@@ -108,21 +146,24 @@ export function buildPath(
         untrusted ??= `${label(parent, role)} ${problem}`;
         continue;
       }
-      if (algorithmKeyMismatch(child.signatureAlgorithm, parent.publicKeyInfo) !== undefined) {
-        untrusted ??= `${label(child, childRole)}: ${algorithmKeyMismatch(child.signatureAlgorithm, parent.publicKeyInfo)}`;
-        continue;
-      }
-      if (!signedBy(child, parent)) {
-        untrusted ??= `signature of ${label(child, childRole)} does not verify with the key of ${label(parent, role)}`;
+      const mismatch = algorithmKeyMismatch(child.signatureAlgorithm, parent.publicKeyInfo);
+      if (mismatch !== undefined) {
+        untrusted ??= `${label(child, childRole)}: ${mismatch}`;
         continue;
       }
       const next = [...path, parent];
+      // A link already found forged ends every path through it: no need to look further up.
+      if (known(child, parent) === false) {
+        untrusted ??= badSignature(child, childRole, parent, role);
+        continue;
+      }
       if (isRoot) {
         const nc = next.slice(1).map((ca) => nameConstraintProblem(ca, trustDomain, leaf)).find((p) => p !== undefined);
         if (nc) {
           untrusted ??= nc;
           continue;
         }
+        if (!linksVerify(next)) continue;
         const time = validityProblem(next, nowMs);
         if (time) {
           expired ??= time;
@@ -137,7 +178,7 @@ export function buildPath(
       const done = extend(next);
       if (done) return done;
     }
-    if (!found) untrusted ??= `no issuer of ${label(child, childRole)} found (issuer "${child.issuer}")`;
+    if (!found && !exhausted) untrusted ??= `no issuer of ${label(child, childRole)} found (issuer "${child.issuer}")`;
     return undefined;
   };
 
@@ -149,8 +190,9 @@ export function buildPath(
     return { ok: true, path };
   }
   // Time is reported only when a path was otherwise sound: an expired certificate from an unknown CA is
-  // simply untrusted.
+  // simply untrusted. The search never looks at the clock before a path is sound, so which of these comes
+  // out depends on the time only through the validity of the certificates (see x509-svid.ts).
   if (expired) return { ok: false, reason: "expired", detail: expired };
-  if (exhausted) return { ok: false, reason: "untrusted", detail: `path search gave up after ${limits.maxSignatureChecks} signature checks` };
+  if (exhausted) return { ok: false, reason: "untrusted", detail: exhausted };
   return { ok: false, reason: "untrusted", detail: untrusted ?? "no path to a trusted root" };
 }

@@ -1,5 +1,5 @@
 // Public API of the SPIFFE core. It knows nothing of gRPC, Envoy or Zentinel.
-export { BundleError, SpiffeIdError, SvidError, type SvidFailureReason } from "./errors.js";
+export { ANY_TIME, BundleError, SpiffeIdError, SvidError, type SvidFailureReason, type TimeWindow } from "./errors.js";
 export {
   MAX_TRUST_DOMAIN_BYTES,
   TrustDomain,
@@ -17,7 +17,14 @@ export {
   type CertificateLimits,
   type NameConstraints,
 } from "./certificate.js";
-export type { PublicKeyInfo, SignatureAlgorithm } from "./algorithms.js";
+export {
+  CERTIFICATE_RSA_EXPONENT,
+  MAX_CERTIFICATE_RSA_BITS,
+  MIN_RSA_BITS,
+  certificatePublicKeyProblem,
+  type PublicKeyInfo,
+  type SignatureAlgorithm,
+} from "./algorithms.js";
 export { PublicKeyCache, sharedPublicKeyCache } from "./key-cache.js";
 export {
   DEFAULT_CHAIN_LIMITS,
@@ -27,6 +34,7 @@ export {
 } from "./pem.js";
 export {
   DEFAULT_MAX_CHAIN_LENGTH,
+  DEFAULT_MAX_ISSUER_TRIES,
   DEFAULT_MAX_SIGNATURE_CHECKS,
   idFromCertificate,
   verifyX509Svid,

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ChainCache, type CachedVerification } from "../../src/engine/chain-cache.js";
+import { ChainCache, type CachedFailure, type CachedVerification } from "../../src/engine/chain-cache.js";
 
 const T0 = Date.parse("2030-01-01T00:00:00Z");
 function entry(notAfterMs = T0 + 3600_000, notBeforeMs = T0 - 60_000): CachedVerification {
@@ -82,4 +82,70 @@ test("the TTL given to the LRU never outlives the certificate (real clock)", asy
   await new Promise((r) => setTimeout(r, 60));
   // even with a lying clock that still says `real`, the LRU itself has dropped the entry
   assert.equal(c.get("k", 1, real), undefined);
+});
+
+// ---- failures ---------------------------------------------------------------------------------------------
+
+function failure(fromMs = -Infinity, toMs = Infinity): CachedFailure {
+  return { reason: "untrusted", detail: "no issuer", window: { fromMs, toMs }, certInfo: undefined, certInfoKnown: true };
+}
+
+test("failures: remembered under their own LRU, counted apart from the success cache's hits and misses", () => {
+  const c = new ChainCache();
+  const now = new Date(T0);
+  assert.equal(c.getFailure("k", 1, now), undefined);
+  c.setFailure("k", 1, failure(), now);
+  assert.equal(c.getFailure("k", 1, now)?.detail, "no issuer");
+  assert.equal(c.get("k", 1, now), undefined, "a failure is never a verified chain");
+  assert.deepEqual(c.failureStats(), { hits: 1, misses: 1, size: 1 });
+  assert.deepEqual(c.stats(), { hits: 0, misses: 1, size: 0, generation: 1 });
+});
+
+test("failures: a newer generation clears them with the successes; an older one neither reads nor writes", () => {
+  const c = new ChainCache();
+  const now = new Date(T0);
+  c.setFailure("f", 5, failure(), now);
+  c.set("s", 5, entry(), now);
+  assert.equal(c.getFailure("f", 4, now), undefined);
+  c.setFailure("old", 4, failure(), now);
+  assert.equal(c.failureStats().size, 1);
+  assert.equal(c.getFailure("f", 6, now), undefined);
+  assert.deepEqual([c.failureStats().size, c.stats().size], [0, 0]);
+});
+
+test("failures: used only inside their time window, never stored outside it", () => {
+  const c = new ChainCache();
+  c.setFailure("k", 1, failure(T0 - 1000, T0 + 1000), new Date(T0));
+  assert.ok(c.getFailure("k", 1, new Date(T0 + 1000)));
+  assert.equal(c.getFailure("k", 1, new Date(T0 - 1001)), undefined, "a clock that went back: not used, kept");
+  assert.ok(c.getFailure("k", 1, new Date(T0)));
+  assert.equal(c.getFailure("k", 1, new Date(T0 + 1001)), undefined);
+  assert.equal(c.failureStats().size, 0, "past its window: dropped");
+  c.setFailure("late", 1, failure(T0 + 1, T0 + 5000), new Date(T0));
+  c.setFailure("gone", 1, failure(T0 - 5000, T0 - 1), new Date(T0));
+  assert.equal(c.failureStats().size, 0);
+});
+
+test("failures: the LRU's own TTL ends with the window (real clock)", async () => {
+  const c = new ChainCache();
+  const real = new Date();
+  c.setFailure("k", 1, failure(-Infinity, real.getTime() + 30), real);
+  await new Promise((r) => setTimeout(r, 60));
+  assert.equal(c.getFailure("k", 1, real), undefined);
+});
+
+test("failures: bounded in entries and bytes, separately from the successes; maxFailureEntries 0 remembers none", () => {
+  const c = new ChainCache({ maxEntries: 2, maxFailureEntries: 2 });
+  const now = new Date(T0);
+  c.set("s", 1, entry(), now);
+  for (const k of ["a", "b", "c"]) c.setFailure(k, 1, failure(), now);
+  assert.equal(c.failureStats().size, 2);
+  assert.equal(c.getFailure("a", 1, now), undefined);
+  assert.ok(c.get("s", 1, now), "failures never evict a verified chain");
+  c.setFailure("huge", 1, { ...failure(), detail: "x".repeat(100_000) }, now);
+  assert.equal(c.getFailure("huge", 1, now), undefined, "an entry over 64 KiB is not kept");
+  const none = new ChainCache({ maxFailureEntries: 0 });
+  none.setFailure("k", 1, failure(), now);
+  assert.equal(none.getFailure("k", 1, now), undefined);
+  assert.throws(() => new ChainCache({ maxFailureEntries: -1 }), RangeError);
 });
