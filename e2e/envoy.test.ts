@@ -3,6 +3,9 @@
 // received and what Envoy logged, not only on status codes.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import * as grpc from "@grpc/grpc-js";
+import { loadPackageDefinition } from "../src/protos.js";
+import { checkRequest, unary, type Client } from "../test/helpers/clients.js";
 import { https, rid, type ClientTls } from "./lib/parts.js";
 import { id, type X509Svid } from "./lib/spire.js";
 import { ENVOY_ID, JWT_AUDIENCE, Stack } from "./lib/stack.js";
@@ -105,6 +108,25 @@ describe("Envoy ext_authz → spiffe-authz, SVIDs from SPIRE", () => {
       }
     }));
 
+  it("spiffe-authz's own port speaks SPIFFE mTLS: Envoy's SVID is admitted (every 200 above came that way), other SVIDs are refused", () =>
+    stack.step(async () => {
+      assert.match(stack.authz.proc.output, /"address":"127\.0\.0\.1:\d+","tls":"spiffe-mtls"/);
+      for (const w of ["frontend", "intruder"]) {
+        const c = mtlsClient(`127.0.0.1:${stack.authz.port}`, svid[w]!);
+        try {
+          await assert.rejects(
+            unary(c, "Check", checkRequest({ certPem: svid["frontend"]!.certPem })),
+            (e: grpc.ServiceError) => e.code === grpc.status.PERMISSION_DENIED && /authorized-clients/.test(e.details),
+            `${w} reached spiffe-authz's decisions`,
+          );
+        } finally {
+          c.close();
+        }
+      }
+      // Envoy's health checks and Check calls arrive over mTLS: its cluster is healthy.
+      assert.match(await stack.envoy.admin("/clusters"), /spiffe_authz::[\d.:]+::health_flags::healthy/);
+    }));
+
   it("Envoy's access log shows the caller's SPIFFE ID from the ext_authz dynamic metadata", () =>
     stack.step(async () => {
       const r = rid("accesslog");
@@ -122,6 +144,17 @@ describe("Envoy ext_authz → spiffe-authz, SVIDs from SPIRE", () => {
       assert.equal(deny["peer_uri_san"], id("intruder"));
     }));
 });
+
+type Ctor = new (target: string, creds: grpc.ChannelCredentials, opts?: grpc.ChannelOptions) => grpc.Client;
+const Authorization = (grpc.loadPackageDefinition(loadPackageDefinition()) as unknown as { envoy: { service: { auth: { v3: { Authorization: Ctor } } } } }).envoy.service.auth.v3.Authorization;
+
+/** A gRPC client presenting a workload's SVID to spiffe-authz and requiring spiffe-authz's own SVID back. */
+function mtlsClient(target: string, s: X509Svid): Client {
+  const creds = grpc.credentials.createSsl(Buffer.from(s.bundlePem), Buffer.from(s.keyPem), Buffer.from(s.chainPem), {
+    checkServerIdentity: (_host, cert) => (cert.subjectaltname === `URI:${id("spiffe-authz")}` ? undefined : new Error(`server presented ${cert.subjectaltname}`)),
+  });
+  return new Authorization(target, creds, { "grpc.ssl_target_name_override": "spiffe-authz" }) as Client;
+}
 
 /** Envoy flushes its access log on a timer: wait until every request id has a line. */
 async function waitForLog(read: () => Array<Record<string, unknown>>, ids: string[], timeoutMs = 15_000): Promise<Array<Record<string, unknown>>> {

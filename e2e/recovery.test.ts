@@ -76,12 +76,17 @@ describe("peers lost and back", () => {
         while (!stop) results.push(await call("drain").catch((e: Error) => ({ status: -1, headers: {}, body: e.message, rid: "" })));
       };
       const workers = Array.from({ length: 8 }, worker);
-      await until("load flowing", async () => (results.filter((r) => r.status === 200).length >= 40 ? true : undefined), 30_000, 50);
-      sigtermAt = results.length;
-      stack.authz.proc.kill("SIGTERM");
-      const exit = await stack.authz.proc.exited;
-      stop = true;
-      await Promise.all(workers);
+      let exit: { code: number | null; signal: NodeJS.Signals | null };
+      try {
+        await until("load flowing", async () => (results.filter((r) => r.status === 200).length >= 40 ? true : undefined), 30_000, 50);
+        sigtermAt = results.length;
+        stack.authz.proc.kill("SIGTERM");
+        exit = await stack.authz.proc.exited;
+      } finally {
+        // Always stop the load, or a failed step leaves the loops (and the test process) running forever.
+        stop = true;
+        await Promise.all(workers);
+      }
       assert.equal(exit.code, 0, `spiffe-authz exit: ${JSON.stringify(exit)}\n${stack.authz.proc.tail()}`);
       assert.match(stack.authz.proc.output.slice(from), /"msg":"shutting down"/);
 

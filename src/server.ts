@@ -10,6 +10,10 @@ import { METRIC } from "./telemetry/index.js";
 import { TrustStore } from "./trust/store.js";
 import { WorkloadApiWatcher } from "./trust/workload-api/watcher.js";
 import { StaticBundles } from "./trust/static-bundles.js";
+import { SvidWatcher } from "./trust/workload-api/svid-watcher.js";
+import { spiffeServerCredentials, type SpiffeServerTls } from "./grpc/spiffe-tls.js";
+import { ListenError } from "./grpc/errors.js";
+import { compileAllowlist } from "./policy/allowlist.js";
 import { createTelemetry, startMetricsServer, type MetricsServer, type Telemetry } from "./telemetry/index.js";
 import type { ServeOptions } from "./cli/serve-options.js";
 import type { Logger } from "./log.js";
@@ -53,13 +57,13 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
   telemetry.observeBundles(() => store.bundleAges());
   const cache = engine.cache;
   if (cache) telemetry.observeCache(() => cache.stats());
-  const startupOnly = (c: typeof cfg) => JSON.stringify({ spire: c.spire, "trust-bundles": c["trust-bundles"] });
+  const startupOnly = (c: typeof cfg) => JSON.stringify({ spire: c.spire, "trust-bundles": c["trust-bundles"], tlsMode: c.server.tls.mode });
   config.onApply((applied) => {
     engine.setPolicy(applied.policy, applied.version);
     store.setFailurePolicy(applied.config.failure["spire-unavailable"], applied.config.failure["cache-ttl"]);
     // The Workload API connection and the static bundle files are set up once; say so rather than ignore it.
     if (startupOnly(applied.config) !== startupOnly(cfg)) {
-      log.warn({ source: applied.source, version: applied.version }, "config changes to spire.* or trust-bundles take effect on restart");
+      log.warn({ source: applied.source, version: applied.version }, "config changes to spire.*, trust-bundles or server.tls.mode take effect on restart");
     }
   });
 
@@ -92,6 +96,28 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
   const services = [envoyAuthorizationService(engine, log), zentinel, ...(extras.services?.({ engine, store, config }) ?? [])];
   const host = new GrpcHost(services, log);
 
+  // server.tls.mode spiffe: our own SVID from the Workload API must be in hand before the port opens, since
+  // serving without it would mean serving plaintext or nothing.
+  let serverTls: SpiffeServerTls | undefined;
+  let ownSvid: SvidWatcher | undefined;
+  if (cfg.server.tls.mode === "spiffe") {
+    ownSvid = new SvidWatcher(opts.spireSocket.target, log.child({ component: "own-svid" }));
+    ownSvid.start();
+    const waitMs = Math.max(1000, cfg.spire["api-timeout-ms"]);
+    if (!(await ownSvid.waitForFirst(waitMs))) {
+      ownSvid.close();
+      host.server.forceShutdown();
+      statics.close();
+      store.close();
+      await telemetry.shutdown();
+      throw new ListenError(`server.tls.mode spiffe: no X509-SVID for this process from the Workload API at ${opts.spireSocket.target} within ${waitMs} ms (is spiffe-authz registered in SPIRE?)`);
+    }
+    let authorized = compileAllowlist(cfg.server.tls["authorized-clients"], "server.tls.authorized-clients");
+    config.onApply((applied) => (authorized = compileAllowlist(applied.config.server.tls["authorized-clients"], "server.tls.authorized-clients")));
+    const svids = ownSvid;
+    serverTls = spiffeServerCredentials({ onSvid: (cb) => svids.onSvid(cb), trust: store, authorizedClients: () => authorized, log: log.child({ component: "server-tls" }) });
+  }
+
   const watcher = new WorkloadApiWatcher({
     target: opts.spireSocket.target,
     store,
@@ -106,10 +132,13 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
 
   let grpcTargets: string[];
   try {
-    grpcTargets = await host.bind(opts.listen);
+    grpcTargets = await host.bind(opts.listen, serverTls?.credentials);
+    if (opts.plaintextListen?.length) grpcTargets = await host.bind(opts.plaintextListen);
   } catch (err) {
     // Nothing may keep the process alive after a failed start (timers, file watchers, the Workload API channel).
     host.server.forceShutdown();
+    serverTls?.close();
+    ownSvid?.close();
     watcher.close();
     statics.close();
     store.close();
@@ -152,6 +181,8 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
       host.setServing(false);
       await zentinel.drain();
       const outcome = await host.drain(opts.drainTimeoutMs);
+      serverTls?.close();
+      ownSvid?.close();
       watcher.close();
       statics.close();
       store.close();

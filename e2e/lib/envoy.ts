@@ -65,8 +65,11 @@ export class Envoy {
     writeFileSync(file, JSON.stringify(envoyConfig(this.ports, t), null, 2));
     // --disable-hot-restart: several Envoys on one machine must not share the hot-restart shared memory.
     this.proc = this.scene.spawn("envoy", this.peers.envoy, ["-c", file, "--disable-hot-restart", "--log-level", "info"]);
-    // Listeners warm until SDS delivers the SVID and the bundle; both must be active before traffic.
+    // Listeners warm until SDS delivers the SVID and the bundle; the spiffe_authz cluster needs its own SDS
+    // secrets for mTLS and one passing gRPC health check. All of it before traffic, or the first requests 503.
     await until("Envoy listeners active (SDS secrets delivered)", async () => ((await this.stat("listener_manager.total_listeners_active")) === 2 ? true : undefined), 60_000, 200);
+    await until("Envoy LIVE", async () => ((await this.admin("/ready")).trim() === "LIVE" ? true : undefined), 30_000, 100);
+    await until("spiffe-authz healthy in Envoy (mTLS + gRPC health check)", async () => ((await this.stat("cluster.spiffe_authz.membership_healthy")) === 1 ? true : undefined), 30_000, 100);
   }
 
   admin(path: string): Promise<string> {

@@ -12,7 +12,10 @@ export const AUTHZ_CONFIG = join(ROOT, "deploy/compose/spiffe-authz.yaml");
 
 export class Authz {
   proc!: Proc;
+  /** The SPIFFE mTLS port (deploy/compose/spiffe-authz.yaml: server.tls.mode spiffe), Envoy's. */
   port = 0;
+  /** `--plaintext-address` on loopback: Zentinel's (it cannot do agent TLS), and the tests' health and direct checks. */
+  plainPort = 0;
   metricsPort = 0;
 
   constructor(
@@ -25,6 +28,7 @@ export class Authz {
   async start(extra: string[] = []): Promise<void> {
     if (this.port === 0) {
       this.port = await freePort();
+      this.plainPort = await freePort();
       this.metricsPort = await freePort();
     }
     this.proc = this.scene.spawn("spiffe-authz", process.execPath, [
@@ -32,6 +36,8 @@ export class Authz {
       "serve",
       "--grpc-address",
       `127.0.0.1:${this.port}`,
+      "--plaintext-address",
+      `127.0.0.1:${this.plainPort}`,
       "--spire-socket",
       `unix://${this.agentSocket}`,
       "--config",
@@ -44,7 +50,7 @@ export class Authz {
   }
 
   async health(service = ""): Promise<string> {
-    const c = healthClient(`127.0.0.1:${this.port}`);
+    const c = healthClient(`127.0.0.1:${this.plainPort}`);
     try {
       return (await unary<{ status: string }>(c, "Check", { service })).status;
     } finally {

@@ -48,3 +48,9 @@ export function parseMetricsAddress(value: string, what: string): { host: string
   const a = parseHostPort(value, what);
   return { host: a.host ?? "0.0.0.0", port: a.port ?? 0 };
 }
+
+/** 127.0.0.0/8, ::1 or localhost (`host:port` or a bare host): reachable from this host (or pod) only. */
+export function isLoopback(target: string): boolean {
+  const host = target.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}

@@ -2,7 +2,7 @@
 import { parseArgs } from "node:util";
 import { availableParallelism } from "node:os";
 import { UsageError } from "./errors.js";
-import { parseListenAddress, parseMetricsAddress, parseWorkloadApiAddress, type Address } from "./address.js";
+import { isLoopback, parseListenAddress, parseMetricsAddress, parseWorkloadApiAddress, type Address } from "./address.js";
 import { loadConfigFile, parseConfig } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 
@@ -13,6 +13,8 @@ export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
 
 export interface ServeOptions {
   listen: Address[];
+  /** Plaintext even under server.tls.mode spiffe; loopback or unix only (Zentinel 0.6 cannot do agent TLS). */
+  plaintextListen?: Address[];
   spireSocket: Address;
   metrics: { host: string; port: number } | null;
   configPath: string | undefined;
@@ -27,6 +29,8 @@ export const SERVE_USAGE = `Usage: spiffe-authz serve [options]
   --grpc-address ADDR      gRPC listen address: host:port or unix:///abs/path; repeatable
                            (env AGENT_GRPC_ADDRESS; default ${DEFAULT_GRPC_ADDRESS} unless --socket is given)
   --socket PATH            also serve on this unix socket path (env AGENT_SOCKET)
+  --plaintext-address ADDR also serve plaintext here even under server.tls.mode spiffe: 127.0.0.1:port,
+                           [::1]:port or unix:///path only (for Zentinel 0.6, which cannot do agent TLS)
   --spire-socket ADDR      SPIRE agent Workload API socket: path, unix:///path or tcp://host:port
                            (env SPIRE_AGENT_SOCKET, SPIFFE_ENDPOINT_SOCKET; config spire.socket;
                            default ${DEFAULT_SPIRE_SOCKET})
@@ -76,6 +80,7 @@ export function resolveServeOptions(argv: string[], env: Env = process.env): Ser
       options: {
         "grpc-address": { type: "string", multiple: true },
         socket: { type: "string" },
+        "plaintext-address": { type: "string", multiple: true },
         "spire-socket": { type: "string" },
         config: { type: "string" },
         "metrics-address": { type: "string" },
@@ -99,6 +104,14 @@ export function resolveServeOptions(argv: string[], env: Env = process.env): Ser
   for (const a of grpcAddrs) listen.push(parseListenAddress(a, "--grpc-address"));
   const socket = v.socket ?? envStr(env, "AGENT_SOCKET");
   if (socket !== undefined) listen.push(parseListenAddress(socket.startsWith("unix:") ? socket : `unix://${socket}`, "--socket"));
+  const plaintextListen: Address[] = [];
+  for (const a of v["plaintext-address"] ?? []) {
+    const addr = parseListenAddress(a, "--plaintext-address");
+    if (addr.kind === "tcp" && !isLoopback(addr.target)) {
+      throw new UsageError(`--plaintext-address: ${a} is not a loopback address (127.0.0.1, ::1) or a unix socket; a plaintext port must not be reachable from the network`);
+    }
+    plaintextListen.push(addr);
+  }
   // Seed compatibility: an operator who asked only for a unix socket does not get a TCP port opened behind their back.
   if (listen.length === 0) listen.push(parseListenAddress(DEFAULT_GRPC_ADDRESS, "--grpc-address"));
 
@@ -112,5 +125,5 @@ export function resolveServeOptions(argv: string[], env: Env = process.env): Ser
   const drainTimeoutMs = v["drain-timeout-ms"] === undefined ? DEFAULT_DRAIN_TIMEOUT_MS : parsePositiveInt(v["drain-timeout-ms"], "--drain-timeout-ms");
   const verbose = v.verbose ?? envBool(env, "SPIFFE_VERBOSE") ?? false;
 
-  return { listen, spireSocket, metrics, configPath, config, verbose, drainTimeoutMs, workers };
+  return { listen, plaintextListen, spireSocket, metrics, configPath, config, verbose, drainTimeoutMs, workers };
 }

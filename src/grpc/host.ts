@@ -6,7 +6,7 @@ import { lstatSync, unlinkSync } from "node:fs";
 import { format } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation, type ServingStatus } from "grpc-health-check";
-import type { Address } from "../cli/address.js";
+import { isLoopback, type Address } from "../cli/address.js";
 import type { Logger } from "../log.js";
 import { ListenError } from "./errors.js";
 
@@ -88,16 +88,24 @@ export class GrpcHost {
     for (const s of services) this.server.addService(s.definition, s.implementation);
   }
 
-  async bind(addresses: Address[]): Promise<string[]> {
+  /** Binds every address with `credentials` (plaintext unless server.tls.mode asks for SPIFFE mTLS). */
+  async bind(addresses: Address[], credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure()): Promise<string[]> {
+    const tls = credentials._isSecure();
     for (const a of addresses) {
       // Cluster workers share the primary's listening handle; the primary cleared stale sockets before forking.
       if (a.kind === "unix" && a.path && !cluster.isWorker) await clearStaleSocket(a.path);
       const port = await new Promise<number>((resolve, reject) => {
-        this.server.bindAsync(a.target, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(new ListenError(`cannot listen on ${a.target}: ${err.message}`)) : resolve(p)));
+        this.server.bindAsync(a.target, credentials, (err, p) => (err ? reject(new ListenError(`cannot listen on ${a.target}: ${err.message}`)) : resolve(p)));
       });
       const target = a.kind === "tcp" ? a.target.replace(/:\d+$/, `:${port}`) : a.target;
       this.bound.push(target);
-      this.log.info({ address: target }, "gRPC listening");
+      this.log.info({ address: target, tls: tls ? "spiffe-mtls" : "plaintext" }, "gRPC listening");
+      if (!tls && a.kind === "tcp" && !isLoopback(a.target)) {
+        this.log.warn(
+          { address: target },
+          "gRPC port listens beyond loopback in plaintext: whoever reaches it can ask for decisions; keep it pod-local (NetworkPolicy) or set server.tls.mode: spiffe",
+        );
+      }
     }
     return this.bound;
   }

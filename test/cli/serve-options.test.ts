@@ -31,6 +31,17 @@ test("--socket alone listens only on the socket; with --grpc-address on both", (
   assert.deepEqual(opts(["--grpc-address", "[::1]:7000"]).listen.map((a) => a.target), ["[::1]:7000"]);
 });
 
+test("--plaintext-address takes loopback or unix addresses only", () => {
+  assert.deepEqual(opts(["--plaintext-address", "127.0.0.1:50052", "--plaintext-address", "[::1]:50053", "--plaintext-address", "unix:///tmp/p.sock"]).plaintextListen?.map((a) => a.target), [
+    "127.0.0.1:50052",
+    "[::1]:50053",
+    "unix:///tmp/p.sock",
+  ]);
+  for (const bad of ["0.0.0.0:50052", "10.0.0.1:50052", "[::]:50052", "example.org:50052"]) {
+    assert.throws(() => opts(["--plaintext-address", bad]), (e: unknown) => e instanceof UsageError && /not a loopback address/.test(e.message), bad);
+  }
+});
+
 test("flag beats env beats file beats default", () => {
   const dir = mkdtempSync(join(tmpdir(), "opts-"));
   const file = join(dir, "c.yaml");

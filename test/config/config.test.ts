@@ -108,7 +108,7 @@ test("reload: a file that would empty a non-empty allowlist (a cut-off write) is
   assert.match(r.ok ? "" : r.error, /^config: allowlist would become empty/);
   assert.equal(m.applied.version, v0);
 
-  writeFileSync(file, "allowlist: { exact: [spiffe://example.org/a] }\nroutes: [{ name: pay, match: { path-prefix: /pay } }]\n");
+  writeFileSync(file, "allowlist: { exact: [spiffe://example.org/a] }\nroutes: [{ name: pay, match: { path-prefix: /pay }, allowlist: {} }]\n");
   r = m.reloadFile(file);
   assert.equal(r.ok, false);
   assert.match(r.ok ? "" : r.error, /routes\["pay"\]\.allowlist would become empty/);

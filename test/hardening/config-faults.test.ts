@@ -106,7 +106,8 @@ test("serve + SIGHUP: a good file is applied; each bad one (and a deleted one) i
 });
 
 test("full server: a bad Zentinel Configure is refused with its key; both doors keep deciding with the previous config", async () => {
-  const stack = await startStack({ failure: "fail_closed" });
+  // Pushed configs are heard only when the file says so (zentinel.accept-configure, off by default).
+  const stack = await startStack({ failure: "fail_closed", config: { zentinel: { "accept-configure": true } } });
   const z = zentinelClient(stack.server.grpcTargets[0]!);
   try {
     const web = (await stack.api.issueX509Svid(WEB)).pem;

@@ -66,6 +66,14 @@ test("ambiguous paths require every route they may mean: the payer cannot reach 
   assert.equal((await check(frontend, "/api/x?p=/payments")).status.code, 0);
 });
 
+test("a path too long to read every way must be allowed under every route: cheap, and never a way around /payments", async () => {
+  const res = await check(frontend, "/api/" + "%2F".repeat(40_000));
+  assert.equal(res.status.code, 7, "frontend is not a payer, and a long path might mean /payments");
+  assert.match(res.status.message, /not_allowed/);
+  assert.equal((await check(checkout, "/payments" + "%2F".repeat(40_000))).status.code, 7, "checkout is not on the top-level allowlist");
+  assert.equal((await check(frontend, "/api/" + "a".repeat(8000))).status.code, 0, "a long but readable path is read as usual");
+});
+
 test("a route name the config does not define is 403 unknown_route, never the top-level allowlist", async () => {
   const res = await check(frontend, "/api/orders", { route: "paymnets" });
   assert.equal(res.status.code, 7);

@@ -67,7 +67,8 @@ test("the bundled CLI, as shipped: --version, serve with both doors, reflection 
 
       const z = zentinelClient(target);
       const s = await connectAsProxy(z);
-      s.call.write(headersEvent("bundle-1", undefined));
+      // No route_id: this config defines no routes, and a named one would be 403 unknown_route.
+      s.call.write(headersEvent("bundle-1", undefined, { route: "" }));
       await until(() => s.responses().length === 1, 5000, "Zentinel answer");
       assert.equal(blockOf(s.responses()[0]!).status, 401);
       s.call.end();

@@ -48,7 +48,7 @@ test("SIGHUP reload: good file applied, bad and deleted files keep the old confi
 
     const r = server.config.apply({ "trust-bundles": [{ "trust-domain": "p.org", path: "/x.pem" }] }, "configure");
     assert.equal(r.ok, true);
-    assert.ok(lines().some((l) => l["msg"] === "config changes to spire.* or trust-bundles take effect on restart"));
+    assert.ok(lines().some((l) => l["msg"] === "config changes to spire.*, trust-bundles or server.tls.mode take effect on restart"));
   } finally {
     await server.stop();
     await spire.close();
