@@ -12,7 +12,6 @@ import { WorkloadApiWatcher } from "./trust/workload-api/watcher.js";
 import { StaticBundles } from "./trust/static-bundles.js";
 import { SvidWatcher } from "./trust/workload-api/svid-watcher.js";
 import { spiffeServerCredentials, type SpiffeServerTls } from "./grpc/spiffe-tls.js";
-import { ListenError } from "./grpc/errors.js";
 import { compileAllowlist } from "./policy/allowlist.js";
 import { createTelemetry, startMetricsServer, type MetricsServer, type Telemetry } from "./telemetry/index.js";
 import type { ServeOptions } from "./cli/serve-options.js";
@@ -103,14 +102,14 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
   if (cfg.server.tls.mode === "spiffe") {
     ownSvid = new SvidWatcher(opts.spireSocket.target, log.child({ component: "own-svid" }));
     ownSvid.start();
+    // As Envoy waits for SDS: a new registration entry takes the agent a sync interval (5 s) or more to hand out,
+    // so keep waiting, and say so every api-timeout-ms.
     const waitMs = Math.max(1000, cfg.spire["api-timeout-ms"]);
-    if (!(await ownSvid.waitForFirst(waitMs))) {
-      ownSvid.close();
-      host.server.forceShutdown();
-      statics.close();
-      store.close();
-      await telemetry.shutdown();
-      throw new ListenError(`server.tls.mode spiffe: no X509-SVID for this process from the Workload API at ${opts.spireSocket.target} within ${waitMs} ms (is spiffe-authz registered in SPIRE?)`);
+    for (let waited = waitMs; !(await ownSvid.waitForFirst(waitMs)); waited += waitMs) {
+      log.warn(
+        { spireSocket: opts.spireSocket.target, waitedMs: waited },
+        "server.tls.mode spiffe: still waiting for this process's X509-SVID from the Workload API before opening the gRPC port (is spiffe-authz registered in SPIRE?)",
+      );
     }
     let authorized = compileAllowlist(cfg.server.tls["authorized-clients"], "server.tls.authorized-clients");
     config.onApply((applied) => (authorized = compileAllowlist(applied.config.server.tls["authorized-clients"], "server.tls.authorized-clients")));

@@ -61,6 +61,7 @@ export class SvidWatcher {
   private closed = false;
   private readonly backoff = new Backoff({});
   private latest: OwnSvid | undefined;
+  private lastCode: number | undefined;
   private readonly listeners = new Set<(svid: OwnSvid) => void>();
   private resolveFirst!: () => void;
   private readonly first = new Promise<void>((r) => (this.resolveFirst = r));
@@ -107,6 +108,7 @@ export class SvidWatcher {
       }
       if (!svid) return;
       this.backoff.reset();
+      this.lastCode = undefined;
       const changed = svid.certChainPem !== this.latest?.certChainPem;
       this.latest = svid;
       if (!changed) return;
@@ -118,7 +120,14 @@ export class SvidWatcher {
       if (this.call !== call || this.closed) return;
       this.call = undefined;
       const delay = this.backoff.next();
-      this.log.warn({ code, details, retryInMs: delay }, "own X509-SVID stream lost; the current SVID keeps serving");
+      // The same failure again (an entry the agent has not synced yet answers PERMISSION_DENIED many times) is
+      // one warning, then debug lines.
+      const repeat = code === this.lastCode;
+      this.lastCode = code;
+      this.log[repeat ? "debug" : "warn"](
+        { code, details, retryInMs: delay },
+        this.latest ? "own X509-SVID stream lost; the current SVID keeps serving" : "no X509-SVID for this process from the Workload API yet; retrying",
+      );
       this.retry = setTimeout(() => this.start(), delay);
       this.retry.unref();
     };
