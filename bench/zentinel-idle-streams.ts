@@ -15,8 +15,8 @@ import { emitJson, machine, numberArg, sleep } from "./lib/args.js";
 import { freePort } from "./lib/grpc-wire.js";
 import { ensureBuilt } from "./lib/processes.js";
 
-const CONNECTIONS = numberArg("connections", 20);
-const PER_CONNECTION = numberArg("streams-per-connection", 150);
+const CONNECTIONS = numberArg("--connections", 20);
+const PER_CONNECTION = numberArg("--streams-per-connection", 150);
 /** The shipped defaults (src/config/schema.ts). */
 const MAX_STREAMS = 1024;
 const HANDSHAKE_TIMEOUT_MS = 10_000;
