@@ -1,6 +1,6 @@
 // The parts a scenario runs besides the peers: spiffe-authz from this tree (the built CLI, as users run it), an
 // upstream echo server that records what reached it, and an HTTPS client presenting an SVID.
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import { createServer, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type Server } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { request as httpRequest } from "node:http";
 import { join } from "node:path";
@@ -130,10 +130,24 @@ let ridSeq = 0;
 /** A request id unique in this run, for finding the request again at the upstream and in the logs. */
 export const rid = (tag: string) => `e2e-${tag}-${process.pid}-${++ridSeq}`;
 
+/** Sends `req`, collects the reply; an answer slower than 10 s is an error. */
+function exchange(start: (onReply: (res: IncomingMessage) => void) => ClientRequest): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = start((res) => {
+      let body = "";
+      res.on("data", (d: Buffer) => (body += d.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error("request timed out")));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
 /** One HTTPS request on a fresh connection (a fresh TLS handshake: rotations are seen). */
 export function https(port: number, path: string, tls: ClientTls, opts: { method?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
+  return exchange((onReply) =>
+    httpsRequest(
       {
         host: "127.0.0.1",
         port,
@@ -149,28 +163,12 @@ export function https(port: number, path: string, tls: ClientTls, opts: { method
           return sans.includes(`URI:${tls.serverId}`) ? undefined : new Error(`server presented ${cert.subjectaltname}, expected ${tls.serverId}`);
         },
       },
-      (res) => {
-        let body = "";
-        res.on("data", (d: Buffer) => (body += d.toString()));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      },
-    );
-    req.setTimeout(10_000, () => req.destroy(new Error("request timed out")));
-    req.on("error", reject);
-    req.end();
-  });
+      onReply,
+    ),
+  );
 }
 
 /** One plain HTTP request (Zentinel's listener). */
 export function http(port: number, path: string, opts: { method?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: "127.0.0.1", port, path, method: opts.method ?? "GET", headers: opts.headers, agent: false }, (res) => {
-      let body = "";
-      res.on("data", (d: Buffer) => (body += d.toString()));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.setTimeout(10_000, () => req.destroy(new Error("request timed out")));
-    req.on("error", reject);
-    req.end();
-  });
+  return exchange((onReply) => httpRequest({ host: "127.0.0.1", port, path, method: opts.method ?? "GET", headers: opts.headers, agent: false }, onReply));
 }
