@@ -99,7 +99,7 @@ describe("Envoy ext_authz → spiffe-authz, SVIDs from SPIRE", () => {
 
   it("a caller refused on /payments is refused under every spelling of it, by Envoy's normalisation or by spiffe-authz", () =>
     stack.step(async () => {
-      for (const path of ["/payments;v=1", "/payments%2Fcharge", "/api/%2e%2e/payments/charge", "//payments/charge", "/api/..%2Fpayments", "/payments/./charge"]) {
+      for (const path of ["/PAYMENTS/charge", "/payments;v=1", "/payments%2Fcharge", "/api/%2e%2e/payments/charge", "//payments/charge", "/api/..%2Fpayments", "/payments/./charge"]) {
         const r = rid("spelling");
         const res = await https(stack.envoy.ports.mtls, path, tlsOf("frontend"), { method: "POST", headers: { "x-request-id": r } });
         assert.notEqual(res.status, 200, `${path} reached the upstream`);

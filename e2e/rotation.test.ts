@@ -22,7 +22,8 @@ describe("CA rotation forced on the real SPIRE server", () => {
 
   /** spiffe-authz's own answer for a certificate, straight over gRPC (Envoy would refuse a revoked one in TLS). */
   async function direct(svid: X509Svid): Promise<CheckResponseObj> {
-    const c = envoyClient(`127.0.0.1:${stack.authz.plainPort}`);
+    // Through Envoy's loopback egress listener: spiffe-authz's own port admits only Envoy's SVID.
+    const c = envoyClient(`127.0.0.1:${stack.envoy.ports.egress}`);
     try {
       return await unary<CheckResponseObj>(c, "Check", checkRequest({ certPem: svid.certPem, path: "/api/rotation" }));
     } finally {

@@ -29,8 +29,9 @@ describe("Zentinel proxy → spiffe-authz (agent protocol v2 over gRPC)", () => 
     await stack.start({ workloads: ["frontend", "intruder", "batch"] });
     for (const w of ["frontend", "intruder"]) svid[w] = await stack.workload(w).x509();
     zentinel = new Zentinel(stack.scene, zentinelBin);
-    // zentinel-proxy 0.6 cannot present a client certificate to its agents: it uses the loopback plaintext port.
-    await zentinel.start({ authzPort: stack.authz.plainPort, backendPort: stack.echo.port });
+    // zentinel-proxy 0.6 cannot present a client certificate to its agents: it reaches the mTLS-only spiffe-authz
+    // through Envoy's loopback egress listener (deploy/envoy/envoy.yaml zentinel_agent_egress).
+    await zentinel.start({ authzPort: stack.envoy.ports.egress, backendPort: stack.echo.port });
   });
   after(() => stack.stop());
 

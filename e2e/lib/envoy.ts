@@ -12,6 +12,8 @@ import { deployFile } from "./templates.js";
 export interface EnvoyPorts {
   mtls: number;
   jwt: number;
+  /** Loopback plaintext → mTLS to spiffe-authz: Zentinel's way in, and the tests' direct calls. */
+  egress: number;
   admin: number;
 }
 
@@ -33,6 +35,7 @@ export function envoyConfig(ports: EnvoyPorts, t: EnvoyTargets): unknown {
   const byName = (n: string) => need(listeners.find((l) => l.name === n), `listener ${n}`);
   byName("inbound_mtls").address.socket_address = { address: "127.0.0.1", port_value: ports.mtls };
   byName("inbound_jwt").address.socket_address = { address: "127.0.0.1", port_value: ports.jwt };
+  byName("zentinel_agent_egress").address.socket_address = { address: "127.0.0.1", port_value: ports.egress };
   const clusters: any[] = need(cfg.static_resources?.clusters, "clusters");
   const endpoint = (n: string) => need(clusters.find((c) => c.name === n), `cluster ${n}`).load_assignment.endpoints[0].lb_endpoints[0].endpoint.address;
   endpoint("spiffe_authz").socket_address = { address: "127.0.0.1", port_value: t.authzPort };
@@ -60,14 +63,14 @@ export class Envoy {
   }
 
   async start(t: EnvoyTargets): Promise<void> {
-    this.ports = { mtls: await freePort(), jwt: await freePort(), admin: await freePort() };
+    this.ports = { mtls: await freePort(), jwt: await freePort(), egress: await freePort(), admin: await freePort() };
     const file = this.scene.path("envoy.json");
     writeFileSync(file, JSON.stringify(envoyConfig(this.ports, t), null, 2));
     // --disable-hot-restart: several Envoys on one machine must not share the hot-restart shared memory.
     this.proc = this.scene.spawn("envoy", this.peers.envoy, ["-c", file, "--disable-hot-restart", "--log-level", "info"]);
     // Listeners warm until SDS delivers the SVID and the bundle; the spiffe_authz cluster needs its own SDS
     // secrets for mTLS and one passing gRPC health check. All of it before traffic, or the first requests 503.
-    await until("Envoy listeners active (SDS secrets delivered)", async () => ((await this.stat("listener_manager.total_listeners_active")) === 2 ? true : undefined), 60_000, 200);
+    await until("Envoy listeners active (SDS secrets delivered)", async () => ((await this.stat("listener_manager.total_listeners_active")) === 3 ? true : undefined), 60_000, 200);
     await until("Envoy LIVE", async () => ((await this.admin("/ready")).trim() === "LIVE" ? true : undefined), 30_000, 100);
     await until("spiffe-authz healthy in Envoy (mTLS + gRPC health check)", async () => ((await this.stat("cluster.spiffe_authz.membership_healthy")) === 1 ? true : undefined), 30_000, 100);
   }

@@ -4,7 +4,7 @@ import { createServer, type ClientRequest, type IncomingHttpHeaders, type Incomi
 import { request as httpsRequest } from "node:https";
 import { request as httpRequest } from "node:http";
 import { join } from "node:path";
-import { freePort, healthClient, unary } from "../../test/helpers/clients.js";
+import { freePort } from "../../test/helpers/clients.js";
 import { ROOT } from "./peers.js";
 import { until, type Proc, type Scene } from "./proc.js";
 
@@ -12,10 +12,11 @@ export const AUTHZ_CONFIG = join(ROOT, "deploy/compose/spiffe-authz.yaml");
 
 export class Authz {
   proc!: Proc;
-  /** The SPIFFE mTLS port (deploy/compose/spiffe-authz.yaml: server.tls.mode spiffe), Envoy's. */
+  /**
+   * The SPIFFE mTLS port (deploy/compose/spiffe-authz.yaml: server.tls.mode spiffe), and the only one: Envoy calls
+   * it with its SVID; Zentinel and the tests' direct calls go through Envoy's loopback egress listener.
+   */
   port = 0;
-  /** `--plaintext-address` on loopback: Zentinel's (it cannot do agent TLS), and the tests' health and direct checks. */
-  plainPort = 0;
   metricsPort = 0;
 
   constructor(
@@ -28,7 +29,6 @@ export class Authz {
   async start(extra: string[] = []): Promise<void> {
     if (this.port === 0) {
       this.port = await freePort();
-      this.plainPort = await freePort();
       this.metricsPort = await freePort();
     }
     this.proc = this.scene.spawn("spiffe-authz", process.execPath, [
@@ -36,8 +36,6 @@ export class Authz {
       "serve",
       "--grpc-address",
       `127.0.0.1:${this.port}`,
-      "--plaintext-address",
-      `127.0.0.1:${this.plainPort}`,
       "--spire-socket",
       `unix://${this.agentSocket}`,
       "--config",
@@ -46,16 +44,13 @@ export class Authz {
       `127.0.0.1:${this.metricsPort}`,
       ...extra,
     ]);
-    await until("spiffe-authz SERVING", () => this.health().then((s) => (s === "SERVING" ? true : undefined)), 30_000, 200);
+    // The gRPC port admits only Envoy's SVID, so readiness is read where Kubernetes reads it: /readyz.
+    await until("spiffe-authz ready (/readyz)", () => this.readyz().then((s) => (s === 200 ? true : undefined)), 60_000, 200);
   }
 
-  async health(service = ""): Promise<string> {
-    const c = healthClient(`127.0.0.1:${this.plainPort}`);
-    try {
-      return (await unary<{ status: string }>(c, "Check", { service })).status;
-    } finally {
-      c.close();
-    }
+  /** GET /readyz on the metrics port: 200 once decisions are possible. */
+  async readyz(): Promise<number> {
+    return (await fetch(`http://127.0.0.1:${this.metricsPort}/readyz`)).status;
   }
 
   async metrics(): Promise<string> {

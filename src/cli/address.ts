@@ -1,3 +1,4 @@
+import { isIPv4, isIPv6 } from "node:net";
 import { isAbsolute, resolve } from "node:path";
 import { UsageError } from "./errors.js";
 
@@ -49,8 +50,12 @@ export function parseMetricsAddress(value: string, what: string): { host: string
   return { host: a.host ?? "0.0.0.0", port: a.port ?? 0 };
 }
 
-/** 127.0.0.0/8, ::1 or localhost (`host:port` or a bare host): reachable from this host (or pod) only. */
+/**
+ * A literal loopback IP (127.0.0.0/8 or ::1) in `host:port` or a bare host: reachable from this host (or pod)
+ * only. Names, `localhost` included, are refused: what they resolve to is the resolver's choice, not ours.
+ */
 export function isLoopback(target: string): boolean {
   const host = target.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
-  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+  if (isIPv4(host)) return host.startsWith("127.");
+  return isIPv6(host) && /^(0{1,4}:){7}0{0,3}1$|^::1$|^(0{1,4}:){1,6}:0{0,3}1$/.test(host);
 }

@@ -10,6 +10,8 @@ export interface CompiledRoute {
   readonly name: string;
   /** Canonical prefix (normalised, no trailing slash), or undefined for any path. */
   readonly pathPrefix: string | undefined;
+  /** The same, lower-cased: what a case-insensitive upstream matches. */
+  readonly pathPrefixFolded: string | undefined;
   /** Upper-cased methods, or undefined for any method. */
   readonly methods: ReadonlySet<string> | undefined;
   /** Its own, or the top-level allowlist when the config gives the route none. */
@@ -76,6 +78,7 @@ export function compilePolicy(config: Config): Policy {
     return {
       name: r.name,
       pathPrefix: rawPrefix === undefined ? undefined : canonicalPrefix(rawPrefix),
+      pathPrefixFolded: rawPrefix === undefined ? undefined : canonicalPrefix(rawPrefix).toLowerCase(),
       methods: methods ? new Set(methods.map((m) => m.toUpperCase())) : undefined,
       allowlist: ra,
     };
@@ -96,6 +99,12 @@ export function compilePolicy(config: Config): Policy {
     authTimestamp: h["auth-timestamp"],
   };
   const lower = Object.values(headers).map((n) => n.toLowerCase());
+  for (const [key, name] of Object.entries(h)) {
+    // Every spelling an upstream may fold onto the name must be removable (2^separators of them).
+    if (name.split(/[-_]/).length - 1 > MAX_HEADER_SEPARATORS) {
+      throw new ConfigError(`headers.${key}`, `"${name}" has more than ${MAX_HEADER_SEPARATORS} '-' or '_' separators`);
+    }
+  }
   const dupe = lower.find((n, k) => lower.indexOf(n) !== k);
   if (dupe !== undefined) throw new ConfigError("headers", `header name "${dupe}" is used for two identity headers`);
   const clientCertHeader = config.tls["client-cert-header"].toLowerCase();
@@ -113,8 +122,8 @@ export function compilePolicy(config: Config): Policy {
   });
 }
 
-/** Largest set of spellings per name: 2^6 variants; a longer run of separators keeps the plain two spellings. */
-const MAX_SEPARATORS_SPELLED = 6;
+/** Most `-`/`_` separators in an identity header name: 2^6 spellings each to remove. Longer names are refused at load. */
+export const MAX_HEADER_SEPARATORS = 6;
 
 /** `a-b_c` → a-b-c, a_b-c, a-b_c, a_b_c: every `-`/`_` choice, configured names first, no duplicates. */
 function spellings(names: readonly string[]): string[] {
@@ -123,11 +132,6 @@ function spellings(names: readonly string[]): string[] {
     const parts = name.split(/[-_]/);
     const seps = parts.length - 1;
     if (seps === 0) continue;
-    if (seps > MAX_SEPARATORS_SPELLED) {
-      out.add(parts.join("-"));
-      out.add(parts.join("_"));
-      continue;
-    }
     for (let mask = 0; mask < 1 << seps; mask++) {
       let n = parts[0]!;
       for (let k = 0; k < seps; k++) n += (mask & (1 << k) ? "_" : "-") + parts[k + 1]!;
@@ -150,16 +154,33 @@ const combined = new WeakMap<Policy, Map<string, RouteSelection>>();
 const MAX_COMBINED_PER_POLICY = 256;
 
 /** The route a normalised path and method select by prefix, or undefined for the top-level allowlist. */
-function routeForPath(policy: Policy, path: string, method: string): CompiledRoute | undefined {
+function routeForPath(policy: Policy, path: string, method: string, foldCase: boolean): CompiledRoute | undefined {
   for (const r of policy.routes) {
     // A route without match conditions is one the proxy names (context_extensions / route_id); it must not
     // capture every unnamed request.
     if (r.pathPrefix === undefined && r.methods === undefined) continue;
-    if (r.pathPrefix !== undefined && !pathHasPrefix(path, r.pathPrefix)) continue;
+    if (r.pathPrefix !== undefined && !pathHasPrefix(path, foldCase ? r.pathPrefixFolded! : r.pathPrefix)) continue;
     if (r.methods !== undefined && !r.methods.has(method)) continue;
     return r;
   }
   return undefined;
+}
+
+/** Headers by which method-override middleware (Express, Rails, Spring's HiddenHttpMethodFilter, …) changes the method. */
+const METHOD_OVERRIDE_HEADERS = ["x-http-method-override", "x-http-method", "x-method-override"];
+
+/**
+ * Every method the upstream may run the request as: the one sent; GET for HEAD (most frameworks run the GET
+ * handler); whatever a method-override header names.
+ */
+function methodReadings(method: string, headers: ReadonlyMap<string, string> | undefined): string[] {
+  const out = new Set([method.toUpperCase()]);
+  if (out.has("HEAD")) out.add("GET");
+  for (const h of METHOD_OVERRIDE_HEADERS) {
+    const v = headers?.get(h);
+    if (v) for (const m of v.split(",")) if (m.trim()) out.add(m.trim().toUpperCase().slice(0, 32));
+  }
+  return [...out];
 }
 
 /** One selection requiring every chosen allowlist (undefined = the top-level one). */
@@ -185,7 +206,7 @@ function combine(policy: Policy, chosen: ReadonlyArray<CompiledRoute | undefined
     },
   });
   const names = picked.map((r) => (r === undefined ? "(top-level)" : r.name));
-  const route: CompiledRoute = Object.freeze({ name: names.join("+"), pathPrefix: undefined, methods: undefined, allowlist });
+  const route: CompiledRoute = Object.freeze({ name: names.join("+"), pathPrefix: undefined, pathPrefixFolded: undefined, methods: undefined, allowlist });
   const sel: RouteSelection = Object.freeze({ route, allowlist });
   if (!perPolicy) combined.set(policy, (perPolicy = new Map()));
   if (perPolicy.size < MAX_COMBINED_PER_POLICY) perPolicy.set(key, sel);
@@ -197,7 +218,7 @@ function combine(policy: Policy, chosen: ReadonlyArray<CompiledRoute | undefined
  * first route each plausible reading of the path and method falls under, else the top-level allowlist. When
  * readings disagree, the request must be allowed under every route they select.
  */
-export function selectRoute(policy: Policy, req: Pick<AuthzRequest, "routeName" | "path" | "method">): RouteSelection {
+export function selectRoute(policy: Policy, req: Pick<AuthzRequest, "routeName" | "path" | "method"> & { headers?: ReadonlyMap<string, string> }): RouteSelection {
   if (req.routeName !== undefined && req.routeName !== "") {
     const named = policy.routes.find((r) => r.name === req.routeName);
     if (named) return { route: named, allowlist: named.allowlist };
@@ -208,14 +229,21 @@ export function selectRoute(policy: Policy, req: Pick<AuthzRequest, "routeName" 
     // Too long to read every way cheaply: it must be allowed under every route it could fall under.
     return combine(policy, [...policy.routes.filter((r) => r.pathPrefix !== undefined || r.methods !== undefined), undefined]);
   }
-  const method = req.method.toUpperCase();
+  const methods = methodReadings(req.method, req.headers);
   const readings = pathReadings(req.path);
-  const first = routeForPath(policy, readings[0]!, method);
+  const first = routeForPath(policy, readings[0]!, methods[0]!, false);
   let picked: Array<CompiledRoute | undefined> | undefined;
-  for (let k = 1; k < readings.length; k++) {
-    const r = routeForPath(policy, readings[k]!, method);
-    if (r === first || picked?.includes(r)) continue;
-    (picked ??= [first]).push(r);
+  // Case-insensitive upstreams (Express by default, ASP.NET, IIS) serve /PAYMENTS as /payments: a folded
+  // reading selects too.
+  for (const path of readings) {
+    const folded = path.toLowerCase();
+    for (const method of methods) {
+      for (const fold of [false, true]) {
+        const r = routeForPath(policy, fold ? folded : path, method, fold);
+        if (r === first || picked?.includes(r)) continue;
+        (picked ??= [first]).push(r);
+      }
+    }
   }
   if (picked) return combine(policy, picked);
   return { route: first, allowlist: first === undefined ? policy.allowlist : first.allowlist };

@@ -67,6 +67,12 @@ test("Envoy asks SDS for the SVID SPIRE registers for the envoy service, and for
   const entries = JSON.parse(read("deploy/spire/entries.json")).entries as Array<{ spiffe_id: string; selectors: Array<{ type: string; value: string }> }>;
   const envoyEntry = entries.find((e) => e.selectors.some((s) => s.value === "label:com.docker.compose.service:envoy"));
   for (const l of envoy.static_resources.listeners) {
+    if (l.name === "zentinel_agent_egress") {
+      // Plaintext in, mTLS out: loopback only.
+      assert.equal(l.address.socket_address.address, "127.0.0.1");
+      assert.equal(l.filter_chains[0].filters[0].typed_config.cluster, "spiffe_authz");
+      continue;
+    }
     const ctx = l.filter_chains[0].transport_socket.typed_config.common_tls_context;
     assert.deepEqual(
       ctx.tls_certificate_sds_secret_configs.map((c: { name: string }) => c.name),
@@ -79,6 +85,14 @@ test("Envoy asks SDS for the SVID SPIRE registers for the envoy service, and for
   assert.equal(mtls.filter_chains[0].transport_socket.typed_config.common_tls_context.combined_validation_context.validation_context_sds_secret_config.name, "spiffe://example.org");
   // Access log to Envoy's own stdout: opening /dev/stdout fails when stdout is a socket (ENXIO).
   assert.doesNotMatch(read("deploy/envoy/envoy.yaml"), /path: \/dev\/stdout/);
+  // spiffe-authz runs server.tls.mode spiffe: Envoy's cluster presents the SVID spiffe-authz authorizes.
+  const cluster = envoy.static_resources.clusters.find((c: { name: string }) => c.name === "spiffe_authz");
+  const up = cluster.transport_socket.typed_config.common_tls_context;
+  assert.equal(up.tls_certificate_sds_secret_configs[0].name, envoyEntry?.spiffe_id);
+  const authz = parseYaml(read("deploy/compose/spiffe-authz.yaml"));
+  assert.equal(authz.server.tls.mode, "spiffe");
+  assert.deepEqual(authz.server.tls["authorized-clients"].exact, [envoyEntry?.spiffe_id]);
+  assert.equal(up.combined_validation_context.default_validation_context.match_typed_subject_alt_names[0].matcher.exact, entries.find((e) => e.spiffe_id.endsWith("/spiffe-authz"))?.spiffe_id);
 });
 
 test("docker-compose.yml runs the SPIRE images as they are built (FROM scratch: no shell, no wget) and mounts files that exist", () => {

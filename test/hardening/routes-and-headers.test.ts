@@ -49,7 +49,7 @@ const check = (certPem: string, path: string, extra: { route?: string; headers?:
 test("an identity refused on /payments stays refused under every spelling an upstream may read as /payments", async () => {
   assert.equal((await check(frontend, "/payments/x")).status.code, 7, "baseline: frontend is not a payer");
   assert.equal((await check(frontend, "/api/orders")).status.code, 0, "baseline: frontend is allowed elsewhere");
-  for (const path of ["/payments;v=1", "/payments%2Fx", "/payments%2fx", "/api/%2e%2e/payments/x", "/api/%2E%2E/payments", "/payments\\x", "//payments/x", "/payments%252Fx", "/api/..%2Fpayments/x", "/%70ayments/x"]) {
+  for (const path of ["/PAYMENTS/x", "/Payments", "/%50ayments/x", "/payments;v=1", "/payments%2Fx", "/payments%2fx", "/api/%2e%2e/payments/x", "/api/%2E%2E/payments", "/payments\\x", "//payments/x", "/payments%252Fx", "/api/..%2Fpayments/x", "/%70ayments/x"]) {
     const res = await check(frontend, path);
     assert.equal(res.status.code, 7, `${path}: ${res.status.message}`);
     assert.equal(res.http_response, "denied_response");
@@ -72,6 +72,32 @@ test("a path too long to read every way must be allowed under every route: cheap
   assert.match(res.status.message, /not_allowed/);
   assert.equal((await check(checkout, "/payments" + "%2F".repeat(40_000))).status.code, 7, "checkout is not on the top-level allowlist");
   assert.equal((await check(frontend, "/api/" + "a".repeat(8000))).status.code, 0, "a long but readable path is read as usual");
+});
+
+test("a GET-only route also governs HEAD and method overrides (frameworks run the GET handler for them)", async () => {
+  const ca = await DevCertificateAuthority.createRoot("example.org");
+  const web = (await ca.issueX509Svid("spiffe://example.org/web")).pem;
+  const snapshot: TrustSnapshot = { generation: 1, bundles: new BundleSet([ca.x509Bundle()]), spireAvailable: true };
+  const config = parseConfig({
+    allowlist: { exact: ["spiffe://example.org/web"] },
+    routes: [{ name: "reports", match: { "path-prefix": "/reports", methods: ["GET"] }, allowlist: { exact: ["spiffe://example.org/analyst"] } }],
+  });
+  const engine = new Engine({ policy: compilePolicy(config), trust: { current: () => snapshot } });
+  const h = new GrpcHost([envoyAuthorizationService(engine, silentLogger())], silentLogger());
+  const [target] = await h.bind([parseListenAddress("127.0.0.1:0", "t")]);
+  h.setServing(true);
+  const c = envoyClient(target!);
+  try {
+    const code = async (method: string, headers: Record<string, string> = {}) => (await unary<CheckResponseObj>(c, "Check", checkRequest({ certPem: web, path: "/reports/q3", method, headers }))).status.code;
+    assert.equal(await code("POST"), 0, "baseline: POST /reports is not the GET-only route");
+    assert.equal(await code("GET"), 7);
+    assert.equal(await code("HEAD"), 7, "HEAD runs the GET handler");
+    assert.equal(await code("POST", { "x-http-method-override": "GET" }), 7, "a method override to GET");
+    assert.equal(await code("POST", { "x-http-method": "get" }), 7);
+  } finally {
+    c.close();
+    await h.drain(1000);
+  }
 });
 
 test("a route name the config does not define is 403 unknown_route, never the top-level allowlist", async () => {

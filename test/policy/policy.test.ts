@@ -120,6 +120,8 @@ test("bad entries name their key path", () => {
   configError(() => compilePolicy(parseConfig({ routes: [{ name: "a" }, { name: "a" }] })), /^config: routes\[1\]\.name: duplicate route name/);
   configError(() => compilePolicy(parseConfig({ routes: [{ name: "a", match: { methods: [] } }] })), /routes\[0\]\.match\.methods/);
   configError(() => compilePolicy(parseConfig({ headers: { "trust-domain": "x-spiffe-id" } })), /^config: headers: /);
+  // every -/_ spelling must be removable: 2^7 would be too many
+  configError(() => compilePolicy(parseConfig({ headers: { "spiffe-id": "X-Mesh-Caller-Spiffe-Id-Verified-By-Edge" } })), /^config: headers\.spiffe-id: .*more than 6/);
 });
 
 test("empty allowlists are reported as warnings (authentication only)", () => {
