@@ -144,8 +144,8 @@ function spellings(names: readonly string[]): string[] {
 const NOTHING_ALLOWED: Allowlist = Object.freeze({ empty: false, match: () => undefined });
 
 /**
- * Longest path read every way (pathReadings costs about a microsecond per byte of a path full of escapes);
- * 8 KiB is Envoy's default `max_request_headers_kb` order of magnitude for a request line, far above real paths.
+ * Longest path read every way: pathReadings costs about a microsecond per byte of a path full of escapes, and
+ * Envoy passes up to 60 KiB of headers by default. 8 KiB is far above real paths.
  */
 const MAX_READ_PATH_LENGTH = 8192;
 
