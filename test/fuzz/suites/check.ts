@@ -168,6 +168,14 @@ export const checkSuite: FuzzSuite = {
       await example.issueX509Svid("/services/two", { uris: ["spiffe://example.org/services/a", "spiffe://example.org/services/b"] }),
     ];
     const token = await jwtCa.issue({ subject: "/services/web", audience: AUDIENCE, now, ttlSeconds: 3600 });
+    // One trust domain's ID signed by the other's CA (both bundles held, each with its own root).
+    const otherInter = await other.createIntermediate();
+    const crossSigned = {
+      "example.org ID by other.org's root": await other.issueX509Svid("spiffe://example.org/services/web"),
+      "example.org ID by other.org's intermediate": await otherInter.issueX509Svid("spiffe://example.org/services/api"),
+      "other.org ID by example.org's root": await example.issueX509Svid("spiffe://other.org/services/web"),
+      "other.org ID by example.org's intermediate": await inter.issueX509Svid("spiffe://other.org/services/api"),
+    };
 
     // Leaves that verify, and the one ID each was issued for; nothing else may ever come out as "ok".
     const known = new Map([direct, chained, foreign].map((s) => [sha256(s.der), s.id]));
@@ -308,6 +316,24 @@ export const checkSuite: FuzzSuite = {
           const valid = !/(^|\/)\.\.?(\/|$)/.test(tail);
           assert.equal(r.decision.reason, valid ? "untrusted" : "no_spiffe_id", `${swapped}: ${r.decision.detail}`);
         }),
+      ),
+
+      defineProperty(
+        "check/cross-domain-signer-denied",
+        80,
+        30_000,
+        fc.asyncProperty(
+          fc.constantFrom(...(Object.keys(crossSigned) as Array<keyof typeof crossSigned>)).chain((name) => fc.tuple(fc.constant(name), encodingArb(name.endsWith("intermediate"), forged))),
+          fc.boolean(),
+          async ([name, e], withRoot) => {
+            // Appending the signer's own root to the presented chain must not help either.
+            const svid = crossSigned[name];
+            const signerRoot = name.startsWith("example.org") ? other.der : example.der;
+            const r = await strict.check(checkRequest(credential(pieces(withRoot ? [...svid.chain, signerRoot] : svid.chain, e), e), e));
+            answer(r);
+            assert.equal(r.decision.reason, "untrusted", `${name}: ${r.decision.reason} (${r.decision.detail})`);
+          },
+        ),
       ),
 
       defineProperty(
