@@ -3,7 +3,8 @@
 //   npm run bench                 full suite (≈ 6–8 min on 2 CPUs; memory sends 100 000 identities)
 //   npm run bench -- --quick      short durations, fewer identities (≈ 1.5–2 min)
 //   npm run bench -- --only latency,memory   a subset
-//   npm run bench -- --strict     exit 1 when a target is missed (default: only when a bench fails to run)
+// Exits 1 on any MISS or ERROR, and says so in its last line ("bench: FAIL (… MISS …): exit 1"). The verdicts are
+// the pure functions of bench/lib/verdicts.ts (each shown failing in test/bench/verdicts.test.ts).
 //   npm run bench -- --soak [--minutes N]    the soak instead (bench/soak.ts); also `npm run soak`
 // Every bench is run with --json and reports through its last stdout line (older output without it is parsed).
 import { spawn } from "node:child_process";
@@ -12,6 +13,7 @@ import { join } from "node:path";
 import { argv, flag, machine } from "./lib/args.js";
 import { H2LOAD_MISSING, haveH2load } from "./lib/h2load.js";
 import { BUILT_ENV, ensureBuilt, ROOT } from "./lib/processes.js";
+import { addedLatencyVerdict, atLeast, atMost, coldVerdict, sampleVerdict, suiteOutcome, telemetryCostVerdict, throughputVerdict, type OutcomeSample, type Verdict } from "./lib/verdicts.js";
 
 type Json = Record<string, unknown>;
 
@@ -73,16 +75,18 @@ function runBench(name: string, args: string[], timeoutS: number): Promise<Outco
 if (flag("--soak")) {
   // The soak prints its own table; pass every other flag through (--minutes N, --rotate-seconds S, --load F).
   ensureBuilt();
-  const pass = argv.filter((a) => a !== "--soak" && a !== "--quick" && a !== "--strict");
+  const pass = argv.filter((a) => a !== "--soak" && a !== "--quick");
   const r = await runBench("soak", pass, 3600 * 24);
   const j = r.json;
   if (j) {
     console.log(
-      `\nsoak summary: ${j["pass"] ? "PASS" : "FAIL"}; ${String(j["mismatches"])} mismatches, ${String(j["errors"])} errors, ${String(j["unanswered"])} unanswered; ` +
+      `\nsoak summary: ${j["pass"] ? "PASS" : `FAIL (${String(j["why"])})`}; ${String(j["mismatches"])} mismatches, ${String(j["errors"])} errors, ${String(j["unanswered"])} unanswered; ` +
         `RSS ${String(j["rssStartMb"])} → ${String(j["rssEndMb"])} MB (max ${String(j["rssMaxMb"])}, trend ${Number(j["rssTrendMbPerMin"]).toFixed(2)} MB/min)`,
     );
   }
-  process.exit(r.ok && j?.["pass"] === true ? 0 : 1);
+  const soakOk = r.ok && j?.["pass"] === true;
+  console.log(soakOk ? "soak: PASS" : "soak: FAIL: exit 1");
+  process.exit(soakOk ? 0 : 1);
 }
 
 ensureBuilt();
@@ -117,33 +121,18 @@ for (const s of STEPS) if (!only || only.has(s.name)) results.set(s.name, await 
 const num = (v: unknown): number => (typeof v === "number" ? v : NaN);
 const get = (j: Json | undefined, ...path: string[]): unknown => path.reduce<unknown>((o, k) => (o && typeof o === "object" ? (o as Json)[k] : undefined), j);
 
-/** Cells of the markdown row whose first cell matches. */
-function row(text: string, first: RegExp): string[] | undefined {
-  for (const line of text.split("\n")) {
-    if (!line.startsWith("|")) continue;
-    const cells = line.split("|").slice(1, -1).map((c) => c.trim());
-    if (cells[0] && first.test(cells[0])) return cells;
-  }
-  return undefined;
+/** check-throughput's JSON line: h2load's rates per round and the sampled answers that decide what counts. */
+interface Throughput {
+  h2loadRps: Record<string, number>;
+  perRound: Record<string, number[]>;
+  samples: Record<string, OutcomeSample>;
+  coldRatio: number;
+  coldWarmCaches: string[];
 }
-const firstNumber = (s: string | undefined): number => Number(/[-−]?\d+(\.\d+)?/.exec(s ?? "")?.[0]?.replace("−", "-") ?? NaN);
-
-/** check-throughput has no --json: its table (or a JSON line, should it gain one). */
-function throughput(o: Outcome | undefined): { noop: number; warm: number; ratio: number; telemetryCostPct: number; coldRatio: number } | undefined {
-  if (!o) return undefined;
-  if (o.json) {
-    const j = o.json;
-    return { noop: num(j["noopRps"]), warm: num(j["warmRps"] ?? j["onRps"]), ratio: num(j["warmRatio"] ?? j["ratio"]), telemetryCostPct: num(j["telemetryCostPct"]), coldRatio: num(j["coldRatio"]) };
-  }
-  const warm = row(o.text, /warm, telemetry on/i);
-  if (!warm) return undefined;
-  return {
-    noop: firstNumber(row(o.text, /no-op/i)?.[1]),
-    warm: firstNumber(warm[1]),
-    ratio: firstNumber(warm[2]),
-    telemetryCostPct: firstNumber(row(o.text, /telemetry cost/i)?.[1]),
-    coldRatio: firstNumber(row(o.text, /cold path/i)?.[2]),
-  };
+function throughput(o: Outcome | undefined): Throughput | undefined {
+  const j = o?.json;
+  if (!j || !j["samples"] || !j["perRound"]) return undefined; // without sampled answers there is no verdict
+  return j as unknown as Throughput;
 }
 
 /** startup has no --json: "spiffe-authz p50 N ms (max M)" (or the older "p50 N ms, max M ms"). */
@@ -161,9 +150,11 @@ interface Line {
   goal: string;
   result: "PASS" | "MISS" | "ERROR" | "info" | "skipped";
 }
+type Read = { measured: string; ok: boolean | "info"; why?: string } | undefined;
+const judged = (measured: string, v: Verdict): Read => ({ measured, ok: v.ok, why: v.why });
 const lines: Line[] = [];
 const verdict = (ok: boolean): Line["result"] => (ok ? "PASS" : "MISS");
-function add(bench: string, target: string, goal: string, read: (o: Outcome) => { measured: string; ok: boolean | "info" } | undefined): void {
+function add(bench: string, target: string, goal: string, read: (o: Outcome) => Read): void {
   const o = results.get(bench);
   if (!o) return void (only ? undefined : lines.push({ target, measured: "not run", goal, result: "skipped" }));
   let r: ReturnType<typeof read>;
@@ -175,71 +166,87 @@ function add(bench: string, target: string, goal: string, read: (o: Outcome) => 
   if (!r || r.measured.includes("NaN")) {
     return void lines.push({ target, measured: o.ok ? `could not read the output of ${bench}` : `${bench} failed (exit ${o.code ?? "killed"})`, goal, result: "ERROR" });
   }
-  lines.push({ target, measured: r.measured + (o.ok ? "" : ` (${bench} exited ${o.code ?? "killed"})`), goal, result: r.ok === "info" ? "info" : o.ok ? verdict(r.ok) : "ERROR" });
+  const why = r.ok === false && r.why ? `; MISS: ${r.why}` : "";
+  lines.push({ target, measured: r.measured + why + (o.ok ? "" : ` (${bench} exited ${o.code ?? "killed"})`), goal, result: r.ok === "info" ? "info" : o.ok ? verdict(r.ok) : "ERROR" });
 }
 
-add("check-throughput", "Warm Envoy-door Check throughput vs no-op grpc-js server", "≥ 0.90 × no-op", (o) => {
+const sampled = (x: OutcomeSample | undefined) => (x ? `${x.correct}/${x.checked} sampled answers correct` : "no sample");
+add("check-throughput", "Warm Envoy-door Check throughput vs no-op grpc-js server (correct answers only)", "≥ 0.90 × no-op", (o) => {
   const t = throughput(o);
-  return t && { measured: `${t.ratio.toFixed(2)} × (${t.warm.toFixed(0)} vs ${t.noop.toFixed(0)} Check/s)`, ok: t.ratio >= 0.9 };
+  if (!t) return undefined;
+  const v = throughputVerdict({ rps: num(t.h2loadRps["on"]), sample: t.samples["on"]!, baselineRps: num(t.h2loadRps["noop"]), baselineSample: t.samples["noop"]!, goal: 0.9 });
+  return judged(`${v.ratio.toFixed(2)} × (${num(t.h2loadRps["on"]).toFixed(0)} vs ${num(t.h2loadRps["noop"]).toFixed(0)} Check/s; ${sampled(t.samples["on"])})`, v);
 });
-add("latency", "p99 latency at 50 % load, warm (open loop, out of process)", "p99 ≤ 2 ms", (o) => {
+add("latency", "p99 latency at 50 % load, warm (open loop, out of process; worst round)", "p99 ≤ 2 ms", (o) => {
   const a = get(o.json, "authz") as Json | undefined;
   const n = get(o.json, "noop") as Json | undefined;
-  if (!a || !n) return undefined;
-  const p99 = num(get(a, "latency", "p99Ms"));
+  if (!a || !n || !Array.isArray(a["p99sMs"])) return undefined;
+  const p99s = a["p99sMs"] as number[];
   const bad = num(a["errors"]) + num(a["unanswered"]) + num(a["mismatches"]);
-  return {
-    measured: `p99 ${p99.toFixed(2)} ms, p50 ${num(get(a, "latency", "p50Ms")).toFixed(2)} ms at ${num(a["rate"])}/s (no-op: p99 ${num(get(n, "latency", "p99Ms")).toFixed(2)} ms at ${num(n["rate"])}/s)${bad ? `; ${bad} bad answers` : ""}`,
-    ok: p99 <= 2 && bad === 0,
-  };
+  return judged(`p99 ${Math.max(...p99s).toFixed(2)} ms (rounds: ${p99s.map((x) => x.toFixed(2)).join(", ")}) at ${num(a["rate"])}/s${bad ? `; ${bad} bad answers` : ""}`, atMost(Math.max(...p99s), 2, "ms", bad));
 });
 // The absolute target is only checkable on a quiet machine: on a shared VM the no-op server's own p99 is often
-// tens of ms. What spiffe-authz adds to the tail over that baseline, in the same run, is checkable anywhere.
-add("latency", "p99 latency added over the no-op grpc-js server at 50 % load (same run)", "≤ 2 ms", (o) => {
+// tens of ms. What spiffe-authz adds to the tail over that baseline, interleaved at one offered rate, with the
+// round-to-round noise as the band, is checkable where the noise is smaller than the goal.
+add("latency", "p99 latency added over the no-op grpc-js server (interleaved rounds, same offered rate)", "≤ 2 ms, not below −noise", (o) => {
   const a = get(o.json, "authz") as Json | undefined;
   const n = get(o.json, "noop") as Json | undefined;
-  if (!a || !n) return undefined;
-  const added = num(get(a, "latency", "p99Ms")) - num(get(n, "latency", "p99Ms"));
-  const bad = num(a["errors"]) + num(a["unanswered"]) + num(a["mismatches"]);
-  return { measured: `${added >= 0 ? "+" : ""}${added.toFixed(2)} ms`, ok: added <= 2 && bad === 0 };
+  if (!a || !n || !Array.isArray(a["p99sMs"]) || !Array.isArray(n["p99sMs"])) return undefined;
+  const bad = num(a["errors"]) + num(a["unanswered"]) + num(a["mismatches"]) + num(n["errors"]) + num(n["unanswered"]) + num(n["mismatches"]);
+  const v = addedLatencyVerdict({ authzP99Ms: a["p99sMs"] as number[], baselineP99Ms: n["p99sMs"] as number[], authzRate: num(a["rate"]), baselineRate: num(n["rate"]), bad, goalMs: 2 });
+  return judged(`${v.value >= 0 ? "+" : ""}${v.value.toFixed(2)} ms ± ${v.band.toFixed(2)} (per round: ${v.perRound.map((d) => d.toFixed(2)).join(", ")}; no-op p99 ${(n["p99sMs"] as number[]).map((x) => x.toFixed(2)).join(", ")} ms)`, v);
 });
-add("x509-verify", "Cold verifications/s per core vs openssl verify/s ÷ 2 signatures", "≥ 0.60", (o) => {
+add("x509-verify", "Cold verifications/s per core vs openssl verify/s ÷ 2 signatures (no cache of any kind)", "≥ 0.60", (o) => {
+  const r = num(o.json?.["ratioCold"]);
+  return judged(`${r.toFixed(2)} (openssl ${num(o.json?.["opensslVerifyPerSecond"]).toFixed(0)} verify/s)`, coldVerdict(r, 0.6, []));
+});
+add("x509-verify", "The same with the verified-CA key cache warm (the service's default; not cold)", "—", (o) => {
   const r = num(o.json?.["ratioDefault"]);
-  return { measured: `${r.toFixed(2)} (fully cold, no CA key cache: ${num(o.json?.["ratioCold"]).toFixed(2)}; openssl ${num(o.json?.["opensslVerifyPerSecond"]).toFixed(0)} verify/s)`, ok: r >= 0.6 };
+  return { measured: `${r.toFixed(2)}`, ok: "info" };
 });
-add("workers", "serve --workers 2 vs --workers 1 (h2load)", "≥ 1.6 ×", (o) => {
+add("workers", "serve --workers 2 vs --workers 1 (h2load, correct answers only)", "≥ 1.6 ×", (o) => {
   const j = o.json;
-  if (!j) return undefined;
+  if (!j || !Array.isArray(j["samples"])) return undefined;
+  const samples = j["samples"] as OutcomeSample[];
+  const [raw1, raw2] = (j["h2loadRps"] as number[] | undefined) ?? [NaN, NaN];
+  const v = throughputVerdict({ rps: num(raw2), sample: samples[1]!, baselineRps: num(raw1), baselineSample: samples[0]!, goal: 1.6 });
+  const w1 = num(j["workers1"]);
+  const w2 = num(j["workers2"]);
+  const s = [sampleVerdict(samples[0]!), sampleVerdict(samples[1]!)].find((x) => !x.ok);
   const pinned = j["h2loadPinnedCpu"] === null ? "h2load not pinned" : `h2load pinned to CPU ${num(j["h2loadPinnedCpu"])} of ${num(j["cpus"])}`;
-  return { measured: `${num(j["ratio"]).toFixed(2)} × (${num(j["workers2"]).toFixed(0)} vs ${num(j["workers1"]).toFixed(0)} Check/s; ${pinned})`, ok: j["pass"] === true };
+  return judged(`${v.ratio.toFixed(2)} × (${w2.toFixed(0)} vs ${w1.toFixed(0)} Check/s; ${sampled(samples[1])}; ${pinned})`, s ?? (num(j["failed"]) > 0 ? { ok: false, why: `${num(j["failed"])} failed requests` } : v));
 });
 add("rotation", "CA rotation visible in the trust store", "≤ 100 ms", (o) => {
   const max = num(o.json?.["maxMs"]);
-  return { measured: `max ${max.toFixed(1)} ms, p50 ${num(o.json?.["p50Ms"]).toFixed(1)} ms over ${num(o.json?.["rotations"])} rotations`, ok: max <= 100 };
+  return judged(`max ${max.toFixed(1)} ms, p50 ${num(o.json?.["p50Ms"]).toFixed(1)} ms over ${num(o.json?.["rotations"])} rotations`, atMost(max, 100, "ms"));
 });
 add("memory", `RSS with ${quick ? "12k (quick; target: 100k)" : "100k"} distinct identities`, "≤ 150 MB", (o) => {
   const j = o.json;
   if (!j) return undefined;
-  return {
-    measured: `${num(j["rssAfterMb"])} MB after ${num(j["identities"])} (before ${num(j["rssBeforeMb"])} MB, peak ${num(j["peakRssMb"])} MB; heap after GC ${num(j["heapUsedAfterMb"])} MB; cache ${num(j["cacheEntries"])} entries${j["bounded"] ? ", bounded" : ", NOT bounded"})`,
-    ok: j["pass"] === true && j["bounded"] === true,
-  };
+  const v = j["bounded"] === true ? atMost(num(j["rssAfterMb"]), 150, "MB") : { ok: false, why: "cache NOT bounded" };
+  return judged(
+    `${num(j["rssAfterMb"])} MB after ${num(j["identities"])} (before ${num(j["rssBeforeMb"])} MB, peak ${num(j["peakRssMb"])} MB; heap after GC ${num(j["heapUsedAfterMb"])} MB; cache ${num(j["cacheEntries"])} entries${j["bounded"] ? ", bounded" : ", NOT bounded"})`,
+    j["pass"] === true || !v.ok ? v : { ok: false, why: "the memory bench's own verdict" },
+  );
 });
 add("startup", "Process start → health SERVING (built CLI)", "≤ 500 ms", (o) => {
   const s = startup(o);
-  return s && { measured: `p50 ${s.p50} ms, max ${s.max} ms${Number.isFinite(s.baselineP50) ? ` (bare grpc-js + health: p50 ${s.baselineP50} ms)` : ""}`, ok: s.p50 <= 500 };
+  return s && judged(`p50 ${s.p50} ms, max ${s.max} ms${Number.isFinite(s.baselineP50) ? ` (bare grpc-js + health: p50 ${s.baselineP50} ms)` : ""}`, atMost(s.p50, 500, "ms"));
 });
-add("check-throughput", "Telemetry cost on the warm path (on vs off)", "≤ 5 %", (o) => {
+add("check-throughput", "Telemetry cost on the warm path (on vs off, interleaved rounds)", "≤ 5 %, not below −noise", (o) => {
   const t = throughput(o);
-  return t && { measured: `${t.telemetryCostPct.toFixed(1)} %`, ok: t.telemetryCostPct <= 5 };
+  if (!t) return undefined;
+  const v = telemetryCostVerdict(t.perRound["on"]!, t.perRound["off"]!);
+  const s = [sampleVerdict(t.samples["on"]!), sampleVerdict(t.samples["off"]!)].find((x) => !x.ok);
+  return judged(`${v.value.toFixed(1)} % ± ${v.band.toFixed(1)} (per round: ${v.perRound.map((c) => c.toFixed(1)).join(", ")})`, s ?? v);
 });
 add("zentinel-stream", "Zentinel ProcessStream vs Envoy unary Check, same engine", "≥ 0.90", (o) => {
   const j = o.json;
-  return j && { measured: `${num(j["ratio"]).toFixed(2)} (${num(j["zentinel"]).toFixed(0)} vs ${num(j["envoy"]).toFixed(0)} decisions/s)`, ok: num(j["ratio"]) >= 0.9 };
+  return j && judged(`${num(j["ratio"]).toFixed(2)} (${num(j["zentinel"]).toFixed(0)} vs ${num(j["envoy"]).toFixed(0)} decisions/s)`, atLeast(num(j["ratio"]), 0.9));
 });
-add("check-throughput", "Cold path through the Envoy door (new certificate each call)", "—", (o) => {
+add("check-throughput", "Cold leaf through the Envoy door (new leaf each call; verified-CA key cache warm)", "—", (o) => {
   const t = throughput(o);
-  return t && { measured: `${t.coldRatio.toFixed(2)} of openssl verify/s ÷ 2`, ok: "info" };
+  return t && { measured: `${num(t.coldRatio).toFixed(2)} of openssl verify/s ÷ 2`, ok: "info" };
 });
 add("telemetry-record", "Telemetry per decision (recordDecision, pull reader)", "—", (o) => {
   const r = (o.json?.["results"] as { name: string; nsPerOp: number }[] | undefined)?.find((x) => /pull reader \(\/metrics\)/.test(x.name));
@@ -251,10 +258,9 @@ console.log(`\n═══ bench suite${quick ? " (--quick)" : ""}: ${machine()}, 
 console.log("| target | measured | goal | result |\n|---|---|---|---|");
 for (const l of lines) console.log(`| ${l.target} | ${l.measured} | ${l.goal} | ${l.result} |`);
 console.log(`\nper bench: ${[...results].map(([n, o]) => `${n} ${o.seconds.toFixed(0)} s${o.ok ? "" : " (failed)"}`).join(", ")}`);
-const errors = lines.filter((l) => l.result === "ERROR").length;
-const misses = lines.filter((l) => l.result === "MISS").length;
-console.log(`${lines.filter((l) => l.result === "PASS").length} PASS, ${misses} MISS, ${errors} ERROR`);
 if (loadavg()[0]! > cpus().length) {
   console.log(`note: the 1-minute load average is ${loadavg()[0]!.toFixed(1)} on ${cpus().length} CPUs: other work competed with these measurements (latency suffers most).`);
 }
-process.exit(errors > 0 || (flag("--strict") && misses > 0) ? 1 : 0);
+const outcome = suiteOutcome(lines.map((l) => l.result));
+console.log(outcome.line);
+process.exit(outcome.exitCode);

@@ -115,14 +115,17 @@ export function checkResponseOutcome(body: Buffer): Outcome {
   }
 }
 
+/** The outcome, and the framed CheckResponse when one arrived (for checks beyond allow/deny, e.g. its headers). */
+export type Done = (o: Outcome, body?: Buffer) => void;
+
 interface Stream {
   data: Buffer[];
-  done: (o: Outcome) => void;
+  done: Done;
 }
 
 interface Queued {
   t: RequestTemplate;
-  done: (o: Outcome) => void;
+  done: Done;
 }
 
 export class RawH2Connection {
@@ -169,7 +172,7 @@ export class RawH2Connection {
   }
 
   /** Sends one unary call now, or as soon as flow control and the server's stream limit allow. */
-  call(t: RequestTemplate, done: (o: Outcome) => void): void {
+  call(t: RequestTemplate, done: Done): void {
     if (this.dead) return done("error");
     if (this.queue.length > 0 || !this.trySend(t, done)) this.queue.push({ t, done });
   }
@@ -187,7 +190,7 @@ export class RawH2Connection {
     this.socket.destroy();
   }
 
-  private trySend(t: RequestTemplate, done: (o: Outcome) => void): boolean {
+  private trySend(t: RequestTemplate, done: Done): boolean {
     if (this.streams.size >= this.maxStreams || this.sendWindow < t.dataLength || this.streamWindow < t.dataLength) return false;
     const id = this.nextId;
     this.nextId += 2;
@@ -212,7 +215,9 @@ export class RawH2Connection {
     const s = this.streams.get(id);
     if (!s) return;
     this.streams.delete(id);
-    s.done(outcome ?? checkResponseOutcome(s.data.length === 1 ? s.data[0]! : Buffer.concat(s.data)));
+    if (outcome) return s.done(outcome);
+    const body = s.data.length === 1 ? s.data[0]! : Buffer.concat(s.data);
+    s.done(checkResponseOutcome(body), body);
   }
 
   private fail(): void {
