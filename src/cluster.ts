@@ -42,7 +42,7 @@ export async function runCluster(opts: ServeOptions, log: Logger): Promise<numbe
   new StaticBundles(opts.config["trust-bundles"], probe, log).loadAll();
   probe.close();
   log.info({ workers: opts.workers }, "starting workers");
-  for (const a of opts.listen) if (a.kind === "unix" && a.path) await clearStaleSocket(a.path);
+  for (const a of [...opts.listen, ...(opts.plaintextListen ?? [])]) if (a.kind === "unix" && a.path) await clearStaleSocket(a.path);
   const readiness = new Map<number, boolean>();
   const startedAt = new Map<number, number>();
   let stopping = false;
