@@ -8,6 +8,7 @@ import { stringify as toYaml } from "yaml";
 import { ConfigError } from "../../../src/config/errors.js";
 import { parseConfig, parseConfigText } from "../../../src/config/load.js";
 import { ConfigManager } from "../../../src/config/manager.js";
+import { loosenings } from "../../../src/config/tighten.js";
 import { compilePolicy } from "../../../src/policy/index.js";
 import { silentLogger } from "../../../src/log.js";
 import { applyStringEdits, defineProperty, outcome, stringEdits, type FuzzProperty, type FuzzSuite } from "../harness.js";
@@ -143,6 +144,30 @@ function assertConfigError(e: Error): void {
   assert.ok(!/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/.test(e.message), `not one printable line: ${JSON.stringify(e.message)}`);
 }
 
+/** One loosening each: a push carrying any of them must be refused. */
+const LOOSENINGS: Array<Record<string, unknown>> = [
+  { failure: { "validation-failure": "log_and_allow" } },
+  { failure: { "spire-unavailable": "fail_open" } },
+  { failure: { "spire-unavailable": "cache" } },
+  { failure: { "cache-ttl": 999_999 } },
+  { tls: { "require-mtls": false } },
+  { tls: { "xfcc-element": "first" } },
+  { tls: { "client-cert-header": "X-Client-Cert" } },
+  { headers: { "spiffe-id": "X-Caller" } },
+  { jwt: { enabled: true, audiences: ["spiffe://example.org/x"] } },
+  { audit: { "log-failure": false } },
+  { routes: [{ name: "api" }] },
+  { routes: [{ name: "api" }, { name: "pay", allowlist: {} }] },
+  { server: { tls: { mode: "spiffe" } } },
+  { zentinel: { "max-streams": 5 } },
+  { spire: { "api-timeout-ms": 1 } },
+  { "trust-bundles": [{ "trust-domain": "evil.org", path: "/tmp/evil.pem" }] },
+];
+
+/** The config files a pushed config is laid over: pushing off (the default) and on. */
+const PUSH_FILE_OFF = parseConfig({ allowlist: { exact: ["spiffe://example.org/web"] }, routes: [{ name: "api" }, { name: "pay", allowlist: { exact: ["spiffe://example.org/pay"] } }] });
+const PUSH_FILE_ON = parseConfig({ ...PUSH_FILE_OFF, zentinel: { "accept-configure": true } });
+
 export const configSuite: FuzzSuite = {
   name: "config",
   async properties(): Promise<FuzzProperty[]> {
@@ -181,6 +206,53 @@ export const configSuite: FuzzSuite = {
           const json = JSON.stringify(value);
           if (json !== undefined) assert.equal(manager.applyJson(json, "configure").ok, got.ok);
         }),
+      ),
+
+      defineProperty(
+        // The network path (Zentinel Configure / handshake config_json): with pushing off nothing changes; with
+        // it on, whatever is accepted never loosens the file's config (tighten.ts) and never throws.
+        "config/pushed-never-loosens",
+        800,
+        40_000,
+        // Pushes that only change allowlist entries (allowed, so the accepted path runs), the same with exactly one
+        // loosening added (each must be refused), and messy ones.
+        fc.property(
+          fc.oneof(
+            messyConfig,
+            validConfig.map((c) => ({ allowlist: c.allowlist })),
+            fc.tuple(fc.constantFrom(...LOOSENINGS), validConfig).map(([l, c]) => ({ allowlist: c.allowlist, ...l })),
+          ),
+          fc.constantFrom<"handshake" | "configure">("handshake", "configure"),
+          (value, source) => {
+          const json = JSON.stringify(value);
+          if (json === undefined) return;
+          const off = new ConfigManager(PUSH_FILE_OFF, silentLogger(), "file");
+          const offRes = off.applyPushed(json, source);
+          assert.equal(offRes.ok, false, "zentinel.accept-configure is false: a push must change nothing");
+          assert.equal(off.applied.config, PUSH_FILE_OFF);
+          const on = new ConfigManager(PUSH_FILE_ON, silentLogger(), "file");
+          const res = on.applyPushed(json, source);
+          if (!res.ok) {
+            assert.match(res.error, /^config: /);
+            assert.equal(on.applied.config, PUSH_FILE_ON, "a refused push leaves the file's config deciding");
+            return;
+          }
+          assert.deepEqual(loosenings(PUSH_FILE_ON, on.applied.config), []);
+          const c = on.applied.config;
+          assert.equal(c.failure["spire-unavailable"], "fail_closed");
+          assert.equal(c.failure["validation-failure"], "reject");
+          assert.equal(c.tls["require-mtls"], true);
+          assert.deepEqual(c.headers, PUSH_FILE_ON.headers);
+          assert.ok(c.allowlist.exact.length + c.allowlist.prefix.length + c.allowlist["trust-domains"].length + c.allowlist.patterns.length > 0);
+          assert.deepEqual(c.routes.map((r) => r.name).filter((n) => n === "api" || n === "pay"), ["api", "pay"]);
+          const pay = c.routes.find((r) => r.name === "pay")!;
+          assert.ok(pay.allowlist === undefined || pay.allowlist.exact.length + pay.allowlist.prefix.length + pay.allowlist["trust-domains"].length + pay.allowlist.patterns.length > 0);
+          for (const k of ["spire", "trust-bundles", "server", "zentinel", "audit"] as const) assert.deepEqual(c[k], PUSH_FILE_ON[k], k);
+          assert.equal(c.jwt.enabled, false);
+          assert.equal(c.tls["xfcc-element"], PUSH_FILE_ON.tls["xfcc-element"]);
+          assert.equal(c.tls["client-cert-header"], PUSH_FILE_ON.tls["client-cert-header"]);
+        },
+        ),
       ),
 
       defineProperty(
