@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { DevWorkloadApi } from "../src/trust/dev-workload-api/server.js";
-import { loadPackageDefinition } from "../src/protos.js";
+import { zentinelClient } from "../test/helpers/clients.js";
 import { emitJson, machine, numberArg, sleep } from "./lib/args.js";
 import { freePort } from "./lib/grpc-wire.js";
 import { ensureBuilt } from "./lib/processes.js";
@@ -25,9 +25,6 @@ function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Number(m[1]) / 1024 : NaN;
 }
-
-type Ctor = new (target: string, creds: grpc.ChannelCredentials, opts?: grpc.ChannelOptions) => grpc.Client;
-const AgentService = (grpc.loadPackageDefinition(loadPackageDefinition()) as unknown as { zentinel: { agent: { v2: { AgentServiceV2: Ctor } } } }).zentinel.agent.v2.AgentServiceV2;
 
 async function main(): Promise<void> {
   ensureBuilt();
@@ -51,7 +48,7 @@ async function main(): Promise<void> {
     const ended = new Set<grpc.ClientDuplexStream<unknown, unknown>>();
     for (let c = 0; c < CONNECTIONS; c++) {
       // One channel each (no shared subchannel pool): every client is a connection of its own.
-      const client = new AgentService(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
+      const client = zentinelClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
       clients.push(client);
       for (let s = 0; s < PER_CONNECTION; s++) {
         const call = (client as unknown as { ProcessStream(): grpc.ClientDuplexStream<unknown, unknown> }).ProcessStream();

@@ -4,8 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
-import { loadPackageDefinition } from "../src/protos.js";
-import { checkRequest, unary, type Client } from "../test/helpers/clients.js";
+import { checkRequest, envoyClient, unary, type Client } from "../test/helpers/clients.js";
 import { https, rid, type ClientTls } from "./lib/parts.js";
 import { id, type X509Svid } from "./lib/spire.js";
 import { ENVOY_ID, JWT_AUDIENCE, Stack } from "./lib/stack.js";
@@ -145,15 +144,12 @@ describe("Envoy ext_authz → spiffe-authz, SVIDs from SPIRE", () => {
     }));
 });
 
-type Ctor = new (target: string, creds: grpc.ChannelCredentials, opts?: grpc.ChannelOptions) => grpc.Client;
-const Authorization = (grpc.loadPackageDefinition(loadPackageDefinition()) as unknown as { envoy: { service: { auth: { v3: { Authorization: Ctor } } } } }).envoy.service.auth.v3.Authorization;
-
 /** A gRPC client presenting a workload's SVID to spiffe-authz and requiring spiffe-authz's own SVID back. */
 function mtlsClient(target: string, s: X509Svid): Client {
   const creds = grpc.credentials.createSsl(Buffer.from(s.bundlePem), Buffer.from(s.keyPem), Buffer.from(s.chainPem), {
     checkServerIdentity: (_host, cert) => (cert.subjectaltname === `URI:${id("spiffe-authz")}` ? undefined : new Error(`server presented ${cert.subjectaltname}`)),
   });
-  return new Authorization(target, creds, { "grpc.ssl_target_name_override": "spiffe-authz" }) as Client;
+  return envoyClient(target, creds, { "grpc.ssl_target_name_override": "spiffe-authz" });
 }
 
 /** Envoy flushes its access log on a timer: wait until every request id has a line. */

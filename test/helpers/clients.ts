@@ -17,14 +17,15 @@ function lookup(path: string): Ctor {
 
 export type Client = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
 
-export function envoyClient(target: string): Client {
+/** Plaintext unless `creds` says otherwise (an SVID for a server.tls.mode spiffe port). */
+export function envoyClient(target: string, creds = grpc.credentials.createInsecure(), opts?: grpc.ChannelOptions): Client {
   const C = lookup("envoy.service.auth.v3.Authorization");
-  return new C(target, grpc.credentials.createInsecure()) as Client;
+  return new C(target, creds, opts) as Client;
 }
 
-export function zentinelClient(target: string): Client {
+export function zentinelClient(target: string, creds = grpc.credentials.createInsecure(), opts?: grpc.ChannelOptions): Client {
   const C = lookup("zentinel.agent.v2.AgentServiceV2");
-  return new C(target, grpc.credentials.createInsecure()) as Client;
+  return new C(target, creds, opts) as Client;
 }
 
 export function healthClient(target: string): Client {

@@ -10,12 +10,8 @@ import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { DevWorkloadApi } from "../../src/trust/dev-workload-api/server.js";
 import { CLI } from "../helpers/cli.js";
-import { checkRequest, freePort, unary, type CheckResponseObj, type Client } from "../helpers/clients.js";
-import { loadPackageDefinition } from "../../src/protos.js";
+import { checkRequest, envoyClient, freePort, unary, type CheckResponseObj, type Client } from "../helpers/clients.js";
 import { sleep, until } from "../helpers/log-capture.js";
-
-type Ctor = new (target: string, creds: grpc.ChannelCredentials, opts?: grpc.ChannelOptions) => grpc.Client;
-const Authorization = (grpc.loadPackageDefinition(loadPackageDefinition()) as unknown as { envoy: { service: { auth: { v3: { Authorization: Ctor } } } } }).envoy.service.auth.v3.Authorization;
 
 const SERVER_ID = "spiffe://example.org/spiffe-authz";
 
@@ -29,7 +25,7 @@ function tlsClient(target: string, svid: { chainPem: string; keyPem: string } | 
   });
   // A fresh channel (no sharing between clients): each client is its own connection.
   // The SVID names no DNS host: send a fixed server name rather than the IP (RFC 6066 forbids IPs in SNI).
-  return new Authorization(target, creds, { "grpc.use_local_subchannel_pool": 1, "grpc.ssl_target_name_override": "spiffe-authz" }) as Client;
+  return envoyClient(target, creds, { "grpc.use_local_subchannel_pool": 1, "grpc.ssl_target_name_override": "spiffe-authz" });
 }
 
 test("server.tls.mode spiffe: only authorized client SVIDs are answered; our own SVID rotates for new connections, open ones stay", async () => {

@@ -2,10 +2,12 @@
 // the default identity) whenever the agent re-issues it: the service's own TLS port serves it to new connections
 // at once. Reconnects with the same backoff as the bundle watcher; the last SVID keeps serving meanwhile (it stays
 // valid until its notAfter, and new ones only come from the agent anyway).
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import type * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import { X509SVIDRequestSchema, type X509SVIDResponse } from "../../gen/spiffe/workload/workload_pb.js";
 import type { Logger } from "../../log.js";
+import { parseDerCertificates } from "../../spiffe/index.js";
 import { Backoff } from "./backoff.js";
 import { securityMetadata, workloadApiClient, type WorkloadClient } from "./client.js";
 
@@ -17,40 +19,16 @@ export interface OwnSvid {
   keyPem: string;
 }
 
-const pem = (label: string, der: Uint8Array) =>
-  `-----BEGIN ${label}-----\n${Buffer.from(der).toString("base64").replace(/.{1,64}/g, "$&\n")}-----END ${label}-----\n`;
-
-/** Splits SPIRE's concatenated DER certificates (each a SEQUENCE with a long-form length) without parsing them. */
-function splitDerChain(der: Uint8Array): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  let at = 0;
-  while (at < der.length) {
-    if (der[at] !== 0x30) throw new Error("X509-SVID: not a DER certificate sequence");
-    let len = der[at + 1]!;
-    let head = 2;
-    if (len & 0x80) {
-      const n = len & 0x7f;
-      if (n === 0 || n > 4) throw new Error("X509-SVID: bad DER length");
-      len = 0;
-      for (let k = 0; k < n; k++) len = len * 256 + der[at + 2 + k]!;
-      head += n;
-    }
-    if (at + head + len > der.length) throw new Error("X509-SVID: truncated DER");
-    out.push(der.subarray(at, at + head + len));
-    at += head + len;
-  }
-  return out;
-}
-
 export function ownSvidFrom(msg: X509SVIDResponse): OwnSvid | undefined {
   const svid = msg.svids[0];
   if (!svid || svid.x509Svid.length === 0 || svid.x509SvidKey.length === 0) return undefined;
   return {
     spiffeId: svid.spiffeId,
-    certChainPem: splitDerChain(svid.x509Svid)
-      .map((c) => pem("CERTIFICATE", c))
+    // The Workload API's concatenated DER, split with the same limits as a presented chain; PEM by node:crypto.
+    certChainPem: parseDerCertificates(svid.x509Svid)
+      .map((c) => new X509Certificate(c).toString())
       .join(""),
-    keyPem: pem("PRIVATE KEY", svid.x509SvidKey),
+    keyPem: createPrivateKey({ key: Buffer.from(svid.x509SvidKey), format: "der", type: "pkcs8" }).export({ format: "pem", type: "pkcs8" }).toString(),
   };
 }
 
