@@ -63,14 +63,26 @@ export class Envoy {
   }
 
   async start(t: EnvoyTargets): Promise<void> {
-    this.ports = { mtls: await freePort(), jwt: await freePort(), egress: await freePort(), admin: await freePort() };
-    const file = this.scene.path("envoy.json");
-    writeFileSync(file, JSON.stringify(envoyConfig(this.ports, t), null, 2));
-    // --disable-hot-restart: several Envoys on one machine must not share the hot-restart shared memory.
-    this.proc = this.scene.spawn("envoy", this.peers.envoy, ["-c", file, "--disable-hot-restart", "--log-level", "info"]);
-    // Listeners warm until SDS delivers the SVID and the bundle; the spiffe_authz cluster needs its own SDS
-    // secrets for mTLS and one passing gRPC health check. All of it before traffic, or the first requests 503.
-    await until("Envoy listeners active (SDS secrets delivered)", async () => ((await this.stat("listener_manager.total_listeners_active")) === 3 ? true : undefined), 60_000, 200);
+    // A port freePort saw free can be taken before Envoy binds it (every test connection takes an ephemeral
+    // port): when Envoy exits at start, try again with fresh ports.
+    for (let attempt = 1; ; attempt++) {
+      this.ports = { mtls: await freePort(), jwt: await freePort(), egress: await freePort(), admin: await freePort() };
+      const file = this.scene.path("envoy.json");
+      writeFileSync(file, JSON.stringify(envoyConfig(this.ports, t), null, 2));
+      // --disable-hot-restart: several Envoys on one machine must not share the hot-restart shared memory.
+      this.proc = this.scene.spawn("envoy", this.peers.envoy, ["-c", file, "--disable-hot-restart", "--log-level", "info"]);
+      // Listeners warm until SDS delivers the SVID and the bundle; the spiffe_authz cluster needs its own SDS
+      // secrets for mTLS and one passing gRPC health check. All of it before traffic, or the first requests 503.
+      const proc = this.proc;
+      const active = await until(
+        "Envoy listeners active (SDS secrets delivered)",
+        async () => (!proc.running ? "exited" : (await this.stat("listener_manager.total_listeners_active").catch(() => undefined)) === 3 ? "up" : undefined),
+        60_000,
+        200,
+      );
+      if (active === "up") break;
+      if (attempt === 3) throw new Error(`Envoy exited at start three times:\n${proc.tail()}`);
+    }
     await until("Envoy LIVE", async () => ((await this.admin("/ready")).trim() === "LIVE" ? true : undefined), 30_000, 100);
     await until("spiffe-authz healthy in Envoy (mTLS + gRPC health check)", async () => ((await this.stat("cluster.spiffe_authz.membership_healthy")) === 1 ? true : undefined), 30_000, 100);
   }

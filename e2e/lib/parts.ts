@@ -27,26 +27,40 @@ export class Authz {
 
   /** Starts `node bin/spiffe-authz.js serve` on the real agent socket; resolves once health says SERVING. */
   async start(extra: string[] = []): Promise<void> {
-    if (this.port === 0) {
-      this.port = await freePort();
-      this.metricsPort = await freePort();
+    // A restart keeps its ports (Envoy's cluster points at this one). On the first start a port freePort saw
+    // free may be taken before we bind it: when the process exits at start, try again with fresh ports.
+    const fresh = this.port === 0;
+    for (let attempt = 1; ; attempt++) {
+      if (fresh) {
+        this.port = await freePort();
+        this.metricsPort = await freePort();
+      }
+      const proc = this.scene.spawn("spiffe-authz", process.execPath, [
+        join(ROOT, "bin/spiffe-authz.js"),
+        "serve",
+        "--grpc-address",
+        `127.0.0.1:${this.port}`,
+        "--spire-socket",
+        `unix://${this.agentSocket}`,
+        "--config",
+        this.configPath,
+        "--metrics-address",
+        `127.0.0.1:${this.metricsPort}`,
+        ...extra,
+      ]);
+      this.proc = proc;
+      // The gRPC port admits only Envoy's SVID, so readiness is read where Kubernetes reads it: /readyz.
+      const state = await until(
+        "spiffe-authz ready (/readyz)",
+        async () => (!proc.running ? "exited" : (await this.readyz().catch(() => 0)) === 200 ? "ready" : undefined),
+        60_000,
+        200,
+      );
+      if (state === "ready") return;
+      if (!fresh || attempt === 3) throw new Error(`spiffe-authz exited at start:\n${proc.tail()}`);
     }
-    this.proc = this.scene.spawn("spiffe-authz", process.execPath, [
-      join(ROOT, "bin/spiffe-authz.js"),
-      "serve",
-      "--grpc-address",
-      `127.0.0.1:${this.port}`,
-      "--spire-socket",
-      `unix://${this.agentSocket}`,
-      "--config",
-      this.configPath,
-      "--metrics-address",
-      `127.0.0.1:${this.metricsPort}`,
-      ...extra,
-    ]);
-    // The gRPC port admits only Envoy's SVID, so readiness is read where Kubernetes reads it: /readyz.
-    await until("spiffe-authz ready (/readyz)", () => this.readyz().then((s) => (s === 200 ? true : undefined)), 60_000, 200);
   }
+
 
   /** GET /readyz on the metrics port: 200 once decisions are possible. */
   async readyz(): Promise<number> {

@@ -28,6 +28,11 @@ export class Stack {
 
   /** SPIRE, entries for spiffe-authz, Envoy and the client workloads, then spiffe-authz (and Envoy). */
   async start(opts: { envoy?: boolean; workloads?: string[] } = {}): Promise<this> {
+    // A stack that fails to come up keeps its logs too.
+    return this.step(() => this.bringUp(opts));
+  }
+
+  private async bringUp(opts: { envoy?: boolean; workloads?: string[] }): Promise<this> {
     await this.spire.start();
     // spiffe-authz runs on this very node binary; Envoy is registered by its real executable.
     await this.spire.register(id("spiffe-authz"), realpathSync(process.execPath));
