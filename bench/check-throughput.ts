@@ -21,7 +21,15 @@ import { LeafFactory, leafTemplate } from "./lib/leaf-factory.js";
 import { ensureBuilt, startServerHost, type ServerHost } from "./lib/processes.js";
 import { sampleWhile, type Expectation } from "./lib/outcome-sampler.js";
 import { pass } from "./lib/stats.js";
-import { addSamples, correctRps, emptySample, sampleVerdict, telemetryCostVerdict, throughputVerdict, type OutcomeSample } from "./lib/verdicts.js";
+import {
+  addSamples,
+  correctRps,
+  emptySample,
+  sampleVerdict,
+  telemetryCostVerdict,
+  throughputVerdict,
+  type OutcomeSample,
+} from "./lib/verdicts.js";
 
 requireH2load();
 ensureBuilt();
@@ -34,7 +42,11 @@ const pin = haveTaskset();
 if (pin) spawnSync("taskset", ["-a", "-p", "-c", "1", String(process.pid)], { stdio: "ignore" });
 
 const dir = mkdtempSync(join(tmpdir(), "bench-"));
-const spire = await DevWorkloadApi.start({ trustDomain: "example.org", address: `unix://${join(dir, "agent.sock")}`, intermediate: true });
+const spire = await DevWorkloadApi.start({
+  trustDomain: "example.org",
+  address: `unix://${join(dir, "agent.sock")}`,
+  intermediate: true,
+});
 const ID = "spiffe://example.org/services/web";
 const svid = await spire.issueX509Svid(ID);
 const sourceFrame = checkFrame(svid.chainPem);
@@ -42,7 +54,10 @@ const sourceBody = bodyFile(sourceFrame);
 // The same chain as Envoy forwards it in XFCC (SANITIZE_SET + Chain), no source.certificate.
 const xfccFrame = checkFrame(svid.chainPem, "/api/orders", "xfcc");
 const xfccBody = bodyFile(xfccFrame);
-const config = { allowlist: { prefix: ["spiffe://example.org/services"] }, audit: { "log-success": false, "log-failure": false } };
+const config = {
+  allowlist: { prefix: ["spiffe://example.org/services"] },
+  audit: { "log-success": false, "log-failure": false },
+};
 
 async function host(kind: "noop" | "authz", telemetry = true): Promise<ServerHost> {
   const h = await startServerHost({ kind, spire: spire.target, config, telemetry });
@@ -83,7 +98,9 @@ for (let i = 0; i < ROUNDS; i++) {
 const coldN = quick ? 600 : 3000;
 const factory = new LeafFactory(await leafTemplate(spire.ca, "spiffe://example.org/services/cold-"));
 const conn = await RawH2Connection.connect(on.target);
-const coldTemplates = Array.from({ length: coldN }, (_, i) => requestTemplate(on.target, CHECK_PATH, checkFrame(factory.chainPem(i))));
+const coldTemplates = Array.from({ length: coldN }, (_, i) =>
+  requestTemplate(on.target, CHECK_PATH, checkFrame(factory.chainPem(i))),
+);
 let next = 0;
 let coldAllowed = 0;
 const t0 = performance.now();
@@ -97,8 +114,11 @@ await Promise.all(
 );
 const coldRps = coldN / ((performance.now() - t0) / 1000);
 conn.close();
-const ossl = spawnSync("openssl", ["speed", "-seconds", quick ? "1" : "3", "ecdsap256"], { encoding: "utf8" }).stdout ?? "";
-const verifyPerSec = Number(/256 bits ecdsa \(nistp256\)\s+[\d.]+s\s+[\d.]+s\s+[\d.]+\s+([\d.]+)/.exec(ossl)?.[1] ?? NaN);
+const ossl =
+  spawnSync("openssl", ["speed", "-seconds", quick ? "1" : "3", "ecdsap256"], { encoding: "utf8" }).stdout ?? "";
+const verifyPerSec = Number(
+  /256 bits ecdsa \(nistp256\)\s+[\d.]+s\s+[\d.]+s\s+[\d.]+\s+([\d.]+)/.exec(ossl)?.[1] ?? NaN,
+);
 
 for (const h of [noop, on, off]) await h.stop();
 await spire.close();
@@ -109,24 +129,60 @@ const noopRps = correct("noop");
 const onRps = correct("on");
 const offRps = correct("off");
 const xfccRps = correct("xfcc");
-const warm = throughputVerdict({ rps: sum["on"]!, sample: samples["on"]!, baselineRps: sum["noop"]!, baselineSample: samples["noop"]!, goal: 0.9 });
+const warm = throughputVerdict({
+  rps: sum["on"]!,
+  sample: samples["on"]!,
+  baselineRps: sum["noop"]!,
+  baselineSample: samples["noop"]!,
+  goal: 0.9,
+});
 const warmRatio = warm.ratio;
 const cost = telemetryCostVerdict(perRound["on"]!, perRound["off"]!);
 const telemetryOk = cost.ok && sampleVerdict(samples["on"]!).ok && sampleVerdict(samples["off"]!).ok;
 const telemetryCostPct = cost.value;
 const coldRatio = coldRps / (verifyPerSec / 2);
-const sampled = (name: string) => { const x = samples[name]!; return `${x.correct}/${x.checked} sampled answers correct`; };
+const sampled = (name: string) => {
+  const x = samples[name]!;
+  return `${x.correct}/${x.checked} sampled answers correct`;
+};
 const rows = [
   ["no-op grpc-js Check server (ceiling)", `${noopRps.toFixed(0)} req/s (${sampled("noop")})`, "1.00", ""],
-  ["spiffe-authz warm, source.certificate, telemetry on", `${onRps.toFixed(0)} req/s (${sampled("on")})`, warmRatio.toFixed(2), `${pass(warm.ok)} (≥ 0.90)${warm.why ? `: ${warm.why}` : ""}`],
-  ["spiffe-authz warm, source.certificate, telemetry off", `${offRps.toFixed(0)} req/s (${sampled("off")})`, (offRps / noopRps).toFixed(2), ""],
-  ["spiffe-authz warm, XFCC Chain, telemetry on", `${xfccRps.toFixed(0)} req/s (${sampled("xfcc")})`, (xfccRps / noopRps).toFixed(2), ""],
-  ["telemetry cost (1 − on/off), per round", `${telemetryCostPct.toFixed(1)} % ± ${cost.band.toFixed(1)} (rounds: ${cost.perRound.map((c) => c.toFixed(1)).join(", ")})`, "", `${pass(telemetryOk)} (≤ 5 %, not below −noise)${cost.why ? `: ${cost.why}` : ""}`],
-  ["cold leaf through the Envoy door (new leaf each call; verified-CA key cache warm)", `${coldRps.toFixed(0)} req/s (${coldAllowed}/${coldN} allowed)`, coldRatio.toFixed(2), "vs openssl verify/s ÷ 2 signatures"],
+  [
+    "spiffe-authz warm, source.certificate, telemetry on",
+    `${onRps.toFixed(0)} req/s (${sampled("on")})`,
+    warmRatio.toFixed(2),
+    `${pass(warm.ok)} (≥ 0.90)${warm.why ? `: ${warm.why}` : ""}`,
+  ],
+  [
+    "spiffe-authz warm, source.certificate, telemetry off",
+    `${offRps.toFixed(0)} req/s (${sampled("off")})`,
+    (offRps / noopRps).toFixed(2),
+    "",
+  ],
+  [
+    "spiffe-authz warm, XFCC Chain, telemetry on",
+    `${xfccRps.toFixed(0)} req/s (${sampled("xfcc")})`,
+    (xfccRps / noopRps).toFixed(2),
+    "",
+  ],
+  [
+    "telemetry cost (1 − on/off), per round",
+    `${telemetryCostPct.toFixed(1)} % ± ${cost.band.toFixed(1)} (rounds: ${cost.perRound.map((c) => c.toFixed(1)).join(", ")})`,
+    "",
+    `${pass(telemetryOk)} (≤ 5 %, not below −noise)${cost.why ? `: ${cost.why}` : ""}`,
+  ],
+  [
+    "cold leaf through the Envoy door (new leaf each call; verified-CA key cache warm)",
+    `${coldRps.toFixed(0)} req/s (${coldAllowed}/${coldN} allowed)`,
+    coldRatio.toFixed(2),
+    "vs openssl verify/s ÷ 2 signatures",
+  ],
   ["openssl speed ecdsap256 (verify)", `${verifyPerSec.toFixed(0)} /s`, "", ""],
 ];
 console.log(`\n${new Date().toISOString()}  ${machine()}  args: ${argv.join(" ") || "(none)"}`);
-console.log(`load: ${command.replace(/-D \d+/, `-D ${ROUND_S}`)}; ${ROUND_S}s per variant × ${ROUNDS} interleaved rounds; servers ${pin ? "pinned to CPU 0, h2load to CPU 1" : "unpinned (no taskset)"}; failed requests: ${failed}\n`);
+console.log(
+  `load: ${command.replace(/-D \d+/, `-D ${ROUND_S}`)}; ${ROUND_S}s per variant × ${ROUNDS} interleaved rounds; servers ${pin ? "pinned to CPU 0, h2load to CPU 1" : "unpinned (no taskset)"}; failed requests: ${failed}\n`,
+);
 console.log("| measurement | result | ratio | target |\n|---|---|---|---|");
 for (const r of rows) console.log(`| ${r.join(" | ")} |`);
 emitJson("check-throughput", {

@@ -43,11 +43,18 @@ const LOAD = numberArg("--load", 0.5);
 const TARGET_P99_MS = 2;
 
 const dir = mkdtempSync(join(tmpdir(), "latency-"));
-const spire = await DevWorkloadApi.start({ trustDomain: "example.org", address: `unix://${join(dir, "agent.sock")}`, intermediate: true });
+const spire = await DevWorkloadApi.start({
+  trustDomain: "example.org",
+  address: `unix://${join(dir, "agent.sock")}`,
+  intermediate: true,
+});
 const svid = await spire.issueX509Svid("spiffe://example.org/services/web");
 const frame = checkFrame(svid.chainPem);
 const body = bodyFile(frame);
-const config = { allowlist: { prefix: ["spiffe://example.org/services"] }, audit: { "log-success": false, "log-failure": false } };
+const config = {
+  allowlist: { prefix: ["spiffe://example.org/services"] },
+  audit: { "log-success": false, "log-failure": false },
+};
 
 interface Row {
   kind: "noop" | "authz";
@@ -61,8 +68,13 @@ const hosts = {
   authz: await startServerHost({ kind: "authz", spire: spire.target, config }),
 };
 // One CPU for the servers (they are loaded one at a time), one for the generators (when taskset exists).
-if (pin) for (const h of Object.values(hosts)) spawnSync("taskset", ["-a", "-p", "-c", "0", String(h.pid)], { stdio: "ignore" });
-const drivers = { noop: await OpenLoopDriver.start(pin ? { cpu: 1 } : {}), authz: await OpenLoopDriver.start(pin ? { cpu: 1 } : {}) };
+if (pin)
+  for (const h of Object.values(hosts))
+    spawnSync("taskset", ["-a", "-p", "-c", "0", String(h.pid)], { stdio: "ignore" });
+const drivers = {
+  noop: await OpenLoopDriver.start(pin ? { cpu: 1 } : {}),
+  authz: await OpenLoopDriver.start(pin ? { cpu: 1 } : {}),
+};
 const rows: Row[] = [];
 let rate = 0;
 try {
@@ -70,10 +82,16 @@ try {
     const host = hosts[kind];
     await h2load(host.target, body, { seconds: 1, ...(pin ? { cpu: 1 } : {}) }); // JIT and cache warm-up
     const max = await h2load(host.target, body, { seconds: MAX_S, ...(pin ? { cpu: 1 } : {}) });
-    if (max.failed + max.errored > 0) throw new Error(`${kind}: h2load saw ${max.failed} failed, ${max.errored} errored requests`);
+    if (max.failed + max.errored > 0)
+      throw new Error(`${kind}: h2load saw ${max.failed} failed, ${max.errored} errored requests`);
     await drivers[kind].connect(host.target, 4);
     await drivers[kind].bodies([{ id: "web", frame, expect: "allow" }]);
-    rows.push({ kind, server: kind === "noop" ? "no-op grpc-js Check server" : "spiffe-authz (warm chain cache)", maxRps: max.rps, rounds: [] });
+    rows.push({
+      kind,
+      server: kind === "noop" ? "no-op grpc-js Check server" : "spiffe-authz (warm chain cache)",
+      maxRps: max.rps,
+      rounds: [],
+    });
   }
   rate = Math.max(1, Math.round(Math.min(...rows.map((r) => r.maxRps)) * LOAD));
   for (const r of rows) await drivers[r.kind].run(rate, WARM_S);
@@ -89,11 +107,22 @@ const bad = (r: Row) => r.rounds.reduce((s, x) => s + x.errors + x.unanswered + 
 const p99s = (r: Row) => r.rounds.map((x) => x.latency.p99Ms);
 const worstP99 = Math.max(...p99s(authz));
 const absolute = atMost(worstP99, TARGET_P99_MS, "ms", bad(authz));
-const added = addedLatencyVerdict({ authzP99Ms: p99s(authz), baselineP99Ms: p99s(noop), authzRate: rate, baselineRate: rate, bad: bad(authz) + bad(noop), goalMs: TARGET_P99_MS });
+const added = addedLatencyVerdict({
+  authzP99Ms: p99s(authz),
+  baselineP99Ms: p99s(noop),
+  authzRate: rate,
+  baselineRate: rate,
+  bad: bad(authz) + bad(noop),
+  goalMs: TARGET_P99_MS,
+});
 const ok = absolute.ok;
 console.log(`\n${new Date().toISOString()}  ${machine()}  args: ${argv.join(" ") || "(none)"}`);
-console.log(`max: h2load -t1 -c4 -m16 closed loop ${MAX_S}s each; then open loop at ${rate}/s for both (${Math.round(LOAD * 100)} % of the smaller maximum) over 4 HTTP/2 connections: ${WARM_S}s warm-up (discarded), then ${ROUNDS} interleaved rounds of ${RUN_S}s; latency from scheduled send time\n`);
-console.log("| server | round | max (closed loop) | offered (open loop) | achieved | p50 | p90 | p99 | p99.9 | max | send lag p99 | errors |");
+console.log(
+  `max: h2load -t1 -c4 -m16 closed loop ${MAX_S}s each; then open loop at ${rate}/s for both (${Math.round(LOAD * 100)} % of the smaller maximum) over 4 HTTP/2 connections: ${WARM_S}s warm-up (discarded), then ${ROUNDS} interleaved rounds of ${RUN_S}s; latency from scheduled send time\n`,
+);
+console.log(
+  "| server | round | max (closed loop) | offered (open loop) | achieved | p50 | p90 | p99 | p99.9 | max | send lag p99 | errors |",
+);
 console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 for (let i = 0; i < ROUNDS; i++) {
   for (const r of rows) {
@@ -104,9 +133,16 @@ for (let i = 0; i < ROUNDS; i++) {
     );
   }
 }
-console.log(`\np99 (worst round) ${worstP99.toFixed(3)} ms: ${pass(absolute.ok)} (≤ ${TARGET_P99_MS} ms)${absolute.why ? `: ${absolute.why}` : ""}`);
-console.log(`p99 added over the no-op server: ${added.value.toFixed(2)} ms ± ${added.band.toFixed(2)} (rounds: ${added.perRound.map((d) => d.toFixed(2)).join(", ")}): ${pass(added.ok)} (≤ ${TARGET_P99_MS} ms, not below −noise)${added.why ? `: ${added.why}` : ""}`);
-if (bad(authz) > 0) console.log(`\nspiffe-authz gave ${bad(authz)} errors, unanswered calls or denials for an allowed identity: the latency above is not valid.`);
+console.log(
+  `\np99 (worst round) ${worstP99.toFixed(3)} ms: ${pass(absolute.ok)} (≤ ${TARGET_P99_MS} ms)${absolute.why ? `: ${absolute.why}` : ""}`,
+);
+console.log(
+  `p99 added over the no-op server: ${added.value.toFixed(2)} ms ± ${added.band.toFixed(2)} (rounds: ${added.perRound.map((d) => d.toFixed(2)).join(", ")}): ${pass(added.ok)} (≤ ${TARGET_P99_MS} ms, not below −noise)${added.why ? `: ${added.why}` : ""}`,
+);
+if (bad(authz) > 0)
+  console.log(
+    `\nspiffe-authz gave ${bad(authz)} errors, unanswered calls or denials for an allowed identity: the latency above is not valid.`,
+  );
 const sumStats = (r: Row) => ({
   maxRps: r.maxRps,
   rate,

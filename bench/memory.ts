@@ -85,14 +85,25 @@ if (argv[0] === "--driver") {
   const INTERMEDIATES = 4;
 
   const dir = mkdtempSync(join(tmpdir(), "memory-"));
-  const spire = await DevWorkloadApi.start({ trustDomain: "example.org", address: `unix://${join(dir, "agent.sock")}` });
+  const spire = await DevWorkloadApi.start({
+    trustDomain: "example.org",
+    address: `unix://${join(dir, "agent.sock")}`,
+  });
   const tGen = performance.now();
   const templates: LeafTemplate[] = [];
-  for (let i = 0; i < INTERMEDIATES; i++) templates.push(await leafTemplate(await spire.ca.createIntermediate(), `spiffe://example.org/services/i${i}/id-`));
+  for (let i = 0; i < INTERMEDIATES; i++)
+    templates.push(await leafTemplate(await spire.ca.createIntermediate(), `spiffe://example.org/services/i${i}/id-`));
   const setupMs = performance.now() - tGen;
 
   const host = await startServerHost(
-    { kind: "authz", spire: spire.target, config: { allowlist: { prefix: ["spiffe://example.org/services"] }, audit: { "log-success": false, "log-failure": false } } },
+    {
+      kind: "authz",
+      spire: spire.target,
+      config: {
+        allowlist: { prefix: ["spiffe://example.org/services"] },
+        audit: { "log-success": false, "log-failure": false },
+      },
+    },
     { exposeGc: true },
   );
   const child = fork(fileURLToPath(import.meta.url), ["--driver"], { execArgv: ["--import", "tsx"] });
@@ -104,7 +115,9 @@ if (argv[0] === "--driver") {
   // One known identity first, so "before" is a server that has decided once (modules and codecs loaded).
   const warm = await spire.issueX509Svid("spiffe://example.org/services/warm");
   const wc = await RawH2Connection.connect(host.target);
-  const warmOutcome = await new Promise((r) => wc.call(requestTemplate(host.target, CHECK_PATH, checkFrame(warm.chainPem)), r));
+  const warmOutcome = await new Promise((r) =>
+    wc.call(requestTemplate(host.target, CHECK_PATH, checkFrame(warm.chainPem)), r),
+  );
   wc.close();
   if (warmOutcome !== "allow") throw new Error(`warm-up identity was not allowed: ${String(warmOutcome)}`);
   const before = await host.mem();
@@ -139,18 +152,26 @@ if (argv[0] === "--driver") {
       `Certificates: template setup ${(setupMs / 1000).toFixed(1)} s, then ${(total.genMs / 1000).toFixed(1)} s of signing in the driver (${((total.genMs * 1000) / N).toFixed(0)} µs per leaf), ` +
       `overlapping the ${total.seconds.toFixed(1)} s of Checks (${(N / total.seconds).toFixed(0)} new identities/s).\n`,
   );
-  console.log("| identities through Check | RSS | heapUsed after GC | heapTotal | external | chain cache entries | cold Checks/s in that step |");
+  console.log(
+    "| identities through Check | RSS | heapUsed after GC | heapTotal | external | chain cache entries | cold Checks/s in that step |",
+  );
   console.log("|---:|---:|---:|---:|---:|---:|---:|");
-  console.log(`| 1 (before) | ${mb(before.rss)} MB | ${mb(before.heapUsed)} MB | ${mb(before.heapTotal)} MB | ${mb(before.external)} MB | ${before.cacheSize ?? "?"} | |`);
+  console.log(
+    `| 1 (before) | ${mb(before.rss)} MB | ${mb(before.heapUsed)} MB | ${mb(before.heapTotal)} MB | ${mb(before.external)} MB | ${before.cacheSize ?? "?"} | |`,
+  );
   for (const c of checkpoints) {
-    console.log(`| ${c.identities} | ${mb(c.mem.rss)} MB | ${mb(c.mem.heapUsed)} MB | ${mb(c.mem.heapTotal)} MB | ${mb(c.mem.external)} MB | ${c.mem.cacheSize ?? "?"} | ${c.rate.toFixed(0)} |`);
+    console.log(
+      `| ${c.identities} | ${mb(c.mem.rss)} MB | ${mb(c.mem.heapUsed)} MB | ${mb(c.mem.heapTotal)} MB | ${mb(c.mem.external)} MB | ${c.mem.cacheSize ?? "?"} | ${c.rate.toFixed(0)} |`,
+    );
   }
   console.log(
     `\nallowed ${total.allowed}/${N}, denied ${total.denied}, errors ${total.errors}; peak RSS (VmHWM) ${mb(after.hwm)} MB; ` +
       `heapUsed ${mb(half.mem.heapUsed)} → ${mb(after.heapUsed)} MB from ${half.identities} to ${N} identities; ` +
       `chain cache ${after.cacheSize ?? "?"} entries (limit ${DEFAULT_CHAIN_CACHE_ENTRIES}: ${bounded ? "bounded" : "NOT bounded"}).`,
   );
-  console.log(`RSS after ${N} identities: ${mb(after.rss)} MB — ${pass(ok)} (≤ ${TARGET_RSS_MB} MB${N < 100_000 ? `; quick run with ${N}, the target is stated for 100 000` : ""})`);
+  console.log(
+    `RSS after ${N} identities: ${mb(after.rss)} MB — ${pass(ok)} (≤ ${TARGET_RSS_MB} MB${N < 100_000 ? `; quick run with ${N}, the target is stated for 100 000` : ""})`,
+  );
   emitJson("memory", {
     quick,
     identities: N,
@@ -167,7 +188,12 @@ if (argv[0] === "--driver") {
     errors: total.errors,
     checkSeconds: total.seconds,
     signingSeconds: total.genMs / 1000,
-    checkpoints: checkpoints.map((c) => ({ identities: c.identities, rssMb: mb(c.mem.rss), heapUsedMb: mb(c.mem.heapUsed), cacheEntries: c.mem.cacheSize })),
+    checkpoints: checkpoints.map((c) => ({
+      identities: c.identities,
+      rssMb: mb(c.mem.rss),
+      heapUsedMb: mb(c.mem.heapUsed),
+      cacheEntries: c.mem.cacheSize,
+    })),
   });
   process.exit(0);
 }

@@ -9,7 +9,10 @@ import { WorkloadApiWatcher } from "../src/trust/workload-api/watcher.js";
 import { TrustStore } from "../src/trust/store.js";
 import { silentLogger } from "../src/log.js";
 
-const api = await DevWorkloadApi.start({ trustDomain: "example.org", address: `unix://${join(mkdtempSync(join(tmpdir(), "rot-")), "agent.sock")}` });
+const api = await DevWorkloadApi.start({
+  trustDomain: "example.org",
+  address: `unix://${join(mkdtempSync(join(tmpdir(), "rot-")), "agent.sock")}`,
+});
 const store = new TrustStore("fail_closed", 3600);
 const watcher = new WorkloadApiWatcher({ target: api.target, store, log: silentLogger(), resyncIntervalMs: 300_000 });
 watcher.start();
@@ -32,7 +35,18 @@ store.close();
 await api.close();
 samples.sort((a, b) => a - b);
 const pct = (p: number) => samples[Math.min(samples.length - 1, Math.floor(samples.length * p))]!.toFixed(2);
-console.log(`rotation visible in the trust store over ${samples.length} rotations: p50 ${pct(0.5)} ms, p95 ${pct(0.95)} ms, max ${samples.at(-1)!.toFixed(2)} ms (goal ≤ 100 ms)`);
+console.log(
+  `rotation visible in the trust store over ${samples.length} rotations: p50 ${pct(0.5)} ms, p95 ${pct(0.95)} ms, max ${samples.at(-1)!.toFixed(2)} ms (goal ≤ 100 ms)`,
+);
 // --json: one machine-readable line last (bench/run.ts reads it).
-if (process.argv.includes("--json")) console.log(JSON.stringify({ bench: "rotation", rotations: samples.length, p50Ms: Number(pct(0.5)), p95Ms: Number(pct(0.95)), maxMs: samples.at(-1)! }));
+if (process.argv.includes("--json"))
+  console.log(
+    JSON.stringify({
+      bench: "rotation",
+      rotations: samples.length,
+      p50Ms: Number(pct(0.5)),
+      p95Ms: Number(pct(0.95)),
+      maxMs: samples.at(-1)!,
+    }),
+  );
 process.exit(0);

@@ -40,13 +40,29 @@ const TARGET_RSS_MB = 150;
 const TARGET_ROTATION_MS = 100;
 
 const dir = mkdtempSync(join(tmpdir(), "soak-"));
-const spire = await DevWorkloadApi.start({ trustDomain: "example.org", address: `unix://${join(dir, "agent.sock")}`, intermediate: true });
+const spire = await DevWorkloadApi.start({
+  trustDomain: "example.org",
+  address: `unix://${join(dir, "agent.sock")}`,
+  intermediate: true,
+});
 const cfg = join(dir, "config.yaml");
-writeFileSync(cfg, "allowlist: { prefix: [spiffe://example.org/services] }\naudit: { log-success: false, log-failure: false }\n");
+writeFileSync(
+  cfg,
+  "allowlist: { prefix: [spiffe://example.org/services] }\naudit: { log-success: false, log-failure: false }\n",
+);
 const port = await freePort();
 const metrics = `127.0.0.1:${await freePort()}`;
 const target = `127.0.0.1:${port}`;
-const server = spawnServe(["--grpc-address", target, "--spire-socket", spire.target, "--config", cfg, "--metrics-address", metrics]);
+const server = spawnServe([
+  "--grpc-address",
+  target,
+  "--spire-socket",
+  spire.target,
+  "--config",
+  cfg,
+  "--metrics-address",
+  metrics,
+]);
 await waitReady(metrics, 30_000, server);
 
 interface Body {
@@ -58,8 +74,12 @@ interface Body {
 
 // Fixed members of the mix: a never-trusted CA of the same trust domain, and a trust domain we have no bundle for.
 const rogueRoot = await DevCertificateAuthority.createRoot("example.org");
-const rogue = await (await rogueRoot.createIntermediate()).issueX509Svid("spiffe://example.org/services/web", { ttlSeconds: 6 * 3600 });
-const otherTd = await (await DevCertificateAuthority.createRoot("other.org")).issueX509Svid("spiffe://other.org/services/web", { ttlSeconds: 6 * 3600 });
+const rogue = await (
+  await rogueRoot.createIntermediate()
+).issueX509Svid("spiffe://example.org/services/web", { ttlSeconds: 6 * 3600 });
+const otherTd = await (
+  await DevCertificateAuthority.createRoot("other.org")
+).issueX509Svid("spiffe://other.org/services/web", { ttlSeconds: 6 * 3600 });
 const fixed: Body[] = [
   { id: "never-trusted-ca", frame: checkFrame(rogue.chainPem), expect: "deny", weight: 1 },
   { id: "unknown-trust-domain", frame: checkFrame(otherTd.chainPem), expect: "deny", weight: 1 },
@@ -74,7 +94,8 @@ const epochBodies = async (epoch: number): Promise<{ allowed: Body; refused: Bod
 };
 
 const probeConn = await RawH2Connection.connect(target);
-const probe = (frame: Buffer) => new Promise<Outcome>((r) => probeConn.call(requestTemplate(target, CHECK_PATH, frame), r));
+const probe = (frame: Buffer) =>
+  new Promise<Outcome>((r) => probeConn.call(requestTemplate(target, CHECK_PATH, frame), r));
 /** Polls with one call at a time until the answer is `want`; ms taken, or NaN after 10 s. */
 async function until(frame: Buffer, want: Outcome, t0: number): Promise<number> {
   while (performance.now() - t0 < 10_000) {
@@ -118,7 +139,9 @@ console.log(
   `soak: ${cliCommand().label}; h2load closed loop: ${maxCached.toFixed(0)} Check/s with a cached chain, ${maxUntrusted.toFixed(0)} untrusted, ${maxUnknownTd.toFixed(0)} unknown trust domain → ` +
     `${max.rps.toFixed(0)}/s for the mix → open loop at ${rate}/s (${Math.round(LOAD * 100)} %) for ${MINUTES} min, CA rotation every ${ROTATE_S} s`,
 );
-console.log("\n| t | Check/s | p50 | p99 | max | errors | mismatches | RSS |\n|---:|---:|---:|---:|---:|---:|---:|---:|");
+console.log(
+  "\n| t | Check/s | p50 | p99 | max | errors | mismatches | RSS |\n|---:|---:|---:|---:|---:|---:|---:|---:|",
+);
 
 const t0 = performance.now();
 const endAt = t0 + MINUTES * 60_000;
@@ -142,7 +165,9 @@ async function reporter(): Promise<void> {
     const t = (performance.now() - t0) / 1000;
     const r = mb(treeRss(server.pid));
     rss.push({ x: t / 60, y: r });
-    console.log(`| ${t.toFixed(0)} s | ${w.achievedRps.toFixed(0)} | ${w.latency.p50Ms.toFixed(2)} ms | ${w.latency.p99Ms.toFixed(2)} ms | ${w.latency.maxMs.toFixed(1)} ms | ${w.errors} | ${w.mismatches} | ${r} MB |`);
+    console.log(
+      `| ${t.toFixed(0)} s | ${w.achievedRps.toFixed(0)} | ${w.latency.p50Ms.toFixed(2)} ms | ${w.latency.p99Ms.toFixed(2)} ms | ${w.latency.maxMs.toFixed(1)} ms | ${w.errors} | ${w.mismatches} | ${r} MB |`,
+    );
   }
 }
 
@@ -166,10 +191,15 @@ async function rotator(): Promise<void> {
     spire.dropOldAuthorities();
     const refusedMs = await until(old.allowed.frame, "deny", td);
     await driver.expect(old.allowed.id, "deny");
-    mix = mix.filter((b) => b.id !== old.refused.id).map((b) => (b.id === old.allowed.id ? { ...b, expect: "deny" as Expect } : b));
+    mix = mix
+      .filter((b) => b.id !== old.refused.id)
+      .map((b) => (b.id === old.allowed.id ? { ...b, expect: "deny" as Expect } : b));
     await driver.bodies(mix);
     rotations.push({ trustedMs, refusedMs, settled });
-    if (!settled) console.log(`rotation ${epoch}: calls sent before the switch were still unanswered after 300 s; the mismatch count is not reliable`);
+    if (!settled)
+      console.log(
+        `rotation ${epoch}: calls sent before the switch were still unanswered after 300 s; the mismatch count is not reliable`,
+      );
   }
 }
 
@@ -205,20 +235,32 @@ const verdict = soakVerdict(
 const ok = verdict.ok;
 const l = total.latency;
 console.log(`\n| soak | result | goal |\n|---|---|---|`);
-console.log(`| Checks answered | ${total.completed} of ${total.sent} (${total.achievedRps.toFixed(0)}/s, offered ${rate}/s) | |`);
+console.log(
+  `| Checks answered | ${total.completed} of ${total.sent} (${total.achievedRps.toFixed(0)}/s, offered ${rate}/s) | |`,
+);
 console.log(
   `| decision mismatches | ${total.mismatches}${total.mismatches ? ` (allowed where deny was expected: ${total.allowedExpectedDeny}; denied where allow was expected: ${total.deniedExpectedAllow}) ${JSON.stringify(total.mismatchById)}` : ""} | ${pass(total.mismatches === 0)} (0) |`,
 );
-console.log(`| errors | ${total.errors} gRPC errors/resets, ${total.unanswered} unanswered 10 s after the end | ${pass(failures === 0)} (0) |`);
-console.log(`| latency over the whole soak | p50 ${l.p50Ms.toFixed(2)} ms, p99 ${l.p99Ms.toFixed(2)} ms, p99.9 ${l.p999Ms.toFixed(2)} ms, max ${l.maxMs.toFixed(1)} ms | |`);
-console.log(`| RSS (serve process) | ${rss[0]!.y} → ${rssEnd} MB, max ${maxRss} MB; trend over the second half ${trend >= 0 ? "+" : ""}${trend.toFixed(2)} MB/min | ${pass(!(trend > 1))} (flat: ≤ 1 MB/min), ${pass(maxRss <= TARGET_RSS_MB)} (≤ ${TARGET_RSS_MB} MB under load) |`);
+console.log(
+  `| errors | ${total.errors} gRPC errors/resets, ${total.unanswered} unanswered 10 s after the end | ${pass(failures === 0)} (0) |`,
+);
+console.log(
+  `| latency over the whole soak | p50 ${l.p50Ms.toFixed(2)} ms, p99 ${l.p99Ms.toFixed(2)} ms, p99.9 ${l.p999Ms.toFixed(2)} ms, max ${l.maxMs.toFixed(1)} ms | |`,
+);
+console.log(
+  `| RSS (serve process) | ${rss[0]!.y} → ${rssEnd} MB, max ${maxRss} MB; trend over the second half ${trend >= 0 ? "+" : ""}${trend.toFixed(2)} MB/min | ${pass(!(trend > 1))} (flat: ≤ 1 MB/min), ${pass(maxRss <= TARGET_RSS_MB)} (≤ ${TARGET_RSS_MB} MB under load) |`,
+);
 console.log(
   `| CA rotations | ${rotations.length}: new CA trusted after max ${Math.max(0, ...rotations.map((r) => r.trustedMs)).toFixed(1)} ms, old CA refused after max ${maxRefused.toFixed(1)} ms (from dropOldAuthorities) | ${pass(maxRefused <= TARGET_ROTATION_MS)} (≤ ${TARGET_ROTATION_MS} ms) |`,
 );
 if (total.unanswered > 0 || total.completed < 0.95 * total.sent) {
-  console.log(`\nThe server did not keep up with ${rate}/s (answered ${total.completed} of ${total.sent}): queues grew for the whole run, so latency, RSS and rotation times above describe an overloaded server (other work on this machine, or a maximum measured in a quieter moment); mismatches are still judged exactly.`);
+  console.log(
+    `\nThe server did not keep up with ${rate}/s (answered ${total.completed} of ${total.sent}): queues grew for the whole run, so latency, RSS and rotation times above describe an overloaded server (other work on this machine, or a maximum measured in a quieter moment); mismatches are still judged exactly.`,
+  );
 }
-console.log(`\nsoak: ${ok ? "PASS" : `FAIL: ${verdict.why}`} (0 mismatches, 0 errors, RSS flat and ≤ ${TARGET_RSS_MB} MB, rotation ≤ ${TARGET_ROTATION_MS} ms required)`);
+console.log(
+  `\nsoak: ${ok ? "PASS" : `FAIL: ${verdict.why}`} (0 mismatches, 0 errors, RSS flat and ≤ ${TARGET_RSS_MB} MB, rotation ≤ ${TARGET_ROTATION_MS} ms required)`,
+);
 emitJson("soak", {
   minutes: MINUTES,
   rate,

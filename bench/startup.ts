@@ -54,7 +54,10 @@ process.on("SIGTERM", () => process.exit(0));
 async function startToServing(args: (port: number) => string[]): Promise<number> {
   const port = await freePort();
   const t0 = performance.now();
-  const child = spawn(process.execPath, args(port), { stdio: "ignore", cwd: fileURLToPath(new URL("..", import.meta.url)) });
+  const child = spawn(process.execPath, args(port), {
+    stdio: "ignore",
+    cwd: fileURLToPath(new URL("..", import.meta.url)),
+  });
   // grpc-js backs off about 1 s after a refused connection, so wait for the port with plain TCP first and
   // only then ask gRPC health: the client's backoff is not what we measure.
   while (!(await tcpOpen(port))) await new Promise((r) => setTimeout(r, 2));
@@ -67,19 +70,45 @@ async function startToServing(args: (port: number) => string[]): Promise<number>
   return ms;
 }
 
-const spire = await DevWorkloadApi.start({ trustDomain: "example.org", address: `unix://${join(mkdtempSync(join(tmpdir(), "start-")), "agent.sock")}` });
+const spire = await DevWorkloadApi.start({
+  trustDomain: "example.org",
+  address: `unix://${join(mkdtempSync(join(tmpdir(), "start-")), "agent.sock")}`,
+});
 const ours: number[] = [];
 const base: number[] = [];
 const RUNS = process.argv.includes("--quick") ? 4 : 10;
 for (let i = 0; i < RUNS; i++) {
   base.push(await startToServing((port) => ["--input-type=module", "-e", BASELINE, String(port)]));
-  ours.push(await startToServing((port) => [bin, "serve", "--grpc-address", `127.0.0.1:${port}`, "--spire-socket", spire.target, "--metrics-address", "off"]));
+  ours.push(
+    await startToServing((port) => [
+      bin,
+      "serve",
+      "--grpc-address",
+      `127.0.0.1:${port}`,
+      "--spire-socket",
+      spire.target,
+      "--metrics-address",
+      "off",
+    ]),
+  );
 }
 await spire.close();
 const p50 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const max = (xs: number[]) => Math.max(...xs);
-console.log(`start → SERVING over ${RUNS} interleaved runs: spiffe-authz p50 ${p50(ours).toFixed(0)} ms (max ${max(ours).toFixed(0)}), ` +
-  `baseline grpc-js + health p50 ${p50(base).toFixed(0)} ms (max ${max(base).toFixed(0)}); ` +
-  `${p50(ours) <= 500 ? "PASS" : "MISS"} (goal ≤ 500 ms)`);
-if (process.argv.includes("--json")) console.log(JSON.stringify({ bench: "startup", p50Ms: Math.round(p50(ours)), maxMs: Math.round(max(ours)), baselineP50Ms: Math.round(p50(base)), baselineMaxMs: Math.round(max(base)), runs: RUNS }));
+console.log(
+  `start → SERVING over ${RUNS} interleaved runs: spiffe-authz p50 ${p50(ours).toFixed(0)} ms (max ${max(ours).toFixed(0)}), ` +
+    `baseline grpc-js + health p50 ${p50(base).toFixed(0)} ms (max ${max(base).toFixed(0)}); ` +
+    `${p50(ours) <= 500 ? "PASS" : "MISS"} (goal ≤ 500 ms)`,
+);
+if (process.argv.includes("--json"))
+  console.log(
+    JSON.stringify({
+      bench: "startup",
+      p50Ms: Math.round(p50(ours)),
+      maxMs: Math.round(max(ours)),
+      baselineP50Ms: Math.round(p50(base)),
+      baselineMaxMs: Math.round(max(base)),
+      runs: RUNS,
+    }),
+  );
 process.exit(0);

@@ -18,7 +18,9 @@ const OUTCOMES: { transport: Transport; decision: { allow: boolean; reason: Reas
 for (let i = 0; i < 64; i++) {
   const transport: Transport = i % 4 === 0 ? "zentinel" : "envoy";
   const deny = i % 8 === 7;
-  const reason: Reason = deny ? (["not_allowed", "expired", "untrusted", "no_certificate"] as const)[(i >> 3) % 4] ?? "not_allowed" : "ok";
+  const reason: Reason = deny
+    ? ((["not_allowed", "expired", "untrusted", "no_certificate"] as const)[(i >> 3) % 4] ?? "not_allowed")
+    : "ok";
   OUTCOMES.push({ transport, decision: { allow: !deny, reason }, seconds: 0.00002 + (i % 7) * 0.00003 });
 }
 
@@ -63,7 +65,12 @@ async function main(): Promise<void> {
   const both = createTelemetry({
     enabled: true,
     processMetrics: false,
-    otlp: { protocol: "http/json", url: "http://127.0.0.1:9/v1/metrics", intervalMillis: 3_600_000, timeoutMillis: 1000 },
+    otlp: {
+      protocol: "http/json",
+      url: "http://127.0.0.1:9/v1/metrics",
+      intervalMillis: 3_600_000,
+      timeoutMillis: 1000,
+    },
   });
   results.push(run("telemetry on: pull reader + OTLP reader", viaTelemetry(both)));
   await both.shutdown().catch(() => {}); // the final push has nowhere to go
@@ -73,9 +80,15 @@ async function main(): Promise<void> {
   const provider = new MeterProvider({ readers: [new PullMetricReader()] });
   const meter = provider.getMeter("bench");
   const counter = meter.createCounter(METRIC.decisions);
-  const histogram = meter.createHistogram(METRIC.decisionDuration, { advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_SECONDS] } });
+  const histogram = meter.createHistogram(METRIC.decisionDuration, {
+    advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_SECONDS] },
+  });
   const prebound = OUTCOMES.map((o) => ({
-    counter: Object.freeze({ decision: o.decision.allow ? "allow" : "deny", reason: o.decision.reason, transport: o.transport }),
+    counter: Object.freeze({
+      decision: o.decision.allow ? "allow" : "deny",
+      reason: o.decision.reason,
+      transport: o.transport,
+    }),
     histogram: Object.freeze({ transport: o.transport }),
   }));
   results.push(
@@ -89,7 +102,11 @@ async function main(): Promise<void> {
   results.push(
     run("naive: sync Counter, attributes allocated per call", (i) => {
       const o = OUTCOMES[i & 63] as (typeof OUTCOMES)[number];
-      counter.add(1, { decision: o.decision.allow ? "allow" : "deny", reason: o.decision.reason, transport: o.transport });
+      counter.add(1, {
+        decision: o.decision.allow ? "allow" : "deny",
+        reason: o.decision.reason,
+        transport: o.transport,
+      });
       histogram.record(o.seconds, { transport: o.transport });
     }),
   );
@@ -100,7 +117,8 @@ async function main(): Promise<void> {
     console.log(`Node ${process.version}, ${cpus().length} CPUs (${cpu}), ${seconds} s per row\n`);
     console.log("| variant | ns/decision | decisions/s (one core, telemetry only) |");
     console.log("|---|---:|---:|");
-    for (const r of results) console.log(`| ${r.name} | ${r.nsPerOp.toFixed(1)} | ${Math.round(1e9 / r.nsPerOp).toLocaleString("en-US")} |`);
+    for (const r of results)
+      console.log(`| ${r.name} | ${r.nsPerOp.toFixed(1)} | ${Math.round(1e9 / r.nsPerOp).toLocaleString("en-US")} |`);
   } else {
     for (const r of results) console.log(`${r.name.padEnd(44)} ${r.nsPerOp.toFixed(1).padStart(8)} ns/op`);
   }

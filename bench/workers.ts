@@ -35,13 +35,20 @@ const pinned = haveTaskset() && cpus().length > 1;
 // h2load and the worker sharing that CPU (0.88× in one run, against 1.52× unpinned the run before).
 
 const dir = mkdtempSync(join(tmpdir(), "workers-"));
-const spire = await DevWorkloadApi.start({ trustDomain: "example.org", address: `unix://${join(dir, "agent.sock")}`, intermediate: true });
+const spire = await DevWorkloadApi.start({
+  trustDomain: "example.org",
+  address: `unix://${join(dir, "agent.sock")}`,
+  intermediate: true,
+});
 const ID = "spiffe://example.org/services/web";
 const svid = await spire.issueX509Svid(ID);
 const frame = checkFrame(svid.chainPem);
 const body = bodyFile(frame);
 const cfg = join(dir, "config.yaml");
-writeFileSync(cfg, "allowlist: { prefix: [spiffe://example.org/services] }\naudit: { log-success: false, log-failure: false }\n");
+writeFileSync(
+  cfg,
+  "allowlist: { prefix: [spiffe://example.org/services] }\naudit: { log-success: false, log-failure: false }\n",
+);
 
 interface Serve {
   workers: number;
@@ -52,7 +59,18 @@ interface Serve {
 async function serve(workers: number): Promise<Serve> {
   const port = await freePort();
   const metrics = `127.0.0.1:${await freePort()}`;
-  const server = spawnServe(["--grpc-address", `127.0.0.1:${port}`, "--spire-socket", spire.target, "--config", cfg, "--metrics-address", metrics, "--workers", String(workers)]);
+  const server = spawnServe([
+    "--grpc-address",
+    `127.0.0.1:${port}`,
+    "--spire-socket",
+    spire.target,
+    "--config",
+    cfg,
+    "--metrics-address",
+    metrics,
+    "--workers",
+    String(workers),
+  ]);
   await waitReady(metrics, 30_000, server);
   return { workers, target: `127.0.0.1:${port}`, server };
 }
@@ -78,7 +96,8 @@ function processTree(pid: number): number[] {
 }
 
 const servers = [await serve(1), await serve(2)];
-const load = (s: Serve, seconds: number) => h2load(s.target, body, { seconds, clients: 8, streams: 16, cpu: pinned ? CPU : undefined });
+const load = (s: Serve, seconds: number) =>
+  h2load(s.target, body, { seconds, clients: 8, streams: 16, cpu: pinned ? CPU : undefined });
 for (const s of servers) await load(s, 1); // warm-up: JIT, chain cache in every worker
 
 const sums = [0, 0];
@@ -90,11 +109,18 @@ for (let r = 0; r < ROUNDS; r++) {
   for (const [i, s] of servers.entries()) {
     const pids = processTree(s.server.pid);
     const before = pids.map(cpuTicks);
-    const { result: res, sample } = await sampleWhile(s.target, frame, { outcome: "allow", contains: ID }, load(s, SECONDS), 2);
+    const { result: res, sample } = await sampleWhile(
+      s.target,
+      frame,
+      { outcome: "allow", contains: ID },
+      load(s, SECONDS),
+      2,
+    );
     samples[i] = addSamples(samples[i]!, sample);
     const used = pids.map((p, k) => cpuTicks(p) - before[k]!);
     const total = used.reduce((a, b) => a + b, 0);
-    if (s.workers === 2) spread = pids.map((pid, k) => ({ pid, role: k === 0 ? "primary" : `worker ${k}`, share: used[k]! / total }));
+    if (s.workers === 2)
+      spread = pids.map((pid, k) => ({ pid, role: k === 0 ? "primary" : `worker ${k}`, share: used[k]! / total }));
     sums[i]! += res.rps;
     failed += res.failed + res.errored;
     command = res.command;
@@ -103,22 +129,55 @@ for (let r = 0; r < ROUNDS; r++) {
 for (const s of servers) await s.server.stop();
 await spire.close();
 
-const v = throughputVerdict({ rps: sums[1]! / ROUNDS, sample: samples[1]!, baselineRps: sums[0]! / ROUNDS, baselineSample: samples[0]!, goal: GOAL });
+const v = throughputVerdict({
+  rps: sums[1]! / ROUNDS,
+  sample: samples[1]!,
+  baselineRps: sums[0]! / ROUNDS,
+  baselineSample: samples[0]!,
+  goal: GOAL,
+});
 const ok = v.ok && failed === 0;
 const correctShare = (k: number) => (samples[k]!.checked ? samples[k]!.correct / samples[k]!.checked : 0);
 const w1 = (sums[0]! / ROUNDS) * correctShare(0);
 const w2 = (sums[1]! / ROUNDS) * correctShare(1);
 const ratio = v.ratio;
 console.log(`\n${new Date().toISOString()}  ${machine()}  args: ${argv.join(" ") || "(none)"}`);
-console.log(`${cliCommand().label}; load: ${command.replace(/ -D \d+(\.\d+)?/, ` -D ${SECONDS}`)}; ${ROUNDS} interleaved round(s) of ${SECONDS}s; failed requests: ${failed}`);
-console.log(pinned ? `h2load pinned to CPU ${CPU} of ${cpus().length}: it competes with the workers for that CPU.` : "h2load not pinned (taskset missing or 1 CPU).");
+console.log(
+  `${cliCommand().label}; load: ${command.replace(/ -D \d+(\.\d+)?/, ` -D ${SECONDS}`)}; ${ROUNDS} interleaved round(s) of ${SECONDS}s; failed requests: ${failed}`,
+);
+console.log(
+  pinned
+    ? `h2load pinned to CPU ${CPU} of ${cpus().length}: it competes with the workers for that CPU.`
+    : "h2load not pinned (taskset missing or 1 CPU).",
+);
 console.log("\n| serve | Check/s | ratio | target |\n|---|---:|---:|---|");
 const sampled = (k: number) => `${samples[k]!.correct}/${samples[k]!.checked} sampled answers correct`;
 console.log(`| --workers 1 | ${w1.toFixed(0)} (${sampled(0)}) | 1.00 | |`);
-console.log(`| --workers 2 | ${w2.toFixed(0)} (${sampled(1)}) | ${ratio.toFixed(2)} | ${pass(ok)} (≥ ${GOAL}×)${v.why ? `: ${v.why}` : ""} |`);
-if (ratio > cpus().length) console.log(`\nThe ratio exceeds the number of CPUs (${cpus().length}): the workers=1 rounds were disturbed by other work; rerun with more rounds or a quieter machine.`);
+console.log(
+  `| --workers 2 | ${w2.toFixed(0)} (${sampled(1)}) | ${ratio.toFixed(2)} | ${pass(ok)} (≥ ${GOAL}×)${v.why ? `: ${v.why}` : ""} |`,
+);
+if (ratio > cpus().length)
+  console.log(
+    `\nThe ratio exceeds the number of CPUs (${cpus().length}): the workers=1 rounds were disturbed by other work; rerun with more rounds or a quieter machine.`,
+  );
 if (spread.length > 0 && spread.every((s) => Number.isFinite(s.share))) {
-  console.log(`\nCPU time in the last workers=2 round: ${spread.map((s) => `${s.role} ${(s.share * 100).toFixed(0)} %`).join(", ")}`);
+  console.log(
+    `\nCPU time in the last workers=2 round: ${spread.map((s) => `${s.role} ${(s.share * 100).toFixed(0)} %`).join(", ")}`,
+  );
 }
-emitJson("workers", { quick, workers1: w1, workers2: w2, ratio, goal: GOAL, pass: ok, why: v.why, h2loadRps: [sums[0]! / ROUNDS, sums[1]! / ROUNDS], samples, failed, cpus: cpus().length, h2loadPinnedCpu: pinned ? CPU : null, spread });
+emitJson("workers", {
+  quick,
+  workers1: w1,
+  workers2: w2,
+  ratio,
+  goal: GOAL,
+  pass: ok,
+  why: v.why,
+  h2loadRps: [sums[0]! / ROUNDS, sums[1]! / ROUNDS],
+  samples,
+  failed,
+  cpus: cpus().length,
+  h2loadPinnedCpu: pinned ? CPU : null,
+  spread,
+});
 process.exit(0);

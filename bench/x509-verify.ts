@@ -96,33 +96,45 @@ async function main(): Promise<void> {
   const results: Result[] = [];
   // 1. What the service runs, fully cold: our strict DER parser + node:crypto synchronous verify, all
   //    SPIFFE checks, both certificates parsed and the intermediate's key imported on every call.
-  results.push(runSync("spiffe core, fully cold: verifyX509Svid({ keyCache: false })", () => {
-    verifyX509Svid([leaf(), intDer], bundles, now, { keyCache: false });
-  }));
+  results.push(
+    runSync("spiffe core, fully cold: verifyX509Svid({ keyCache: false })", () => {
+      verifyX509Svid([leaf(), intDer], bundles, now, { keyCache: false });
+    }),
+  );
   // 2. The default: the same, except that the intermediate's imported key comes from the cache of keys
   //    of CAs in earlier verified paths (both certificates are still parsed, both signatures checked).
-  results.push(runSync("spiffe core, default: verifyX509Svid (verified-CA key cache)", () => {
-    verifyX509Svid([leaf(), intDer], bundles, now);
-  }));
+  results.push(
+    runSync("spiffe core, default: verifyX509Svid (verified-CA key cache)", () => {
+      verifyX509Svid([leaf(), intDer], bundles, now);
+    }),
+  );
   // 3. Parsing with node:crypto's X509Certificate and its verify(): signatures only, no SPIFFE checks.
-  results.push(runSync("node:crypto X509Certificate parse + X509Certificate.verify (sync, signatures only)", () => {
-    const l = new X509Certificate(leaf());
-    const int = new X509Certificate(intDer);
-    if (!l.verify(int.publicKey) || !int.verify(rootKey)) throw new Error("verify failed");
-  }));
+  results.push(
+    runSync("node:crypto X509Certificate parse + X509Certificate.verify (sync, signatures only)", () => {
+      const l = new X509Certificate(leaf());
+      const int = new X509Certificate(intDer);
+      if (!l.verify(int.publicKey) || !int.verify(rootKey)) throw new Error("verify failed");
+    }),
+  );
   // 4. @peculiar/x509 parsing with WebCrypto verification: signatures only, asynchronous.
-  results.push(await runAsync("@peculiar/x509 parse + WebCrypto verify (async, signatures only)", async () => {
-    const l = new x509.X509Certificate(leaf());
-    const int = new x509.X509Certificate(intDer);
-    const ok = (await l.verify({ publicKey: int, signatureOnly: true })) && (await int.verify({ publicKey: pecRoot, signatureOnly: true }));
-    if (!ok) throw new Error("verify failed");
-  }));
+  results.push(
+    await runAsync("@peculiar/x509 parse + WebCrypto verify (async, signatures only)", async () => {
+      const l = new x509.X509Certificate(leaf());
+      const int = new x509.X509Certificate(intDer);
+      const ok =
+        (await l.verify({ publicKey: int, signatureOnly: true })) &&
+        (await int.verify({ publicKey: pecRoot, signatureOnly: true }));
+      if (!ok) throw new Error("verify failed");
+    }),
+  );
   // 5. For reference: the intermediate passed already parsed (callers may cache parsed intermediates).
   const parsedInt = parseCertificate(intDer);
   parsedInt.publicKey();
-  results.push(runSync("spiffe core, intermediate passed pre-parsed (still 2 signatures)", () => {
-    verifyX509Svid([leaf(), parsedInt], bundles, now, { keyCache: false });
-  }));
+  results.push(
+    runSync("spiffe core, intermediate passed pre-parsed (still 2 signatures)", () => {
+      verifyX509Svid([leaf(), parsedInt], bundles, now, { keyCache: false });
+    }),
+  );
 
   const openssl = opensslVerifyPerSecond();
   const budget = openssl.perSecond / 2;
@@ -132,7 +144,10 @@ async function main(): Promise<void> {
 
   const date = new Date().toISOString();
   const machine = `${cpus().length} CPUs (nproc), ${cpuModel()}, host ${hostname()}`;
-  const rows = results.map((r) => `| ${r.name} | ${r.perSecond.toFixed(0)} | ${(1e6 / r.perSecond).toFixed(1)} | ${(r.perSecond / budget).toFixed(2)} |`);
+  const rows = results.map(
+    (r) =>
+      `| ${r.name} | ${r.perSecond.toFixed(0)} | ${(1e6 / r.perSecond).toFixed(1)} | ${(r.perSecond / budget).toFixed(2)} |`,
+  );
   if (markdown) {
     console.log(`## SPIFFE core: X.509-SVID verification
 
@@ -155,13 +170,28 @@ verified-CA key cache; **${(cold.perSecond / budget).toFixed(2)}** fully cold (e
 intermediate's EC key, which on OpenSSL 3.0 costs about one more scalar multiplication).`);
   } else {
     console.log(`machine: ${machine}`);
-    console.log(`openssl speed ecdsap256: ${openssl.perSecond.toFixed(1)} verify/s → budget ${budget.toFixed(0)} chains/s`);
-    for (const r of results) console.log(`${r.perSecond.toFixed(0).padStart(8)} chains/s  ${(r.perSecond / budget).toFixed(2)}  ${r.name}`);
-    console.log(`ratio verifications/s ÷ (openssl verify/s ÷ 2) = ${ratio.toFixed(2)} default, ${(cold.perSecond / budget).toFixed(2)} fully cold (goal ≥ 0.6)`);
+    console.log(
+      `openssl speed ecdsap256: ${openssl.perSecond.toFixed(1)} verify/s → budget ${budget.toFixed(0)} chains/s`,
+    );
+    for (const r of results)
+      console.log(`${r.perSecond.toFixed(0).padStart(8)} chains/s  ${(r.perSecond / budget).toFixed(2)}  ${r.name}`);
+    console.log(
+      `ratio verifications/s ÷ (openssl verify/s ÷ 2) = ${ratio.toFixed(2)} default, ${(cold.perSecond / budget).toFixed(2)} fully cold (goal ≥ 0.6)`,
+    );
   }
   // --json: one machine-readable line last (bench/run.ts reads it).
   if (json) {
-    console.log(JSON.stringify({ bench: "x509-verify", seconds, opensslVerifyPerSecond: openssl.perSecond, signaturesPerChain: 2, ratioDefault: ratio, ratioCold: cold.perSecond / budget, results }));
+    console.log(
+      JSON.stringify({
+        bench: "x509-verify",
+        seconds,
+        opensslVerifyPerSecond: openssl.perSecond,
+        signaturesPerChain: 2,
+        ratioDefault: ratio,
+        ratioCold: cold.perSecond / budget,
+        results,
+      }),
+    );
   }
 }
 

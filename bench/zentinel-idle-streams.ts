@@ -29,16 +29,33 @@ function rssMb(pid: number): number {
 async function main(): Promise<void> {
   ensureBuilt();
   const dir = mkdtempSync(join(tmpdir(), "idle-streams-"));
-  const spire = await DevWorkloadApi.start({ trustDomain: "example.org", address: `unix://${join(dir, "agent.sock")}` });
-  const port = await freePort();
-  const server = spawn(process.execPath, ["bin/spiffe-authz.js", "serve", "--grpc-address", `127.0.0.1:${port}`, "--spire-socket", spire.target, "--metrics-address", "off"], {
-    stdio: ["ignore", "pipe", "pipe"],
+  const spire = await DevWorkloadApi.start({
+    trustDomain: "example.org",
+    address: `unix://${join(dir, "agent.sock")}`,
   });
+  const port = await freePort();
+  const server = spawn(
+    process.execPath,
+    [
+      "bin/spiffe-authz.js",
+      "serve",
+      "--grpc-address",
+      `127.0.0.1:${port}`,
+      "--spire-socket",
+      spire.target,
+      "--metrics-address",
+      "off",
+    ],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let logs = "";
   server.stdout!.on("data", (d: Buffer) => (logs += d.toString()));
   const clients: grpc.Client[] = [];
   try {
-    for (let t0 = Date.now(); !logs.includes("spiffe-authz serving"); await sleep(50)) if (Date.now() - t0 > 20_000) throw new Error(`server did not start:\n${logs}`);
+    for (let t0 = Date.now(); !logs.includes("spiffe-authz serving"); await sleep(50))
+      if (Date.now() - t0 > 20_000) throw new Error(`server did not start:\n${logs}`);
     await sleep(1000);
     const idle = rssMb(server.pid!);
 
@@ -48,10 +65,14 @@ async function main(): Promise<void> {
     const ended = new Set<grpc.ClientDuplexStream<unknown, unknown>>();
     for (let c = 0; c < CONNECTIONS; c++) {
       // One channel each (no shared subchannel pool): every client is a connection of its own.
-      const client = zentinelClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
+      const client = zentinelClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
+        "grpc.use_local_subchannel_pool": 1,
+      });
       clients.push(client);
       for (let s = 0; s < PER_CONNECTION; s++) {
-        const call = (client as unknown as { ProcessStream(): grpc.ClientDuplexStream<unknown, unknown> }).ProcessStream();
+        const call = (
+          client as unknown as { ProcessStream(): grpc.ClientDuplexStream<unknown, unknown> }
+        ).ProcessStream();
         open++;
         call.on("error", (e: grpc.ServiceError) => {
           if (e.code === grpc.status.RESOURCE_EXHAUSTED) refused++;

@@ -10,8 +10,18 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
-import { Authorization, CheckRequestSchema, type CheckRequest, type CheckResponse } from "../src/gen/envoy/service/auth/v3/external_auth_pb.js";
-import { AgentServiceV2, ProxyToAgentSchema, type AgentToProxy, type ProxyToAgent } from "../src/gen/zentinel/agent/v2/agent_v2_pb.js";
+import {
+  Authorization,
+  CheckRequestSchema,
+  type CheckRequest,
+  type CheckResponse,
+} from "../src/gen/envoy/service/auth/v3/external_auth_pb.js";
+import {
+  AgentServiceV2,
+  ProxyToAgentSchema,
+  type AgentToProxy,
+  type ProxyToAgent,
+} from "../src/gen/zentinel/agent/v2/agent_v2_pb.js";
 import { serviceDefinition } from "../src/grpc/service-definition.js";
 import { DevWorkloadApi } from "../src/trust/dev-workload-api/server.js";
 import { startServer } from "../src/server.js";
@@ -22,17 +32,33 @@ import { silentLogger } from "../src/log.js";
 const flag = process.argv.indexOf("--in-flight");
 const IN_FLIGHT = flag > 0 ? Number(process.argv[flag + 1]) : 64;
 
-async function driver(kind: "envoy" | "zentinel", target: string, pem: string, seconds: number, inFlight: number): Promise<number> {
+async function driver(
+  kind: "envoy" | "zentinel",
+  target: string,
+  pem: string,
+  seconds: number,
+  inFlight: number,
+): Promise<number> {
   const end = Date.now() + seconds * 1000;
   let done = 0;
   let wrong = 0;
   if (kind === "envoy") {
     const C = grpc.makeGenericClientConstructor(serviceDefinition(Authorization), "A");
-    const c = new C(target, grpc.credentials.createInsecure()) as unknown as grpc.Client & { Check(r: CheckRequest, cb: (e: unknown, r: CheckResponse) => void): void };
-    const req = create(CheckRequestSchema, { attributes: { source: { certificate: encodeURIComponent(pem) }, request: { http: { method: "GET", path: "/api" } } } });
+    const c = new C(target, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
+      Check(r: CheckRequest, cb: (e: unknown, r: CheckResponse) => void): void;
+    };
+    const req = create(CheckRequestSchema, {
+      attributes: {
+        source: { certificate: encodeURIComponent(pem) },
+        request: { http: { method: "GET", path: "/api" } },
+      },
+    });
     await Promise.all(
       Array.from({ length: inFlight }, async () => {
-        while (Date.now() < end) await new Promise<void>((r) => c.Check(req, (e, res) => (e || res.status?.code !== 0 ? wrong++ : done++, r())));
+        while (Date.now() < end)
+          await new Promise<void>((r) =>
+            c.Check(req, (e, res) => (e || res.status?.code !== 0 ? wrong++ : done++, r())),
+          );
       }),
     );
     c.close();
@@ -40,12 +66,26 @@ async function driver(kind: "envoy" | "zentinel", target: string, pem: string, s
     return done / seconds;
   }
   const C = grpc.makeGenericClientConstructor(serviceDefinition(AgentServiceV2), "Z");
-  const c = new C(target, grpc.credentials.createInsecure()) as unknown as grpc.Client & { ProcessStream(): grpc.ClientDuplexStream<ProxyToAgent, AgentToProxy> };
+  const c = new C(target, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
+    ProcessStream(): grpc.ClientDuplexStream<ProxyToAgent, AgentToProxy>;
+  };
   const call = c.ProcessStream();
   const xfcc = `Cert="${encodeURIComponent(pem)}"`;
   let seq = 0;
   const send = () =>
-    call.write(create(ProxyToAgentSchema, { message: { case: "requestHeaders", value: { metadata: { correlationId: `c${seq++}` }, method: "GET", uri: "/api", headers: [{ name: "x-forwarded-client-cert", value: xfcc }] } } }));
+    call.write(
+      create(ProxyToAgentSchema, {
+        message: {
+          case: "requestHeaders",
+          value: {
+            metadata: { correlationId: `c${seq++}` },
+            method: "GET",
+            uri: "/api",
+            headers: [{ name: "x-forwarded-client-cert", value: xfcc }],
+          },
+        },
+      }),
+    );
   await new Promise<void>((resolve) => {
     call.on("data", (m: AgentToProxy) => {
       if (m.message.case === "handshake") {
@@ -60,7 +100,14 @@ async function driver(kind: "envoy" | "zentinel", target: string, pem: string, s
     });
     // As the proxy's tonic client: response headers first, then the handshake it always sends.
     call.once("metadata", () =>
-      call.write(create(ProxyToAgentSchema, { message: { case: "handshake", value: { supportedVersions: [2, 1], proxyId: "zentinel-proxy", proxyVersion: "bench", configJson: "{}" } } })),
+      call.write(
+        create(ProxyToAgentSchema, {
+          message: {
+            case: "handshake",
+            value: { supportedVersions: [2, 1], proxyId: "zentinel-proxy", proxyVersion: "bench", configJson: "{}" },
+          },
+        }),
+      ),
     );
   });
   call.end();
@@ -81,7 +128,10 @@ if (process.argv[2] === "--driver") {
   const quick = process.argv.includes("--quick");
   const seconds = quick ? 3 : 8;
   const dir = mkdtempSync(join(tmpdir(), "zbench-"));
-  const spire = await DevWorkloadApi.start({ trustDomain: "example.org", address: `unix://${join(dir, "agent.sock")}` });
+  const spire = await DevWorkloadApi.start({
+    trustDomain: "example.org",
+    address: `unix://${join(dir, "agent.sock")}`,
+  });
   const server = await startServer(
     {
       listen: [parseListenAddress("127.0.0.1:0", "b")],
@@ -98,7 +148,11 @@ if (process.argv[2] === "--driver") {
   const pem = (await spire.issueX509Svid("spiffe://example.org/web")).pem;
   const run = (kind: string) =>
     new Promise<number>((resolve, reject) => {
-      const child = fork(fileURLToPath(import.meta.url), ["--driver", kind, server.grpcTargets[0]!, String(seconds), String(IN_FLIGHT)], { execArgv: ["--import", "tsx"] });
+      const child = fork(
+        fileURLToPath(import.meta.url),
+        ["--driver", kind, server.grpcTargets[0]!, String(seconds), String(IN_FLIGHT)],
+        { execArgv: ["--import", "tsx"] },
+      );
       child.once("message", (rps) => resolve(Number(rps)));
       child.once("exit", (code) => reject(new Error(`${kind} driver exited with ${code} before reporting`)));
       child.send(pem);
@@ -114,11 +168,18 @@ if (process.argv[2] === "--driver") {
   zentinel /= rounds;
   await server.stop();
   await spire.close();
-  console.log(`\n${new Date().toISOString()}  ${IN_FLIGHT} in flight, ${seconds}s × ${rounds} interleaved rounds, warm cache\n`);
+  console.log(
+    `\n${new Date().toISOString()}  ${IN_FLIGHT} in flight, ${seconds}s × ${rounds} interleaved rounds, warm cache\n`,
+  );
   console.log("| door | decisions/s | ratio | target |\n|---|---|---|---|");
   console.log(`| Envoy (unary Check) | ${envoy.toFixed(0)} | 1.00 | |`);
-  console.log(`| Zentinel (one ProcessStream) | ${zentinel.toFixed(0)} | ${(zentinel / envoy).toFixed(2)} | ${zentinel / envoy >= 0.9 ? "PASS" : "MISS"} (≥ 0.90) |`);
+  console.log(
+    `| Zentinel (one ProcessStream) | ${zentinel.toFixed(0)} | ${(zentinel / envoy).toFixed(2)} | ${zentinel / envoy >= 0.9 ? "PASS" : "MISS"} (≥ 0.90) |`,
+  );
   // --json: one machine-readable line last (bench/run.ts reads it).
-  if (process.argv.includes("--json")) console.log(JSON.stringify({ bench: "zentinel-stream", inFlight: IN_FLIGHT, envoy, zentinel, ratio: zentinel / envoy }));
+  if (process.argv.includes("--json"))
+    console.log(
+      JSON.stringify({ bench: "zentinel-stream", inFlight: IN_FLIGHT, envoy, zentinel, ratio: zentinel / envoy }),
+    );
   process.exit(0);
 }

@@ -5,7 +5,11 @@ try {
   await import("../dist/spiffe-authz.mjs");
 } catch (err) {
   // Only the bundle itself missing, not a package it imports (that message also names the bundle).
-  if (err && err.code === "ERR_MODULE_NOT_FOUND" && /^Cannot find module '[^']*dist\/spiffe-authz\.mjs'/.test(String(err.message))) {
+  if (
+    err &&
+    err.code === "ERR_MODULE_NOT_FOUND" &&
+    /^Cannot find module '[^']*dist\/spiffe-authz\.mjs'/.test(String(err.message))
+  ) {
     console.error("spiffe-authz: dist/ is missing; run `npm run build` first (or use `npx tsx src/cli.ts`).");
     process.exit(2);
   }

@@ -24,14 +24,26 @@ describe("deploy/ as its real consumers read it", () => {
 
   it("Envoy 1.40 validates deploy/envoy/envoy.yaml as shipped", () =>
     step(async () => {
-      const out = await exec(peers.envoy, ["--mode", "validate", "-c", file("envoy/envoy.yaml"), "--disable-hot-restart"]);
+      const out = await exec(peers.envoy, [
+        "--mode",
+        "validate",
+        "-c",
+        file("envoy/envoy.yaml"),
+        "--disable-hot-restart",
+      ]);
       assert.match(out, /configuration '.*envoy\.yaml' OK/);
     }));
 
   it("SPIRE 1.13.3 validates deploy/spire/server.conf and agent.conf as shipped", () =>
     step(async () => {
-      assert.match(await exec(peers.spireServer, ["validate", "-config", file("spire/server.conf")]), /configuration file is valid/);
-      assert.match(await exec(peers.spireAgent, ["validate", "-config", file("spire/agent.conf")]), /configuration file is valid/);
+      assert.match(
+        await exec(peers.spireServer, ["validate", "-config", file("spire/server.conf")]),
+        /configuration file is valid/,
+      );
+      assert.match(
+        await exec(peers.spireAgent, ["validate", "-config", file("spire/agent.conf")]),
+        /configuration file is valid/,
+      );
     }));
 
   it("a running SPIRE server takes deploy/spire/entries.json (docker-compose.yml's registrations) as shipped", () =>
@@ -39,7 +51,9 @@ describe("deploy/ as its real consumers read it", () => {
       const spire = new Spire(scene, peers);
       await spire.startServer();
       await spire.serverCli(["entry", "create", "-data", file("spire/entries.json")]);
-      const shown = JSON.parse(await spire.serverCli(["entry", "show", "-output", "json"])) as { entries: Array<{ spiffe_id: { path: string }; parent_id: { path: string } }> };
+      const shown = JSON.parse(await spire.serverCli(["entry", "show", "-output", "json"])) as {
+        entries: Array<{ spiffe_id: { path: string }; parent_id: { path: string } }>;
+      };
       const paths = shown.entries.map((e) => e.spiffe_id.path).sort();
       assert.deepEqual(paths, ["/envoy", "/frontend", "/intruder", "/spiffe-authz"]);
       assert.ok(shown.entries.every((e) => `spiffe://example.org${e.parent_id.path}` === AGENT_ID));

@@ -20,7 +20,10 @@ describe("peers lost and back", () => {
 
   const call = (tag: string): Promise<Reply & { rid: string }> => {
     const r = rid(tag);
-    return https(stack.envoy.ports.mtls, "/api/recovery", tls, { headers: { "x-request-id": r } }).then((x) => ({ ...x, rid: r }));
+    return https(stack.envoy.ports.mtls, "/api/recovery", tls, { headers: { "x-request-id": r } }).then((x) => ({
+      ...x,
+      rid: r,
+    }));
   };
 
   it("SPIRE agent killed → 503 spire_unavailable (fail_closed); restarted → decisions back; times measured", () =>
@@ -36,15 +39,24 @@ describe("peers lost and back", () => {
       const failClosedMs = Date.now() - tKill;
       assert.equal(JSON.parse(down.body).reason, "spire_unavailable");
       assert.equal(stack.echo.byRequestId(down.rid), undefined);
-      assert.equal(await stack.authz.readyz(), 200, "losing SPIRE later does not pull spiffe-authz out of its load balancer");
+      assert.equal(
+        await stack.authz.readyz(),
+        200,
+        "losing SPIRE later does not pull spiffe-authz out of its load balancer",
+      );
       assert.match(await stack.authz.metrics(), /^spiffe_authz_workload_api_connected(\{[^}]*\})? 0$/m);
 
       const tRestart = Date.now();
       await stack.spire.startAgent();
-      const up = await until("a 200 after the agent came back", async () => {
-        const r = await call("agent-back");
-        return r.status === 200 ? r : undefined;
-      }, 60_000, 100);
+      const up = await until(
+        "a 200 after the agent came back",
+        async () => {
+          const r = await call("agent-back");
+          return r.status === 200 ? r : undefined;
+        },
+        60_000,
+        100,
+      );
       const recoveredMs = Date.now() - tRestart;
       assert.equal(stack.echo.byRequestId(up.rid)?.headers["x-spiffe-id"], id("frontend"));
       record("spire-agent-restart", { failClosedAfterKillMs: failClosedMs, allowedAgainAfterRestartMs: recoveredMs });
@@ -57,7 +69,11 @@ describe("peers lost and back", () => {
       await stack.authz.proc.exited;
       const r = await call("authz-dead");
       assert.equal(r.status, 503, `Envoy must fail closed with status_on_error, got ${r.status}`);
-      assert.equal(stack.echo.byRequestId(r.rid), undefined, "nothing reaches the upstream while the authorizer is down");
+      assert.equal(
+        stack.echo.byRequestId(r.rid),
+        undefined,
+        "nothing reaches the upstream while the authorizer is down",
+      );
       await stack.authz.start();
       const back = await until("a 200 after spiffe-authz restarted", async () => {
         const x = await call("authz-back");
@@ -73,12 +89,20 @@ describe("peers lost and back", () => {
       let stop = false;
       let sigtermAt = 0;
       const worker = async () => {
-        while (!stop) results.push(await call("drain").catch((e: Error) => ({ status: -1, headers: {}, body: e.message, rid: "" })));
+        while (!stop)
+          results.push(
+            await call("drain").catch((e: Error) => ({ status: -1, headers: {}, body: e.message, rid: "" })),
+          );
       };
       const workers = Array.from({ length: 8 }, worker);
       let exit: { code: number | null; signal: NodeJS.Signals | null };
       try {
-        await until("load flowing", async () => (results.filter((r) => r.status === 200).length >= 40 ? true : undefined), 30_000, 50);
+        await until(
+          "load flowing",
+          async () => (results.filter((r) => r.status === 200).length >= 40 ? true : undefined),
+          30_000,
+          50,
+        );
         sigtermAt = results.length;
         stack.authz.proc.kill("SIGTERM");
         exit = await stack.authz.proc.exited;
@@ -90,7 +114,10 @@ describe("peers lost and back", () => {
       assert.equal(exit.code, 0, `spiffe-authz exit: ${JSON.stringify(exit)}\n${stack.authz.proc.tail()}`);
       assert.match(stack.authz.proc.output.slice(from), /"msg":"shutting down"/);
 
-      const audited = stack.authz.audit(from).filter((a) => a["decision"] === "allow").map((a) => String(a["request_id"]));
+      const audited = stack.authz
+        .audit(from)
+        .filter((a) => a["decision"] === "allow")
+        .map((a) => String(a["request_id"]));
       assert.ok(audited.length >= 40);
       const byRid = new Map(results.map((r) => [r.rid, r]));
       for (const r of audited) {

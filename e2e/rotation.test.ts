@@ -35,14 +35,25 @@ describe("CA rotation forced on the real SPIRE server", () => {
     stack.step(async () => {
       const frontend = stack.workload("frontend");
       const old = await frontend.x509();
-      const tlsOf = (s: X509Svid) => ({ certPem: s.chainPem, keyPem: s.keyPem, caPem: s.bundlePem, serverId: ENVOY_ID });
+      const tlsOf = (s: X509Svid) => ({
+        certPem: s.chainPem,
+        keyPem: s.keyPem,
+        caPem: s.bundlePem,
+        serverId: ENVOY_ID,
+      });
       assert.equal((await https(stack.envoy.ports.mtls, "/api/before", tlsOf(old))).status, 200);
       assert.equal((await direct(old)).status.code, 0);
 
-      const show = async () => JSON.parse(await stack.spire.serverCli(["localauthority", "x509", "show", "-output", "json"])) as Authorities;
+      const show = async () =>
+        JSON.parse(await stack.spire.serverCli(["localauthority", "x509", "show", "-output", "json"])) as Authorities;
       const before = await show();
       const oldAuthority = before.active!.authority_id;
-      const updates = async () => Number(/^spiffe_authz_bundle_updates_total\{[^}]*source="spire"[^}]*\} (\d+)/m.exec(await stack.authz.metrics())?.[1] ?? 0);
+      const updates = async () =>
+        Number(
+          /^spiffe_authz_bundle_updates_total\{[^}]*source="spire"[^}]*\} (\d+)/m.exec(
+            await stack.authz.metrics(),
+          )?.[1] ?? 0,
+        );
       const updatesBefore = await updates();
       const tPrepare = Date.now();
       await stack.spire.serverCli(["localauthority", "x509", "prepare"]);
@@ -51,9 +62,19 @@ describe("CA rotation forced on the real SPIRE server", () => {
       // As an operator would: activate only once the new root has reached the workloads (the agent syncs with
       // the server every few seconds). spiffe-authz hears of it on its bundle stream as soon as the agent does.
       const roots = (pem: string) => pem.split("-----BEGIN CERTIFICATE-----").length - 1;
-      await until("the agent's bundle to carry the prepared root", async () => (roots((await frontend.x509()).bundlePem) === 2 ? true : undefined), 60_000, 100);
+      await until(
+        "the agent's bundle to carry the prepared root",
+        async () => (roots((await frontend.x509()).bundlePem) === 2 ? true : undefined),
+        60_000,
+        100,
+      );
       const agentHasRootMs = Date.now() - tPrepare;
-      await until("spiffe-authz to apply the agent's new bundle", async () => ((await updates()) > updatesBefore ? true : undefined), 10_000, 20);
+      await until(
+        "spiffe-authz to apply the agent's new bundle",
+        async () => ((await updates()) > updatesBefore ? true : undefined),
+        10_000,
+        20,
+      );
       const authzHasRootMs = Date.now() - tPrepare;
 
       const tActivate = Date.now();
@@ -72,7 +93,9 @@ describe("CA rotation forced on the real SPIRE server", () => {
       const reissuedMs = Date.now() - tActivate;
       // Accepted at once: the new root reached spiffe-authz with `prepare`, before any SVID was signed by it.
       const tFresh = Date.now();
-      const res = await https(stack.envoy.ports.mtls, "/api/after", tlsOf(fresh), { headers: { "x-request-id": rid("fresh") } });
+      const res = await https(stack.envoy.ports.mtls, "/api/after", tlsOf(fresh), {
+        headers: { "x-request-id": rid("fresh") },
+      });
       assert.equal(res.status, 200, res.body);
       assert.equal((await direct(fresh)).status.code, 0, "the first direct Check of the fresh SVID is allowed");
       const freshAcceptedMs = Date.now() - tFresh;
@@ -82,7 +105,13 @@ describe("CA rotation forced on the real SPIRE server", () => {
       let agentDroppedMs = 0;
       let revokedMs = 0;
       const [, refused] = await Promise.all([
-        until("the agent's bundle to drop the revoked root", async () => (roots((await frontend.x509()).bundlePem) === 1 ? (agentDroppedMs = Date.now() - tRevoke) : undefined), 60_000, 50),
+        until(
+          "the agent's bundle to drop the revoked root",
+          async () =>
+            roots((await frontend.x509()).bundlePem) === 1 ? (agentDroppedMs = Date.now() - tRevoke) : undefined,
+          60_000,
+          50,
+        ),
         until(
           "spiffe-authz to refuse the revoked CA's SVID",
           async () => {
@@ -99,7 +128,9 @@ describe("CA rotation forced on the real SPIRE server", () => {
       assert.match(refused.status.message, /untrusted/);
       // Through Envoy the old SVID no longer gets a 200 either (refused in TLS once SDS drops the old root, or 401).
       const r = rid("revoked");
-      const viaEnvoy = await https(stack.envoy.ports.mtls, "/api/revoked", tlsOf(old), { headers: { "x-request-id": r } }).then(
+      const viaEnvoy = await https(stack.envoy.ports.mtls, "/api/revoked", tlsOf(old), {
+        headers: { "x-request-id": r },
+      }).then(
         (x) => x.status,
         () => "tls-refused",
       );

@@ -42,7 +42,9 @@ describe("Zentinel proxy → spiffe-authz (agent protocol v2 over gRPC)", () => 
       const connected = await until(
         "Zentinel's handshakes in spiffe-authz's log",
         async () => {
-          const lines = stack.authz.proc.output.split("\n").filter((l) => l.includes('"msg":"Zentinel proxy connected"'));
+          const lines = stack.authz.proc.output
+            .split("\n")
+            .filter((l) => l.includes('"msg":"Zentinel proxy connected"'));
           return lines.length > 0 ? lines.map((l) => JSON.parse(l) as Record<string, unknown>) : undefined;
         },
         15_000,
@@ -55,7 +57,12 @@ describe("Zentinel proxy → spiffe-authz (agent protocol v2 over gRPC)", () => 
   it("allowed by XFCC → 200; the real proxy applied our header operations: identity set, the client's forged one gone", () =>
     stack.step(async () => {
       const r = rid("z-allow");
-      const res = await get("/api/orders", { "x-request-id": r, "x-forwarded-client-cert": xfcc(svid["frontend"]!), "x-spiffe-id": "spiffe://example.org/admin", "x-auth-method": "forged" });
+      const res = await get("/api/orders", {
+        "x-request-id": r,
+        "x-forwarded-client-cert": xfcc(svid["frontend"]!),
+        "x-spiffe-id": "spiffe://example.org/admin",
+        "x-auth-method": "forged",
+      });
       assert.equal(res.status, 200, res.body);
       const up = stack.echo.byRequestId(r);
       assert.ok(up, "the upstream never saw the allowed request");
@@ -68,7 +75,10 @@ describe("Zentinel proxy → spiffe-authz (agent protocol v2 over gRPC)", () => 
   it("intruder by XFCC → 403 from the proxy; no XFCC → 401; neither reaches the upstream", () =>
     stack.step(async () => {
       const r1 = rid("z-intruder");
-      const denied = await get("/api/orders", { "x-request-id": r1, "x-forwarded-client-cert": xfcc(svid["intruder"]!) });
+      const denied = await get("/api/orders", {
+        "x-request-id": r1,
+        "x-forwarded-client-cert": xfcc(svid["intruder"]!),
+      });
       assert.equal(denied.status, 403);
       assert.equal(stack.echo.byRequestId(r1), undefined);
       const r2 = rid("z-nocert");
@@ -83,12 +93,18 @@ describe("Zentinel proxy → spiffe-authz (agent protocol v2 over gRPC)", () => 
   it("JWT-SVID from the real agent → 200 with X-Auth-Method spiffe-jwt; wrong audience → 401", () =>
     stack.step(async () => {
       const r = rid("z-jwt");
-      const ok = await get("/api/jobs", { "x-request-id": r, authorization: `Bearer ${await stack.workload("batch").jwt(JWT_AUDIENCE)}` });
+      const ok = await get("/api/jobs", {
+        "x-request-id": r,
+        authorization: `Bearer ${await stack.workload("batch").jwt(JWT_AUDIENCE)}`,
+      });
       assert.equal(ok.status, 200, ok.body);
       assert.equal(stack.echo.byRequestId(r)?.headers["x-spiffe-id"], id("batch"));
       assert.equal(stack.echo.byRequestId(r)?.headers["x-auth-method"], "spiffe-jwt");
       const r2 = rid("z-jwt-aud");
-      const bad = await get("/api/jobs", { "x-request-id": r2, authorization: `Bearer ${await stack.workload("batch").jwt(id("elsewhere"))}` });
+      const bad = await get("/api/jobs", {
+        "x-request-id": r2,
+        authorization: `Bearer ${await stack.workload("batch").jwt(id("elsewhere"))}`,
+      });
       assert.equal(bad.status, 401);
       assert.equal(stack.echo.byRequestId(r2), undefined);
     }));
@@ -107,13 +123,28 @@ describe("Zentinel proxy → spiffe-authz (agent protocol v2 over gRPC)", () => 
             via === "envoy"
               ? https(stack.envoy.ports.mtls, "/api/drain", tls, { headers: { "x-request-id": r } })
               : get("/api/drain", { "x-request-id": r, "x-forwarded-client-cert": xfcc(s) });
-          results.push({ ...(await p.catch((e: Error) => ({ status: -1, headers: {}, body: e.message }))), rid: r, via });
+          results.push({
+            ...(await p.catch((e: Error) => ({ status: -1, headers: {}, body: e.message }))),
+            rid: r,
+            via,
+          });
         }
       };
-      const loops = [...Array.from({ length: 4 }, () => loop("envoy")), ...Array.from({ length: 4 }, () => loop("zentinel"))];
+      const loops = [
+        ...Array.from({ length: 4 }, () => loop("envoy")),
+        ...Array.from({ length: 4 }, () => loop("zentinel")),
+      ];
       let exit: { code: number | null; signal: NodeJS.Signals | null };
       try {
-        await until("load through both proxies", async () => (["envoy", "zentinel"].every((v) => results.filter((x) => x.via === v && x.status === 200).length >= 20) ? true : undefined), 30_000, 50);
+        await until(
+          "load through both proxies",
+          async () =>
+            ["envoy", "zentinel"].every((v) => results.filter((x) => x.via === v && x.status === 200).length >= 20)
+              ? true
+              : undefined,
+          30_000,
+          50,
+        );
         stack.authz.proc.kill("SIGTERM");
         exit = await stack.authz.proc.exited;
       } finally {
@@ -124,10 +155,19 @@ describe("Zentinel proxy → spiffe-authz (agent protocol v2 over gRPC)", () => 
       assert.equal(exit.code, 0, stack.authz.proc.tail());
 
       // Envoy passes x-request-id through as the request id; Zentinel sends it as the correlation id.
-      const allowed = new Set(stack.authz.audit(from).filter((a) => a["decision"] === "allow").map((a) => String(a["transport"] === "zentinel" ? a["correlation_id"] : a["request_id"])));
+      const allowed = new Set(
+        stack.authz
+          .audit(from)
+          .filter((a) => a["decision"] === "allow")
+          .map((a) => String(a["transport"] === "zentinel" ? a["correlation_id"] : a["request_id"])),
+      );
       for (const res of results) {
         if (allowed.has(res.rid)) {
-          assert.equal(res.status, 200, `spiffe-authz allowed ${res.rid} (${res.via}) but the caller got ${res.status}: ${res.body}`);
+          assert.equal(
+            res.status,
+            200,
+            `spiffe-authz allowed ${res.rid} (${res.via}) but the caller got ${res.status}: ${res.body}`,
+          );
           assert.ok(stack.echo.byRequestId(res.rid), `${res.rid} allowed but never reached the upstream`);
         } else {
           assert.notEqual(res.status, 200, `${res.rid} (${res.via}) got 200 without an allow from spiffe-authz`);

@@ -6,7 +6,9 @@ import { spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
-const pkg = { "linux-x64": "@bufbuild/buf-linux-x64", "linux-arm64": "@bufbuild/buf-linux-aarch64" }[`${process.platform}-${process.arch}`];
+const pkg = { "linux-x64": "@bufbuild/buf-linux-x64", "linux-arm64": "@bufbuild/buf-linux-aarch64" }[
+  `${process.platform}-${process.arch}`
+];
 let bin = "buf";
 if (pkg) {
   try {
@@ -17,7 +19,9 @@ if (pkg) {
 }
 const res = spawnSync(bin, process.argv.slice(2), { stdio: "inherit" });
 if (res.error) {
-  console.error(`buf: cannot run ${bin} (${res.error.message}); install buf (https://buf.build) or run on linux x64/arm64`);
+  console.error(
+    `buf: cannot run ${bin} (${res.error.message}); install buf (https://buf.build) or run on linux x64/arm64`,
+  );
   process.exit(2);
 }
 process.exit(res.status ?? 1);

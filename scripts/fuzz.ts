@@ -53,7 +53,10 @@ async function plan(filters: string[], total: number | undefined): Promise<Array
   for (const s of SUITES) all.push(...(await s.properties()));
   const chosen = filters.length === 0 ? all : all.filter((p) => filters.some((f) => p.name.includes(f)));
   const weight = chosen.reduce((a, p) => a + p.longRuns, 0);
-  return chosen.map((p) => ({ p, runs: total === undefined ? p.longRuns : Math.max(1, Math.round((p.longRuns / weight) * total)) }));
+  return chosen.map((p) => ({
+    p,
+    runs: total === undefined ? p.longRuns : Math.max(1, Math.round((p.longRuns / weight) * total)),
+  }));
 }
 
 /** Rough cost of one case, relative to a parser case: the Check path verifies signatures, config parses YAML. */
@@ -97,9 +100,25 @@ async function worker(shard: number, shards: number, filters: string[]): Promise
     try {
       const out = await p.check({ seed, numRuns: runs, timeLimitMs });
       const status = out.failed && !out.interrupted ? "failed" : out.interrupted ? "interrupted" : "ok";
-      r = { name: p.name, seed, planned: runs, numRuns: out.numRuns, ms: performance.now() - t0, status, ...(out.report ? { report: out.report } : {}) };
+      r = {
+        name: p.name,
+        seed,
+        planned: runs,
+        numRuns: out.numRuns,
+        ms: performance.now() - t0,
+        status,
+        ...(out.report ? { report: out.report } : {}),
+      };
     } catch (err) {
-      r = { name: p.name, seed, planned: runs, numRuns: 0, ms: performance.now() - t0, status: "failed", report: err instanceof Error ? (err.stack ?? err.message) : String(err) };
+      r = {
+        name: p.name,
+        seed,
+        planned: runs,
+        numRuns: 0,
+        ms: performance.now() - t0,
+        status: "failed",
+        report: err instanceof Error ? (err.stack ?? err.message) : String(err),
+      };
     }
     process.stdout.write(`${JSON.stringify(r)}\n`);
   }
@@ -107,7 +126,12 @@ async function worker(shard: number, shards: number, filters: string[]): Promise
 
 function line(r: Result): string {
   const rate = r.ms > 0 ? Math.round((r.numRuns / r.ms) * 1000) : 0;
-  const status = r.status === "ok" ? "ok" : r.status === "interrupted" ? `INTERRUPTED after ${fmt(r.numRuns)} of ${fmt(r.planned)}` : "FAILED";
+  const status =
+    r.status === "ok"
+      ? "ok"
+      : r.status === "interrupted"
+        ? `INTERRUPTED after ${fmt(r.numRuns)} of ${fmt(r.planned)}`
+        : "FAILED";
   return `${r.name.padEnd(52)} ${fmt(r.numRuns).padStart(10)} cases  seed ${String(r.seed).padStart(11)}  ${(r.ms / 1000).toFixed(1).padStart(7)} s  ${fmt(rate).padStart(7)}/s  ${status}`;
 }
 
@@ -116,7 +140,11 @@ async function main(): Promise<void> {
   const shardArg = args.indexOf("--shard");
   if (shardArg >= 0) {
     const [i, n] = (args[shardArg + 1] ?? "").split("/").map(Number);
-    await worker(i ?? 0, n ?? 1, args.filter((_, k) => k !== shardArg && k !== shardArg + 1));
+    await worker(
+      i ?? 0,
+      n ?? 1,
+      args.filter((_, k) => k !== shardArg && k !== shardArg + 1),
+    );
     return;
   }
 
@@ -130,7 +158,9 @@ async function main(): Promise<void> {
     console.error("fuzz: no property matches", filters.join(" "));
     process.exit(2);
   }
-  console.log(`fuzz: ${planned.length} properties, ${fmt(planned.reduce((a, x) => a + x.runs, 0))} cases planned, FUZZ_SEED=${seed}, ${workers} worker(s), at most ${minutes} min`);
+  console.log(
+    `fuzz: ${planned.length} properties, ${fmt(planned.reduce((a, x) => a + x.runs, 0))} cases planned, FUZZ_SEED=${seed}, ${workers} worker(s), at most ${minutes} min`,
+  );
 
   const started = performance.now();
   const results: Result[] = [];
@@ -159,7 +189,16 @@ async function main(): Promise<void> {
       });
       return new Promise<void>((resolve) =>
         child.on("close", (code) => {
-          if (code !== 0) results.push({ name: `worker ${i}`, seed, planned: 0, numRuns: 0, ms: 0, status: "failed", report: `exited with code ${code}` });
+          if (code !== 0)
+            results.push({
+              name: `worker ${i}`,
+              seed,
+              planned: 0,
+              numRuns: 0,
+              ms: 0,
+              status: "failed",
+              report: `exited with code ${code}`,
+            });
           resolve();
         }),
       );

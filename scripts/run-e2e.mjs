@@ -13,7 +13,16 @@ const root = new URL("..", import.meta.url).pathname;
 process.chdir(root);
 
 // The same check the scenarios make, before anything is built or started.
-const peers = spawnSync(process.execPath, ["--import", "tsx", "-e", "import('./e2e/lib/peers.ts').then((m) => { const x = m.missingPeer(['spire', 'envoy', 'zentinel']); if (x) { console.error(x); process.exit(1); } })"], { stdio: "inherit" });
+const peers = spawnSync(
+  process.execPath,
+  [
+    "--import",
+    "tsx",
+    "-e",
+    "import('./e2e/lib/peers.ts').then((m) => { const x = m.missingPeer(['spire', 'envoy', 'zentinel']); if (x) { console.error(x); process.exit(1); } })",
+  ],
+  { stdio: "inherit" },
+);
 if (peers.status !== 0) process.exit(1);
 
 // Scenarios run the built CLI (bin/spiffe-authz.js → dist/), as users do: rebuild when src/ is newer.

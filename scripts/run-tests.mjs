@@ -26,7 +26,9 @@ if (files.length === 0) {
 // the tests start (their stderr is asserted).
 const [major, minor] = process.versions.node.split(".").map(Number);
 if (major < 22 || (major === 22 && minor < 15)) {
-  console.error(`npm test: warning: Node.js ${process.version} is unsupported (past end of life or below engines >=22.15.0); use Node.js 24 LTS (\`bash scripts/peers.sh node\` installs one)`);
+  console.error(
+    `npm test: warning: Node.js ${process.version} is unsupported (past end of life or below engines >=22.15.0); use Node.js 24 LTS (\`bash scripts/peers.sh node\` installs one)`,
+  );
 }
 const res = spawnSync(
   process.execPath,

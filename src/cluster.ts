@@ -9,7 +9,12 @@ import { clearStaleSocket } from "./grpc/host.js";
 import { compilePolicy } from "./policy/index.js";
 import { TrustStore } from "./trust/store.js";
 import { StaticBundles } from "./trust/static-bundles.js";
-import { clusterMetricsSource, serveSnapshotsToPrimary, startMetricsServer, type MetricsServer } from "./telemetry/index.js";
+import {
+  clusterMetricsSource,
+  serveSnapshotsToPrimary,
+  startMetricsServer,
+  type MetricsServer,
+} from "./telemetry/index.js";
 
 const READY = "spiffe-authz:ready";
 /** A worker that dies sooner than this after its fork counts as an early death. */
@@ -42,7 +47,8 @@ export async function runCluster(opts: ServeOptions, log: Logger): Promise<numbe
   new StaticBundles(opts.config["trust-bundles"], probe, log).loadAll();
   probe.close();
   log.info({ workers: opts.workers }, "starting workers");
-  for (const a of [...opts.listen, ...(opts.plaintextListen ?? [])]) if (a.kind === "unix" && a.path) await clearStaleSocket(a.path);
+  for (const a of [...opts.listen, ...(opts.plaintextListen ?? [])])
+    if (a.kind === "unix" && a.path) await clearStaleSocket(a.path);
   const readiness = new Map<number, boolean>();
   const startedAt = new Map<number, number>();
   let stopping = false;
@@ -102,12 +108,15 @@ export async function runCluster(opts: ServeOptions, log: Logger): Promise<numbe
       for (const t of restarts) clearTimeout(t);
       for (const w of Object.values(cluster.workers ?? {})) w?.process.kill("SIGTERM");
       // Each worker drains for at most drainTimeoutMs; one that hangs beyond that (plus slack) is killed.
-      const deadline = setTimeout(() => {
-        for (const w of Object.values(cluster.workers ?? {})) {
-          log.warn({ worker: w?.id }, "worker did not stop in time; killing it");
-          w?.process.kill("SIGKILL");
-        }
-      }, 2 * opts.drainTimeoutMs + STOP_SLACK_MS);
+      const deadline = setTimeout(
+        () => {
+          for (const w of Object.values(cluster.workers ?? {})) {
+            log.warn({ worker: w?.id }, "worker did not stop in time; killing it");
+            w?.process.kill("SIGKILL");
+          }
+        },
+        2 * opts.drainTimeoutMs + STOP_SLACK_MS,
+      );
       deadline.unref();
       const check = setInterval(() => {
         if (Object.keys(cluster.workers ?? {}).length === 0) {

@@ -43,7 +43,10 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
   const config = new ConfigManager(opts.config, log, opts.configPath ? "file" : "defaults");
   const cfg = config.applied.config;
 
-  const telemetry = createTelemetry({ enabled: extras.telemetry ?? true, serviceVersion: process.env["npm_package_version"] });
+  const telemetry = createTelemetry({
+    enabled: extras.telemetry ?? true,
+    serviceVersion: process.env["npm_package_version"],
+  });
   const store = new TrustStore(cfg.failure["spire-unavailable"], cfg.failure["cache-ttl"]);
   const statics = new StaticBundles(cfg["trust-bundles"], store, log, () => telemetry.bundleUpdated("file"));
   statics.loadAll();
@@ -56,13 +59,17 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
   telemetry.observeBundles(() => store.bundleAges());
   const cache = engine.cache;
   if (cache) telemetry.observeCache(() => cache.stats());
-  const startupOnly = (c: typeof cfg) => JSON.stringify({ spire: c.spire, "trust-bundles": c["trust-bundles"], tlsMode: c.server.tls.mode });
+  const startupOnly = (c: typeof cfg) =>
+    JSON.stringify({ spire: c.spire, "trust-bundles": c["trust-bundles"], tlsMode: c.server.tls.mode });
   config.onApply((applied) => {
     engine.setPolicy(applied.policy, applied.version);
     store.setFailurePolicy(applied.config.failure["spire-unavailable"], applied.config.failure["cache-ttl"]);
     // The Workload API connection and the static bundle files are set up once; say so rather than ignore it.
     if (startupOnly(applied.config) !== startupOnly(cfg)) {
-      log.warn({ source: applied.source, version: applied.version }, "config changes to spire.*, trust-bundles or server.tls.mode take effect on restart");
+      log.warn(
+        { source: applied.source, version: applied.version },
+        "config changes to spire.*, trust-bundles or server.tls.mode take effect on restart",
+      );
     }
   });
 
@@ -75,7 +82,11 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
     applyConfig: (json, source, version) => config.applyPushed(json, source, version),
     settings: () => {
       const z = config.fileConfig.zentinel;
-      return { acceptConfigure: z["accept-configure"], handshakeTimeoutMs: z["handshake-timeout-ms"], maxStreams: z["max-streams"] };
+      return {
+        acceptConfigure: z["accept-configure"],
+        handshakeTimeoutMs: z["handshake-timeout-ms"],
+        maxStreams: z["max-streams"],
+      };
     },
     ...(configPath ? { reloadConfig: () => config.reloadFile(configPath) } : {}),
     health: () =>
@@ -85,14 +96,24 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
           ? { state: "healthy" }
           : { state: "degraded", message: `Workload API lost (${config.applied.config.failure["spire-unavailable"]})` },
     metrics: async () =>
-      (await telemetry.decisionCounts()).map((c) => ({ name: METRIC.decisions, labels: { decision: c.decision, reason: c.reason, transport: c.transport }, value: c.value })),
+      (await telemetry.decisionCounts()).map((c) => ({
+        name: METRIC.decisions,
+        labels: { decision: c.decision, reason: c.reason, transport: c.transport },
+        value: c.value,
+      })),
     log,
     version: process.env["npm_package_version"] ?? "0.1.0",
     drainTimeoutMs: opts.drainTimeoutMs,
-    ...(extras.zentinelIntervalsMs ? { healthIntervalMs: extras.zentinelIntervalsMs.health, metricsIntervalMs: extras.zentinelIntervalsMs.metrics } : {}),
+    ...(extras.zentinelIntervalsMs
+      ? { healthIntervalMs: extras.zentinelIntervalsMs.health, metricsIntervalMs: extras.zentinelIntervalsMs.metrics }
+      : {}),
   });
   telemetry.observeZentinelStreams(() => zentinel.streams()); // Zentinel door: spiffe_authz_zentinel_streams
-  const services = [envoyAuthorizationService(engine, log), zentinel, ...(extras.services?.({ engine, store, config }) ?? [])];
+  const services = [
+    envoyAuthorizationService(engine, log),
+    zentinel,
+    ...(extras.services?.({ engine, store, config }) ?? []),
+  ];
   const host = new GrpcHost(services, log);
 
   // server.tls.mode spiffe: our own SVID from the Workload API must be in hand before the port opens, since
@@ -112,9 +133,20 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
       );
     }
     let authorized = compileAllowlist(cfg.server.tls["authorized-clients"], "server.tls.authorized-clients");
-    config.onApply((applied) => (authorized = compileAllowlist(applied.config.server.tls["authorized-clients"], "server.tls.authorized-clients")));
+    config.onApply(
+      (applied) =>
+        (authorized = compileAllowlist(
+          applied.config.server.tls["authorized-clients"],
+          "server.tls.authorized-clients",
+        )),
+    );
     const svids = ownSvid;
-    serverTls = spiffeServerCredentials({ onSvid: (cb) => svids.onSvid(cb), trust: store, authorizedClients: () => authorized, log: log.child({ component: "server-tls" }) });
+    serverTls = spiffeServerCredentials({
+      onSvid: (cb) => svids.onSvid(cb),
+      trust: store,
+      authorizedClients: () => authorized,
+      log: log.child({ component: "server-tls" }),
+    });
   }
 
   const watcher = new WorkloadApiWatcher({
@@ -146,7 +178,12 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
   }
   let metrics: MetricsServer | undefined;
   if (opts.metrics) {
-    metrics = await startMetricsServer({ ...opts.metrics, source: telemetry, ready: () => store.ready(), onError: (err) => log.warn({ err }, "metrics scrape failed") });
+    metrics = await startMetricsServer({
+      ...opts.metrics,
+      source: telemetry,
+      ready: () => store.ready(),
+      onError: (err) => log.warn({ err }, "metrics scrape failed"),
+    });
     log.info({ address: metrics.url }, "metrics listening");
   }
   const updateHealth = () => host.setServing(store.ready());
@@ -155,12 +192,23 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
   // Start-up waits for SPIRE's first bundle at most spire.api-timeout-ms; then the failure policy decides.
   const timeoutMs = cfg.spire["api-timeout-ms"];
   if (!(await watcher.waitForFirstBundle(timeoutMs))) {
-    log.warn({ spireSocket: opts.spireSocket.target, timeoutMs, failure: cfg.failure["spire-unavailable"], ready: store.ready() }, "no bundles from the Workload API yet; serving per the failure policy");
+    log.warn(
+      {
+        spireSocket: opts.spireSocket.target,
+        timeoutMs,
+        failure: cfg.failure["spire-unavailable"],
+        ready: store.ready(),
+      },
+      "no bundles from the Workload API yet; serving per the failure policy",
+    );
   }
   updateHealth();
   // After SERVING: reflection is for humans with grpcurl, not worth delaying the first decision for.
   host.enableReflection().catch((err: unknown) => log.warn({ err }, "gRPC reflection unavailable"));
-  log.info({ grpc: grpcTargets, spireSocket: opts.spireSocket.target, ready: store.ready(), config: config.applied.version }, "spiffe-authz serving");
+  log.info(
+    { grpc: grpcTargets, spireSocket: opts.spireSocket.target, ready: store.ready(), config: config.applied.version },
+    "spiffe-authz serving",
+  );
 
   // SIGHUP re-reads the config file; a bad one is logged and the old one stays.
   const onHup = () => {

@@ -18,7 +18,8 @@ export function grpcFrame(msg: Uint8Array): Buffer {
  */
 export function checkFrame(chainPem: string, path = "/api/orders", via: "source" | "xfcc" = "source"): Buffer {
   const headers: Record<string, string> = { ":path": path, "x-request-id": "bench" };
-  if (via === "xfcc") headers["x-forwarded-client-cert"] = `By=spiffe://example.org/edge;Hash=0;Chain="${encodeURIComponent(chainPem)}"`;
+  if (via === "xfcc")
+    headers["x-forwarded-client-cert"] = `By=spiffe://example.org/edge;Hash=0;Chain="${encodeURIComponent(chainPem)}"`;
   const req = create(CheckRequestSchema, {
     attributes: {
       ...(via === "source" ? { source: { certificate: encodeURIComponent(chainPem) } } : {}),

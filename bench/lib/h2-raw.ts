@@ -43,10 +43,15 @@ function hpackString(s: string): Buffer {
 function headerBlock(authority: string, path: string): Buffer {
   return Buffer.concat([
     Buffer.from([0x83, 0x86]), // :method POST, :scheme http (indexed)
-    Buffer.from([0x04]), hpackString(path), // :path (name index 4)
-    Buffer.from([0x01]), hpackString(authority), // :authority (name index 1)
-    Buffer.from([0x0f, 0x10]), hpackString("application/grpc"), // content-type (name index 31)
-    Buffer.from([0x00]), hpackString("te"), hpackString("trailers"),
+    Buffer.from([0x04]),
+    hpackString(path), // :path (name index 4)
+    Buffer.from([0x01]),
+    hpackString(authority), // :authority (name index 1)
+    Buffer.from([0x0f, 0x10]),
+    hpackString("application/grpc"), // content-type (name index 31)
+    Buffer.from([0x00]),
+    hpackString("te"),
+    hpackString("trailers"),
   ]);
 }
 
@@ -160,7 +165,9 @@ export class RawH2Connection {
         settings.writeUInt32BE(OUR_WINDOW, 8);
         const wu = Buffer.alloc(4);
         wu.writeUInt32BE(OUR_WINDOW - 65535);
-        socket.write(Buffer.concat([PREFACE, frameHeader(12, SETTINGS, 0, 0), settings, frameHeader(4, WINDOW_UPDATE, 0, 0), wu]));
+        socket.write(
+          Buffer.concat([PREFACE, frameHeader(12, SETTINGS, 0, 0), settings, frameHeader(4, WINDOW_UPDATE, 0, 0), wu]),
+        );
         resolve(c);
       });
       socket.once("error", reject);
@@ -191,7 +198,8 @@ export class RawH2Connection {
   }
 
   private trySend(t: RequestTemplate, done: Done): boolean {
-    if (this.streams.size >= this.maxStreams || this.sendWindow < t.dataLength || this.streamWindow < t.dataLength) return false;
+    if (this.streams.size >= this.maxStreams || this.sendWindow < t.dataLength || this.streamWindow < t.dataLength)
+      return false;
     const id = this.nextId;
     this.nextId += 2;
     const out = Buffer.from(t.bytes);

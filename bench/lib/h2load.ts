@@ -51,7 +51,18 @@ export interface H2loadResult {
 
 /** Closed loop: as many requests as -c clients × -m streams allow. Async, so servers in this process keep serving. */
 export async function h2load(target: string, body: string, opts: H2loadOptions): Promise<H2loadResult> {
-  const args = ["-t", "1", "-c", String(opts.clients ?? 4), "-m", String(opts.streams ?? 16), "-D", String(opts.seconds), "-d", body];
+  const args = [
+    "-t",
+    "1",
+    "-c",
+    String(opts.clients ?? 4),
+    "-m",
+    String(opts.streams ?? 16),
+    "-D",
+    String(opts.seconds),
+    "-d",
+    body,
+  ];
   args.push("-H", "content-type: application/grpc", "-H", "te: trailers", `http://${target}${opts.path ?? CHECK_PATH}`);
   let cmd = "h2load";
   if (opts.cpu !== undefined && haveTaskset() && opts.cpu < cpus().length) {

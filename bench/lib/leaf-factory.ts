@@ -10,7 +10,9 @@ import { privateKeyPem } from "../../src/dev-ca/index.js";
 export const ID_DIGITS = 8;
 
 function toPem(der: Uint8Array): string {
-  return `-----BEGIN CERTIFICATE-----\n${Buffer.from(der).toString("base64").replace(/.{1,64}/g, "$&\n")}-----END CERTIFICATE-----\n`;
+  return `-----BEGIN CERTIFICATE-----\n${Buffer.from(der)
+    .toString("base64")
+    .replace(/.{1,64}/g, "$&\n")}-----END CERTIFICATE-----\n`;
 }
 
 /** Tag + length header of the DER element at `off`: where its content starts and how long it is. */
@@ -42,7 +44,11 @@ export interface LeafTemplate {
   issuerKeyPem: string;
 }
 
-export async function leafTemplate(issuer: DevCertificateAuthority, idPrefix: string, ttlSeconds = 6 * 3600): Promise<LeafTemplate> {
+export async function leafTemplate(
+  issuer: DevCertificateAuthority,
+  idPrefix: string,
+  ttlSeconds = 6 * 3600,
+): Promise<LeafTemplate> {
   const svid = await issuer.issueX509Svid(`${idPrefix}${"0".repeat(ID_DIGITS)}`, { ttlSeconds });
   return {
     leafDer: Buffer.from(svid.der).toString("base64"),
@@ -73,14 +79,16 @@ export class LeafFactory {
     // TBSCertificate: [0] version, then serialNumber INTEGER.
     const inner = element(this.tbs, 0).content;
     const version = element(this.tbs, inner);
-    if (this.tbs[inner] !== 0xa0 || this.tbs[version.end] !== 0x02) throw new Error("leaf template: unexpected TBSCertificate layout");
+    if (this.tbs[inner] !== 0xa0 || this.tbs[version.end] !== 0x02)
+      throw new Error("leaf template: unexpected TBSCertificate layout");
     const serial = element(this.tbs, version.end);
     if (serial.length < 12) throw new Error("leaf template: serial too short to patch");
     this.serialAt = serial.content;
     this.serialLen = serial.length;
     const marker = Buffer.from(`${t.idPrefix}${"0".repeat(ID_DIGITS)}`);
     this.idAt = this.tbs.indexOf(marker);
-    if (this.idAt < 0 || this.tbs.indexOf(marker, this.idAt + 1) >= 0) throw new Error("leaf template: SPIFFE ID not found exactly once");
+    if (this.idAt < 0 || this.tbs.indexOf(marker, this.idAt + 1) >= 0)
+      throw new Error("leaf template: SPIFFE ID not found exactly once");
     this.idAt += marker.length - ID_DIGITS;
     this.key = createPrivateKey(t.issuerKeyPem);
   }

@@ -110,7 +110,13 @@ function setBodies(specs: BodySpec[]): void {
   bodies = specs.map((b) => {
     const frame = Buffer.from(b.frame, "base64");
     const prev = bodies.find((old) => old.id === b.id); // calls in flight keep counting against the same body
-    return { id: b.id, frame, template: requestTemplate(target, CHECK_PATH, frame), expect: b.expect, inFlight: prev?.inFlight ?? { allow: 0, deny: 0, any: 0 } };
+    return {
+      id: b.id,
+      frame,
+      template: requestTemplate(target, CHECK_PATH, frame),
+      expect: b.expect,
+      inFlight: prev?.inFlight ?? { allow: 0, deny: 0, any: 0 },
+    };
   });
   // Interleave by weight so that every stretch of the schedule carries the same mix.
   const weights = specs.map((b) => Math.max(1, Math.round(b.weight)));
@@ -228,7 +234,8 @@ process.on("message", (m: DriverRequest) => {
       b.expect = m.expect;
       const deadline = performance.now() + 300_000; // only a hung server takes this long
       const settled = () => (Object.keys(b.inFlight) as Expect[]).every((e) => e === m.expect || b.inFlight[e] === 0);
-      const wait = () => (settled() || performance.now() > deadline ? reply({ settled: settled() }) : setTimeout(wait, 1));
+      const wait = () =>
+        settled() || performance.now() > deadline ? reply({ settled: settled() }) : setTimeout(wait, 1);
       wait();
       break;
     }

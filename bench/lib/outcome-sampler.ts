@@ -22,7 +22,13 @@ export function judge(outcome: Outcome, body: Buffer | undefined, want: Expectat
 }
 
 /** Samples answers from `target` on `conns` connections until `until` settles; returns the tally and its result. */
-export async function sampleWhile<T>(target: string, frame: Uint8Array, want: Expectation, until: Promise<T>, conns = 1): Promise<{ result: T; sample: OutcomeSample }> {
+export async function sampleWhile<T>(
+  target: string,
+  frame: Uint8Array,
+  want: Expectation,
+  until: Promise<T>,
+  conns = 1,
+): Promise<{ result: T; sample: OutcomeSample }> {
   const sample = emptySample();
   let done = false;
   const finished = until.finally(() => (done = true));
@@ -31,7 +37,9 @@ export async function sampleWhile<T>(target: string, frame: Uint8Array, want: Ex
     const c = await RawH2Connection.connect(target);
     try {
       while (!done) {
-        const [o, body] = await new Promise<[Outcome, Buffer | undefined]>((resolve) => c.call(template, (x, b) => resolve([x, b])));
+        const [o, body] = await new Promise<[Outcome, Buffer | undefined]>((resolve) =>
+          c.call(template, (x, b) => resolve([x, b])),
+        );
         sample.checked++;
         sample[o]++;
         if (judge(o, body, want)) sample.correct++;

@@ -10,7 +10,9 @@ const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 export const ROOT = here("../../");
 
 function exitError(child: ChildProcess, what: string): Promise<never> {
-  return new Promise((_, reject) => child.once("exit", (code, signal) => reject(new Error(`${what} exited (${code ?? signal}) unexpectedly`))));
+  return new Promise((_, reject) =>
+    child.once("exit", (code, signal) => reject(new Error(`${what} exited (${code ?? signal}) unexpectedly`))),
+  );
 }
 
 export interface HostSpec {
@@ -51,7 +53,12 @@ export async function startServerHost(spec: HostSpec, opts: { exposeGc?: boolean
   });
   const died = exitError(child, `${spec.kind} server`);
   died.catch(() => undefined);
-  const ready = await Promise.race([died, new Promise<{ target: string; pid: number }>((r) => child.once("message", (m) => r(m as { target: string; pid: number })))]);
+  const ready = await Promise.race([
+    died,
+    new Promise<{ target: string; pid: number }>((r) =>
+      child.once("message", (m) => r(m as { target: string; pid: number })),
+    ),
+  ]);
   return {
     target: ready.target,
     pid: ready.pid,
@@ -100,7 +107,10 @@ export class OpenLoopDriver {
     const args = ["--import", "tsx", file];
     const child =
       opts.cpu !== undefined
-        ? spawn("taskset", ["-c", String(opts.cpu), process.execPath, ...args], { stdio: ["ignore", "inherit", "inherit", "ipc"], cwd: ROOT })
+        ? spawn("taskset", ["-c", String(opts.cpu), process.execPath, ...args], {
+            stdio: ["ignore", "inherit", "inherit", "ipc"],
+            cwd: ROOT,
+          })
         : spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit", "ipc"], cwd: ROOT });
     const died = exitError(child, "open-loop driver");
     died.catch(() => undefined);
@@ -121,7 +131,12 @@ export class OpenLoopDriver {
   }
 
   async bodies(bodies: { id: string; frame: Uint8Array; expect: Expect; weight?: number }[]): Promise<void> {
-    const specs: BodySpec[] = bodies.map((b) => ({ id: b.id, frame: Buffer.from(b.frame).toString("base64"), expect: b.expect, weight: b.weight ?? 1 }));
+    const specs: BodySpec[] = bodies.map((b) => ({
+      id: b.id,
+      frame: Buffer.from(b.frame).toString("base64"),
+      expect: b.expect,
+      weight: b.weight ?? 1,
+    }));
     await this.request({ type: "bodies", bodies: specs });
   }
 
@@ -182,7 +197,8 @@ export function ensureBuilt(): void {
     console.error(`bench: the build did not produce ${missing.join(", ")}; fix the build and retry`);
     process.exit(2);
   }
-  if (r.status !== 0) console.error("bench: the build reported errors (files were still emitted); measuring what was built");
+  if (r.status !== 0)
+    console.error("bench: the build reported errors (files were still emitted); measuring what was built");
 }
 
 export function cliCommand(): { argv: string[]; label: string } {
@@ -200,7 +216,9 @@ export interface CliServer {
 export function spawnServe(args: string[], opts: { cpus?: string } = {}): CliServer {
   const cli = cliCommand();
   const node = [process.execPath, ...cli.argv, "serve", ...args];
-  const child = opts.cpus ? spawn("taskset", ["-c", opts.cpus, ...node], { stdio: ["ignore", "pipe", "pipe"], cwd: ROOT }) : spawn(node[0]!, node.slice(1), { stdio: ["ignore", "pipe", "pipe"], cwd: ROOT });
+  const child = opts.cpus
+    ? spawn("taskset", ["-c", opts.cpus, ...node], { stdio: ["ignore", "pipe", "pipe"], cwd: ROOT })
+    : spawn(node[0]!, node.slice(1), { stdio: ["ignore", "pipe", "pipe"], cwd: ROOT });
   let text = "";
   const keep = (d: Buffer) => {
     text += d.toString();
@@ -227,14 +245,16 @@ export function spawnServe(args: string[], opts: { cpus?: string } = {}): CliSer
 export async function waitReady(metricsAddress: string, timeoutMs = 30_000, server?: CliServer): Promise<void> {
   const t0 = Date.now();
   for (;;) {
-    if (server && (server.child.exitCode !== null || server.child.signalCode !== null)) throw new Error(`serve exited early:\n${server.logs().slice(-2000)}`);
+    if (server && (server.child.exitCode !== null || server.child.signalCode !== null))
+      throw new Error(`serve exited early:\n${server.logs().slice(-2000)}`);
     try {
       const res = await fetch(`http://${metricsAddress}/readyz`);
       if (res.status === 200) return;
     } catch {
       // not listening yet
     }
-    if (Date.now() - t0 > timeoutMs) throw new Error(`not ready after ${timeoutMs} ms${server ? `:\n${server.logs().slice(-2000)}` : ""}`);
+    if (Date.now() - t0 > timeoutMs)
+      throw new Error(`not ready after ${timeoutMs} ms${server ? `:\n${server.logs().slice(-2000)}` : ""}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -262,11 +282,7 @@ function statusOf(pid: number): { rss: number } {
 function childrenOf(pid: number): number[] {
   try {
     return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
-      readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8")
-        .trim()
-        .split(/\s+/)
-        .filter(Boolean)
-        .map(Number),
+      readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number),
     );
   } catch {
     return [];

@@ -27,12 +27,16 @@ let cacheStats = () => undefined;
 if (spec.kind === "noop") {
   const grpc = await import("@grpc/grpc-js");
   const { create } = await import("@bufbuild/protobuf");
-  const { Authorization, CheckResponseSchema } = await import(new URL("gen/envoy/service/auth/v3/external_auth_pb.js", dist).href);
+  const { Authorization, CheckResponseSchema } = await import(
+    new URL("gen/envoy/service/auth/v3/external_auth_pb.js", dist).href
+  );
   const { serviceDefinition } = await import(new URL("grpc/service-definition.js", dist).href);
   const server = new grpc.Server();
   const ok = create(CheckResponseSchema, { status: { code: 0 } });
   server.addService(serviceDefinition(Authorization), { Check: (_call, cb) => cb(null, ok) });
-  const port = await new Promise((res, rej) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+  const port = await new Promise((res, rej) =>
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))),
+  );
   target = `127.0.0.1:${port}`;
   stop = async () => server.forceShutdown();
 } else {

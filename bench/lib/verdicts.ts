@@ -29,7 +29,13 @@ export interface OutcomeSample {
 export const emptySample = (): OutcomeSample => ({ checked: 0, correct: 0, allow: 0, deny: 0, error: 0 });
 
 export function addSamples(a: OutcomeSample, b: OutcomeSample): OutcomeSample {
-  return { checked: a.checked + b.checked, correct: a.correct + b.correct, allow: a.allow + b.allow, deny: a.deny + b.deny, error: a.error + b.error };
+  return {
+    checked: a.checked + b.checked,
+    correct: a.correct + b.correct,
+    allow: a.allow + b.allow,
+    deny: a.deny + b.deny,
+    error: a.error + b.error,
+  };
 }
 
 /** The load generator's rate scaled by the share of sampled answers that were correct (0 without a sample). */
@@ -40,7 +46,10 @@ export function correctRps(rps: number, s: OutcomeSample): number {
 /** A sample is clean when it has answers and every one was the expected one. */
 export function sampleVerdict(s: OutcomeSample): Verdict {
   if (s.checked === 0) return miss("no answer was checked");
-  if (s.correct !== s.checked) return miss(`${s.checked - s.correct} of ${s.checked} sampled answers were wrong (${s.allow} allow, ${s.deny} deny, ${s.error} error)`);
+  if (s.correct !== s.checked)
+    return miss(
+      `${s.checked - s.correct} of ${s.checked} sampled answers were wrong (${s.allow} allow, ${s.deny} deny, ${s.error} error)`,
+    );
   return PASS;
 }
 
@@ -48,7 +57,13 @@ export function sampleVerdict(s: OutcomeSample): Verdict {
  * `measured / baseline ≥ goal`, counting only correct answers on both sides: a server that denies everything
  * (or errors) reports 0 correct answers/s whatever h2load says.
  */
-export function throughputVerdict(m: { rps: number; sample: OutcomeSample; baselineRps: number; baselineSample: OutcomeSample; goal: number }): Verdict & { ratio: number } {
+export function throughputVerdict(m: {
+  rps: number;
+  sample: OutcomeSample;
+  baselineRps: number;
+  baselineSample: OutcomeSample;
+  goal: number;
+}): Verdict & { ratio: number } {
   const ratio = correctRps(m.rps, m.sample) / correctRps(m.baselineRps, m.baselineSample);
   const s = sampleVerdict(m.sample);
   if (!s.ok) return { ...s, ratio };
@@ -69,7 +84,12 @@ export interface PairedEstimate {
 }
 
 /** `diff(a_i, b_i)` for each interleaved round i; fewer than 2 rounds give an infinite band (no noise estimate). */
-export function paired(a: readonly number[], b: readonly number[], diff: (x: number, y: number) => number, floor: number): PairedEstimate {
+export function paired(
+  a: readonly number[],
+  b: readonly number[],
+  diff: (x: number, y: number) => number,
+  floor: number,
+): PairedEstimate {
   const n = Math.min(a.length, b.length);
   const perRound = Array.from({ length: n }, (_, i) => diff(a[i]!, b[i]!));
   const value = n ? perRound.reduce((s, d) => s + d, 0) / n : NaN;
@@ -88,7 +108,8 @@ export function bandVerdict(e: Pick<PairedEstimate, "value" | "band">, goal: num
   if (!Number.isFinite(e.value)) return miss("not measured");
   if (!Number.isFinite(e.band)) return miss("no noise estimate (fewer than 2 interleaved rounds)");
   if (e.value > goal) return miss(`${fmt(e.value)} ${unit} > ${goal} ${unit}`);
-  if (e.value < -e.band) return miss(`negative beyond the noise band (${fmt(e.value)} < −${fmt(e.band)} ${unit}): suspicious, not a pass`);
+  if (e.value < -e.band)
+    return miss(`negative beyond the noise band (${fmt(e.value)} < −${fmt(e.band)} ${unit}): suspicious, not a pass`);
   if (e.band > goal) return miss(`noise band ±${fmt(e.band)} ${unit} is wider than the goal`);
   return PASS;
 }
@@ -100,7 +121,11 @@ export function telemetryCost(onRps: readonly number[], offRps: readonly number[
   return paired(onRps, offRps, (on, off) => (1 - on / off) * 100, 1);
 }
 
-export function telemetryCostVerdict(onRps: readonly number[], offRps: readonly number[], goalPct = 5): Verdict & PairedEstimate {
+export function telemetryCostVerdict(
+  onRps: readonly number[],
+  offRps: readonly number[],
+  goalPct = 5,
+): Verdict & PairedEstimate {
   const e = telemetryCost(onRps, offRps);
   return { ...e, ...bandVerdict(e, goalPct, "%") };
 }
@@ -109,9 +134,17 @@ export function telemetryCostVerdict(onRps: readonly number[], offRps: readonly 
  * p99 added over the baseline server: rounds interleave the two at one offered rate. Different offered rates
  * (e.g. 50 % of each server's own maximum) are not comparable: MISS.
  */
-export function addedLatencyVerdict(m: { authzP99Ms: readonly number[]; baselineP99Ms: readonly number[]; authzRate: number; baselineRate: number; bad: number; goalMs: number }): Verdict & PairedEstimate {
+export function addedLatencyVerdict(m: {
+  authzP99Ms: readonly number[];
+  baselineP99Ms: readonly number[];
+  authzRate: number;
+  baselineRate: number;
+  bad: number;
+  goalMs: number;
+}): Verdict & PairedEstimate {
   const e = paired(m.authzP99Ms, m.baselineP99Ms, (a, b) => a - b, 0.1);
-  if (m.authzRate !== m.baselineRate) return { ...e, ...miss(`offered rates differ (${m.authzRate} vs ${m.baselineRate}/s)`) };
+  if (m.authzRate !== m.baselineRate)
+    return { ...e, ...miss(`offered rates differ (${m.authzRate} vs ${m.baselineRate}/s)`) };
   if (m.bad > 0) return { ...e, ...miss(`${m.bad} wrong or missing answers`) };
   return { ...e, ...bandVerdict(e, m.goalMs, "ms") };
 }
@@ -159,9 +192,11 @@ export function soakVerdict(f: SoakFigures, goals = SOAK_GOALS): Verdict {
   if (f.mismatches > 0) whys.push(`${f.mismatches} mismatches`);
   if (f.errors + f.unanswered > 0) whys.push(`${f.errors} errors, ${f.unanswered} unanswered`);
   if (!f.rotationsSettled) whys.push("a rotation did not settle");
-  if (!(f.rssTrendMbPerMin <= goals.rssTrendMbPerMin)) whys.push(`RSS trend ${fmt(f.rssTrendMbPerMin)} MB/min > ${goals.rssTrendMbPerMin}`);
+  if (!(f.rssTrendMbPerMin <= goals.rssTrendMbPerMin))
+    whys.push(`RSS trend ${fmt(f.rssTrendMbPerMin)} MB/min > ${goals.rssTrendMbPerMin}`);
   if (!(f.rssMaxMb <= goals.rssMaxMb)) whys.push(`RSS max ${f.rssMaxMb} MB > ${goals.rssMaxMb}`);
-  if (!(f.maxRefusedMs <= goals.rotationMs)) whys.push(`old CA refused after ${fmt(f.maxRefusedMs)} ms > ${goals.rotationMs}`);
+  if (!(f.maxRefusedMs <= goals.rotationMs))
+    whys.push(`old CA refused after ${fmt(f.maxRefusedMs)} ms > ${goals.rotationMs}`);
   return whys.length ? miss(whys.join("; ")) : PASS;
 }
 

@@ -32,12 +32,20 @@ function need<T>(v: T | undefined, what: string): T {
 export function envoyConfig(ports: EnvoyPorts, t: EnvoyTargets): unknown {
   const cfg = parse(deployFile("envoy/envoy.yaml"), { merge: true }) as any;
   const listeners: any[] = need(cfg.static_resources?.listeners, "listeners");
-  const byName = (n: string) => need(listeners.find((l) => l.name === n), `listener ${n}`);
+  const byName = (n: string) =>
+    need(
+      listeners.find((l) => l.name === n),
+      `listener ${n}`,
+    );
   byName("inbound_mtls").address.socket_address = { address: "127.0.0.1", port_value: ports.mtls };
   byName("inbound_jwt").address.socket_address = { address: "127.0.0.1", port_value: ports.jwt };
   byName("zentinel_agent_egress").address.socket_address = { address: "127.0.0.1", port_value: ports.egress };
   const clusters: any[] = need(cfg.static_resources?.clusters, "clusters");
-  const endpoint = (n: string) => need(clusters.find((c) => c.name === n), `cluster ${n}`).load_assignment.endpoints[0].lb_endpoints[0].endpoint.address;
+  const endpoint = (n: string) =>
+    need(
+      clusters.find((c) => c.name === n),
+      `cluster ${n}`,
+    ).load_assignment.endpoints[0].lb_endpoints[0].endpoint.address;
   endpoint("spiffe_authz").socket_address = { address: "127.0.0.1", port_value: t.authzPort };
   endpoint("backend").socket_address = { address: "127.0.0.1", port_value: t.backendPort };
   endpoint("spire_agent").pipe = { path: t.agentSocket };
@@ -70,21 +78,42 @@ export class Envoy {
       const file = this.scene.path("envoy.json");
       writeFileSync(file, JSON.stringify(envoyConfig(this.ports, t), null, 2));
       // --disable-hot-restart: several Envoys on one machine must not share the hot-restart shared memory.
-      this.proc = this.scene.spawn("envoy", this.peers.envoy, ["-c", file, "--disable-hot-restart", "--log-level", "info"]);
+      this.proc = this.scene.spawn("envoy", this.peers.envoy, [
+        "-c",
+        file,
+        "--disable-hot-restart",
+        "--log-level",
+        "info",
+      ]);
       // Listeners warm until SDS delivers the SVID and the bundle; the spiffe_authz cluster needs its own SDS
       // secrets for mTLS and one passing gRPC health check. All of it before traffic, or the first requests 503.
       const proc = this.proc;
       const active = await until(
         "Envoy listeners active (SDS secrets delivered)",
-        async () => (!proc.running ? "exited" : (await this.stat("listener_manager.total_listeners_active").catch(() => undefined)) === 3 ? "up" : undefined),
+        async () =>
+          !proc.running
+            ? "exited"
+            : (await this.stat("listener_manager.total_listeners_active").catch(() => undefined)) === 3
+              ? "up"
+              : undefined,
         60_000,
         200,
       );
       if (active === "up") break;
       if (attempt === 3) throw new Error(`Envoy exited at start three times:\n${proc.tail()}`);
     }
-    await until("Envoy LIVE", async () => ((await this.admin("/ready")).trim() === "LIVE" ? true : undefined), 30_000, 100);
-    await until("spiffe-authz healthy in Envoy (mTLS + gRPC health check)", async () => ((await this.stat("cluster.spiffe_authz.membership_healthy")) === 1 ? true : undefined), 30_000, 100);
+    await until(
+      "Envoy LIVE",
+      async () => ((await this.admin("/ready")).trim() === "LIVE" ? true : undefined),
+      30_000,
+      100,
+    );
+    await until(
+      "spiffe-authz healthy in Envoy (mTLS + gRPC health check)",
+      async () => ((await this.stat("cluster.spiffe_authz.membership_healthy")) === 1 ? true : undefined),
+      30_000,
+      100,
+    );
   }
 
   admin(path: string): Promise<string> {

@@ -1,6 +1,12 @@
 // The parts a scenario runs besides the peers: spiffe-authz from this tree (the built CLI, as users run it), an
 // upstream echo server that records what reached it, and an HTTPS client presenting an SVID.
-import { createServer, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type Server } from "node:http";
+import {
+  createServer,
+  type ClientRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+} from "node:http";
 import { request as httpsRequest } from "node:https";
 import { request as httpRequest } from "node:http";
 import { join } from "node:path";
@@ -60,7 +66,6 @@ export class Authz {
       if (!fresh || attempt === 3) throw new Error(`spiffe-authz exited at start:\n${proc.tail()}`);
     }
   }
-
 
   /** GET /readyz on the metrics port: 200 once decisions are possible. */
   async readyz(): Promise<number> {
@@ -154,7 +159,12 @@ function exchange(start: (onReply: (res: IncomingMessage) => void) => ClientRequ
 }
 
 /** One HTTPS request on a fresh connection (a fresh TLS handshake: rotations are seen). */
-export function https(port: number, path: string, tls: ClientTls, opts: { method?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
+export function https(
+  port: number,
+  path: string,
+  tls: ClientTls,
+  opts: { method?: string; headers?: Record<string, string> } = {},
+): Promise<Reply> {
   return exchange((onReply) =>
     httpsRequest(
       {
@@ -169,7 +179,9 @@ export function https(port: number, path: string, tls: ClientTls, opts: { method
         // SVIDs carry a URI SAN and no DNS name: check the SPIFFE ID instead of a host name.
         checkServerIdentity: (_host: string, cert: { subjectaltname?: string }) => {
           const sans = (cert.subjectaltname ?? "").split(", ");
-          return sans.includes(`URI:${tls.serverId}`) ? undefined : new Error(`server presented ${cert.subjectaltname}, expected ${tls.serverId}`);
+          return sans.includes(`URI:${tls.serverId}`)
+            ? undefined
+            : new Error(`server presented ${cert.subjectaltname}, expected ${tls.serverId}`);
         },
       },
       onReply,
@@ -178,6 +190,15 @@ export function https(port: number, path: string, tls: ClientTls, opts: { method
 }
 
 /** One plain HTTP request (Zentinel's listener). */
-export function http(port: number, path: string, opts: { method?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
-  return exchange((onReply) => httpRequest({ host: "127.0.0.1", port, path, method: opts.method ?? "GET", headers: opts.headers, agent: false }, onReply));
+export function http(
+  port: number,
+  path: string,
+  opts: { method?: string; headers?: Record<string, string> } = {},
+): Promise<Reply> {
+  return exchange((onReply) =>
+    httpRequest(
+      { host: "127.0.0.1", port, path, method: opts.method ?? "GET", headers: opts.headers, agent: false },
+      onReply,
+    ),
+  );
 }

@@ -65,7 +65,8 @@ export function missingPeer(names: PeerName[]): string | undefined {
   };
   for (const n of names) {
     const absent = files[n].find((f) => !executable(f));
-    if (absent) return `e2e: ${LABEL[n]} is not installed (${absent} missing): run \`npm run peers\` (or \`bash scripts/peers.sh ${n}\`)`;
+    if (absent)
+      return `e2e: ${LABEL[n]} is not installed (${absent} missing): run \`npm run peers\` (or \`bash scripts/peers.sh ${n}\`)`;
   }
   return undefined;
 }

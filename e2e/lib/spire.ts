@@ -54,7 +54,11 @@ export class Spire {
     conf = setHcl(conf, "data_dir", dataDir);
     conf = setHcl(conf, "connection_string", join(dataDir, "datastore.sqlite3"));
     writeFileSync(this.scene.path("server.conf"), conf);
-    this.server = this.scene.spawn("spire-server", this.peers.spireServer, ["run", "-config", this.scene.path("server.conf")]);
+    this.server = this.scene.spawn("spire-server", this.peers.spireServer, [
+      "run",
+      "-config",
+      this.scene.path("server.conf"),
+    ]);
     await until("spire-server healthy", () => this.serverCli(["healthcheck"]).then(() => true), 60_000, 200);
   }
 
@@ -77,7 +81,12 @@ export class Spire {
   /** (Re)starts the agent; after the first start it resumes with the SVID and key kept in its data_dir. */
   async startAgent(extra: string[] = []): Promise<void> {
     this.agent = this.scene.spawn("spire-agent", this.peers.spireAgent, ["run", "-config", this.agentConf, ...extra]);
-    await until("spire-agent healthy", () => exec(this.peers.spireAgent, ["healthcheck", "-socketPath", this.agentSocket]).then(() => true), 60_000, 200);
+    await until(
+      "spire-agent healthy",
+      () => exec(this.peers.spireAgent, ["healthcheck", "-socketPath", this.agentSocket]).then(() => true),
+      60_000,
+      200,
+    );
   }
 
   serverCli(args: string[]): Promise<string> {
@@ -86,7 +95,16 @@ export class Spire {
 
   /** A registration entry for whatever runs the executable at `exe` (absolute, symlinks resolved). */
   async register(spiffeId: string, exe: string): Promise<void> {
-    await this.serverCli(["entry", "create", "-parentID", AGENT_ID, "-spiffeID", spiffeId, "-selector", `unix:path:${exe}`]);
+    await this.serverCli([
+      "entry",
+      "create",
+      "-parentID",
+      AGENT_ID,
+      "-spiffeID",
+      spiffeId,
+      "-selector",
+      `unix:path:${exe}`,
+    ]);
   }
 
   /**
@@ -123,10 +141,21 @@ export class Workload {
   async x509(timeoutMs = 30_000): Promise<X509Svid> {
     const out = join(this.dir, "svid");
     mkdirSync(out, { recursive: true });
-    await until(`an X509-SVID for ${this.spiffeId}`, () => exec(this.exe, ["api", "fetch", "x509", "-socketPath", this.socket, "-write", out]).then(() => true), timeoutMs, 250);
+    await until(
+      `an X509-SVID for ${this.spiffeId}`,
+      () => exec(this.exe, ["api", "fetch", "x509", "-socketPath", this.socket, "-write", out]).then(() => true),
+      timeoutMs,
+      250,
+    );
     const chainPem = readFileSync(join(out, "svid.0.pem"), "utf8");
-    const certPem = chainPem.slice(0, chainPem.indexOf("-----END CERTIFICATE-----") + "-----END CERTIFICATE-----".length) + "\n";
-    return { certPem, chainPem, keyPem: readFileSync(join(out, "svid.0.key"), "utf8"), bundlePem: readFileSync(join(out, "bundle.0.pem"), "utf8") };
+    const certPem =
+      chainPem.slice(0, chainPem.indexOf("-----END CERTIFICATE-----") + "-----END CERTIFICATE-----".length) + "\n";
+    return {
+      certPem,
+      chainPem,
+      keyPem: readFileSync(join(out, "svid.0.key"), "utf8"),
+      bundlePem: readFileSync(join(out, "bundle.0.pem"), "utf8"),
+    };
   }
 
   /** A JWT-SVID for `audience` from the agent. */

@@ -43,7 +43,11 @@ export class Stack {
     await this.authz.start();
     if (opts.envoy !== false) {
       this.envoy = new Envoy(this.scene, this.peers);
-      await this.envoy.start({ authzPort: this.authz.port, backendPort: this.echo.port, agentSocket: this.spire.agentSocket });
+      await this.envoy.start({
+        authzPort: this.authz.port,
+        backendPort: this.echo.port,
+        agentSocket: this.spire.agentSocket,
+      });
     }
     return this;
   }

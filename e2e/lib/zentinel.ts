@@ -24,9 +24,19 @@ export class Zentinel {
     let kdl = deployFile("zentinel/zentinel.kdl");
     kdl = replaceAll(kdl, 'address "0.0.0.0:8080"', `address "127.0.0.1:${this.port}"`, "listener address");
     kdl = replaceAll(kdl, 'target "127.0.0.1:8081"', `target "127.0.0.1:${t.backendPort}"`, "upstream target");
-    kdl = replaceAll(kdl, 'grpc address="http://127.0.0.1:50051"', `grpc address="http://127.0.0.1:${t.authzPort}"`, "agent address");
+    kdl = replaceAll(
+      kdl,
+      'grpc address="http://127.0.0.1:50051"',
+      `grpc address="http://127.0.0.1:${t.authzPort}"`,
+      "agent address",
+    );
     kdl = replaceAll(kdl, 'address "127.0.0.1:9090"', `address "127.0.0.1:${this.metricsPort}"`, "metrics address");
-    kdl = replaceAll(kdl, 'file "/var/log/zentinel/error.log"', `file ${JSON.stringify(this.scene.path("zentinel-error.log"))}`, "error log");
+    kdl = replaceAll(
+      kdl,
+      'file "/var/log/zentinel/error.log"',
+      `file ${JSON.stringify(this.scene.path("zentinel-error.log"))}`,
+      "error log",
+    );
     return kdl;
   }
 

@@ -16,7 +16,8 @@ export interface Address {
 function parseHostPort(value: string, what: string): Address {
   const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]*)):(\d{1,5})$/.exec(value);
   const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new UsageError(`${what}: expected host:port, [ipv6]:port or unix:///path, got "${value}"`);
+  if (!m || port > 65535)
+    throw new UsageError(`${what}: expected host:port, [ipv6]:port or unix:///path, got "${value}"`);
   const host = m[1] ?? (m[2] || "0.0.0.0");
   const target = m[1] ? `[${host}]:${port}` : `${host}:${port}`;
   return { kind: "tcp", target, host, port };
@@ -39,7 +40,8 @@ export function parseListenAddress(value: string, what: string): Address {
 export function parseWorkloadApiAddress(value: string, what: string): Address {
   if (value.startsWith("tcp://")) return parseHostPort(value.slice("tcp://".length), what);
   if (value.startsWith("unix:")) return parseListenAddress(value, what);
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) throw new UsageError(`${what}: unsupported scheme in "${value}" (use a path, unix:///path or tcp://host:port)`);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value))
+    throw new UsageError(`${what}: unsupported scheme in "${value}" (use a path, unix:///path or tcp://host:port)`);
   return unixAddress(value, what);
 }
 

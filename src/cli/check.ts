@@ -57,7 +57,9 @@ export async function checkCommand(argv: string[]): Promise<number> {
   if (!v.cert) throw new UsageError("check: --cert is required");
   const config = loadConfigFile(v.config);
   const bundles = new Map<string, string | Uint8Array>();
-  config["trust-bundles"].forEach((b, i) => bundles.set(b["trust-domain"], readFile(b.path, `config: trust-bundles[${i}].path`)));
+  config["trust-bundles"].forEach((b, i) =>
+    bundles.set(b["trust-domain"], readFile(b.path, `config: trust-bundles[${i}].path`)),
+  );
   for (const spec of v.bundle ?? []) {
     const eq = spec.indexOf("=");
     if (eq <= 0 || eq === spec.length - 1) throw new UsageError(`--bundle: expected TD=FILE, got "${spec}"`);

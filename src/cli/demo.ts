@@ -6,9 +6,19 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
-import { Authorization, CheckRequestSchema, type CheckRequest, type CheckResponse } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
+import {
+  Authorization,
+  CheckRequestSchema,
+  type CheckRequest,
+  type CheckResponse,
+} from "../gen/envoy/service/auth/v3/external_auth_pb.js";
 import { serviceDefinition } from "../grpc/service-definition.js";
-import { AgentServiceV2, ProxyToAgentSchema, type AgentToProxy, type ProxyToAgent } from "../gen/zentinel/agent/v2/agent_v2_pb.js";
+import {
+  AgentServiceV2,
+  ProxyToAgentSchema,
+  type AgentToProxy,
+  type ProxyToAgent,
+} from "../gen/zentinel/agent/v2/agent_v2_pb.js";
 import { DevWorkloadApi } from "../trust/dev-workload-api/server.js";
 import { DevCertificateAuthority } from "../dev-ca/index.js";
 import { parseConfig } from "../config/load.js";
@@ -19,7 +29,13 @@ import { UsageError } from "./errors.js";
 
 const DEMO_CONFIG = {
   allowlist: { prefix: ["spiffe://example.org/services/"] },
-  routes: [{ name: "payments", match: { "path-prefix": "/payments" }, allowlist: { exact: ["spiffe://example.org/services/checkout"] } }],
+  routes: [
+    {
+      name: "payments",
+      match: { "path-prefix": "/payments" },
+      allowlist: { exact: ["spiffe://example.org/services/checkout"] },
+    },
+  ],
   audit: { "log-success": false, "log-failure": false },
 };
 
@@ -31,7 +47,8 @@ function envoyCheck(target: string): { check: CheckFn; close(): void } {
     Check(req: CheckRequest, cb: (err: grpc.ServiceError | null, res: CheckResponse) => void): void;
   };
   return {
-    check: (req) => new Promise((resolve, reject) => client.Check(req, (err, res) => (err ? reject(err) : resolve(res)))),
+    check: (req) =>
+      new Promise((resolve, reject) => client.Check(req, (err, res) => (err ? reject(err) : resolve(res)))),
     close: () => client.close(),
   };
 }
@@ -53,7 +70,9 @@ async function zentinelDecision(target: string, certPem: string): Promise<string
       },
     },
   });
-  const res = await new Promise<AgentToProxy>((resolve, reject) => client.ProcessEvent(event, (err, r) => (err ? reject(err) : resolve(r))));
+  const res = await new Promise<AgentToProxy>((resolve, reject) =>
+    client.ProcessEvent(event, (err, r) => (err ? reject(err) : resolve(r))),
+  );
   client.close();
   if (res.message.case !== "response") return `unexpected ${res.message.case ?? "empty"} answer`;
   const r = res.message.value;
@@ -68,7 +87,14 @@ function request(certPem: string | undefined, path = "/api/orders"): CheckReques
   return create(CheckRequestSchema, {
     attributes: {
       source: { certificate: certPem ? encodeURIComponent(certPem) : "" },
-      request: { http: { method: "GET", path, host: "backend.example.org", headers: { "x-spiffe-id": "spiffe://example.org/admin" } } },
+      request: {
+        http: {
+          method: "GET",
+          path,
+          host: "backend.example.org",
+          headers: { "x-spiffe-id": "spiffe://example.org/admin" },
+        },
+      },
     },
   });
 }
@@ -101,7 +127,10 @@ export async function demoCommand(argv: string[]): Promise<number> {
   const out = (s: string) => process.stdout.write(`${s}\n`);
 
   out("spiffe-authz demo: dev Workload API (trust domain example.org) + server + real Envoy and Zentinel calls\n");
-  const spire = await DevWorkloadApi.start({ trustDomain: "example.org", address: `unix://${join(dir, "agent.sock")}` });
+  const spire = await DevWorkloadApi.start({
+    trustDomain: "example.org",
+    address: `unix://${join(dir, "agent.sock")}`,
+  });
   const server = await startServer(
     {
       listen: [parseListenAddress("127.0.0.1:0", "demo")],
@@ -116,15 +145,24 @@ export async function demoCommand(argv: string[]): Promise<number> {
     log,
   );
   const target = server.grpcTargets[0] as string;
-  out(`  Workload API ${spire.target}\n  gRPC         ${target}\n  policy       allowlist prefix spiffe://example.org/services/; route /payments → only .../services/checkout\n`);
+  out(
+    `  Workload API ${spire.target}\n  gRPC         ${target}\n  policy       allowlist prefix spiffe://example.org/services/; route /payments → only .../services/checkout\n`,
+  );
 
   const { check, close } = envoyCheck(target);
   try {
     const web = await spire.issueX509Svid("spiffe://example.org/services/web");
     const intruder = await spire.issueX509Svid("spiffe://example.org/intruder");
-    const expired = await spire.issueX509Svid("spiffe://example.org/services/web", { notBefore: new Date(Date.now() - 7200_000), notAfter: new Date(Date.now() - 3600_000) });
-    const rogue = await (await DevCertificateAuthority.createRoot("example.org")).issueX509Svid("spiffe://example.org/services/web");
-    const partner = await (await DevCertificateAuthority.createRoot("partner.org")).issueX509Svid("spiffe://partner.org/services/web");
+    const expired = await spire.issueX509Svid("spiffe://example.org/services/web", {
+      notBefore: new Date(Date.now() - 7200_000),
+      notAfter: new Date(Date.now() - 3600_000),
+    });
+    const rogue = await (
+      await DevCertificateAuthority.createRoot("example.org")
+    ).issueX509Svid("spiffe://example.org/services/web");
+    const partner = await (
+      await DevCertificateAuthority.createRoot("partner.org")
+    ).issueX509Svid("spiffe://partner.org/services/web");
 
     out(line("services/web", await check(request(web.pem))));
     out(line("services/web on /payments (route rule)", await check(request(web.pem, "/payments/charge"))));
@@ -140,7 +178,13 @@ export async function demoCommand(argv: string[]): Promise<number> {
     await spire.rotateCa();
     spire.dropOldAuthorities();
     const t0 = Date.now();
-    while (server.store.current().generation === before || !server.store.current().bundles.x509Bundle("example.org")?.authorities.some((c) => c.equals(spire.ca.certificate))) {
+    while (
+      server.store.current().generation === before ||
+      !server.store
+        .current()
+        .bundles.x509Bundle("example.org")
+        ?.authorities.some((c) => c.equals(spire.ca.certificate))
+    ) {
       if (Date.now() - t0 > 5000) throw new Error("rotation not seen within 5 s");
       await new Promise((r) => setTimeout(r, 5));
     }
@@ -150,7 +194,9 @@ export async function demoCommand(argv: string[]): Promise<number> {
     out(line("services/web, certificate from the new CA", await check(request(fresh.pem))));
 
     if (keep) {
-      out(`\nServer kept running (Ctrl-C to stop). Try:\n  grpcurl -plaintext ${target} list\n  grpcurl -plaintext -d '{"attributes":{"request":{"http":{"path":"/"}}}}' ${target} envoy.service.auth.v3.Authorization/Check`);
+      out(
+        `\nServer kept running (Ctrl-C to stop). Try:\n  grpcurl -plaintext ${target} list\n  grpcurl -plaintext -d '{"attributes":{"request":{"http":{"path":"/"}}}}' ${target} envoy.service.auth.v3.Authorization/Check`,
+      );
       await new Promise<void>((resolve) => {
         process.once("SIGINT", () => resolve());
         process.once("SIGTERM", () => resolve());

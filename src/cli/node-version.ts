@@ -3,7 +3,10 @@
 export const MIN_NODE_VERSION = "22.15.0";
 
 function parts(v: string): number[] {
-  return v.replace(/^v/, "").split(".").map((n) => Number.parseInt(n, 10) || 0);
+  return v
+    .replace(/^v/, "")
+    .split(".")
+    .map((n) => Number.parseInt(n, 10) || 0);
 }
 
 /** The warning for a Node.js older than MIN_NODE_VERSION, or undefined. */

@@ -2,7 +2,13 @@
 import { parseArgs } from "node:util";
 import { availableParallelism } from "node:os";
 import { UsageError } from "./errors.js";
-import { isLoopback, parseListenAddress, parseMetricsAddress, parseWorkloadApiAddress, type Address } from "./address.js";
+import {
+  isLoopback,
+  parseListenAddress,
+  parseMetricsAddress,
+  parseWorkloadApiAddress,
+  type Address,
+} from "./address.js";
 import { loadConfigFile, parseConfig } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 
@@ -60,12 +66,14 @@ function envStr(env: Env, name: string): string | undefined {
 
 function parseWorkers(value: string, what: string): number {
   if (value === "auto") return availableParallelism();
-  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 256) throw new UsageError(`${what}: expected a number from 1 to 256 or auto, got "${value}"`);
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 256)
+    throw new UsageError(`${what}: expected a number from 1 to 256 or auto, got "${value}"`);
   return Number(value);
 }
 
 function parsePositiveInt(value: string, what: string): number {
-  if (!/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(`${what}: expected a positive whole number, got "${value}"`);
+  if (!/^\d+$/.test(value) || Number(value) < 1)
+    throw new UsageError(`${what}: expected a positive whole number, got "${value}"`);
   return Number(value);
 }
 
@@ -100,15 +108,23 @@ export function resolveServeOptions(argv: string[], env: Env = process.env): Ser
   const config = configPath ? loadConfigFile(configPath) : parseConfig({});
 
   const listen: Address[] = [];
-  const grpcAddrs = v["grpc-address"] ?? (envStr(env, "AGENT_GRPC_ADDRESS")?.split(",").map((s) => s.trim()) ?? []);
+  const grpcAddrs =
+    v["grpc-address"] ??
+    envStr(env, "AGENT_GRPC_ADDRESS")
+      ?.split(",")
+      .map((s) => s.trim()) ??
+    [];
   for (const a of grpcAddrs) listen.push(parseListenAddress(a, "--grpc-address"));
   const socket = v.socket ?? envStr(env, "AGENT_SOCKET");
-  if (socket !== undefined) listen.push(parseListenAddress(socket.startsWith("unix:") ? socket : `unix://${socket}`, "--socket"));
+  if (socket !== undefined)
+    listen.push(parseListenAddress(socket.startsWith("unix:") ? socket : `unix://${socket}`, "--socket"));
   const plaintextListen: Address[] = [];
   for (const a of v["plaintext-address"] ?? []) {
     const addr = parseListenAddress(a, "--plaintext-address");
     if (addr.kind === "tcp" && !isLoopback(addr.target)) {
-      throw new UsageError(`--plaintext-address: ${a} is not a loopback address (127.0.0.1, ::1) or a unix socket; a plaintext port must not be reachable from the network`);
+      throw new UsageError(
+        `--plaintext-address: ${a} is not a loopback address (127.0.0.1, ::1) or a unix socket; a plaintext port must not be reachable from the network`,
+      );
     }
     plaintextListen.push(addr);
   }
@@ -116,13 +132,23 @@ export function resolveServeOptions(argv: string[], env: Env = process.env): Ser
   if (listen.length === 0) listen.push(parseListenAddress(DEFAULT_GRPC_ADDRESS, "--grpc-address"));
 
   const spireRaw =
-    v["spire-socket"] ?? envStr(env, "SPIRE_AGENT_SOCKET") ?? envStr(env, "SPIFFE_ENDPOINT_SOCKET") ?? config.spire.socket ?? DEFAULT_SPIRE_SOCKET;
+    v["spire-socket"] ??
+    envStr(env, "SPIRE_AGENT_SOCKET") ??
+    envStr(env, "SPIFFE_ENDPOINT_SOCKET") ??
+    config.spire.socket ??
+    DEFAULT_SPIRE_SOCKET;
   const spireSocket = parseWorkloadApiAddress(spireRaw, "--spire-socket");
 
-  const metrics = parseMetricsAddress(v["metrics-address"] ?? envStr(env, "METRICS_ADDRESS") ?? DEFAULT_METRICS_ADDRESS, "--metrics-address");
+  const metrics = parseMetricsAddress(
+    v["metrics-address"] ?? envStr(env, "METRICS_ADDRESS") ?? DEFAULT_METRICS_ADDRESS,
+    "--metrics-address",
+  );
   const workersRaw = v.workers ?? envStr(env, "SPIFFE_AUTHZ_WORKERS");
   const workers = workersRaw === undefined ? 1 : parseWorkers(workersRaw, "--workers");
-  const drainTimeoutMs = v["drain-timeout-ms"] === undefined ? DEFAULT_DRAIN_TIMEOUT_MS : parsePositiveInt(v["drain-timeout-ms"], "--drain-timeout-ms");
+  const drainTimeoutMs =
+    v["drain-timeout-ms"] === undefined
+      ? DEFAULT_DRAIN_TIMEOUT_MS
+      : parsePositiveInt(v["drain-timeout-ms"], "--drain-timeout-ms");
   const verbose = v.verbose ?? envBool(env, "SPIFFE_VERBOSE") ?? false;
 
   return { listen, plaintextListen, spireSocket, metrics, configPath, config, verbose, drainTimeoutMs, workers };

@@ -6,8 +6,11 @@ import type { z } from "zod";
  * whoever can write the file or send a Zentinel Configure event.
  */
 function printable(s: string): string {
-  // eslint-disable-next-line no-control-regex -- matching control characters is the point
-  return s.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return s.replace(
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
+    /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
 
 /** A config problem, reported to users as one line naming the key path (exit code 2 at start-up). */
@@ -55,7 +58,14 @@ export function configErrorFromZod(error: z.ZodError): ConfigError {
     case "invalid_value":
       return new ConfigError(path, `expected ${issue.values.map(String).join("|")}`);
     case "invalid_type": {
-      const got = issue.input === undefined ? "nothing" : Array.isArray(issue.input) ? "array" : issue.input === null ? "null" : typeof issue.input;
+      const got =
+        issue.input === undefined
+          ? "nothing"
+          : Array.isArray(issue.input)
+            ? "array"
+            : issue.input === null
+              ? "null"
+              : typeof issue.input;
       return new ConfigError(path, `expected ${issue.expected}, got ${got}`);
     }
     default:

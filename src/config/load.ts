@@ -47,7 +47,14 @@ export function loadConfigFile(path: string, opts: ConfigTextOptions = {}): Conf
     text = readFileSync(path, "utf8");
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "is a directory" : String(code ?? err);
+    const why =
+      code === "ENOENT"
+        ? "no such file"
+        : code === "EACCES"
+          ? "permission denied"
+          : code === "EISDIR"
+            ? "is a directory"
+            : String(code ?? err);
     throw new ConfigError("", `cannot read ${path}: ${why}`);
   }
   return parseConfigText(text, path, opts);

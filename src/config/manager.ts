@@ -38,7 +38,12 @@ export class ConfigManager {
     private readonly log: Logger,
     initialSource: ConfigSource = "defaults",
   ) {
-    this.current = { config: initial, policy: compilePolicy(initial), source: initialSource, version: `${initialSource}-0` };
+    this.current = {
+      config: initial,
+      policy: compilePolicy(initial),
+      source: initialSource,
+      version: `${initialSource}-0`,
+    };
     this.file = initial;
     this.logWarnings(this.current.policy);
   }
@@ -75,11 +80,19 @@ export class ConfigManager {
 
   private rejected(err: unknown, source: ConfigSource, version: string | undefined): ApplyResult {
     if (!(err instanceof ConfigError)) throw err;
-    this.log.error({ source, version, key: err.keyPath, error: err.message }, "config rejected; previous config stays in force");
+    this.log.error(
+      { source, version, key: err.keyPath, error: err.message },
+      "config rejected; previous config stays in force",
+    );
     return { ok: false, error: err.message, ...(err.keyPath ? { field: err.keyPath } : {}) };
   }
 
-  private swap(config: Config, policy: Policy, source: ConfigSource, version: string | undefined): ApplyResult & { ok: true } {
+  private swap(
+    config: Config,
+    policy: Policy,
+    source: ConfigSource,
+    version: string | undefined,
+  ): ApplyResult & { ok: true } {
     const v = version ?? `${source}-${++this.counter}`;
     const previous = this.current.source;
     this.current = { config, policy, source, version: v };
@@ -95,7 +108,11 @@ export class ConfigManager {
     return value.ok ? this.apply(value.value, source, version) : value;
   }
 
-  private decodeJson(json: string, source: ConfigSource, version: string | undefined): { ok: true; value: unknown } | (ApplyResult & { ok: false }) {
+  private decodeJson(
+    json: string,
+    source: ConfigSource,
+    version: string | undefined,
+  ): { ok: true; value: unknown } | (ApplyResult & { ok: false }) {
     try {
       return { ok: true, value: json.trim() === "" ? {} : JSON.parse(json) };
     } catch {
@@ -113,7 +130,10 @@ export class ConfigManager {
   applyPushed(json: string, source: PushedSource, version?: string): ApplyResult {
     if (!this.file.zentinel["accept-configure"]) {
       // The Zentinel door checks this first and logs once per connection; reaching here is a wiring slip.
-      const error = new ConfigError("zentinel.accept-configure", `is false in the config file: ${source === "handshake" ? "handshake config_json" : "Configure event"} ignored`);
+      const error = new ConfigError(
+        "zentinel.accept-configure",
+        `is false in the config file: ${source === "handshake" ? "handshake config_json" : "Configure event"} ignored`,
+      );
       this.log.warn({ source, version, error: error.message }, "pushed config ignored");
       return { ok: false, error: error.message, field: error.keyPath };
     }
@@ -129,12 +149,25 @@ export class ConfigManager {
       const loose = loosenings(this.file, config);
       const first = loose[0];
       if (first) {
-        const more = loose.length > 1 ? `; also ${loose.slice(1).map((l) => `${l.field} ${l.problem}`).join("; ")}` : "";
-        throw new ConfigError(first.field, `${first.problem}${more} (a pushed config may tighten the config file's, never loosen it)`);
+        const more =
+          loose.length > 1
+            ? `; also ${loose
+                .slice(1)
+                .map((l) => `${l.field} ${l.problem}`)
+                .join("; ")}`
+            : "";
+        throw new ConfigError(
+          first.field,
+          `${first.problem}${more} (a pushed config may tighten the config file's, never loosen it)`,
+        );
       }
       // Also against the config in force, as on reload: a push after a push may not open what the first closed.
       const opened = openedAllowlists(this.current.config, config);
-      if (opened.length > 0) throw new ConfigError(opened.join(", "), "would become empty (every verified SPIFFE ID allowed); the config in force has entries");
+      if (opened.length > 0)
+        throw new ConfigError(
+          opened.join(", "),
+          "would become empty (every verified SPIFFE ID allowed); the config in force has entries",
+        );
     } catch (err) {
       return this.rejected(err, source, version);
     }
@@ -178,7 +211,8 @@ export class ConfigManager {
 
 type Allowlist = Config["allowlist"];
 // A route without an allowlist uses the top-level one, which is checked on its own.
-const isEmpty = (a: Allowlist | undefined) => a !== undefined && a.exact.length + a.prefix.length + a["trust-domains"].length + a.patterns.length === 0;
+const isEmpty = (a: Allowlist | undefined) =>
+  a !== undefined && a.exact.length + a.prefix.length + a["trust-domains"].length + a.patterns.length === 0;
 
 /** Allowlists (top level, and routes by name) that have entries now and none in `next`. */
 export function openedAllowlists(current: Config, next: Config): string[] {
@@ -187,7 +221,8 @@ export function openedAllowlists(current: Config, next: Config): string[] {
   for (const r of next.routes) {
     const before = current.routes.find((c) => c.name === r.name);
     // A route without an allowlist of its own decides with the top-level one.
-    if (before && !isEmpty(before.allowlist ?? current.allowlist) && isEmpty(r.allowlist ?? next.allowlist)) out.push(`routes[${JSON.stringify(r.name)}].allowlist`);
+    if (before && !isEmpty(before.allowlist ?? current.allowlist) && isEmpty(r.allowlist ?? next.allowlist))
+      out.push(`routes[${JSON.stringify(r.name)}].allowlist`);
   }
   return out;
 }

@@ -3,9 +3,7 @@
 import { z } from "zod";
 
 const nonEmpty = z.string().min(1, "must not be empty");
-const headerName = z
-  .string()
-  .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, "expected an HTTP header name (RFC 9110 token)");
+const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, "expected an HTTP header name (RFC 9110 token)");
 
 const allowlistSchema = z.strictObject({
   exact: z.array(nonEmpty).default([]),
@@ -35,9 +33,7 @@ export const configSchema = z.strictObject({
       "bundle-refresh-interval": z.int().positive().max(86_400).default(300),
     })
     .prefault({}),
-  "trust-bundles": z
-    .array(z.strictObject({ "trust-domain": nonEmpty, path: nonEmpty }))
-    .default([]),
+  "trust-bundles": z.array(z.strictObject({ "trust-domain": nonEmpty, path: nonEmpty })).default([]),
   tls: z
     .strictObject({
       "require-mtls": z.boolean().default(true),

@@ -26,14 +26,16 @@ const json = (v: unknown) => JSON.stringify(v) ?? "nothing";
 
 function section<T>(rules: Rules<T>): Check<T> {
   return (file, next, at, out) => {
-    for (const key of Object.keys(rules) as Array<keyof T & string>) rules[key](file[key], next[key], `${at}.${key}`, out);
+    for (const key of Object.keys(rules) as Array<keyof T & string>)
+      rules[key](file[key], next[key], `${at}.${key}`, out);
   };
 }
 
 /** Only the file may change it. */
 function fileOnly(why: string): Check<unknown> {
   return (file, next, at, out) => {
-    if (!isDeepStrictEqual(file, next)) out.push({ field: at, problem: `${why}; only the config file may change it (file: ${json(file)})` });
+    if (!isDeepStrictEqual(file, next))
+      out.push({ field: at, problem: `${why}; only the config file may change it (file: ${json(file)})` });
   };
 }
 
@@ -45,15 +47,21 @@ const noTurnOff: Check<boolean> = (file, next, at, out) => {
 /** Values ordered strictest first: a push may move towards the front, not back. */
 function ranked<T extends string>(order: readonly T[]): Check<T> {
   return (file, next, at, out) => {
-    if (order.indexOf(next) > order.indexOf(file)) out.push({ field: at, problem: `${next} would loosen the config file's ${file}` });
+    if (order.indexOf(next) > order.indexOf(file))
+      out.push({ field: at, problem: `${next} would loosen the config file's ${file}` });
   };
 }
 
-const isEmpty = (a: AllowlistConfig) => a.exact.length + a.prefix.length + a["trust-domains"].length + a.patterns.length === 0;
+const isEmpty = (a: AllowlistConfig) =>
+  a.exact.length + a.prefix.length + a["trust-domains"].length + a.patterns.length === 0;
 
 /** An empty allowlist allows every verified identity: emptying one is the widest opening there is. */
 const notEmptied: Check<AllowlistConfig> = (file, next, at, out) => {
-  if (!isEmpty(file) && isEmpty(next)) out.push({ field: at, problem: "would become empty (every verified SPIFFE ID allowed); the config file's has entries" });
+  if (!isEmpty(file) && isEmpty(next))
+    out.push({
+      field: at,
+      problem: "would become empty (every verified SPIFFE ID allowed); the config file's has entries",
+    });
 };
 
 const ROUTE: Rules<RouteConfig> = {
@@ -87,12 +95,14 @@ const TOP: Rules<Config> = {
   allowlist: notEmptied,
   jwt: section<Config["jwt"]>({
     enabled: (file, next, at, out) => {
-      if (!file && next) out.push({ field: at, problem: "true would accept JWT-SVIDs, which the config file does not" });
+      if (!file && next)
+        out.push({ field: at, problem: "true would accept JWT-SVIDs, which the config file does not" });
     },
     header: fileOnly("where JWT-SVIDs are read from"),
     audiences: (file, next, at, out) => {
       const added = next.filter((a) => !file.includes(a));
-      if (added.length > 0) out.push({ field: at, problem: `${json(added)} would accept tokens for audiences the config file does not` });
+      if (added.length > 0)
+        out.push({ field: at, problem: `${json(added)} would accept tokens for audiences the config file does not` });
     },
   }),
   routes,
@@ -100,12 +110,20 @@ const TOP: Rules<Config> = {
     "spire-unavailable": ranked(["fail_closed", "cache", "fail_open"] as const),
     "validation-failure": ranked(["reject", "log_and_allow"] as const),
     "cache-ttl": (file, next, at, out) => {
-      if (next > file) out.push({ field: at, problem: `${next} would trust bundles longer after SPIRE is lost than the config file's ${file}` });
+      if (next > file)
+        out.push({
+          field: at,
+          problem: `${next} would trust bundles longer after SPIRE is lost than the config file's ${file}`,
+        });
     },
   }),
   // The names upstreams trust for identity, and strip from clients; renamed, the old names would pass through.
   headers: fileOnly("identity header names"),
-  audit: section<Config["audit"]>({ "log-success": noTurnOff, "log-failure": noTurnOff, "include-cert-info": noTurnOff }),
+  audit: section<Config["audit"]>({
+    "log-success": noTurnOff,
+    "log-failure": noTurnOff,
+    "include-cert-info": noTurnOff,
+  }),
   server: fileOnly("our own port's TLS and authorized clients"),
   zentinel: fileOnly("the Zentinel door's own settings"),
 };
@@ -135,6 +153,9 @@ export function mergeOverFile(file: unknown, pushed: unknown): unknown {
   if (!isObject(file) || !isObject(pushed)) return pushed === undefined ? file : pushed;
   const keys = new Set([...Object.keys(file), ...Object.keys(pushed)]);
   return Object.fromEntries(
-    [...keys].map((k) => [k, Object.hasOwn(pushed, k) ? mergeOverFile(Object.hasOwn(file, k) ? file[k] : undefined, pushed[k]) : file[k]]),
+    [...keys].map((k) => [
+      k,
+      Object.hasOwn(pushed, k) ? mergeOverFile(Object.hasOwn(file, k) ? file[k] : undefined, pushed[k]) : file[k],
+    ]),
   );
 }

@@ -92,7 +92,9 @@ const DAY = 24 * HOUR;
 const BACKDATE_MS = 10_000;
 
 function toPem(der: Uint8Array): string {
-  return `-----BEGIN CERTIFICATE-----\n${Buffer.from(der).toString("base64").replace(/.{1,64}/g, "$&\n")}-----END CERTIFICATE-----\n`;
+  return `-----BEGIN CERTIFICATE-----\n${Buffer.from(der)
+    .toString("base64")
+    .replace(/.{1,64}/g, "$&\n")}-----END CERTIFICATE-----\n`;
 }
 
 function keyUsageFlags(names: KeyUsageName[]): number {
@@ -132,7 +134,9 @@ async function build({ defaults, issuer, opts }: BuildParams): Promise<Built> {
     extensions.push(new x509.KeyUsagesExtension(keyUsageFlags(opts.keyUsage ?? defaults.keyUsage), true));
   }
   if (!(opts.isCA ?? defaults.isCA)) {
-    extensions.push(new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]));
+    extensions.push(
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
+    );
   }
   const names: x509.JsonGeneralName[] = [
     ...(opts.uris ?? defaults.uris).map((value) => ({ type: "url" as const, value })),
@@ -287,11 +291,19 @@ export class DevCertificateAuthority {
   }
 
   private signer(): NonNullable<BuildParams["issuer"]> {
-    return { name: this.built.subjectDn, keys: this.built.keys, keyType: this.built.keyType, rsaPss: this.built.rsaPss };
+    return {
+      name: this.built.subjectDn,
+      keys: this.built.keys,
+      keyType: this.built.keyType,
+      rsaPss: this.built.rsaPss,
+    };
   }
 }
 
 /** An X.509 bundle of several CAs' roots (e.g. old and new during a rotation). */
 export function x509BundleOf(td: TrustDomainLike, cas: readonly DevCertificateAuthority[]): X509Bundle {
-  return X509Bundle.fromCertificates(td, cas.map((ca) => ca.root().certificate));
+  return X509Bundle.fromCertificates(
+    td,
+    cas.map((ca) => ca.root().certificate),
+  );
 }

@@ -108,5 +108,8 @@ export class DevJwtAuthority {
 
 /** A JWT bundle holding several authorities' keys (e.g. during a key rotation). */
 export function jwtBundleOf(td: TrustDomainLike, authorities: readonly DevJwtAuthority[]): JwtBundle {
-  return JwtBundle.fromAuthorities(td, authorities.map((a) => a.authority()));
+  return JwtBundle.fromAuthorities(
+    td,
+    authorities.map((a) => a.authority()),
+  );
 }

@@ -40,7 +40,12 @@ function pathOnly(path: string): string {
   return cap(q >= 0 ? path.slice(0, q) : path);
 }
 
-export function auditRecord(req: AuthzRequest, d: Decision, durationSeconds: number, ctx?: DecisionContext): AuditRecord {
+export function auditRecord(
+  req: AuthzRequest,
+  d: Decision,
+  durationSeconds: number,
+  ctx?: DecisionContext,
+): AuditRecord {
   const rec: AuditRecord = {
     type: "audit",
     decision: d.allow ? "allow" : "deny",
@@ -64,7 +69,12 @@ export function auditRecord(req: AuthzRequest, d: Decision, durationSeconds: num
   if (ctx?.policyVersion) rec.policy_version = ctx.policyVersion;
   const includeCert = ctx ? ctx.policy.config.audit["include-cert-info"] : true;
   if (includeCert && d.certInfo) {
-    rec.cert = { serial: d.certInfo.serial, issuer: cap(d.certInfo.issuer), not_after: d.certInfo.notAfter, sha256: d.certInfo.sha256 };
+    rec.cert = {
+      serial: d.certInfo.serial,
+      issuer: cap(d.certInfo.issuer),
+      not_after: d.certInfo.notAfter,
+      sha256: d.certInfo.sha256,
+    };
   }
   return rec;
 }

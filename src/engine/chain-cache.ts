@@ -107,7 +107,8 @@ export class ChainCache {
     const max = opts.maxEntries ?? DEFAULT_CHAIN_CACHE_ENTRIES;
     if (!Number.isInteger(max) || max < 1) throw new RangeError("chain cache: maxEntries must be a positive integer");
     const maxFailures = opts.maxFailureEntries ?? DEFAULT_FAILURE_CACHE_ENTRIES;
-    if (!Number.isInteger(maxFailures) || maxFailures < 0) throw new RangeError("chain cache: maxFailureEntries must be a non-negative integer");
+    if (!Number.isInteger(maxFailures) || maxFailures < 0)
+      throw new RangeError("chain cache: maxFailureEntries must be a non-negative integer");
     this.lru = new LRUCache<string, Entry>({ max });
     if (maxFailures > 0) {
       this.failures = new LRUCache<string, CachedFailure>({
@@ -115,7 +116,8 @@ export class ChainCache {
         maxSize: DEFAULT_FAILURE_CACHE_BYTES,
         maxEntrySize: MAX_FAILURE_ENTRY_BYTES,
         // UTF-16 strings plus a rough allowance for the objects around them.
-        sizeCalculation: (v, k) => 2 * (k.length + v.detail.length + (v.certInfo ? v.certInfo.issuer.length + 200 : 0)) + 200,
+        sizeCalculation: (v, k) =>
+          2 * (k.length + v.detail.length + (v.certInfo ? v.certInfo.issuer.length + 200 : 0)) + 200,
       });
     }
     this.maxTtlMs = opts.maxTtlMs;

@@ -22,7 +22,10 @@ const BEARER = /^bearer[ \t]+(\S+)[ \t]*$/i;
 const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 /** The unparsed X.509 credential a request presents, if any, by the same precedence as extractCredentials. */
-export function presentedX509(req: AuthzRequest, config: Pick<Config, "tls">): { from: "source-certificate" | "xfcc"; raw: string } | undefined {
+export function presentedX509(
+  req: AuthzRequest,
+  config: Pick<Config, "tls">,
+): { from: "source-certificate" | "xfcc"; raw: string } | undefined {
   const source = req.sourceCertificate;
   if (source !== undefined && source.trim() !== "") return { from: "source-certificate", raw: source };
   const xfcc = req.headers.get(config.tls["client-cert-header"].toLowerCase());
@@ -49,7 +52,8 @@ export function extractCredentials(req: AuthzRequest, config: Pick<Config, "tls"
     if (auth !== undefined && auth.trim() !== "") {
       // Another scheme (Basic, Negotiate, ...) is the upstream's business, not a SPIFFE credential, whatever its size.
       if (!/^bearer(\s|$)/i.test(auth)) return { kind: "none" };
-      if (auth.length > MAX_JWT_BYTES + 16) throw new CredentialError(`bearer token larger than ${MAX_JWT_BYTES} bytes`);
+      if (auth.length > MAX_JWT_BYTES + 16)
+        throw new CredentialError(`bearer token larger than ${MAX_JWT_BYTES} bytes`);
       const m = BEARER.exec(auth);
       if (!m) throw new CredentialError("bearer token missing or malformed");
       const token = m[1] as string;

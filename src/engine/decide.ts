@@ -12,13 +12,36 @@
 // failure.validation-failure=log_and_allow turns authentication failures (step 1-2, 401) into allows
 // without identity; authorisation (403) and availability (503) are never bypassed by it.
 import { selectRoute, type Policy } from "../policy/index.js";
-import { ANY_TIME, parseCertificate, SvidError, verifyJwtSvid, verifyX509Svid, type Certificate, type SpiffeId, type SvidFailureReason, type TimeWindow } from "../spiffe/index.js";
+import {
+  ANY_TIME,
+  parseCertificate,
+  SvidError,
+  verifyJwtSvid,
+  verifyX509Svid,
+  type Certificate,
+  type SpiffeId,
+  type SvidFailureReason,
+  type TimeWindow,
+} from "../spiffe/index.js";
 import type { TrustSnapshot } from "../trust/snapshot.js";
 import { ChainCache, type CachedVerification } from "./chain-cache.js";
-import { extractCredentials, MAX_SOURCE_CERTIFICATE_BYTES, presentedX509, type PresentedCredential } from "./credentials.js";
+import {
+  extractCredentials,
+  MAX_SOURCE_CERTIFICATE_BYTES,
+  presentedX509,
+  type PresentedCredential,
+} from "./credentials.js";
 import { XFCC_MAX_HEADER_BYTES } from "./xfcc.js";
 import { CredentialError } from "./errors.js";
-import type { AuthzRequest, CertInfo, Decision, DecisionStatus, HeaderToSet, Reason, VerifiedIdentity } from "./types.js";
+import type {
+  AuthzRequest,
+  CertInfo,
+  Decision,
+  DecisionStatus,
+  HeaderToSet,
+  Reason,
+  VerifiedIdentity,
+} from "./types.js";
 
 const MAX_RAW_CREDENTIAL_BYTES = Math.max(MAX_SOURCE_CERTIFICATE_BYTES, XFCC_MAX_HEADER_BYTES);
 
@@ -45,7 +68,14 @@ export function decide(
   const includeCert = cfg.audit["include-cert-info"];
 
   const base = (status: DecisionStatus, allow: boolean, reason: Reason, detail: string): Decision => {
-    const d: Decision = { ...status, allow, reason, detail, headersToSet: [], headersToRemove: [...policy.identityHeaderNames] };
+    const d: Decision = {
+      ...status,
+      allow,
+      reason,
+      detail,
+      headersToSet: [],
+      headersToRemove: [...policy.identityHeaderNames],
+    };
     if (route) d.route = route.name;
     return d;
   };
@@ -63,7 +93,12 @@ export function decide(
   // A route name the proxy sent that the config lacks is a mistake somewhere: never fall back to the broader
   // top-level allowlist for it.
   if (selection.unknownRoute !== undefined) {
-    return base(PERMISSION_DENIED, false, "unknown_route", `route ${JSON.stringify(selection.unknownRoute.slice(0, 128))} is not defined in the config`);
+    return base(
+      PERMISSION_DENIED,
+      false,
+      "unknown_route",
+      `route ${JSON.stringify(selection.unknownRoute.slice(0, 128))} is not defined in the config`,
+    );
   }
 
   // Fast path: a chain this exact input already verified under this trust snapshot costs one hash, no parsing.
@@ -83,7 +118,9 @@ export function decide(
         const second = Math.floor(now.getTime() / 1000);
         const memo = hit.lastDecision;
         if (memo && memo.policy === policy && memo.route === route && memo.second === second) return memo.decision;
-        const d = freezeDecision(allowOrDeny({ identity: hit.identity, ...(hit.certInfo ? { certInfo: hit.certInfo } : {}) }));
+        const d = freezeDecision(
+          allowOrDeny({ identity: hit.identity, ...(hit.certInfo ? { certInfo: hit.certInfo } : {}) }),
+        );
         hit.lastDecision = { policy, route, second, decision: d };
         return d;
       }
@@ -151,35 +188,47 @@ export function decide(
     return authFailure(reason, detail, certInfo);
   }
 
-  function remember(reason: SvidFailureReason, detail: string, window: TimeWindow, certInfo: CertInfo | undefined, certInfoKnown: boolean): void {
-    if (cache && rawKey !== undefined) cache.setFailure(rawKey, snapshot.generation, { reason, detail, window, certInfo, certInfoKnown }, now);
+  function remember(
+    reason: SvidFailureReason,
+    detail: string,
+    window: TimeWindow,
+    certInfo: CertInfo | undefined,
+    certInfoKnown: boolean,
+  ): void {
+    if (cache && rawKey !== undefined)
+      cache.setFailure(rawKey, snapshot.generation, { reason, detail, window, certInfo, certInfoKnown }, now);
   }
 
   // The authorisation half, shared by the fast path and the full verification.
   function allowOrDeny(verified: Verified): Decision {
-  const { identity } = verified;
-  if (allowlist.match(identity) === undefined) {
-    const d = base(PERMISSION_DENIED, false, "not_allowed", `${identity.spiffeId} is not allowed${route ? ` on route ${route.name}` : ""}`);
+    const { identity } = verified;
+    if (allowlist.match(identity) === undefined) {
+      const d = base(
+        PERMISSION_DENIED,
+        false,
+        "not_allowed",
+        `${identity.spiffeId} is not allowed${route ? ` on route ${route.name}` : ""}`,
+      );
+      d.identity = identity;
+      if (includeCert && verified.certInfo) d.certInfo = verified.certInfo;
+      return d;
+    }
+
+    const h = policy.headers;
+    const headersToSet: HeaderToSet[] = [
+      { name: h.spiffeId, value: identity.spiffeId },
+      { name: h.trustDomain, value: identity.trustDomain },
+      { name: h.workloadId, value: identity.path },
+      { name: h.authMethod, value: identity.method },
+      { name: h.authTimestamp, value: String(Math.floor(now.getTime() / 1000)) },
+    ];
+    const setNames = new Set(headersToSet.map((x) => x.name.toLowerCase()));
+    const d = base(OK, true, "ok", identity.spiffeId);
     d.identity = identity;
+    d.headersToSet = headersToSet;
+    d.headersToRemove = policy.identityHeaderNames.filter((n) => !setNames.has(n));
     if (includeCert && verified.certInfo) d.certInfo = verified.certInfo;
     return d;
-  }
-
-  const h = policy.headers;
-  const headersToSet: HeaderToSet[] = [
-    { name: h.spiffeId, value: identity.spiffeId },
-    { name: h.trustDomain, value: identity.trustDomain },
-    { name: h.workloadId, value: identity.path },
-    { name: h.authMethod, value: identity.method },
-    { name: h.authTimestamp, value: String(Math.floor(now.getTime() / 1000)) },
-  ];
-  const setNames = new Set(headersToSet.map((x) => x.name.toLowerCase()));
-  const d = base(OK, true, "ok", identity.spiffeId);
-  d.identity = identity;
-  d.headersToSet = headersToSet;
-  d.headersToRemove = policy.identityHeaderNames.filter((n) => !setNames.has(n));
-  if (includeCert && verified.certInfo) d.certInfo = verified.certInfo;
-  return d;
   }
 }
 
@@ -197,7 +246,12 @@ function identityOf(id: SpiffeId, method: VerifiedIdentity["method"]): VerifiedI
 }
 
 function certInfoOf(cert: Certificate): CertInfo {
-  return Object.freeze({ serial: cert.serialNumberHex, issuer: cert.issuer, notAfter: cert.notAfter.toISOString(), sha256: cert.sha256Hex() });
+  return Object.freeze({
+    serial: cert.serialNumberHex,
+    issuer: cert.issuer,
+    notAfter: cert.notAfter.toISOString(),
+    sha256: cert.sha256Hex(),
+  });
 }
 
 /** Leaf details for the audit log of a failed verification; undefined when the leaf does not even parse. */
@@ -226,7 +280,13 @@ function verifyX509(der: Uint8Array[], snapshot: TrustSnapshot, now: Date): Cach
  * `rawKey` (the unparsed input's key, set whenever there is a cache: decide() looked it up and missed) is where
  * the result is stored, so the next identical request skips parsing.
  */
-function verifyX509Cached(der: Uint8Array[], snapshot: TrustSnapshot, now: Date, cache: ChainCache | undefined, rawKey: string | undefined): Verified {
+function verifyX509Cached(
+  der: Uint8Array[],
+  snapshot: TrustSnapshot,
+  now: Date,
+  cache: ChainCache | undefined,
+  rawKey: string | undefined,
+): Verified {
   const v = verifyX509(der, snapshot, now);
   if (cache && rawKey !== undefined) cache.set(rawKey, snapshot.generation, v, now);
   return { identity: v.identity, certInfo: v.certInfo };

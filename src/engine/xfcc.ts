@@ -167,9 +167,15 @@ export interface XfccCertificates {
 export function xfccCertificates(header: string, which: XfccElementChoice = "last"): XfccCertificates {
   const el = selectXfccElement(parseXfcc(header), which);
   if (el.chain !== undefined) {
-    const der = splitPemCertificates(urlDecode(el.chain, "x-forwarded-client-cert Chain"), "x-forwarded-client-cert Chain");
+    const der = splitPemCertificates(
+      urlDecode(el.chain, "x-forwarded-client-cert Chain"),
+      "x-forwarded-client-cert Chain",
+    );
     if (el.cert !== undefined) {
-      const leaf = splitPemCertificates(urlDecode(el.cert, "x-forwarded-client-cert Cert"), "x-forwarded-client-cert Cert");
+      const leaf = splitPemCertificates(
+        urlDecode(el.cert, "x-forwarded-client-cert Cert"),
+        "x-forwarded-client-cert Cert",
+      );
       const first = der[0];
       if (leaf.length !== 1 || !first || !Buffer.from(first).equals(Buffer.from(leaf[0] as Uint8Array))) {
         throw new XfccError("x-forwarded-client-cert: Cert is not the first certificate of Chain");
@@ -178,7 +184,10 @@ export function xfccCertificates(header: string, which: XfccElementChoice = "las
     return { der, from: "chain" };
   }
   if (el.cert !== undefined) {
-    const der = splitPemCertificates(urlDecode(el.cert, "x-forwarded-client-cert Cert"), "x-forwarded-client-cert Cert");
+    const der = splitPemCertificates(
+      urlDecode(el.cert, "x-forwarded-client-cert Cert"),
+      "x-forwarded-client-cert Cert",
+    );
     return { der, from: "cert" };
   }
   throw new XfccError("x-forwarded-client-cert: selected element has no Cert or Chain");

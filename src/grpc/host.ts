@@ -83,19 +83,26 @@ export class GrpcHost {
     });
     this.serviceNames = services.map((s) => s.name);
     // Not serving until the composition root says the trust store can decide.
-    this.health = new HealthImplementation(Object.fromEntries(["", ...this.serviceNames].map((n) => [n, "NOT_SERVING" as ServingStatus])));
+    this.health = new HealthImplementation(
+      Object.fromEntries(["", ...this.serviceNames].map((n) => [n, "NOT_SERVING" as ServingStatus])),
+    );
     this.health.addToServer(this.server);
     for (const s of services) this.server.addService(s.definition, s.implementation);
   }
 
   /** Binds every address with `credentials` (plaintext unless server.tls.mode asks for SPIFFE mTLS). */
-  async bind(addresses: Address[], credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure()): Promise<string[]> {
+  async bind(
+    addresses: Address[],
+    credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure(),
+  ): Promise<string[]> {
     const tls = credentials._isSecure();
     for (const a of addresses) {
       // Cluster workers share the primary's listening handle; the primary cleared stale sockets before forking.
       if (a.kind === "unix" && a.path && !cluster.isWorker) await clearStaleSocket(a.path);
       const port = await new Promise<number>((resolve, reject) => {
-        this.server.bindAsync(a.target, credentials, (err, p) => (err ? reject(new ListenError(`cannot listen on ${a.target}: ${err.message}`)) : resolve(p)));
+        this.server.bindAsync(a.target, credentials, (err, p) =>
+          err ? reject(new ListenError(`cannot listen on ${a.target}: ${err.message}`)) : resolve(p),
+        );
       });
       const target = a.kind === "tcp" ? a.target.replace(/:\d+$/, `:${port}`) : a.target;
       this.bound.push(target);
@@ -118,7 +125,10 @@ export class GrpcHost {
   async enableReflection(): Promise<void> {
     if (this.reflection) return this.reflection;
     this.reflection = (async () => {
-      const [{ ReflectionService }, { loadPackageDefinition }] = await Promise.all([import("@grpc/reflection"), import("../protos.js")]);
+      const [{ ReflectionService }, { loadPackageDefinition }] = await Promise.all([
+        import("@grpc/reflection"),
+        import("../protos.js"),
+      ]);
       new ReflectionService(loadPackageDefinition()).addToServer(this.server);
     })();
     return this.reflection;

@@ -1,6 +1,13 @@
 // The one place where protobuf-es descriptors meet grpc-js: every service (server or client side)
 // gets its wire definition from here.
-import { fromBinary, toBinary, type DescMessage, type DescMethod, type DescService, type MessageShape } from "@bufbuild/protobuf";
+import {
+  fromBinary,
+  toBinary,
+  type DescMessage,
+  type DescMethod,
+  type DescService,
+  type MessageShape,
+} from "@bufbuild/protobuf";
 import type { MethodDefinition, ServiceDefinition } from "@grpc/grpc-js";
 
 function codec<D extends DescMessage>(desc: D) {

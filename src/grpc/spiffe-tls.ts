@@ -4,7 +4,11 @@
 // its handler runs: the client's leaf verified against the roots of its own trust domain only, then matched
 // against server.tls.authorized-clients.
 import * as grpc from "@grpc/grpc-js";
-import type { CaCertificateUpdateListener, CertificateProvider, IdentityCertificateUpdateListener } from "@grpc/grpc-js/build/src/certificate-provider.js";
+import type {
+  CaCertificateUpdateListener,
+  CertificateProvider,
+  IdentityCertificateUpdateListener,
+} from "@grpc/grpc-js/build/src/certificate-provider.js";
 import type { AuthContext } from "@grpc/grpc-js/build/src/auth-context.js";
 import { SvidError, verifyX509Svid, type BundleSet } from "../spiffe/index.js";
 import type { Allowlist } from "../policy/allowlist.js";
@@ -68,9 +72,19 @@ class SpiffeCertificateProvider implements CertificateProvider {
 export type ClientCheck = { ok: true; spiffeId: string } | { ok: false; code: grpc.status; details: string };
 
 /** The SPIFFE half of admitting a connection's client, from what TLS verified. */
-export function checkClient(auth: AuthContext | null, snapshot: TrustSnapshot, authorized: Allowlist, now: Date): ClientCheck {
+export function checkClient(
+  auth: AuthContext | null,
+  snapshot: TrustSnapshot,
+  authorized: Allowlist,
+  now: Date,
+): ClientCheck {
   const raw = auth?.sslPeerCertificate?.raw;
-  if (!raw) return { ok: false, code: grpc.status.UNAUTHENTICATED, details: "client certificate required (server.tls.mode: spiffe)" };
+  if (!raw)
+    return {
+      ok: false,
+      code: grpc.status.UNAUTHENTICATED,
+      details: "client certificate required (server.tls.mode: spiffe)",
+    };
   let id: { spiffeId: string; trustDomain: string; path: string };
   try {
     const svid = verifyX509Svid([new Uint8Array(raw)], snapshot.bundles, now);
@@ -79,7 +93,12 @@ export function checkClient(auth: AuthContext | null, snapshot: TrustSnapshot, a
     const why = err instanceof SvidError ? `${err.reason}: ${err.detail}` : String(err);
     return { ok: false, code: grpc.status.UNAUTHENTICATED, details: `client X509-SVID refused (${why})` };
   }
-  if (authorized.match(id) === undefined) return { ok: false, code: grpc.status.PERMISSION_DENIED, details: `${id.spiffeId} is not in server.tls.authorized-clients` };
+  if (authorized.match(id) === undefined)
+    return {
+      ok: false,
+      code: grpc.status.PERMISSION_DENIED,
+      details: `${id.spiffeId} is not in server.tls.authorized-clients`,
+    };
   return { ok: true, spiffeId: id.spiffeId };
 }
 
@@ -108,7 +127,11 @@ export function spiffeServerCredentials(src: SpiffeTlsSources): SpiffeServerTls 
         const verdict = checkClient(call.getAuthContext(), known, src.authorizedClients(), new Date());
         if (verdict.ok) return next();
         // One line per distinct refusal in a row: a misconfigured caller retrying must not flood the log.
-        if (verdict.details !== lastRefusal) src.log.warn({ peer: call.getPeer(), code: grpc.status[verdict.code], details: verdict.details }, "gRPC client refused");
+        if (verdict.details !== lastRefusal)
+          src.log.warn(
+            { peer: call.getPeer(), code: grpc.status[verdict.code], details: verdict.details },
+            "gRPC client refused",
+          );
         lastRefusal = verdict.details;
         call.sendStatus({ code: verdict.code, details: verdict.details });
       },

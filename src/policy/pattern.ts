@@ -216,10 +216,7 @@ class LintParser {
 
   /** Reads one backslash escape at `i`. */
   private readEscape():
-    | { k: "code"; code: number }
-    | { k: "set"; set: CharSet }
-    | { k: "empty" }
-    | { k: "text"; text: string } {
+    { k: "code"; code: number } | { k: "set"; set: CharSet } | { k: "empty" } | { k: "text"; text: string } {
     const s = this.s;
     const ch = s[this.i + 1] ?? "";
     this.i += 2;

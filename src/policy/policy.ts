@@ -206,7 +206,13 @@ function combine(policy: Policy, chosen: ReadonlyArray<CompiledRoute | undefined
     },
   });
   const names = picked.map((r) => (r === undefined ? "(top-level)" : r.name));
-  const route: CompiledRoute = Object.freeze({ name: names.join("+"), pathPrefix: undefined, pathPrefixFolded: undefined, methods: undefined, allowlist });
+  const route: CompiledRoute = Object.freeze({
+    name: names.join("+"),
+    pathPrefix: undefined,
+    pathPrefixFolded: undefined,
+    methods: undefined,
+    allowlist,
+  });
   const sel: RouteSelection = Object.freeze({ route, allowlist });
   if (!perPolicy) combined.set(policy, (perPolicy = new Map()));
   if (perPolicy.size < MAX_COMBINED_PER_POLICY) perPolicy.set(key, sel);
@@ -218,7 +224,10 @@ function combine(policy: Policy, chosen: ReadonlyArray<CompiledRoute | undefined
  * first route each plausible reading of the path and method falls under, else the top-level allowlist. When
  * readings disagree, the request must be allowed under every route they select.
  */
-export function selectRoute(policy: Policy, req: Pick<AuthzRequest, "routeName" | "path" | "method"> & { headers?: ReadonlyMap<string, string> }): RouteSelection {
+export function selectRoute(
+  policy: Policy,
+  req: Pick<AuthzRequest, "routeName" | "path" | "method"> & { headers?: ReadonlyMap<string, string> },
+): RouteSelection {
   if (req.routeName !== undefined && req.routeName !== "") {
     const named = policy.routes.find((r) => r.name === req.routeName);
     if (named) return { route: named, allowlist: named.allowlist };
@@ -227,7 +236,10 @@ export function selectRoute(policy: Policy, req: Pick<AuthzRequest, "routeName" 
   if (policy.routes.length === 0) return { route: undefined, allowlist: policy.allowlist };
   if (req.path.length > MAX_READ_PATH_LENGTH) {
     // Too long to read every way cheaply: it must be allowed under every route it could fall under.
-    return combine(policy, [...policy.routes.filter((r) => r.pathPrefix !== undefined || r.methods !== undefined), undefined]);
+    return combine(policy, [
+      ...policy.routes.filter((r) => r.pathPrefix !== undefined || r.methods !== undefined),
+      undefined,
+    ]);
   }
   const methods = methodReadings(req.method, req.headers);
   const readings = pathReadings(req.path);

@@ -144,7 +144,9 @@ export function parseSignatureAlgorithm(buf: Uint8Array, algId: Tlv): SignatureA
   }
   if (oid === OID_RSASSA_PSS) return parsePssParams(buf, params);
   if (oid === OID_ED25519) {
-    return paramsAbsent ? { kind: "ed25519", name: "Ed25519" } : { kind: "unsupported", name: "Ed25519 with parameters" };
+    return paramsAbsent
+      ? { kind: "ed25519", name: "Ed25519" }
+      : { kind: "unsupported", name: "Ed25519 with parameters" };
   }
   return { kind: "unsupported", name: oid };
 }
@@ -201,7 +203,8 @@ export function parsePublicKeyInfo(buf: Uint8Array, spki: Tlv): PublicKeyInfo {
     if (nums.length !== 2) throw new DerError("RSA key: expected modulus and exponent");
     const n = readIntegerBytes(key, nums[0] as Tlv);
     const e = readIntegerBytes(key, nums[1] as Tlv);
-    if (((n[0] as number) & 0x80) !== 0 || ((e[0] as number) & 0x80) !== 0) throw new DerError("RSA key: negative value");
+    if (((n[0] as number) & 0x80) !== 0 || ((e[0] as number) & 0x80) !== 0)
+      throw new DerError("RSA key: negative value");
     const nn = stripLeadingZeros(n);
     return { kind: "rsa", n: nn, e: stripLeadingZeros(e), bits: bitLength(nn) };
   }
@@ -247,7 +250,9 @@ export function certificatePublicKeyProblem(info: PublicKeyInfo): string | undef
       return undefined;
     }
     case "ec":
-      return info.curve === "P-256" || info.curve === "P-384" ? undefined : `ECDSA ${info.curve} key (allowed curves: P-256, P-384)`;
+      return info.curve === "P-256" || info.curve === "P-384"
+        ? undefined
+        : `ECDSA ${info.curve} key (allowed curves: P-256, P-384)`;
     case "ed25519":
       return undefined;
   }
@@ -279,7 +284,12 @@ export function algorithmKeyMismatch(alg: SignatureAlgorithm, key: PublicKeyInfo
 }
 
 /** Synchronous signature check; any error inside OpenSSL counts as a bad signature. */
-export function verifySignature(alg: SignatureAlgorithm, data: Uint8Array, signature: Uint8Array, key: KeyObject): boolean {
+export function verifySignature(
+  alg: SignatureAlgorithm,
+  data: Uint8Array,
+  signature: Uint8Array,
+  key: KeyObject,
+): boolean {
   try {
     switch (alg.kind) {
       case "ecdsa":

@@ -372,7 +372,8 @@ function parse(der: Uint8Array): Certificate {
   // v3 only: SVIDs need extensions, and v1 "CA" certificates cannot say they are CAs.
   if (!version || version.tag !== 0xa0) throw new DerError("only X.509 v3 certificates are supported");
   const vInt = readTlv(der, version.contentStart, version.end);
-  if (vInt.end !== version.end || readSmallUint(der, vInt) !== 2) throw new DerError("only X.509 v3 certificates are supported");
+  if (vInt.end !== version.end || readSmallUint(der, vInt) !== 2)
+    throw new DerError("only X.509 v3 certificates are supported");
   i++;
   const serialTlv = f[i++];
   if (!serialTlv) throw new DerError("missing serial number");
@@ -443,7 +444,8 @@ export function parseCertificate(der: Uint8Array, limits: Partial<CertificateLim
     // Our own copy: the caller's buffer may be reused after we return, and Certificates get cached.
     return parse(new Uint8Array(der));
   } catch (err) {
-    if (err instanceof DerError) throw new SvidError("malformed_certificate", `cannot parse certificate: ${err.message}`);
+    if (err instanceof DerError)
+      throw new SvidError("malformed_certificate", `cannot parse certificate: ${err.message}`);
     throw new SvidError("malformed_certificate", "cannot parse certificate");
   }
 }

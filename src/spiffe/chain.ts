@@ -30,8 +30,7 @@ export interface PathLimits {
 }
 
 export type PathResult =
-  | { ok: true; path: Certificate[] }
-  | { ok: false; reason: "expired" | "untrusted"; detail: string };
+  { ok: true; path: Certificate[] } | { ok: false; reason: "expired" | "untrusted"; detail: string };
 
 function label(cert: Certificate, role: string): string {
   return `${role} (subject "${cert.subject}")`;
@@ -116,7 +115,12 @@ export function buildPath(
       const ok = signedBy(path[i] as Certificate, path[i + 1] as Certificate);
       if (ok === undefined) return false;
       if (!ok) {
-        untrusted ??= badSignature(path[i] as Certificate, roleAt(path, i), path[i + 1] as Certificate, roleAt(path, i + 1));
+        untrusted ??= badSignature(
+          path[i] as Certificate,
+          roleAt(path, i),
+          path[i + 1] as Certificate,
+          roleAt(path, i + 1),
+        );
         return false;
       }
     }
@@ -133,7 +137,8 @@ export function buildPath(
     for (const [parent, isRoot] of candidates) {
       if (exhausted) return undefined;
       // Same subject and key as a certificate already in the path: a loop, never progress.
-      if (path.some((p) => p === parent || (p.subjectKey === parent.subjectKey && p.spkiKey === parent.spkiKey))) continue;
+      if (path.some((p) => p === parent || (p.subjectKey === parent.subjectKey && p.spkiKey === parent.spkiKey)))
+        continue;
       if (tries >= limits.maxIssuerTries) {
         exhausted = `path search gave up after ${limits.maxIssuerTries} candidate issuers`;
         return undefined;
@@ -158,7 +163,10 @@ export function buildPath(
         continue;
       }
       if (isRoot) {
-        const nc = next.slice(1).map((ca) => nameConstraintProblem(ca, trustDomain, leaf)).find((p) => p !== undefined);
+        const nc = next
+          .slice(1)
+          .map((ca) => nameConstraintProblem(ca, trustDomain, leaf))
+          .find((p) => p !== undefined);
         if (nc) {
           untrusted ??= nc;
           continue;

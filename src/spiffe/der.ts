@@ -88,7 +88,10 @@ export function readIntegerBytes(buf: Uint8Array, tlv: Tlv): Uint8Array {
   if (tlv.tag !== TAG_INTEGER) throw new DerError("expected INTEGER");
   const c = content(buf, tlv);
   if (c.length === 0) throw new DerError("empty INTEGER");
-  if (c.length > 1 && ((c[0] === 0x00 && ((c[1] as number) & 0x80) === 0) || (c[0] === 0xff && ((c[1] as number) & 0x80) !== 0))) {
+  if (
+    c.length > 1 &&
+    ((c[0] === 0x00 && ((c[1] as number) & 0x80) === 0) || (c[0] === 0xff && ((c[1] as number) & 0x80) !== 0))
+  ) {
     throw new DerError("non-minimal INTEGER");
   }
   return c;

@@ -7,12 +7,7 @@ export class SpiffeIdError extends Error {
 
 /** Why an SVID was rejected. A closed set: it doubles as the engine's decision reason. */
 export type SvidFailureReason =
-  | "no_spiffe_id"
-  | "malformed_certificate"
-  | "expired"
-  | "untrusted"
-  | "not_a_leaf"
-  | "unknown_trust_domain";
+  "no_spiffe_id" | "malformed_certificate" | "expired" | "untrusted" | "not_a_leaf" | "unknown_trust_domain";
 
 /** Verification times, epoch milliseconds, both ends inclusive (±Infinity for unbounded). */
 export interface TimeWindow {

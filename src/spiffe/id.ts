@@ -47,7 +47,9 @@ export function validatePath(path: string): void {
     }
     const len = i - segStart;
     if (len === 0) {
-      throw new SpiffeIdError(i === path.length ? "path must not have a trailing slash" : "path must not contain empty segments");
+      throw new SpiffeIdError(
+        i === path.length ? "path must not have a trailing slash" : "path must not contain empty segments",
+      );
     }
     if ((len === 1 && path.charCodeAt(segStart) === 0x2e) || (len === 2 && path.startsWith("..", segStart))) {
       throw new SpiffeIdError("path must not contain dot segments");

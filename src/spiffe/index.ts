@@ -26,12 +26,7 @@ export {
   type SignatureAlgorithm,
 } from "./algorithms.js";
 export { PublicKeyCache, sharedPublicKeyCache } from "./key-cache.js";
-export {
-  DEFAULT_CHAIN_LIMITS,
-  parseDerCertificates,
-  parsePemCertificates,
-  type CertificateListLimits,
-} from "./pem.js";
+export { DEFAULT_CHAIN_LIMITS, parseDerCertificates, parsePemCertificates, type CertificateListLimits } from "./pem.js";
 export {
   DEFAULT_MAX_CHAIN_LENGTH,
   DEFAULT_MAX_ISSUER_TRIES,

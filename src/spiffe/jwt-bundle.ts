@@ -4,7 +4,13 @@
 import { createPublicKey, type KeyObject } from "node:crypto";
 import { MAX_RSA_BITS, MIN_RSA_BITS } from "./algorithms.js";
 import { BundleError } from "./errors.js";
-import { DEFAULT_MAX_BUNDLE_JSON_BYTES, bundleTrustDomain, isJsonObject, parseJsonObject, type JsonObject } from "./bundle-input.js";
+import {
+  DEFAULT_MAX_BUNDLE_JSON_BYTES,
+  bundleTrustDomain,
+  isJsonObject,
+  parseJsonObject,
+  type JsonObject,
+} from "./bundle-input.js";
 import type { TrustDomain, TrustDomainLike } from "./trust-domain.js";
 
 /** JWT-SVID.md §2.1: the only `alg` values a JWT-SVID may use. */
@@ -44,7 +50,8 @@ export interface JwtAuthority {
 
 /** Why a token signed with `alg` must not be checked with `authority`, or undefined if it fits. */
 export function algorithmMismatch(authority: JwtAuthority, alg: JwtSvidAlgorithm): string | undefined {
-  if (authority.alg !== undefined && authority.alg !== alg) return `key ${authority.keyId} is pinned to ${authority.alg}`;
+  if (authority.alg !== undefined && authority.alg !== alg)
+    return `key ${authority.keyId} is pinned to ${authority.alg}`;
   const want = alg.startsWith("ES") ? "EC" : "RSA";
   if (authority.jwk.kty !== want) return `${alg} needs an ${want} key, key ${authority.keyId} is ${authority.jwk.kty}`;
   if (authority.jwk.kty === "EC" && CURVE_FOR_ALG[alg] !== authority.jwk.crv) {
@@ -113,7 +120,8 @@ export function parseJwtAuthority(entry: JsonObject, where: string): JwtAuthorit
   if (typeof kid !== "string" || kid === "") throw new BundleError(`${where}: kid is required for a JWT-SVID key`);
   let alg: JwtSvidAlgorithm | undefined;
   if (entry["alg"] !== undefined) {
-    if (!isJwtSvidAlgorithm(entry["alg"])) throw new BundleError(`${where}: alg ${String(entry["alg"])} is not a JWT-SVID algorithm`);
+    if (!isJwtSvidAlgorithm(entry["alg"]))
+      throw new BundleError(`${where}: alg ${String(entry["alg"])} is not a JWT-SVID algorithm`);
     alg = entry["alg"];
   }
   let jwk: PublicJwk;
@@ -130,8 +138,15 @@ export function parseJwtAuthority(entry: JsonObject, where: string): JwtAuthorit
     const n = b64uBytes(entry["n"], `${where}: n`);
     const e = b64uBytes(entry["e"], `${where}: e`);
     const bits = n.length * 8 - (n[0] === undefined ? 8 : Math.clz32(n[0]) - 24);
-    if (n[0] === 0 || bits < MIN_RSA_BITS || bits > MAX_RSA_BITS) throw new BundleError(`${where}: RSA modulus size not allowed`);
-    if (e.length > 4 || e[0] === 0 || ((e[e.length - 1] as number) & 1) === 0 || (e.length === 1 && (e[0] as number) < 3)) throw new BundleError(`${where}: RSA exponent not allowed`);
+    if (n[0] === 0 || bits < MIN_RSA_BITS || bits > MAX_RSA_BITS)
+      throw new BundleError(`${where}: RSA modulus size not allowed`);
+    if (
+      e.length > 4 ||
+      e[0] === 0 ||
+      ((e[e.length - 1] as number) & 1) === 0 ||
+      (e.length === 1 && (e[0] as number) < 3)
+    )
+      throw new BundleError(`${where}: RSA exponent not allowed`);
     jwk = { kty: "RSA", n: entry["n"] as string, e: entry["e"] as string };
   }
   let key: KeyObject;
@@ -171,7 +186,11 @@ export function jwksKeys(doc: JsonObject, maxKeys: number, what: string): JsonOb
  * set to something other than "jwt-svid" or "sig" are not for JWT-SVIDs and are skipped, so a SPIFFE
  * bundle document parses here too (its X.509 entries are skipped).
  */
-export function parseJwtBundle(td: TrustDomainLike, jwks: string | Uint8Array, limits: Partial<JwtBundleLimits> = {}): JwtBundle {
+export function parseJwtBundle(
+  td: TrustDomainLike,
+  jwks: string | Uint8Array,
+  limits: Partial<JwtBundleLimits> = {},
+): JwtBundle {
   const trustDomain = bundleTrustDomain(td);
   const l = { ...DEFAULT_JWT_BUNDLE_LIMITS, ...limits };
   const doc = parseJsonObject(jwks, l.maxBytes, "JWKS");

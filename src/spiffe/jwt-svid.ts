@@ -75,7 +75,10 @@ function subjectId(claims: Record<string, unknown>): SpiffeId {
   try {
     id = parseSpiffeId(sub);
   } catch (err) {
-    throw new SvidError("no_spiffe_id", `sub is not a valid SPIFFE ID: ${err instanceof SpiffeIdError ? err.message : "invalid"}`);
+    throw new SvidError(
+      "no_spiffe_id",
+      `sub is not a valid SPIFFE ID: ${err instanceof SpiffeIdError ? err.message : "invalid"}`,
+    );
   }
   if (id.isTrustDomainId()) throw new SvidError("no_spiffe_id", `sub ${id} has no path`);
   return id;
@@ -85,7 +88,11 @@ function subjectId(claims: Record<string, unknown>): SpiffeId {
  * Verifies a compact JWT-SVID against the JWT bundle of its subject's trust domain. Resolves with the
  * identity or rejects with SvidError (never anything else).
  */
-export async function verifyJwtSvid(token: string, source: JwtBundleSource, options: JwtVerifyOptions): Promise<JwtSvid> {
+export async function verifyJwtSvid(
+  token: string,
+  source: JwtBundleSource,
+  options: JwtVerifyOptions,
+): Promise<JwtSvid> {
   try {
     return await verify(token, source, options);
   } catch (err) {
@@ -109,9 +116,11 @@ async function verify(token: string, source: JwtBundleSource, options: JwtVerify
 
   const header = decodeSegment(headerPart, "header");
   const alg = header["alg"];
-  if (!isJwtSvidAlgorithm(alg)) throw new SvidError("untrusted", `alg ${JSON.stringify(alg)} is not allowed for a JWT-SVID`);
+  if (!isJwtSvidAlgorithm(alg))
+    throw new SvidError("untrusted", `alg ${JSON.stringify(alg)} is not allowed for a JWT-SVID`);
   for (const name of Object.keys(header)) {
-    if (!ALLOWED_HEADERS.has(name)) throw new SvidError("untrusted", `header parameter ${JSON.stringify(name)} is not allowed in a JWT-SVID`);
+    if (!ALLOWED_HEADERS.has(name))
+      throw new SvidError("untrusted", `header parameter ${JSON.stringify(name)} is not allowed in a JWT-SVID`);
   }
   const typ = header["typ"];
   if (typ !== undefined && typ !== "JWT" && typ !== "JOSE") throw new SvidError("untrusted", "typ must be JWT or JOSE");
@@ -122,7 +131,8 @@ async function verify(token: string, source: JwtBundleSource, options: JwtVerify
 
   const unverified = decodeSegment(payloadPart, "payload");
   const id = subjectId(unverified);
-  if (numericDate(unverified, "exp") === undefined) throw new SvidError("malformed_certificate", "token has no exp claim");
+  if (numericDate(unverified, "exp") === undefined)
+    throw new SvidError("malformed_certificate", "token has no exp claim");
 
   let bundle;
   try {
@@ -132,10 +142,14 @@ async function verify(token: string, source: JwtBundleSource, options: JwtVerify
   }
   if (!bundle) throw new SvidError("unknown_trust_domain", `no JWT bundle for trust domain ${id.trustDomain.name}`);
   if (!bundle.trustDomain.equals(id.trustDomain)) {
-    throw new SvidError("untrusted", `bundle source returned the bundle of ${bundle.trustDomain.name} for ${id.trustDomain.name}`);
+    throw new SvidError(
+      "untrusted",
+      `bundle source returned the bundle of ${bundle.trustDomain.name} for ${id.trustDomain.name}`,
+    );
   }
   const authority = bundle.findAuthority(kid);
-  if (!authority) throw new SvidError("untrusted", `no key ${JSON.stringify(kid)} in the JWT bundle of ${id.trustDomain.name}`);
+  if (!authority)
+    throw new SvidError("untrusted", `no key ${JSON.stringify(kid)} in the JWT bundle of ${id.trustDomain.name}`);
   const mismatch = algorithmMismatch(authority, alg);
   if (mismatch) throw new SvidError("untrusted", mismatch);
 

@@ -41,7 +41,8 @@ export function validateName(buf: Uint8Array, name: Tlv): void {
     for (const atv of atvs) {
       if (atv.tag !== TAG_SEQUENCE) throw new DerError("Name: expected AttributeTypeAndValue");
       const parts = children(buf, atv);
-      if (parts.length !== 2 || (parts[0] as Tlv).tag !== TAG_OID) throw new DerError("Name: bad AttributeTypeAndValue");
+      if (parts.length !== 2 || (parts[0] as Tlv).tag !== TAG_OID)
+        throw new DerError("Name: bad AttributeTypeAndValue");
       validateOid(buf, parts[0] as Tlv);
     }
   }
@@ -92,7 +93,10 @@ export function formatName(buf: Uint8Array, name: Tlv): string {
       const [type, value] = children(buf, atv) as [Tlv, Tlv];
       const oid = readOid(buf, type);
       const text = decodeValue(buf, value);
-      const v = text === undefined ? `#${Buffer.from(buf.subarray(value.start, value.end)).toString("hex")}` : escapeValue(text);
+      const v =
+        text === undefined
+          ? `#${Buffer.from(buf.subarray(value.start, value.end)).toString("hex")}`
+          : escapeValue(text);
       parts.push(`${SHORT_NAMES[oid] ?? oid}=${v}`);
     }
     rdns.push(parts.join("+"));

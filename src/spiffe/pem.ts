@@ -50,7 +50,8 @@ export function splitPem(pem: string, limits: CertificateListLimits): Uint8Array
     }
     const b64 = body.replace(/[\r\n\t ]+/g, "");
     // base64 inflates by 4/3: refuse oversized blocks before decoding them.
-    if (b64.length > maxBody) throw new CertificateListError(`certificate larger than ${limits.maxCertificateBytes} bytes`);
+    if (b64.length > maxBody)
+      throw new CertificateListError(`certificate larger than ${limits.maxCertificateBytes} bytes`);
     if (b64.length === 0 || b64.length % 4 !== 0 || !BASE64.test(b64)) {
       throw new CertificateListError("PEM block is not valid base64");
     }

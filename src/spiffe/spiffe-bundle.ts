@@ -38,7 +38,8 @@ const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 function optionalUint(doc: JsonObject, name: string): number | undefined {
   const v = doc[name];
   if (v === undefined) return undefined;
-  if (typeof v !== "number" || !Number.isInteger(v) || v < 0) throw new BundleError(`${name} must be a non-negative integer`);
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0)
+    throw new BundleError(`${name} must be a non-negative integer`);
   return v;
 }
 
@@ -50,7 +51,9 @@ function sameB64u(given: unknown, actual: Uint8Array): boolean {
 function keyMatchesCertificate(entry: JsonObject, key: PublicKeyInfo): boolean {
   switch (entry["kty"]) {
     case "EC":
-      return key.kind === "ec" && entry["crv"] === key.curve && sameB64u(entry["x"], key.x) && sameB64u(entry["y"], key.y);
+      return (
+        key.kind === "ec" && entry["crv"] === key.curve && sameB64u(entry["x"], key.x) && sameB64u(entry["y"], key.y)
+      );
     case "RSA":
       return key.kind === "rsa" && sameB64u(entry["n"], key.n) && sameB64u(entry["e"], key.e);
     case "OKP":

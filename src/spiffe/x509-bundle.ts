@@ -61,7 +61,11 @@ function split(fn: () => Uint8Array[]): Uint8Array[] {
  * PEM CERTIFICATE blocks. Empty (or whitespace-only) input is an empty bundle, which trusts nothing;
  * text that holds no certificate block at all is an error, and so is any other block type.
  */
-export function parseX509BundlePem(td: TrustDomainLike, pem: string, limits: Partial<CertificateListLimits> = {}): X509Bundle {
+export function parseX509BundlePem(
+  td: TrustDomainLike,
+  pem: string,
+  limits: Partial<CertificateListLimits> = {},
+): X509Bundle {
   const trustDomain = bundleTrustDomain(td);
   const l = { ...DEFAULT_BUNDLE_LIMITS, ...limits };
   if (typeof pem !== "string") throw new BundleError("PEM bundle must be a string");
@@ -71,7 +75,11 @@ export function parseX509BundlePem(td: TrustDomainLike, pem: string, limits: Par
 }
 
 /** Concatenated DER certificates, as the Workload API sends bundles. Empty input is an empty bundle. */
-export function parseX509BundleDer(td: TrustDomainLike, der: Uint8Array, limits: Partial<CertificateListLimits> = {}): X509Bundle {
+export function parseX509BundleDer(
+  td: TrustDomainLike,
+  der: Uint8Array,
+  limits: Partial<CertificateListLimits> = {},
+): X509Bundle {
   const trustDomain = bundleTrustDomain(td);
   const l = { ...DEFAULT_BUNDLE_LIMITS, ...limits };
   const ders = split(() => splitDer(der, l));

@@ -62,7 +62,8 @@ export interface X509Svid {
 export function idFromCertificate(cert: Certificate): SpiffeId {
   const uris = cert.uris;
   if (uris.length === 0) throw new SvidError("no_spiffe_id", "certificate has no URI SAN");
-  if (uris.length > 1) throw new SvidError("no_spiffe_id", `certificate has ${uris.length} URI SANs; an SVID has exactly one`);
+  if (uris.length > 1)
+    throw new SvidError("no_spiffe_id", `certificate has ${uris.length} URI SANs; an SVID has exactly one`);
   let id: SpiffeId;
   try {
     id = parseSpiffeId(uris[0] as string);
@@ -77,7 +78,8 @@ export function idFromCertificate(cert: Certificate): SpiffeId {
 /** X509-SVID.md §4.1, §4.3, §5.2: what makes a certificate usable as a leaf. Throws "not_a_leaf". */
 function checkLeaf(leaf: Certificate): void {
   if (leaf.isCA) throw new SvidError("not_a_leaf", "leaf certificate has basicConstraints cA=true");
-  if (leaf.hasKeyUsage(KeyUsage.keyCertSign)) throw new SvidError("not_a_leaf", "leaf certificate has keyCertSign key usage");
+  if (leaf.hasKeyUsage(KeyUsage.keyCertSign))
+    throw new SvidError("not_a_leaf", "leaf certificate has keyCertSign key usage");
   if (leaf.hasKeyUsage(KeyUsage.cRLSign)) throw new SvidError("not_a_leaf", "leaf certificate has cRLSign key usage");
   if (!leaf.hasKeyUsage(KeyUsage.digitalSignature)) {
     throw new SvidError("not_a_leaf", "leaf certificate lacks digitalSignature key usage");
@@ -117,9 +119,13 @@ interface Prepared {
 function prepare(chain: readonly CertificateInput[], source: X509BundleSource, options: X509VerifyOptions): Prepared {
   const maxChain = options.maxChainLength ?? DEFAULT_MAX_CHAIN_LENGTH;
   const maxBytes = options.maxCertificateBytes ?? DEFAULT_MAX_CERTIFICATE_BYTES;
-  if (!Array.isArray(chain) || chain.length === 0) throw new SvidError("malformed_certificate", "empty certificate chain");
+  if (!Array.isArray(chain) || chain.length === 0)
+    throw new SvidError("malformed_certificate", "empty certificate chain");
   if (chain.length > maxChain) {
-    throw new SvidError("malformed_certificate", `chain of ${chain.length} certificates exceeds the limit of ${maxChain}`);
+    throw new SvidError(
+      "malformed_certificate",
+      `chain of ${chain.length} certificates exceeds the limit of ${maxChain}`,
+    );
   }
   const certs = chain.map((c) => toCertificate(c, { maxCertificateBytes: maxBytes }));
   const leaf = certs[0] as Certificate;
@@ -149,7 +155,10 @@ function prepare(chain: readonly CertificateInput[], source: X509BundleSource, o
   if (!bundle) throw new SvidError("unknown_trust_domain", `no X.509 bundle for trust domain ${id.trustDomain.name}`);
   // Defence in depth against a source that answers with another domain's bundle.
   if (!bundle.trustDomain.equals(id.trustDomain)) {
-    throw new SvidError("untrusted", `bundle source returned the bundle of ${bundle.trustDomain.name} for ${id.trustDomain.name}`);
+    throw new SvidError(
+      "untrusted",
+      `bundle source returned the bundle of ${bundle.trustDomain.name} for ${id.trustDomain.name}`,
+    );
   }
   if (bundle.authorities.length === 0) {
     throw new SvidError("untrusted", `X.509 bundle of ${id.trustDomain.name} is empty`);
@@ -177,7 +186,12 @@ function validityWindow(certs: readonly Certificate[], nowMs: number): TimeWindo
   return { fromMs, toMs };
 }
 
-function verify(chain: readonly CertificateInput[], source: X509BundleSource, now: Date, options: X509VerifyOptions): X509Svid {
+function verify(
+  chain: readonly CertificateInput[],
+  source: X509BundleSource,
+  now: Date,
+  options: X509VerifyOptions,
+): X509Svid {
   const nowMs = now.getTime();
   // No stableFor: a broken clock is not an answer about these bytes.
   if (!Number.isFinite(nowMs)) throw new SvidError("untrusted", "verification time is not a valid date");

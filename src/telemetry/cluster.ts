@@ -63,7 +63,11 @@ export function collectWorkerSnapshots(timeoutMs = 5000): Promise<MetricsSnapsho
     };
     const timer = setTimeout(() => {
       cleanup();
-      reject(new Error(`metrics: ${pending.size} of ${workers.length} workers did not send a snapshot within ${timeoutMs} ms`));
+      reject(
+        new Error(
+          `metrics: ${pending.size} of ${workers.length} workers did not send a snapshot within ${timeoutMs} ms`,
+        ),
+      );
     }, timeoutMs);
     for (const w of workers) {
       if (!w) continue;
@@ -92,7 +96,9 @@ export function collectWorkerSnapshots(timeoutMs = 5000): Promise<MetricsSnapsho
  * The primary's /metrics source: all workers merged, plus `own` (e.g. the primary's process metrics via
  * its own telemetry's snapshot()) when given.
  */
-export function clusterMetricsSource(opts: { own?: () => Promise<MetricsSnapshot>; timeoutMs?: number } = {}): MetricsSource {
+export function clusterMetricsSource(
+  opts: { own?: () => Promise<MetricsSnapshot>; timeoutMs?: number } = {},
+): MetricsSource {
   return {
     async metricsText() {
       const [workers, own] = await Promise.all([collectWorkerSnapshots(opts.timeoutMs), opts.own?.()]);

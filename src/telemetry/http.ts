@@ -82,7 +82,8 @@ export function startMetricsServer(opts: MetricsServerOptions): Promise<MetricsS
   });
 
   return new Promise((resolve, reject) => {
-    const onListenError = (err: Error) => reject(new Error(`metrics server: cannot listen on ${opts.host}:${opts.port}: ${err.message}`));
+    const onListenError = (err: Error) =>
+      reject(new Error(`metrics server: cannot listen on ${opts.host}:${opts.port}: ${err.message}`));
     server.once("error", onListenError);
     server.listen(opts.port, opts.host, () => {
       server.off("error", onListenError);

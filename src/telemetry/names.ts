@@ -19,7 +19,8 @@ export const METRIC = {
 export const HELP: Record<(typeof METRIC)[keyof typeof METRIC], string> = {
   [METRIC.decisions]: "Authorization decisions by outcome, reason and front door.",
   [METRIC.decisionDuration]: "Time spent in the decision engine per request, in seconds.",
-  [METRIC.bundleAge]: "Seconds since a bundle for the trust domain was last received (Workload API message or file load).",
+  [METRIC.bundleAge]:
+    "Seconds since a bundle for the trust domain was last received (Workload API message or file load).",
   [METRIC.trustDomains]: "Number of trust domains with a bundle in the trust store.",
   [METRIC.workloadApiConnected]: "1 while the SPIRE Workload API stream is up, else 0.",
   [METRIC.bundleUpdates]: "Trust bundle updates received, by source.",

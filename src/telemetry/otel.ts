@@ -133,7 +133,9 @@ export class OtelTelemetry implements Telemetry {
       });
 
     const hits = meter.createObservableCounter(METRIC.chainCacheHits, { description: HELP[METRIC.chainCacheHits] });
-    const misses = meter.createObservableCounter(METRIC.chainCacheMisses, { description: HELP[METRIC.chainCacheMisses] });
+    const misses = meter.createObservableCounter(METRIC.chainCacheMisses, {
+      description: HELP[METRIC.chainCacheMisses],
+    });
     meter.addBatchObservableCallback(
       (result) => {
         const stats = this.cacheSource?.();
@@ -164,7 +166,11 @@ export class OtelTelemetry implements Telemetry {
   }
 
   private recordOdd(transport: Transport, decision: DecisionOutcome, seconds: number): void {
-    const attrs = { decision: decision.allow ? "allow" : "deny", reason: String(decision.reason), transport: String(transport) };
+    const attrs = {
+      decision: decision.allow ? "allow" : "deny",
+      reason: String(decision.reason),
+      transport: String(transport),
+    };
     const key = JSON.stringify(attrs);
     const entry = this.oddTally.get(key);
     if (entry) entry.value++;

@@ -47,7 +47,8 @@ function positiveInt(env: Env, key: string, fallback: number): number {
   const raw = envValue(env, key);
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new TelemetryConfigError(key, `expected a positive integer of milliseconds, got "${raw}"`);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new TelemetryConfigError(key, `expected a positive integer of milliseconds, got "${raw}"`);
   return n;
 }
 
@@ -57,12 +58,16 @@ export function otlpSettingsFromEnv(env: Env = process.env): OtlpSettings | unde
   const endpoint = envValue(env, "OTEL_EXPORTER_OTLP_ENDPOINT");
   if (signalEndpoint === undefined && endpoint === undefined) return undefined;
 
-  const protocolKey = envValue(env, "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL") !== undefined
-    ? "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"
-    : "OTEL_EXPORTER_OTLP_PROTOCOL";
+  const protocolKey =
+    envValue(env, "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL") !== undefined
+      ? "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"
+      : "OTEL_EXPORTER_OTLP_PROTOCOL";
   const protocol = envValue(env, protocolKey) ?? "http/protobuf"; // the spec's default
   if (!PROTOCOLS.includes(protocol)) {
-    throw new TelemetryConfigError(protocolKey, `unknown OTLP protocol "${protocol}" (expected grpc, http/protobuf or http/json)`);
+    throw new TelemetryConfigError(
+      protocolKey,
+      `unknown OTLP protocol "${protocol}" (expected grpc, http/protobuf or http/json)`,
+    );
   }
 
   // Per the spec, the signal-specific endpoint is the full URL; the generic one is a base that HTTP
@@ -82,8 +87,12 @@ export function otlpSettingsFromEnv(env: Env = process.env): OtlpSettings | unde
 // packages; they are already installed as dependencies of the exporters (same 0.301.0 release).
 function protobufHttpExporter(url: string): PushMetricExporter {
   const { OTLPMetricExporterBase } = load("@opentelemetry/exporter-metrics-otlp-http") as typeof HttpExporters;
-  const { convertLegacyHttpOptions, createOtlpHttpExportDelegate } = load("@opentelemetry/otlp-exporter-base/node-http") as typeof ExporterBase;
-  const { MetricsExporterMetricsHelper, ProtobufMetricsSerializer } = load("@opentelemetry/otlp-transformer") as typeof Transformer;
+  const { convertLegacyHttpOptions, createOtlpHttpExportDelegate } = load(
+    "@opentelemetry/otlp-exporter-base/node-http",
+  ) as typeof ExporterBase;
+  const { MetricsExporterMetricsHelper, ProtobufMetricsSerializer } = load(
+    "@opentelemetry/otlp-transformer",
+  ) as typeof Transformer;
   return new OTLPMetricExporterBase(
     createOtlpHttpExportDelegate(
       convertLegacyHttpOptions({ url }, "METRICS", "v1/metrics", { "Content-Type": "application/x-protobuf" }),

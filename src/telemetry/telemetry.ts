@@ -35,7 +35,11 @@ export interface Telemetry {
   /** Hot path: a tally increment and one histogram record; nothing allocated on our side. */
   recordDecision(transport: Transport, decision: DecisionOutcome, seconds: number): void;
   /** The same as an Engine listener: `engine.onDecision(telemetry.onDecision)` (bound, safe to pass). */
-  readonly onDecision: (req: Pick<AuthzRequest, "transport">, decision: DecisionOutcome, durationSeconds: number) => void;
+  readonly onDecision: (
+    req: Pick<AuthzRequest, "transport">,
+    decision: DecisionOutcome,
+    durationSeconds: number,
+  ) => void;
 
   /** Workload API stream state, pushed on change ... */
   setWorkloadApiConnected(connected: boolean): void;

@@ -76,7 +76,9 @@ export class StaticBundles {
       try {
         // Any event in the directory: the file itself, a rename onto it, or a symlink swap it resolves through.
         const w = watch(dir, () => indexes.forEach((i) => this.schedule(i)));
-        w.on("error", (err) => this.log.warn({ dir, err: err.message }, "cannot watch bundle file directory; polling only"));
+        w.on("error", (err) =>
+          this.log.warn({ dir, err: err.message }, "cannot watch bundle file directory; polling only"),
+        );
         this.watchers.push(w);
       } catch (err) {
         this.log.warn({ dir, err: describe(err) }, "cannot watch bundle file directory; polling only");
@@ -112,7 +114,10 @@ export class StaticBundles {
         if (this.loaded.delete(i)) {
           this.store.removeStatic(key(i));
           this.onUpdate();
-          this.log.warn({ path: e.path, trustDomain: e["trust-domain"] }, "bundle file deleted; its bundle is no longer trusted");
+          this.log.warn(
+            { path: e.path, trustDomain: e["trust-domain"] },
+            "bundle file deleted; its bundle is no longer trusted",
+          );
         }
         return;
       }
@@ -121,7 +126,10 @@ export class StaticBundles {
       // Log a broken file once per version of it, not on every poll.
       if (prev && st !== undefined && prev.stat === st) return;
       if (prev && st !== undefined) this.loaded.set(i, { ...prev, stat: st });
-      this.log.error({ path: e.path, trustDomain: e["trust-domain"], error: describe(err), keptPrevious: prev !== undefined }, "bundle file unreadable or malformed; previous bundle kept");
+      this.log.error(
+        { path: e.path, trustDomain: e["trust-domain"], error: describe(err), keptPrevious: prev !== undefined },
+        "bundle file unreadable or malformed; previous bundle kept",
+      );
     }
   }
 
@@ -144,7 +152,10 @@ export class StaticBundles {
     this.loaded.set(i, { digest, stat });
     this.store.setStatic(key(i), [bundle]);
     this.onUpdate();
-    this.log.info({ path: e.path, trustDomain: e["trust-domain"] }, prev ? "static bundle reloaded" : "static bundle loaded");
+    this.log.info(
+      { path: e.path, trustDomain: e["trust-domain"] },
+      prev ? "static bundle reloaded" : "static bundle loaded",
+    );
   }
 }
 

@@ -70,10 +70,14 @@ function parts(b: AnyBundle): Array<X509Bundle | JwtBundle> {
 
 function unite(a: X509Bundle | JwtBundle | undefined, b: X509Bundle | JwtBundle): X509Bundle | JwtBundle {
   if (!a) return b;
-  if (a instanceof X509Bundle && b instanceof X509Bundle) return X509Bundle.fromCertificates(a.trustDomain, [...a.authorities, ...b.authorities]);
+  if (a instanceof X509Bundle && b instanceof X509Bundle)
+    return X509Bundle.fromCertificates(a.trustDomain, [...a.authorities, ...b.authorities]);
   if (a instanceof JwtBundle && b instanceof JwtBundle) {
     const kids = new Set(a.authorities.map((k) => k.keyId));
-    return JwtBundle.fromAuthorities(a.trustDomain, [...a.authorities, ...b.authorities.filter((k) => !kids.has(k.keyId))]);
+    return JwtBundle.fromAuthorities(a.trustDomain, [
+      ...a.authorities,
+      ...b.authorities.filter((k) => !kids.has(k.keyId)),
+    ]);
   }
   return b;
 }
@@ -178,7 +182,8 @@ export class TrustStore implements TrustSnapshotSource {
       let t = -Infinity;
       if (usable.x509) t = Math.max(t, this.x509.receivedAt.get(td.name) ?? -Infinity);
       if (usable.jwt) t = Math.max(t, this.jwt.receivedAt.get(td.name) ?? -Infinity);
-      for (const e of this.statics.values()) if (e.bundles.some((b) => b.trustDomain.name === td.name)) t = Math.max(t, e.loadedAt);
+      for (const e of this.statics.values())
+        if (e.bundles.some((b) => b.trustDomain.name === td.name)) t = Math.max(t, e.loadedAt);
       if (t > -Infinity) out.push({ trustDomain: td.name, updatedAt: new Date(t) });
     }
     return out;
@@ -275,7 +280,11 @@ export class TrustStore implements TrustSnapshotSource {
     const changed = key !== this.snapshotKey;
     if (changed) {
       this.snapshotKey = key;
-      this.snapshot = Object.freeze({ generation: this.snapshot.generation + 1, bundles: new BundleSet(merged.values()), spireAvailable });
+      this.snapshot = Object.freeze({
+        generation: this.snapshot.generation + 1,
+        bundles: new BundleSet(merged.values()),
+        spireAvailable,
+      });
     }
 
     // Under `cache`, the snapshot must change by itself when cache-ttl runs out.

@@ -22,7 +22,13 @@ const allAllow = (n: number): OutcomeSample => ({ checked: n, correct: n, allow:
 const allDeny = (n: number): OutcomeSample => ({ checked: n, correct: 0, allow: 0, deny: n, error: 0 });
 
 test("throughput: a deny-everything server at full h2load speed counts 0 correct answers and misses", () => {
-  const v = throughputVerdict({ rps: 14_000, sample: allDeny(2000), baselineRps: 14_000, baselineSample: allAllow(2000), goal: 0.9 });
+  const v = throughputVerdict({
+    rps: 14_000,
+    sample: allDeny(2000),
+    baselineRps: 14_000,
+    baselineSample: allAllow(2000),
+    goal: 0.9,
+  });
   assert.equal(v.ok, false);
   assert.equal(v.ratio, 0);
   assert.match(v.why, /2000 of 2000 sampled answers were wrong/);
@@ -31,18 +37,55 @@ test("throughput: a deny-everything server at full h2load speed counts 0 correct
 
 test("throughput: gRPC errors (HTTP 200 with a trailer status), a single wrong answer, or no sample at all miss", () => {
   const errors: OutcomeSample = { checked: 100, correct: 0, allow: 0, deny: 0, error: 100 };
-  assert.equal(throughputVerdict({ rps: 9e3, sample: errors, baselineRps: 9e3, baselineSample: allAllow(100), goal: 0.9 }).ok, false);
+  assert.equal(
+    throughputVerdict({ rps: 9e3, sample: errors, baselineRps: 9e3, baselineSample: allAllow(100), goal: 0.9 }).ok,
+    false,
+  );
   const oneWrong: OutcomeSample = { checked: 100, correct: 99, allow: 99, deny: 1, error: 0 };
-  assert.equal(throughputVerdict({ rps: 9e3, sample: oneWrong, baselineRps: 9e3, baselineSample: allAllow(100), goal: 0.9 }).ok, false);
-  assert.equal(throughputVerdict({ rps: 9e3, sample: allAllow(0), baselineRps: 9e3, baselineSample: allAllow(100), goal: 0.9 }).ok, false);
+  assert.equal(
+    throughputVerdict({ rps: 9e3, sample: oneWrong, baselineRps: 9e3, baselineSample: allAllow(100), goal: 0.9 }).ok,
+    false,
+  );
+  assert.equal(
+    throughputVerdict({ rps: 9e3, sample: allAllow(0), baselineRps: 9e3, baselineSample: allAllow(100), goal: 0.9 }).ok,
+    false,
+  );
   // A baseline that answers wrongly makes the ratio meaningless too.
-  assert.equal(throughputVerdict({ rps: 9e3, sample: allAllow(100), baselineRps: 9e3, baselineSample: allDeny(100), goal: 0.9 }).ok, false);
+  assert.equal(
+    throughputVerdict({ rps: 9e3, sample: allAllow(100), baselineRps: 9e3, baselineSample: allDeny(100), goal: 0.9 })
+      .ok,
+    false,
+  );
 });
 
 test("throughput: a slower server misses, a fast and correct one passes (warm ≥ 0.90, workers ≥ 1.6)", () => {
-  assert.equal(throughputVerdict({ rps: 7000, sample: allAllow(500), baselineRps: 14_000, baselineSample: allAllow(500), goal: 0.9 }).ok, false);
-  assert.equal(throughputVerdict({ rps: 19_000, sample: allAllow(500), baselineRps: 14_000, baselineSample: allAllow(500), goal: 1.6 }).ok, false);
-  const ok = throughputVerdict({ rps: 13_500, sample: allAllow(500), baselineRps: 14_000, baselineSample: allAllow(500), goal: 0.9 });
+  assert.equal(
+    throughputVerdict({
+      rps: 7000,
+      sample: allAllow(500),
+      baselineRps: 14_000,
+      baselineSample: allAllow(500),
+      goal: 0.9,
+    }).ok,
+    false,
+  );
+  assert.equal(
+    throughputVerdict({
+      rps: 19_000,
+      sample: allAllow(500),
+      baselineRps: 14_000,
+      baselineSample: allAllow(500),
+      goal: 1.6,
+    }).ok,
+    false,
+  );
+  const ok = throughputVerdict({
+    rps: 13_500,
+    sample: allAllow(500),
+    baselineRps: 14_000,
+    baselineSample: allAllow(500),
+    goal: 0.9,
+  });
   assert.equal(ok.ok, true, ok.why);
 });
 
@@ -76,7 +119,13 @@ async function fixedServer(message: number[]): Promise<{ server: Http2Server; ta
 test("a real deny-everything server (HTTP 200, grpc-status 0, CheckResponse code 7): the sampler finds no correct answer", async () => {
   const { server, target } = await fixedServer([0x0a, 0x02, 0x08, 0x07]);
   try {
-    const { sample } = await sampleWhile(target, Buffer.from([0, 0, 0, 0, 0]), { outcome: "allow", contains: ID }, new Promise((r) => setTimeout(r, 200)), 2);
+    const { sample } = await sampleWhile(
+      target,
+      Buffer.from([0, 0, 0, 0, 0]),
+      { outcome: "allow", contains: ID },
+      new Promise((r) => setTimeout(r, 200)),
+      2,
+    );
     assert.ok(sample.checked > 0);
     assert.equal(sample.correct, 0);
     assert.equal(sample.deny, sample.checked);
@@ -108,7 +157,10 @@ test("telemetry cost: above 5 %, noise wider than the goal, or one round only, m
 test("added latency: different offered rates, a slower server, a negative figure beyond noise, or bad answers miss", () => {
   const base = { authzRate: 5000, baselineRate: 5000, bad: 0, goalMs: 2 };
   // The old comparison: one run after the other at different rates (a "PASS" at −87 ms).
-  assert.equal(addedLatencyVerdict({ ...base, authzP99Ms: [95.5], baselineP99Ms: [173.3], baselineRate: 8667 }).ok, false);
+  assert.equal(
+    addedLatencyVerdict({ ...base, authzP99Ms: [95.5], baselineP99Ms: [173.3], baselineRate: 8667 }).ok,
+    false,
+  );
   assert.equal(addedLatencyVerdict({ ...base, authzP99Ms: [6.1, 5.9, 6.0], baselineP99Ms: [1.0, 1.1, 0.9] }).ok, false); // +5 ms
   const negative = addedLatencyVerdict({ ...base, authzP99Ms: [1.0, 1.1, 0.9], baselineP99Ms: [9.0, 9.2, 8.8] });
   assert.equal(negative.ok, false);
@@ -136,7 +188,17 @@ test("cold: a run with any warm cache misses whatever its ratio; a truly cold 0.
 });
 
 test("soak: 0 mismatches and 0 errors are not enough; a leaking RSS or a too-large RSS misses", () => {
-  const clean = { sent: 1e6, completed: 1e6, mismatches: 0, errors: 0, unanswered: 0, rotationsSettled: true, rssTrendMbPerMin: 0.2, rssMaxMb: 120, maxRefusedMs: 8 };
+  const clean = {
+    sent: 1e6,
+    completed: 1e6,
+    mismatches: 0,
+    errors: 0,
+    unanswered: 0,
+    rotationsSettled: true,
+    rssTrendMbPerMin: 0.2,
+    rssMaxMb: 120,
+    maxRefusedMs: 8,
+  };
   assert.equal(soakVerdict(clean).ok, true);
   const leak = soakVerdict({ ...clean, rssTrendMbPerMin: 3.3 });
   assert.equal(leak.ok, false);

@@ -24,12 +24,25 @@ before(async () => {
   file("web-chain.pem", web.chainPem);
   file("inter.pem", inter.pem);
   file("admin.pem", admin.pem);
-  file("config.yaml", "allowlist: { prefix: ['spiffe://example.org/services/'] }\nroutes:\n  - { name: admin-only, allowlist: { exact: [spiffe://example.org/admin] } }\n");
+  file(
+    "config.yaml",
+    "allowlist: { prefix: ['spiffe://example.org/services/'] }\nroutes:\n  - { name: admin-only, allowlist: { exact: [spiffe://example.org/admin] } }\n",
+  );
   file("bad.yaml", "failure: { spire-unavailable: sometimes }\n");
 });
 
 test("allow: exit 0 and the decision as JSON", async () => {
-  const r = await runCli(["check", "--config", join(dir, "config.yaml"), "--cert", join(dir, "web.pem"), "--chain", join(dir, "inter.pem"), "--bundle", `example.org=${join(dir, "bundle.pem")}`]);
+  const r = await runCli([
+    "check",
+    "--config",
+    join(dir, "config.yaml"),
+    "--cert",
+    join(dir, "web.pem"),
+    "--chain",
+    join(dir, "inter.pem"),
+    "--bundle",
+    `example.org=${join(dir, "bundle.pem")}`,
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const d = JSON.parse(r.stdout);
   assert.equal(d.allow, true);
@@ -59,13 +72,29 @@ test("usage and config errors: exit 2 with one line naming the problem", async (
   r = await runCli(["check", "--config", join(dir, "bad.yaml"), "--cert", join(dir, "web.pem")]);
   assert.equal(r.code, 2);
   assert.equal(r.stderr.trim(), "config: failure.spire-unavailable: expected fail_closed|fail_open|cache");
-  r = await runCli(["check", "--config", join(dir, "config.yaml"), "--cert", join(dir, "web.pem"), "--bundle", "example.org"]);
+  r = await runCli([
+    "check",
+    "--config",
+    join(dir, "config.yaml"),
+    "--cert",
+    join(dir, "web.pem"),
+    "--bundle",
+    "example.org",
+  ]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--bundle: expected TD=FILE/);
   r = await runCli(["check", "--config", join(dir, "config.yaml"), "--cert", join(dir, "nope.pem")]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--cert: cannot read .*nope\.pem: ENOENT/);
-  r = await runCli(["check", "--config", join(dir, "config.yaml"), "--cert", join(dir, "web.pem"), "--bundle", `example.org=${join(dir, "config.yaml")}`]);
+  r = await runCli([
+    "check",
+    "--config",
+    join(dir, "config.yaml"),
+    "--cert",
+    join(dir, "web.pem"),
+    "--bundle",
+    `example.org=${join(dir, "config.yaml")}`,
+  ]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /bundle for example\.org/);
   r = await runCli(["frobnicate"]);

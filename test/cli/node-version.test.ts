@@ -7,7 +7,10 @@ import { runCli } from "../helpers/cli.js";
 
 describe("node version warning", () => {
   it("warns below engines and is silent at or above it", () => {
-    assert.match(nodeVersionWarning("20.20.2")!, /^spiffe-authz: warning: Node\.js v20\.20\.2 is unsupported .*Node\.js 24 LTS/);
+    assert.match(
+      nodeVersionWarning("20.20.2")!,
+      /^spiffe-authz: warning: Node\.js v20\.20\.2 is unsupported .*Node\.js 24 LTS/,
+    );
     assert.ok(nodeVersionWarning("22.14.9"));
     assert.equal(nodeVersionWarning("22.15.0"), undefined);
     assert.equal(nodeVersionWarning("v24.22.3"), undefined);
@@ -16,7 +19,9 @@ describe("node version warning", () => {
   });
 
   it("matches package.json engines", () => {
-    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { engines: { node: string } };
+    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+      engines: { node: string };
+    };
     assert.equal(pkg.engines.node, `>=${MIN_NODE_VERSION}`);
   });
 

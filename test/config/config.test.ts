@@ -58,16 +58,36 @@ test("JSON is accepted too", () => {
 });
 
 const bad: Array<[string, unknown, string]> = [
-  ["enum", { failure: { "spire-unavailable": "maybe" } }, "config: failure.spire-unavailable: expected fail_closed|fail_open|cache"],
-  ["enum 2", { failure: { "validation-failure": "allow" } }, "config: failure.validation-failure: expected reject|log_and_allow"],
+  [
+    "enum",
+    { failure: { "spire-unavailable": "maybe" } },
+    "config: failure.spire-unavailable: expected fail_closed|fail_open|cache",
+  ],
+  [
+    "enum 2",
+    { failure: { "validation-failure": "allow" } },
+    "config: failure.validation-failure: expected reject|log_and_allow",
+  ],
   ["unknown top-level key", { allowList: {} }, "config: allowList: unknown key"],
   ["unknown nested key", { tls: { "require-mTLS": true } }, "config: tls.require-mTLS: unknown key"],
   ["wrong type", { tls: { "require-mtls": "yes" } }, "config: tls.require-mtls: expected boolean, got string"],
   ["array expected", { allowlist: { exact: "spiffe://a/b" } }, "config: allowlist.exact: expected array, got string"],
-  ["route path", { routes: [{ name: "r", match: { "path-prefix": "api" } }] }, "config: routes[0].match.path-prefix: expected a path starting with /"],
+  [
+    "route path",
+    { routes: [{ name: "r", match: { "path-prefix": "api" } }] },
+    "config: routes[0].match.path-prefix: expected a path starting with /",
+  ],
   ["negative ttl", { failure: { "cache-ttl": -1 } }, "config: failure.cache-ttl:"],
-  ["bad header name", { headers: { "spiffe-id": "X SPIFFE" } }, "config: headers.spiffe-id: expected an HTTP header name"],
-  ["trust bundle entry", { "trust-bundles": [{ "trust-domain": "a.org" }] }, "config: trust-bundles[0].path: expected string, got nothing"],
+  [
+    "bad header name",
+    { headers: { "spiffe-id": "X SPIFFE" } },
+    "config: headers.spiffe-id: expected an HTTP header name",
+  ],
+  [
+    "trust bundle entry",
+    { "trust-bundles": [{ "trust-domain": "a.org" }] },
+    "config: trust-bundles[0].path: expected string, got nothing",
+  ],
 ];
 for (const [name, value, message] of bad) {
   test(`bad config: ${name}`, () => {
@@ -78,13 +98,22 @@ for (const [name, value, message] of bad) {
 
 test("top level must be a mapping, YAML syntax errors name the file and line", () => {
   assert.match(errorOf(() => parseConfigText("- a\n- b", "c.yaml")).message, /^config: c\.yaml: expected a mapping/);
-  assert.match(errorOf(() => parseConfigText("a: [\n", "c.yaml")).message, /^config: c\.yaml: not valid YAML\/JSON at line \d+/);
-  assert.match(errorOf(() => parseConfigText("tls: {}\ntls: {}\n", "c.yaml")).message, /^config: c\.yaml: not valid YAML/);
+  assert.match(
+    errorOf(() => parseConfigText("a: [\n", "c.yaml")).message,
+    /^config: c\.yaml: not valid YAML\/JSON at line \d+/,
+  );
+  assert.match(
+    errorOf(() => parseConfigText("tls: {}\ntls: {}\n", "c.yaml")).message,
+    /^config: c\.yaml: not valid YAML/,
+  );
 });
 
 test("missing or unreadable file is a clear error", () => {
   const dir = mkdtempSync(join(tmpdir(), "cfg-"));
-  assert.equal(errorOf(() => loadConfigFile(join(dir, "nope.yaml"))).message, `config: cannot read ${join(dir, "nope.yaml")}: no such file`);
+  assert.equal(
+    errorOf(() => loadConfigFile(join(dir, "nope.yaml"))).message,
+    `config: cannot read ${join(dir, "nope.yaml")}: no such file`,
+  );
   assert.equal(errorOf(() => loadConfigFile(dir)).message, `config: cannot read ${dir}: is a directory`);
   writeFileSync(join(dir, "ok.yaml"), "audit: { log-success: false }\n");
   assert.equal(loadConfigFile(join(dir, "ok.yaml")).audit["log-success"], false);
@@ -108,13 +137,19 @@ test("reload: a file that would empty a non-empty allowlist (a cut-off write) is
   assert.match(r.ok ? "" : r.error, /^config: allowlist would become empty/);
   assert.equal(m.applied.version, v0);
 
-  writeFileSync(file, "allowlist: { exact: [spiffe://example.org/a] }\nroutes: [{ name: pay, match: { path-prefix: /pay }, allowlist: {} }]\n");
+  writeFileSync(
+    file,
+    "allowlist: { exact: [spiffe://example.org/a] }\nroutes: [{ name: pay, match: { path-prefix: /pay }, allowlist: {} }]\n",
+  );
   r = m.reloadFile(file);
   assert.equal(r.ok, false);
   assert.match(r.ok ? "" : r.error, /routes\["pay"\]\.allowlist would become empty/);
 
   // Narrowing or changing entries is an ordinary reload.
-  writeFileSync(file, "allowlist: { exact: [spiffe://example.org/b] }\nroutes: [{ name: pay, match: { path-prefix: /pay }, allowlist: { prefix: [spiffe://example.org/pay] } }]\n");
+  writeFileSync(
+    file,
+    "allowlist: { exact: [spiffe://example.org/b] }\nroutes: [{ name: pay, match: { path-prefix: /pay }, allowlist: { prefix: [spiffe://example.org/pay] } }]\n",
+  );
   assert.equal(m.reloadFile(file).ok, true);
   assert.deepEqual(m.applied.config.allowlist.exact, ["spiffe://example.org/b"]);
 });

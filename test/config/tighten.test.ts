@@ -35,7 +35,9 @@ test("merge: mappings merge key by key, arrays and scalars replace, omitted keys
 });
 
 test("merge: a __proto__ key stays a key, so the schema refuses it instead of it reaching a prototype", () => {
-  const merged = mergeOverFile(FILE, JSON.parse('{"tls": {"__proto__": {"require-mtls": false}}}')) as { tls: Record<string, unknown> };
+  const merged = mergeOverFile(FILE, JSON.parse('{"tls": {"__proto__": {"require-mtls": false}}}')) as {
+    tls: Record<string, unknown>;
+  };
   assert.ok(Object.hasOwn(merged.tls, "__proto__"));
   assert.equal(Object.getPrototypeOf(merged.tls), Object.prototype);
   assert.throws(() => parseConfig(merged), /tls\.__proto__: unknown key/);
@@ -57,7 +59,10 @@ test("loosenings: each way to loosen the file is named by its key", () => {
     [{ headers: { "spiffe-id": "X-Id" } }, ["headers"]],
     [{ headers: { "auth-timestamp": "x-auth-timestamp" } }, ["headers"]],
     [{ "trust-bundles": [] }, ["trust-bundles"]],
-    [{ "trust-bundles": [...FILE["trust-bundles"], { "trust-domain": "evil.org", path: "/tmp/evil.pem" }] }, ["trust-bundles"]],
+    [
+      { "trust-bundles": [...FILE["trust-bundles"], { "trust-domain": "evil.org", path: "/tmp/evil.pem" }] },
+      ["trust-bundles"],
+    ],
     [{ spire: { socket: "unix:///tmp/evil.sock" } }, ["spire"]],
     [{ server: { tls: { mode: "spiffe" } } }, ["server"]],
     [{ zentinel: { "max-streams": 1 } }, ["zentinel"]],
@@ -65,7 +70,10 @@ test("loosenings: each way to loosen the file is named by its key", () => {
     [{ jwt: { audiences: ["api", "other"] } }, ["jwt.audiences"]],
     [{ audit: { "log-failure": false } }, ["audit.log-failure"]],
     [
-      { failure: { "validation-failure": "log_and_allow", "spire-unavailable": "fail_open" }, tls: { "require-mtls": false } },
+      {
+        failure: { "validation-failure": "log_and_allow", "spire-unavailable": "fail_open" },
+        tls: { "require-mtls": false },
+      },
       ["tls.require-mtls", "failure.spire-unavailable", "failure.validation-failure"],
     ],
   ];
@@ -77,8 +85,21 @@ test("loosenings: tightening, and changing allowlist entries or route matches, i
     {},
     { failure: { "spire-unavailable": "fail_closed", "cache-ttl": 10 } },
     { allowlist: { exact: ["spiffe://example.org/other"], patterns: ["spiffe://example\\.org/team-[a-z]+"] } },
-    { routes: [{ name: "pay", match: { "path-prefix": "/payments", methods: ["POST"] }, allowlist: { exact: ["spiffe://example.org/pay"] } }] },
-    { routes: [...FILE.routes, { name: "admin", match: { "path-prefix": "/admin" }, allowlist: { exact: ["spiffe://example.org/ops"] } }] },
+    {
+      routes: [
+        {
+          name: "pay",
+          match: { "path-prefix": "/payments", methods: ["POST"] },
+          allowlist: { exact: ["spiffe://example.org/pay"] },
+        },
+      ],
+    },
+    {
+      routes: [
+        ...FILE.routes,
+        { name: "admin", match: { "path-prefix": "/admin" }, allowlist: { exact: ["spiffe://example.org/ops"] } },
+      ],
+    },
     { jwt: { enabled: false } },
     { jwt: { audiences: ["api"] } },
     { audit: { "include-cert-info": true } },
@@ -87,9 +108,15 @@ test("loosenings: tightening, and changing allowlist entries or route matches, i
 });
 
 test("loosenings: a file without JWT, mTLS off or failing open can be tightened, and only in that direction", () => {
-  const lax = parseConfig({ tls: { "require-mtls": false }, failure: { "spire-unavailable": "fail_open", "validation-failure": "log_and_allow" } });
+  const lax = parseConfig({
+    tls: { "require-mtls": false },
+    failure: { "spire-unavailable": "fail_open", "validation-failure": "log_and_allow" },
+  });
   const next = (p: unknown) => loosenings(lax, parseConfig(mergeOverFile(lax, p))).map((l) => l.field);
-  assert.deepEqual(next({ tls: { "require-mtls": true }, failure: { "spire-unavailable": "cache", "validation-failure": "reject" } }), []);
+  assert.deepEqual(
+    next({ tls: { "require-mtls": true }, failure: { "spire-unavailable": "cache", "validation-failure": "reject" } }),
+    [],
+  );
   assert.deepEqual(next({ jwt: { enabled: true, audiences: ["api"] } }), ["jwt.enabled", "jwt.audiences"]);
   assert.deepEqual(next({}), [], "restating the file's lax values is no loosening");
   // An empty allowlist in the file (authentication only) may be filled.
@@ -104,21 +131,37 @@ test("applyPushed: refused unless the FILE says zentinel.accept-configure; the c
   const m = manager({ allowlist: { exact: ["spiffe://example.org/web"] } });
   const before = m.applied;
   const r = m.applyPushed(JSON.stringify({ tls: { "require-mtls": false } }), "configure", "v1");
-  assert.deepEqual(r, { ok: false, error: "config: zentinel.accept-configure: is false in the config file: Configure event ignored", field: "zentinel.accept-configure" });
+  assert.deepEqual(r, {
+    ok: false,
+    error: "config: zentinel.accept-configure: is false in the config file: Configure event ignored",
+    field: "zentinel.accept-configure",
+  });
   assert.equal(m.applied, before);
   // apply() as it is (the file path, tests) is not what the network reaches.
-  assert.equal(m.applyPushed(JSON.stringify({ zentinel: { "accept-configure": true } }), "handshake").ok, false, "a push cannot turn pushing on");
+  assert.equal(
+    m.applyPushed(JSON.stringify({ zentinel: { "accept-configure": true } }), "handshake").ok,
+    false,
+    "a push cannot turn pushing on",
+  );
 });
 
 test("applyPushed: validated like a file, merged over it, tighten-only; errors name the key and keep the previous config", () => {
-  const m = manager({ zentinel: { "accept-configure": true }, "trust-bundles": [{ "trust-domain": "p.org", path: "/p.pem" }], allowlist: { exact: ["spiffe://example.org/web"] } });
+  const m = manager({
+    zentinel: { "accept-configure": true },
+    "trust-bundles": [{ "trust-domain": "p.org", path: "/p.pem" }],
+    allowlist: { exact: ["spiffe://example.org/web"] },
+  });
   const bad: Array<[string, string | undefined, RegExp]> = [
     ["{not json", undefined, /not valid JSON/],
     ["[]", undefined, /expected object/],
     [JSON.stringify({ allowlist: { exact: "x" } }), "allowlist.exact", /expected array/],
     [JSON.stringify({ alowlist: {} }), "alowlist", /unknown key/],
     [JSON.stringify({ allowlist: { patterns: ["(a+)+$"] } }), "allowlist.patterns[0]", /catastrophically/],
-    [JSON.stringify({ failure: { "spire-unavailable": "fail_open" } }), "failure.spire-unavailable", /fail_open would loosen the config file's fail_closed \(a pushed config may tighten/],
+    [
+      JSON.stringify({ failure: { "spire-unavailable": "fail_open" } }),
+      "failure.spire-unavailable",
+      /fail_open would loosen the config file's fail_closed \(a pushed config may tighten/,
+    ],
   ];
   const version = m.applied.version;
   for (const [json, field, problem] of bad) {
@@ -134,7 +177,11 @@ test("applyPushed: validated like a file, merged over it, tighten-only; errors n
   const ok = m.applyPushed(JSON.stringify({ allowlist: { exact: ["spiffe://example.org/api"] } }), "configure", "v2");
   assert.deepEqual(ok, { ok: true, version: "v2" });
   assert.equal(m.applied.source, "configure");
-  assert.deepEqual(m.applied.config["trust-bundles"], [{ "trust-domain": "p.org", path: "/p.pem" }], "never drops the file's trust-bundles");
+  assert.deepEqual(
+    m.applied.config["trust-bundles"],
+    [{ "trust-domain": "p.org", path: "/p.pem" }],
+    "never drops the file's trust-bundles",
+  );
   assert.deepEqual(m.applied.config.allowlist.exact, ["spiffe://example.org/api"]);
   assert.equal(m.fileConfig.allowlist.exact[0], "spiffe://example.org/web", "a push never becomes the file");
 });
@@ -144,7 +191,10 @@ test("applyPushed: no emptying an allowlist the config in force has filled; a re
   const path = join(dir, "c.yaml");
   writeFileSync(path, "zentinel: { accept-configure: true }\n");
   const m = manager({ zentinel: { "accept-configure": true } }); // the file: authentication only
-  assert.equal(m.applyPushed(JSON.stringify({ allowlist: { exact: ["spiffe://example.org/a"] } }), "configure", "filled").ok, true);
+  assert.equal(
+    m.applyPushed(JSON.stringify({ allowlist: { exact: ["spiffe://example.org/a"] } }), "configure", "filled").ok,
+    true,
+  );
   const r = m.applyPushed(JSON.stringify({ allowlist: { exact: [] } }), "configure", "emptied");
   assert.equal(r.ok, false, "the file's empty allowlist would be no loosening, but the config in force has entries");
   assert.match(r.ok ? "" : r.error, /^config: allowlist: would become empty .*the config in force has entries/);
@@ -157,7 +207,10 @@ test("applyPushed: no emptying an allowlist the config in force has filled; a re
 });
 
 test("applyPushed: a route name from the network reaches the error escaped, on one line", () => {
-  const m = manager({ zentinel: { "accept-configure": true }, routes: [{ name: "a\u202eb\nc", allowlist: { exact: ["spiffe://example.org/a"] } }] });
+  const m = manager({
+    zentinel: { "accept-configure": true },
+    routes: [{ name: "a\u202eb\nc", allowlist: { exact: ["spiffe://example.org/a"] } }],
+  });
   const r = m.applyPushed(JSON.stringify({ routes: [] }), "configure");
   assert.equal(r.ok, false);
   assert.equal(r.ok ? "" : r.field, 'routes["a\\u202eb\\nc"]');

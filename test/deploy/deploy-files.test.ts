@@ -48,7 +48,9 @@ test("the Envoy config calls our service over gRPC with the V3 ext_authz API", (
   assert.equal(authz.failure_mode_allow, false);
   assert.equal(authz.include_peer_certificate, true);
   assert.ok(authz.grpc_service.timeout);
-  const cluster = envoy.static_resources.clusters.find((c: { name: string }) => c.name === authz.grpc_service.envoy_grpc.cluster_name);
+  const cluster = envoy.static_resources.clusters.find(
+    (c: { name: string }) => c.name === authz.grpc_service.envoy_grpc.cluster_name,
+  );
   const addr = cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
   assert.deepEqual(addr, { address: "spiffe-authz", port_value: 50051 });
   assert.equal(cluster.health_checks[0].grpc_health_check.service_name, "envoy.service.auth.v3.Authorization");
@@ -57,14 +59,18 @@ test("the Envoy config calls our service over gRPC with the V3 ext_authz API", (
   const compose = parseYaml(read("docker-compose.yml"));
   assert.ok(compose.services["spiffe-authz"]);
   assert.ok(compose.services["spiffe-authz"].command.includes("0.0.0.0:50051"));
-  for (const s of ["spire-server", "spire-agent", "envoy", "backend", "frontend", "intruder"]) assert.ok(compose.services[s], s);
+  for (const s of ["spire-server", "spire-agent", "envoy", "backend", "frontend", "intruder"])
+    assert.ok(compose.services[s], s);
 });
 
 // The mismatches only the real peers showed (the e2e tier runs these files against them); kept here so the
 // fast tier catches a regression without the peers.
 test("Envoy asks SDS for the SVID SPIRE registers for the envoy service, and for the trust domain's bundle", () => {
   const envoy = parseYaml(read("deploy/envoy/envoy.yaml"));
-  const entries = JSON.parse(read("deploy/spire/entries.json")).entries as Array<{ spiffe_id: string; selectors: Array<{ type: string; value: string }> }>;
+  const entries = JSON.parse(read("deploy/spire/entries.json")).entries as Array<{
+    spiffe_id: string;
+    selectors: Array<{ type: string; value: string }>;
+  }>;
   const envoyEntry = entries.find((e) => e.selectors.some((s) => s.value === "label:com.docker.compose.service:envoy"));
   for (const l of envoy.static_resources.listeners) {
     if (l.name === "zentinel_agent_egress") {
@@ -82,7 +88,11 @@ test("Envoy asks SDS for the SVID SPIRE registers for the envoy service, and for
   }
   const mtls = envoy.static_resources.listeners.find((l: { name: string }) => l.name === "inbound_mtls");
   assert.equal(mtls.filter_chains[0].transport_socket.typed_config.require_client_certificate, true);
-  assert.equal(mtls.filter_chains[0].transport_socket.typed_config.common_tls_context.combined_validation_context.validation_context_sds_secret_config.name, "spiffe://example.org");
+  assert.equal(
+    mtls.filter_chains[0].transport_socket.typed_config.common_tls_context.combined_validation_context
+      .validation_context_sds_secret_config.name,
+    "spiffe://example.org",
+  );
   // Access log to Envoy's own stdout: opening /dev/stdout fails when stdout is a socket (ENXIO).
   assert.doesNotMatch(read("deploy/envoy/envoy.yaml"), /path: \/dev\/stdout/);
   // spiffe-authz runs server.tls.mode spiffe: Envoy's cluster presents the SVID spiffe-authz authorizes.
@@ -92,11 +102,16 @@ test("Envoy asks SDS for the SVID SPIRE registers for the envoy service, and for
   const authz = parseYaml(read("deploy/compose/spiffe-authz.yaml"));
   assert.equal(authz.server.tls.mode, "spiffe");
   assert.deepEqual(authz.server.tls["authorized-clients"].exact, [envoyEntry?.spiffe_id]);
-  assert.equal(up.combined_validation_context.default_validation_context.match_typed_subject_alt_names[0].matcher.exact, entries.find((e) => e.spiffe_id.endsWith("/spiffe-authz"))?.spiffe_id);
+  assert.equal(
+    up.combined_validation_context.default_validation_context.match_typed_subject_alt_names[0].matcher.exact,
+    entries.find((e) => e.spiffe_id.endsWith("/spiffe-authz"))?.spiffe_id,
+  );
 });
 
 test("docker-compose.yml runs the SPIRE images as they are built (FROM scratch: no shell, no wget) and mounts files that exist", () => {
-  const compose = parseYaml(read("docker-compose.yml")) as { services: Record<string, { image?: string; entrypoint?: string[]; command?: string[]; volumes?: string[] }> };
+  const compose = parseYaml(read("docker-compose.yml")) as {
+    services: Record<string, { image?: string; entrypoint?: string[]; command?: string[]; volumes?: string[] }>;
+  };
   const pins = Object.fromEntries(
     read("scripts/peers.env")
       .split("\n")
@@ -113,9 +128,11 @@ test("docker-compose.yml runs the SPIRE images as they are built (FROM scratch: 
       assert.doesNotMatch(argv, /\/bin\/sh|wget|curl/, `${name} runs a shell or tool its image does not have`);
       if (svc.entrypoint) assert.match(svc.entrypoint[0]!, /^\/opt\/spire\/bin\/spire-(server|agent)$/, name);
     }
-    if (svc.image?.startsWith("envoyproxy/envoy:")) assert.equal(svc.image, `envoyproxy/envoy:v${pins["ENVOY_VERSION"]}`);
+    if (svc.image?.startsWith("envoyproxy/envoy:"))
+      assert.equal(svc.image, `envoyproxy/envoy:v${pins["ENVOY_VERSION"]}`);
     for (const v of svc.volumes ?? []) {
-      if (v.startsWith("./")) assert.ok(statSync(join(ROOT, v.split(":")[0]!)).isFile(), `${name} mounts ${v}, which does not exist`);
+      if (v.startsWith("./"))
+        assert.ok(statSync(join(ROOT, v.split(":")[0]!)).isFile(), `${name} mounts ${v}, which does not exist`);
     }
   }
   assert.ok(spire >= 5, "server, registration, agent and the SVID fetchers");
@@ -126,7 +143,10 @@ test("config snippets in deploy/ and the README pass our config schema and compi
   const snippets: Array<[string, unknown]> = [
     ["deploy/config.example.yaml", parseYaml(read("deploy/config.example.yaml"))],
     ["deploy/compose/spiffe-authz.yaml", parseYaml(read("deploy/compose/spiffe-authz.yaml"))],
-    ["deploy/kubernetes/configmap.yaml", parseYaml(parseYaml(read("deploy/kubernetes/configmap.yaml")).data["config.yaml"])],
+    [
+      "deploy/kubernetes/configmap.yaml",
+      parseYaml(parseYaml(read("deploy/kubernetes/configmap.yaml")).data["config.yaml"]),
+    ],
   ];
   for (const [name, value] of snippets) {
     assert.doesNotThrow(() => compilePolicy(parseConfig(value)), name);
@@ -145,7 +165,8 @@ function kdlToJson(node: KdlNode): Record<string, unknown> {
     const props = Object.fromEntries(child.getProperties());
     const nested = child.children ? kdlToJson(child) : {};
     const obj = { ...props, ...nested };
-    out[child.getName()] = Object.keys(obj).length > 0 ? obj : args.length === 1 ? args[0] : args.length > 1 ? args : true;
+    out[child.getName()] =
+      Object.keys(obj).length > 0 ? obj : args.length === 1 ? args[0] : args.length > 1 ? args : true;
   }
   return out;
 }
@@ -153,7 +174,7 @@ function kdlToJson(node: KdlNode): Record<string, unknown> {
 test("the Zentinel KDL snippet is valid KDL wired as the proxy reads it, and its config block passes our schema", () => {
   const doc = parseKdl(read("deploy/zentinel/zentinel.kdl"));
   const agent = doc.findNodeByName("agents")?.children?.findParameterizedNode("agent", "spiffe");
-  assert.ok(agent, "agents { agent \"spiffe\" }");
+  assert.ok(agent, 'agents { agent "spiffe" }');
   const child = (n: KdlNode, name: string) => n.children?.findNodeByName(name);
   // gRPC transport (the proxy's unix-socket transport is not gRPC), at our default port, over plain HTTP/2.
   assert.equal(child(agent, "unix-socket"), undefined);
@@ -166,13 +187,14 @@ test("the Zentinel KDL snippet is valid KDL wired as the proxy reads it, and its
   assert.equal(child(agent, "failure-mode")?.getArgument(0), "closed");
   // Routes reach agents through an agent filter.
   const filter = doc.findNodeByName("filters")?.children?.findParameterizedNode("filter", "spiffe-auth");
-  assert.ok(filter, "filters { filter \"spiffe-auth\" }");
+  assert.ok(filter, 'filters { filter "spiffe-auth" }');
   assert.equal(child(filter, "type")?.getArgument(0), "agent");
   assert.equal(child(filter, "agent")?.getArgument(0), "spiffe");
   assert.equal(child(filter, "failure-mode")?.getArgument(0), "closed");
   const routes = doc.findNodeByName("routes")?.children?.findNodesByName("route") ?? [];
   assert.ok(routes.length > 0);
-  for (const r of routes) assert.ok(child(r, "filters")?.getArguments().includes("spiffe-auth"), `route ${String(r.getArgument(0))}`);
+  for (const r of routes)
+    assert.ok(child(r, "filters")?.getArguments().includes("spiffe-auth"), `route ${String(r.getArgument(0))}`);
 
   // The config block, as the proxy turns it into JSON, is a valid config of ours with the original agent's keys.
   const configNode = child(agent, "config");
@@ -199,7 +221,8 @@ test("every flag the README names exists in the commands' --help, and every --he
   for (const f of readmeFlags) assert.ok(helpFlags.has(f), `README names --${f}, which no --help lists`);
   for (const f of helpFlags) if (f !== "help") assert.ok(readmeFlags.has(f), `--${f} is missing from the README`);
   // and every env var of the serve command is documented
-  for (const env of SERVE_USAGE.matchAll(/\b([A-Z][A-Z0-9_]{4,})\b/g)) assert.ok(readme.includes(env[1] as string), `${env[1]} missing from the README`);
+  for (const env of SERVE_USAGE.matchAll(/\b([A-Z][A-Z0-9_]{4,})\b/g))
+    assert.ok(readme.includes(env[1] as string), `${env[1]} missing from the README`);
 });
 
 test("the README's configuration reference names every key of the schema, with the schema's defaults", () => {
@@ -211,7 +234,8 @@ test("the README's configuration reference names every key of the schema, with t
     if (Array.isArray(value)) continue;
     for (const [key, def] of Object.entries(value as Record<string, unknown>)) {
       assert.ok(ref.includes(`\`${key}\``), `${section}.${key} missing`);
-      if (typeof def === "number" || typeof def === "boolean") assert.ok(ref.includes(`\`${String(def)}\``), `${section}.${key} default ${String(def)}`);
+      if (typeof def === "number" || typeof def === "boolean")
+        assert.ok(ref.includes(`\`${String(def)}\``), `${section}.${key} default ${String(def)}`);
       if (typeof def === "string") assert.ok(ref.includes(def), `${section}.${key} default ${def}`);
     }
   }

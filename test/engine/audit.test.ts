@@ -44,8 +44,23 @@ const allow: Decision = {
   route: "payments",
   certInfo: { serial: "0a", issuer: "CN=ca", notAfter: "2030-01-01T00:00:00.000Z", sha256: "ff".repeat(32) },
 };
-const deny: Decision = { httpStatus: 401, grpcCode: 16, allow: false, reason: "expired", detail: "leaf expired", headersToSet: [], headersToRemove: [] };
-const bypass: Decision = { ...deny, httpStatus: 200, grpcCode: 0, allow: true, reason: "log_and_allow", detail: "expired: leaf expired" } as Decision;
+const deny: Decision = {
+  httpStatus: 401,
+  grpcCode: 16,
+  allow: false,
+  reason: "expired",
+  detail: "leaf expired",
+  headersToSet: [],
+  headersToRemove: [],
+};
+const bypass: Decision = {
+  ...deny,
+  httpStatus: 200,
+  grpcCode: 0,
+  allow: true,
+  reason: "log_and_allow",
+  detail: "expired: leaf expired",
+} as Decision;
 
 function ctx(audit: object): DecisionContext {
   return { policy: compilePolicy(parseConfig({ audit })), policyVersion: "v7" };
@@ -73,7 +88,12 @@ test("one structured line per decision with the documented fields; no secrets", 
   assert.equal(r.request_id, "req-1");
   assert.equal(r.traceparent, "00-abc-def-01");
   assert.equal(r.policy_version, "v7");
-  assert.deepEqual(r.cert, { serial: "0a", issuer: "CN=ca", not_after: "2030-01-01T00:00:00.000Z", sha256: "ff".repeat(32) });
+  assert.deepEqual(r.cert, {
+    serial: "0a",
+    issuer: "CN=ca",
+    not_after: "2030-01-01T00:00:00.000Z",
+    sha256: "ff".repeat(32),
+  });
   const text = JSON.stringify(r);
   assert.ok(!text.includes("secret"), text);
 });
@@ -91,7 +111,10 @@ test("log-success / log-failure are honoured", () => {
   l(req, deny, 0, ctx({ "log-success": false }));
   l(req, allow, 0, ctx({ "log-failure": false }));
   l(req, deny, 0, ctx({ "log-failure": false }));
-  assert.deepEqual(lines.map((r) => r.reason), ["expired", "ok"]);
+  assert.deepEqual(
+    lines.map((r) => r.reason),
+    ["expired", "ok"],
+  );
   assert.equal(lines[0]!.decision, "deny");
   assert.equal(lines[0]!.detail, "leaf expired");
 });

@@ -87,7 +87,13 @@ test("the TTL given to the LRU never outlives the certificate (real clock)", asy
 // ---- failures ---------------------------------------------------------------------------------------------
 
 function failure(fromMs = -Infinity, toMs = Infinity): CachedFailure {
-  return { reason: "untrusted", detail: "no issuer", window: { fromMs, toMs }, certInfo: undefined, certInfoKnown: true };
+  return {
+    reason: "untrusted",
+    detail: "no issuer",
+    window: { fromMs, toMs },
+    certInfo: undefined,
+    certInfoKnown: true,
+  };
 }
 
 test("failures: remembered under their own LRU, counted apart from the success cache's hits and misses", () => {

@@ -37,7 +37,11 @@ test("checkOffline: unknown trust domain reads as such (SPIRE counts as availabl
   const config = parseConfig({});
   assert.equal((await checkOffline({ config, certPem: svid.pem, bundles: new Map() })).reason, "unknown_trust_domain");
   const future = new Date(svid.certificate.notAfter.getTime() + 1000);
-  assert.equal((await checkOffline({ config, certPem: svid.pem, bundles: new Map([["example.org", root.pem]]), now: future })).reason, "expired");
+  assert.equal(
+    (await checkOffline({ config, certPem: svid.pem, bundles: new Map([["example.org", root.pem]]), now: future }))
+      .reason,
+    "expired",
+  );
   assert.equal((await checkOffline({ config, certPem: "junk", bundles: new Map() })).reason, "malformed_certificate");
 });
 
@@ -49,7 +53,11 @@ test("checkOffline: bad bundle → CheckInputError naming the trust domain; bad 
     (e: unknown) => e instanceof CheckInputError && e.message.startsWith("bundle for example.org: "),
   );
   await assert.rejects(
-    checkOffline({ config: parseConfig({ allowlist: { patterns: ["(a+)+"] } }), certPem: svid.pem, bundles: new Map() }),
+    checkOffline({
+      config: parseConfig({ allowlist: { patterns: ["(a+)+"] } }),
+      certPem: svid.pem,
+      bundles: new Map(),
+    }),
     ConfigError,
   );
 });

@@ -10,7 +10,13 @@ function pem(tag: number): string {
   return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
 }
 function req(headers: Record<string, string>, sourceCertificate?: string): AuthzRequest {
-  return { transport: "envoy", headers: new Map(Object.entries(headers)), method: "GET", path: "/", ...(sourceCertificate !== undefined ? { sourceCertificate } : {}) };
+  return {
+    transport: "envoy",
+    headers: new Map(Object.entries(headers)),
+    method: "GET",
+    path: "/",
+    ...(sourceCertificate !== undefined ? { sourceCertificate } : {}),
+  };
 }
 const jwtCfg = parseConfig({ jwt: { enabled: true, audiences: ["a"] } });
 const plain = parseConfig({});
@@ -22,12 +28,15 @@ function der(c: ReturnType<typeof extractCredentials>): number[] {
 }
 
 test("source certificate (URL-encoded PEM, may be a chain) wins over XFCC", () => {
-  const c = extractCredentials(req({ "x-forwarded-client-cert": `Cert="${encodeURIComponent(pem(9))}"` }, encodeURIComponent(pem(1) + pem(2))), plain);
+  const c = extractCredentials(
+    req({ "x-forwarded-client-cert": `Cert="${encodeURIComponent(pem(9))}"` }, encodeURIComponent(pem(1) + pem(2))),
+    plain,
+  );
   assert.equal(c.kind === "x509" && c.from, "source-certificate");
   assert.deepEqual(der(c), [1, 2]);
 });
 
-test("empty source certificate (Envoy sends \"\" without mTLS) falls through to XFCC", () => {
+test('empty source certificate (Envoy sends "" without mTLS) falls through to XFCC', () => {
   const c = extractCredentials(req({ "x-forwarded-client-cert": `Cert="${encodeURIComponent(pem(9))}"` }, ""), plain);
   assert.equal(c.kind === "x509" && c.from, "xfcc");
   assert.deepEqual(der(c), [9]);
@@ -47,15 +56,30 @@ test("nothing presented → none; blank header → none", () => {
 
 test("malformed source certificate or XFCC → CredentialError, never a fallback to JWT", () => {
   assert.throws(() => extractCredentials(req({ authorization: `Bearer ${TOKEN}` }, "%%%"), jwtCfg), CredentialError);
-  assert.throws(() => extractCredentials(req({ authorization: `Bearer ${TOKEN}`, "x-forwarded-client-cert": "Hash=1" }), jwtCfg), CredentialError);
-  assert.throws(() => extractCredentials(req({}, "x".repeat(MAX_SOURCE_CERTIFICATE_BYTES + 1)), plain), CredentialError);
+  assert.throws(
+    () => extractCredentials(req({ authorization: `Bearer ${TOKEN}`, "x-forwarded-client-cert": "Hash=1" }), jwtCfg),
+    CredentialError,
+  );
+  assert.throws(
+    () => extractCredentials(req({}, "x".repeat(MAX_SOURCE_CERTIFICATE_BYTES + 1)), plain),
+    CredentialError,
+  );
 });
 
 test("JWT only when enabled, and only without an X.509 credential", () => {
   assert.equal(extractCredentials(req({ authorization: `Bearer ${TOKEN}` }), plain).kind, "none");
-  assert.deepEqual(extractCredentials(req({ authorization: `Bearer ${TOKEN}` }), jwtCfg), { kind: "jwt", token: TOKEN });
-  assert.deepEqual(extractCredentials(req({ authorization: `bEaReR   ${TOKEN} ` }), jwtCfg), { kind: "jwt", token: TOKEN });
-  const both = extractCredentials(req({ authorization: `Bearer ${TOKEN}`, "x-forwarded-client-cert": `Cert="${encodeURIComponent(pem(5))}"` }), jwtCfg);
+  assert.deepEqual(extractCredentials(req({ authorization: `Bearer ${TOKEN}` }), jwtCfg), {
+    kind: "jwt",
+    token: TOKEN,
+  });
+  assert.deepEqual(extractCredentials(req({ authorization: `bEaReR   ${TOKEN} ` }), jwtCfg), {
+    kind: "jwt",
+    token: TOKEN,
+  });
+  const both = extractCredentials(
+    req({ authorization: `Bearer ${TOKEN}`, "x-forwarded-client-cert": `Cert="${encodeURIComponent(pem(5))}"` }),
+    jwtCfg,
+  );
   assert.equal(both.kind, "x509");
   const custom = parseConfig({ jwt: { enabled: true, header: "X-JWT-SVID" } });
   assert.equal(extractCredentials(req({ "x-jwt-svid": `Bearer ${TOKEN}` }), custom).kind, "jwt");
@@ -64,8 +88,19 @@ test("JWT only when enabled, and only without an X.509 credential", () => {
 test("other auth schemes are not our credential; broken bearer tokens are malformed", () => {
   assert.equal(extractCredentials(req({ authorization: "Basic dXNlcjpwYXNz" }), jwtCfg).kind, "none");
   // A large token of another scheme (Kerberos via Negotiate easily passes 16 KiB) is not ours either.
-  assert.equal(extractCredentials(req({ authorization: `Negotiate ${"Y".repeat(MAX_JWT_BYTES * 2)}` }), jwtCfg).kind, "none");
-  for (const v of ["Bearer", "Bearer ", "Bearer a.b", "Bearer a.b.c.d", "Bearer a b c", `Bearer ${TOKEN},Bearer ${TOKEN}`, "Bearer a.b.c!"]) {
+  assert.equal(
+    extractCredentials(req({ authorization: `Negotiate ${"Y".repeat(MAX_JWT_BYTES * 2)}` }), jwtCfg).kind,
+    "none",
+  );
+  for (const v of [
+    "Bearer",
+    "Bearer ",
+    "Bearer a.b",
+    "Bearer a.b.c.d",
+    "Bearer a b c",
+    `Bearer ${TOKEN},Bearer ${TOKEN}`,
+    "Bearer a.b.c!",
+  ]) {
     assert.throws(() => extractCredentials(req({ authorization: v }), jwtCfg), CredentialError, v);
   }
 });

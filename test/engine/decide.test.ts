@@ -35,7 +35,12 @@ test("ok: verified X.509-SVID via XFCC Cert → identity headers as the seed doc
   const policy = policyOf({ allowlist: { exact: ["spiffe://example.org/frontend"] } });
   const d = await decide(xfccRequest(svid.pem, { headers: SPOOF }), policy, snapshotOf([example.x509Bundle()]), NOW);
   expectDecision(d, { allow: true, reason: "ok", status: 200 });
-  assert.deepEqual(d.identity, { spiffeId: "spiffe://example.org/frontend", trustDomain: "example.org", path: "/frontend", method: "spiffe" });
+  assert.deepEqual(d.identity, {
+    spiffeId: "spiffe://example.org/frontend",
+    trustDomain: "example.org",
+    path: "/frontend",
+    method: "spiffe",
+  });
   assert.deepEqual(d.headersToSet, [
     { name: "X-SPIFFE-Id", value: "spiffe://example.org/frontend" },
     { name: "X-SPIFFE-Trust-Domain", value: "example.org" },
@@ -55,10 +60,22 @@ test("ok: chain through an intermediate via XFCC Chain and via source certificat
   const svid = await inter.issueX509Svid("/db");
   const policy = policyOf({ allowlist: { "trust-domains": ["example.org"] } });
   const snap = snapshotOf([example.x509Bundle()]);
-  expectDecision(await decide(xfccRequest(svid.chainPem, { chain: true }), policy, snap, NOW), { allow: true, reason: "ok", status: 200 });
-  expectDecision(await decide(sourceCertRequest(svid.chainPem), policy, snap, NOW), { allow: true, reason: "ok", status: 200 });
+  expectDecision(await decide(xfccRequest(svid.chainPem, { chain: true }), policy, snap, NOW), {
+    allow: true,
+    reason: "ok",
+    status: 200,
+  });
+  expectDecision(await decide(sourceCertRequest(svid.chainPem), policy, snap, NOW), {
+    allow: true,
+    reason: "ok",
+    status: 200,
+  });
   // the leaf alone cannot reach the root
-  expectDecision(await decide(xfccRequest(svid.pem), policy, snap, NOW), { allow: false, reason: "untrusted", status: 401 });
+  expectDecision(await decide(xfccRequest(svid.pem), policy, snap, NOW), {
+    allow: false,
+    reason: "untrusted",
+    status: 401,
+  });
 });
 
 test("custom header names are used for setting and removal", async () => {
@@ -74,7 +91,11 @@ test("custom header names are used for setting and removal", async () => {
 
 test("no_certificate: 401 when mTLS is required; allowed without identity (and spoof removed) when not", async () => {
   const snap = snapshotOf([]);
-  expectDecision(await decide(bareRequest(SPOOF), policyOf(), snap, NOW), { allow: false, reason: "no_certificate", status: 401 });
+  expectDecision(await decide(bareRequest(SPOOF), policyOf(), snap, NOW), {
+    allow: false,
+    reason: "no_certificate",
+    status: 401,
+  });
   const d = await decide(bareRequest(SPOOF), policyOf({ tls: { "require-mtls": false } }), snap, NOW);
   expectDecision(d, { allow: true, reason: "no_certificate", status: 200 });
   assert.equal(d.identity, undefined);
@@ -86,7 +107,9 @@ test("malformed_certificate: garbage XFCC, non-certificate DER, garbage source c
   const snap = snapshotOf([]);
   const bad = [
     bareRequest({ "x-forwarded-client-cert": 'Cert="unterminated' }),
-    bareRequest({ "x-forwarded-client-cert": `Cert="${encodeURIComponent("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")}"` }),
+    bareRequest({
+      "x-forwarded-client-cert": `Cert="${encodeURIComponent("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")}"`,
+    }),
     sourceCertRequest("-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----"),
   ];
   for (const r of bad) {
@@ -104,7 +127,13 @@ test("no_spiffe_id, expired, not_a_leaf, untrusted (other CA, forged signature)"
   const cases: [Promise<{ pem: string }>, Reason][] = [
     [example.issueX509Svid("/a", { uris: [] }), "no_spiffe_id"],
     [example.issueX509Svid("/a", { uris: ["https://example.org/a"] }), "no_spiffe_id"],
-    [example.issueX509Svid("/a", { notBefore: new Date(NOW.getTime() - 7200_000), notAfter: new Date(NOW.getTime() - 3600_000) }), "expired"],
+    [
+      example.issueX509Svid("/a", {
+        notBefore: new Date(NOW.getTime() - 7200_000),
+        notAfter: new Date(NOW.getTime() - 3600_000),
+      }),
+      "expired",
+    ],
     [example.issueX509Svid("/a", { isCA: true }), "not_a_leaf"],
     [impostor.issueX509Svid("/a"), "untrusted"],
     [example.issueX509Svid("/a", { signingKey: impostor.keys.privateKey }), "untrusted"],
@@ -131,13 +160,22 @@ test("SPIRE unavailable: fail_closed and cache → 503 spire_unavailable; fail_o
     const d = await decide(xfccRequest(svid.pem), policyOf({ failure: { "spire-unavailable": mode } }), snap, NOW);
     expectDecision(d, { allow: false, reason: "spire_unavailable", status: 503 });
   }
-  const d = await decide(xfccRequest(svid.pem, { headers: SPOOF }), policyOf({ failure: { "spire-unavailable": "fail_open" } }), snap, NOW);
+  const d = await decide(
+    xfccRequest(svid.pem, { headers: SPOOF }),
+    policyOf({ failure: { "spire-unavailable": "fail_open" } }),
+    snap,
+    NOW,
+  );
   expectDecision(d, { allow: true, reason: "fail_open", status: 200 });
   assert.equal(d.identity, undefined);
   assert.ok(d.headersToRemove.includes("x-spiffe-id"));
   // 503 is not a validation failure: log_and_allow leaves it alone
   const both = policyOf({ failure: { "spire-unavailable": "fail_closed", "validation-failure": "log_and_allow" } });
-  expectDecision(await decide(xfccRequest(svid.pem), both, snap, NOW), { allow: false, reason: "spire_unavailable", status: 503 });
+  expectDecision(await decide(xfccRequest(svid.pem), both, snap, NOW), {
+    allow: false,
+    reason: "spire_unavailable",
+    status: 503,
+  });
 });
 
 test("SPIRE unavailable does not excuse other failures: a known trust domain still verifies", async () => {
@@ -146,15 +184,28 @@ test("SPIRE unavailable does not excuse other failures: a known trust domain sti
   const snap = snapshotOf([example.x509Bundle()], { spireAvailable: false });
   const policy = policyOf({ failure: { "spire-unavailable": "fail_open" } });
   expectDecision(await decide(xfccRequest(svid.pem), policy, snap, NOW), { allow: true, reason: "ok", status: 200 });
-  const expired = await example.issueX509Svid("/a", { notBefore: new Date(NOW.getTime() - 7200_000), notAfter: new Date(NOW.getTime() - 3600_000) });
-  expectDecision(await decide(xfccRequest(expired.pem), policy, snap, NOW), { allow: false, reason: "expired", status: 401 });
+  const expired = await example.issueX509Svid("/a", {
+    notBefore: new Date(NOW.getTime() - 7200_000),
+    notAfter: new Date(NOW.getTime() - 3600_000),
+  });
+  expectDecision(await decide(xfccRequest(expired.pem), policy, snap, NOW), {
+    allow: false,
+    reason: "expired",
+    status: 401,
+  });
 });
 
 test("log_and_allow: every authentication failure becomes allow without identity; 403 stays 403", async () => {
   const { example, other } = await sharedCas();
-  const policy = policyOf({ allowlist: { exact: ["spiffe://example.org/ok"] }, failure: { "validation-failure": "log_and_allow" } });
+  const policy = policyOf({
+    allowlist: { exact: ["spiffe://example.org/ok"] },
+    failure: { "validation-failure": "log_and_allow" },
+  });
   const snap = snapshotOf([example.x509Bundle()]);
-  const expired = await example.issueX509Svid("/ok", { notBefore: new Date(NOW.getTime() - 7200_000), notAfter: new Date(NOW.getTime() - 3600_000) });
+  const expired = await example.issueX509Svid("/ok", {
+    notBefore: new Date(NOW.getTime() - 7200_000),
+    notAfter: new Date(NOW.getTime() - 3600_000),
+  });
   const inputs: [ReturnType<typeof bareRequest>, Reason][] = [
     [bareRequest(SPOOF), "no_certificate"],
     [bareRequest({ ...SPOOF, "x-forwarded-client-cert": "garbage" }), "malformed_certificate"],
@@ -171,13 +222,22 @@ test("log_and_allow: every authentication failure becomes allow without identity
     assert.ok(d.headersToRemove.includes("x-spiffe-id"));
   }
   const notAllowed = await example.issueX509Svid("/other");
-  expectDecision(await decide(xfccRequest(notAllowed.pem), policy, snap, NOW), { allow: false, reason: "not_allowed", status: 403 });
+  expectDecision(await decide(xfccRequest(notAllowed.pem), policy, snap, NOW), {
+    allow: false,
+    reason: "not_allowed",
+    status: 403,
+  });
 });
 
 test("not_allowed: verified but not in the allowlist → 403 with identity (for the audit)", async () => {
   const { example } = await sharedCas();
   const svid = await example.issueX509Svid("/intruder");
-  const d = await decide(xfccRequest(svid.pem, { headers: SPOOF }), policyOf({ allowlist: { exact: ["spiffe://example.org/frontend"] } }), snapshotOf([example.x509Bundle()]), NOW);
+  const d = await decide(
+    xfccRequest(svid.pem, { headers: SPOOF }),
+    policyOf({ allowlist: { exact: ["spiffe://example.org/frontend"] } }),
+    snapshotOf([example.x509Bundle()]),
+    NOW,
+  );
   expectDecision(d, { allow: false, reason: "not_allowed", status: 403 });
   assert.equal(d.identity?.spiffeId, "spiffe://example.org/intruder");
   assert.ok(!d.detail.includes("BEGIN"));
@@ -187,7 +247,8 @@ test("prefix segment-awareness end to end", async () => {
   const { example, evil } = await sharedCas();
   const policy = policyOf({ allowlist: { prefix: ["spiffe://example.org/services"] } });
   const snap = snapshotOf([example.x509Bundle(), evil.x509Bundle()]);
-  const check = async (ca: DevCertificateAuthority, path: string) => (await decide(xfccRequest((await ca.issueX509Svid(path)).pem), policy, snap, NOW)).reason;
+  const check = async (ca: DevCertificateAuthority, path: string) =>
+    (await decide(xfccRequest((await ca.issueX509Svid(path)).pem), policy, snap, NOW)).reason;
   assert.equal(await check(example, "/services/a"), "ok");
   assert.equal(await check(example, "/servicesx"), "not_allowed");
   assert.equal(await check(evil, "/services/a"), "not_allowed");
@@ -198,8 +259,14 @@ test("a pattern does not match a longer ID that merely contains a match", async 
   const policy = policyOf({ allowlist: { patterns: ["spiffe://example\\.org/api"] } });
   const snap = snapshotOf([example.x509Bundle()]);
   assert.equal((await decide(xfccRequest((await example.issueX509Svid("/api")).pem), policy, snap, NOW)).reason, "ok");
-  assert.equal((await decide(xfccRequest((await example.issueX509Svid("/api/admin")).pem), policy, snap, NOW)).reason, "not_allowed");
-  assert.equal((await decide(xfccRequest((await example.issueX509Svid("/x/api")).pem), policy, snap, NOW)).reason, "not_allowed");
+  assert.equal(
+    (await decide(xfccRequest((await example.issueX509Svid("/api/admin")).pem), policy, snap, NOW)).reason,
+    "not_allowed",
+  );
+  assert.equal(
+    (await decide(xfccRequest((await example.issueX509Svid("/x/api")).pem), policy, snap, NOW)).reason,
+    "not_allowed",
+  );
 });
 
 test("routes: two routes give different answers for the same certificate", async () => {
@@ -208,7 +275,11 @@ test("routes: two routes give different answers for the same certificate", async
   const policy = policyOf({
     allowlist: { exact: ["spiffe://example.org/nobody"] },
     routes: [
-      { name: "payments", match: { "path-prefix": "/payments", methods: ["POST"] }, allowlist: { exact: ["spiffe://example.org/billing"] } },
+      {
+        name: "payments",
+        match: { "path-prefix": "/payments", methods: ["POST"] },
+        allowlist: { exact: ["spiffe://example.org/billing"] },
+      },
       { name: "catalog", match: { "path-prefix": "/catalog" }, allowlist: { prefix: ["spiffe://example.org/"] } },
     ],
   });
@@ -230,7 +301,12 @@ test("routes: two routes give different answers for the same certificate", async
 
 test("an empty allowlist allows every verified ID", async () => {
   const { example } = await sharedCas();
-  const d = await decide(xfccRequest((await example.issueX509Svid("/anyone")).pem), policyOf(), snapshotOf([example.x509Bundle()]), NOW);
+  const d = await decide(
+    xfccRequest((await example.issueX509Svid("/anyone")).pem),
+    policyOf(),
+    snapshotOf([example.x509Bundle()]),
+    NOW,
+  );
   assert.equal(d.reason, "ok");
 });
 
@@ -247,7 +323,10 @@ test("certInfo is filled only when audit.include-cert-info is on", async () => {
   });
   assert.match(d.certInfo!.sha256, /^[0-9a-f]{64}$/);
   // also on failures whose leaf parses
-  const expired = await example.issueX509Svid("/a", { notBefore: new Date(NOW.getTime() - 7200_000), notAfter: new Date(NOW.getTime() - 3600_000) });
+  const expired = await example.issueX509Svid("/a", {
+    notBefore: new Date(NOW.getTime() - 7200_000),
+    notAfter: new Date(NOW.getTime() - 3600_000),
+  });
   const e = await decide(xfccRequest(expired.pem), policyOf({ audit: { "include-cert-info": true } }), snap, NOW);
   assert.equal(e.certInfo?.sha256, expired.certificate.sha256Hex());
   assert.equal((await decide(xfccRequest(svid.pem), policyOf(), snap, NOW)).certInfo, undefined);
@@ -257,35 +336,92 @@ test("JWT-SVID: ok with auth-method spiffe-jwt; audience, expiry, unknown trust 
   const { example } = await sharedCas();
   const iss = await DevJwtAuthority.create("example.org");
   const mint = (c: { sub: string; aud: string | string[]; exp?: number }) =>
-    iss.issue({ subject: c.sub, audience: c.aud, now: NOW, ...(c.exp !== undefined ? { expiresAt: new Date(c.exp * 1000) } : {}) });
-  const policy = policyOf({ jwt: { enabled: true, audiences: ["orders"] }, allowlist: { "trust-domains": ["example.org"] } });
+    iss.issue({
+      subject: c.sub,
+      audience: c.aud,
+      now: NOW,
+      ...(c.exp !== undefined ? { expiresAt: new Date(c.exp * 1000) } : {}),
+    });
+  const policy = policyOf({
+    jwt: { enabled: true, audiences: ["orders"] },
+    allowlist: { "trust-domains": ["example.org"] },
+  });
   const snap = snapshotOf([example.x509Bundle(), iss.jwtBundle()]);
   const bearer = (t: string) => bareRequest({ authorization: `Bearer ${t}`, ...SPOOF });
 
-  const ok = await decide(bearer(await mint({ sub: "spiffe://example.org/web", aud: ["x", "orders"] })), policy, snap, NOW);
+  const ok = await decide(
+    bearer(await mint({ sub: "spiffe://example.org/web", aud: ["x", "orders"] })),
+    policy,
+    snap,
+    NOW,
+  );
   expectDecision(ok, { allow: true, reason: "ok", status: 200 });
   assert.equal(ok.identity?.method, "spiffe-jwt");
-  assert.deepEqual(ok.headersToSet.find((h) => h.name === "X-Auth-Method"), { name: "X-Auth-Method", value: "spiffe-jwt" });
-  assert.deepEqual(ok.headersToSet.find((h) => h.name === "X-SPIFFE-Workload-Id"), { name: "X-SPIFFE-Workload-Id", value: "/web" });
+  assert.deepEqual(
+    ok.headersToSet.find((h) => h.name === "X-Auth-Method"),
+    { name: "X-Auth-Method", value: "spiffe-jwt" },
+  );
+  assert.deepEqual(
+    ok.headersToSet.find((h) => h.name === "X-SPIFFE-Workload-Id"),
+    { name: "X-SPIFFE-Workload-Id", value: "/web" },
+  );
 
-  const wrongAud = await decide(bearer(await mint({ sub: "spiffe://example.org/web", aud: "billing" })), policy, snap, NOW);
+  const wrongAud = await decide(
+    bearer(await mint({ sub: "spiffe://example.org/web", aud: "billing" })),
+    policy,
+    snap,
+    NOW,
+  );
   expectDecision(wrongAud, { allow: false, reason: "untrusted", status: 401 });
-  const expired = await decide(bearer(await mint({ sub: "spiffe://example.org/web", aud: "orders", exp: Math.floor(NOW.getTime() / 1000) - 3600 })), policy, snap, NOW);
+  const expired = await decide(
+    bearer(
+      await mint({ sub: "spiffe://example.org/web", aud: "orders", exp: Math.floor(NOW.getTime() / 1000) - 3600 }),
+    ),
+    policy,
+    snap,
+    NOW,
+  );
   expectDecision(expired, { allow: false, reason: "expired", status: 401 });
   const otherTd = await decide(bearer(await mint({ sub: "spiffe://other.org/web", aud: "orders" })), policy, snap, NOW);
   expectDecision(otherTd, { allow: false, reason: "unknown_trust_domain", status: 401 });
   const forged = await DevJwtAuthority.create("example.org", { keyId: iss.keyId });
-  expectDecision(await decide(bearer(await forged.issue({ subject: "spiffe://example.org/web", audience: "orders", now: NOW })), policy, snap, NOW), { allow: false, reason: "untrusted", status: 401 });
+  expectDecision(
+    await decide(
+      bearer(await forged.issue({ subject: "spiffe://example.org/web", audience: "orders", now: NOW })),
+      policy,
+      snap,
+      NOW,
+    ),
+    { allow: false, reason: "untrusted", status: 401 },
+  );
   const unknownKey = await DevJwtAuthority.create("example.org");
-  expectDecision(await decide(bearer(await unknownKey.issue({ subject: "spiffe://example.org/web", audience: "orders", now: NOW })), policy, snap, NOW), { allow: false, reason: "untrusted", status: 401 });
+  expectDecision(
+    await decide(
+      bearer(await unknownKey.issue({ subject: "spiffe://example.org/web", audience: "orders", now: NOW })),
+      policy,
+      snap,
+      NOW,
+    ),
+    { allow: false, reason: "untrusted", status: 401 },
+  );
 
   // with both, X.509 is used
   const svid = await example.issueX509Svid("/from-cert");
-  const both = await decide(xfccRequest(svid.pem, { headers: { authorization: `Bearer ${await mint({ sub: "spiffe://example.org/web", aud: "orders" })}` } }), policy, snap, NOW);
+  const both = await decide(
+    xfccRequest(svid.pem, {
+      headers: { authorization: `Bearer ${await mint({ sub: "spiffe://example.org/web", aud: "orders" })}` },
+    }),
+    policy,
+    snap,
+    NOW,
+  );
   assert.equal(both.identity?.spiffeId, "spiffe://example.org/from-cert");
   assert.equal(both.identity?.method, "spiffe");
   // JWT disabled: the bearer token is not a credential at all
-  expectDecision(await decide(bearer(await mint({ sub: "spiffe://example.org/web", aud: "orders" })), policyOf(), snap, NOW), { allow: false, reason: "no_certificate", status: 401 });
+  expectDecision(
+    await decide(bearer(await mint({ sub: "spiffe://example.org/web", aud: "orders" })), policyOf(), snap, NOW),
+    { allow: false, reason: "no_certificate", status: 401 },
+  );
 });
 
 test("cache: hit after the first verify; miss after a generation change", async () => {
@@ -294,7 +430,8 @@ test("cache: hit after the first verify; miss after a generation change", async 
   const cache = new ChainCache();
   const policy = policyOf();
   const snap1 = snapshotOf([example.x509Bundle()], { generation: 1 });
-  for (let k = 0; k < 3; k++) assert.equal((await decide(xfccRequest(svid.pem), policy, snap1, NOW, cache)).reason, "ok");
+  for (let k = 0; k < 3; k++)
+    assert.equal((await decide(xfccRequest(svid.pem), policy, snap1, NOW, cache)).reason, "ok");
   assert.deepEqual({ hits: cache.hits, misses: cache.misses }, { hits: 2, misses: 1 });
   const snap2 = snapshotOf([example.x509Bundle()], { generation: 2 });
   assert.equal((await decide(xfccRequest(svid.pem), policy, snap2, NOW, cache)).reason, "ok");
@@ -347,7 +484,11 @@ test("rotation: a cached chain from an old CA is rejected once the snapshot drop
   assert.equal((await decide(xfccRequest(svid.pem), policy, before, NOW, cache)).reason, "ok");
   assert.equal(cache.hits, 1);
   const after = snapshotOf([newCa.x509Bundle()], { generation: 8 });
-  expectDecision(await decide(xfccRequest(svid.pem), policy, after, NOW, cache), { allow: false, reason: "untrusted", status: 401 });
+  expectDecision(await decide(xfccRequest(svid.pem), policy, after, NOW, cache), {
+    allow: false,
+    reason: "untrusted",
+    status: 401,
+  });
   const fresh = await newCa.issueX509Svid("/svc");
   assert.equal((await decide(xfccRequest(fresh.pem), policy, after, NOW, cache)).reason, "ok");
 });
@@ -358,11 +499,15 @@ test("property: decide() answers any XFCC/source-certificate garbage with a 401 
   const policy = policyOf();
   const snap = snapshotOf([example.x509Bundle()]);
   // real PEM, cut or corrupted at a random place, so that the DER parser sees near-certificates too
-  const corrupted = fc.tuple(fc.nat(svid.pem.length), fc.string({ maxLength: 8 })).map(([at, junk]) => svid.pem.slice(0, at) + junk + svid.pem.slice(at + junk.length));
+  const corrupted = fc
+    .tuple(fc.nat(svid.pem.length), fc.string({ maxLength: 8 }))
+    .map(([at, junk]) => svid.pem.slice(0, at) + junk + svid.pem.slice(at + junk.length));
   const raw = fc.oneof(corrupted, fc.string({ maxLength: 200 }));
   await fc.assert(
     fc.asyncProperty(raw, fc.boolean(), async (text, viaXfcc) => {
-      const r = viaXfcc ? bareRequest({ "x-forwarded-client-cert": `Cert="${encodeURIComponent(text)}"` }) : sourceCertRequest(text);
+      const r = viaXfcc
+        ? bareRequest({ "x-forwarded-client-cert": `Cert="${encodeURIComponent(text)}"` })
+        : sourceCertRequest(text);
       const d = await decide(r, policy, snap, NOW);
       if (d.reason !== "ok") assert.equal(d.httpStatus, 401, d.reason);
     }),
@@ -373,11 +518,24 @@ test("property: decide() answers any XFCC/source-certificate garbage with a 401 
 test("unknown_route: a route name the config lacks is 403 before any credential is looked at, never the top-level allowlist", async () => {
   const { example } = await sharedCas();
   const svid = await example.issueX509Svid("/frontend");
-  const policy = policyOf({ allowlist: { exact: ["spiffe://example.org/frontend"] }, routes: [{ name: "payments", allowlist: { exact: ["spiffe://example.org/checkout"] } }] });
-  const d = await decide(xfccRequest(svid.pem, { routeName: "payment" }), policy, snapshotOf([example.x509Bundle()]), NOW);
+  const policy = policyOf({
+    allowlist: { exact: ["spiffe://example.org/frontend"] },
+    routes: [{ name: "payments", allowlist: { exact: ["spiffe://example.org/checkout"] } }],
+  });
+  const d = await decide(
+    xfccRequest(svid.pem, { routeName: "payment" }),
+    policy,
+    snapshotOf([example.x509Bundle()]),
+    NOW,
+  );
   expectDecision(d, { allow: false, reason: "unknown_route", status: 403 });
   assert.match(d.detail, /"payment" is not defined/);
-  const none = await decide({ ...bareRequest(), routeName: "payment" }, policy, snapshotOf([example.x509Bundle()]), NOW);
+  const none = await decide(
+    { ...bareRequest(), routeName: "payment" },
+    policy,
+    snapshotOf([example.x509Bundle()]),
+    NOW,
+  );
   expectDecision(none, { allow: false, reason: "unknown_route", status: 403 });
 });
 

@@ -32,7 +32,12 @@ test("a warm chain gets the same frozen decision back within one second, for the
   assert.equal(first.allow, true);
   const warm = decideSync(req(), policy, snap, T0, cache);
   assert.deepEqual(warm, first, "the memoized decision says the same as a full one");
-  assert.ok(Object.isFrozen(warm) && Object.isFrozen(warm.headersToSet) && Object.isFrozen(warm.headersToRemove) && Object.isFrozen(warm.headersToSet[0]));
+  assert.ok(
+    Object.isFrozen(warm) &&
+      Object.isFrozen(warm.headersToSet) &&
+      Object.isFrozen(warm.headersToRemove) &&
+      Object.isFrozen(warm.headersToSet[0]),
+  );
   assert.equal(decideSync(req(), policy, snap, sameSecond, cache), warm, "same second: the very same object");
   assert.throws(() => {
     (warm.headersToSet as Array<{ name: string; value: string }>).push({ name: "x", value: "y" });

@@ -7,10 +7,19 @@ import type { AuthzRequest, Decision } from "../../src/engine/types.js";
 import { BundleSet } from "../../src/spiffe/index.js";
 
 const trust = { current: () => ({ generation: 1, bundles: BundleSet.empty, spireAvailable: true }) };
-const req: AuthzRequest = { transport: "zentinel", headers: new Map([["x-spiffe-id", "spiffe://evil/x"]]), method: "GET", path: "/" };
+const req: AuthzRequest = {
+  transport: "zentinel",
+  headers: new Map([["x-spiffe-id", "spiffe://evil/x"]]),
+  method: "GET",
+  path: "/",
+};
 
 test("Engine.decide runs decide() and tells every listener, with duration and policy context", async () => {
-  const engine = new Engine({ policy: compilePolicy(parseConfig({ tls: { "require-mtls": false } })), policyVersion: "v1", trust });
+  const engine = new Engine({
+    policy: compilePolicy(parseConfig({ tls: { "require-mtls": false } })),
+    policyVersion: "v1",
+    trust,
+  });
   const seen: [Decision, number, DecisionContext][] = [];
   engine.onDecision((_r, d, s, ctx) => seen.push([d, s, ctx]));
   const d = await engine.decide(req);

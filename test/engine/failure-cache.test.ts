@@ -14,7 +14,12 @@ import { NOW, policyOf, sharedCas, snapshotOf, sourceCertRequest, xfccRequest } 
 const WEB = "spiffe://example.org/web";
 
 /** decide() with a fresh cache vs. decide() twice with one cache: all three decisions must be deep-equal, and the third must be a remembered one. */
-async function sameFreshAndRemembered(req: AuthzRequest, policy: Policy, snapshot: TrustSnapshot, now = NOW): Promise<Decision> {
+async function sameFreshAndRemembered(
+  req: AuthzRequest,
+  policy: Policy,
+  snapshot: TrustSnapshot,
+  now = NOW,
+): Promise<Decision> {
   const fresh = await decide(req, policy, snapshot, now);
   const cache = new ChainCache();
   const first = await decide(req, policy, snapshot, now, cache);
@@ -29,15 +34,29 @@ async function sameFreshAndRemembered(req: AuthzRequest, policy: Policy, snapsho
 test("every kind of X.509 failure: remembered, and the remembered decision equals the fresh one", async () => {
   const { example, other } = await sharedCas();
   const snap = snapshotOf([example.x509Bundle()]);
-  const policy = policyOf({ allowlist: { exact: [WEB] }, routes: [{ name: "r", match: { "path-prefix": "/" }, allowlist: { exact: [WEB] } }] });
+  const policy = policyOf({
+    allowlist: { exact: [WEB] },
+    routes: [{ name: "r", match: { "path-prefix": "/" }, allowlist: { exact: [WEB] } }],
+  });
   const forged = await example.issueX509Svid("/web", { signingKey: other.keys.privateKey });
-  const expired = await example.issueX509Svid("/web", { notBefore: new Date(NOW.getTime() - 7200_000), notAfter: new Date(NOW.getTime() - 3600_000) });
+  const expired = await example.issueX509Svid("/web", {
+    notBefore: new Date(NOW.getTime() - 7200_000),
+    notAfter: new Date(NOW.getTime() - 3600_000),
+  });
   const noId = await example.issueX509Svid("/web", { uris: [] });
   const ca = await example.issueX509Svid("/web", { isCA: true });
   const foreign = await other.issueX509Svid("/web");
   const cases: Array<[string, AuthzRequest]> = [
     ["malformed_certificate", xfccRequest("not a certificate")],
-    ["malformed_certificate", { transport: "envoy", headers: new Map([["x-forwarded-client-cert", 'Cert="unterminated']]), method: "GET", path: "/" }],
+    [
+      "malformed_certificate",
+      {
+        transport: "envoy",
+        headers: new Map([["x-forwarded-client-cert", 'Cert="unterminated']]),
+        method: "GET",
+        path: "/",
+      },
+    ],
     ["malformed_certificate", sourceCertRequest("-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n")],
     ["untrusted", xfccRequest(forged.pem)],
     ["expired", sourceCertRequest(expired.pem)],
@@ -58,10 +77,22 @@ test("the decision is derived at use: spire_unavailable / fail_open, log_and_all
   const foreign = await other.issueX509Svid("/web");
   const down = snapshotOf([example.x509Bundle()], { spireAvailable: false });
   assert.equal((await sameFreshAndRemembered(xfccRequest(foreign.pem), policyOf(), down)).reason, "spire_unavailable");
-  assert.equal((await sameFreshAndRemembered(xfccRequest(foreign.pem), policyOf({ failure: { "spire-unavailable": "fail_open" } }), down)).reason, "fail_open");
+  assert.equal(
+    (
+      await sameFreshAndRemembered(
+        xfccRequest(foreign.pem),
+        policyOf({ failure: { "spire-unavailable": "fail_open" } }),
+        down,
+      )
+    ).reason,
+    "fail_open",
+  );
   const forged = await example.issueX509Svid("/web", { signingKey: other.keys.privateKey });
   const lax = policyOf({ failure: { "validation-failure": "log_and_allow" } });
-  assert.equal((await sameFreshAndRemembered(xfccRequest(forged.pem), lax, snapshotOf([example.x509Bundle()]))).reason, "log_and_allow");
+  assert.equal(
+    (await sameFreshAndRemembered(xfccRequest(forged.pem), lax, snapshotOf([example.x509Bundle()]))).reason,
+    "log_and_allow",
+  );
 
   // Remembered under one policy, used under another: as a fresh verification under the new one would decide.
   const cache = new ChainCache();
@@ -69,7 +100,10 @@ test("the decision is derived at use: spire_unavailable / fail_open, log_and_all
   const strict = policyOf();
   await decide(xfccRequest(forged.pem), lax, snap, NOW, cache);
   const hits = cache.failureStats().hits;
-  assert.deepEqual(await decide(xfccRequest(forged.pem), strict, snap, NOW, cache), await decide(xfccRequest(forged.pem), strict, snap, NOW));
+  assert.deepEqual(
+    await decide(xfccRequest(forged.pem), strict, snap, NOW, cache),
+    await decide(xfccRequest(forged.pem), strict, snap, NOW),
+  );
   assert.equal(cache.failureStats().hits, hits + 1);
 });
 
@@ -87,7 +121,11 @@ test("include-cert-info: leaf details remembered when asked for; a failure remem
   const fresh = await decide(xfccRequest(forged.pem), withCert, snap, NOW, cache);
   assert.equal(cache.failureStats().misses, misses + 1, "not used: it lacks the leaf details");
   assert.deepEqual(fresh, await decide(xfccRequest(forged.pem), withCert, snap, NOW));
-  assert.deepEqual(await decide(xfccRequest(forged.pem), withCert, snap, NOW, cache), fresh, "and remembered with them now");
+  assert.deepEqual(
+    await decide(xfccRequest(forged.pem), withCert, snap, NOW, cache),
+    fresh,
+    "and remembered with them now",
+  );
 });
 
 test("a not-yet-valid certificate is remembered only until its notBefore: at that instant it is allowed", async () => {
@@ -103,7 +141,9 @@ test("a not-yet-valid certificate is remembered only until its notBefore: at tha
   assert.equal(cache.failureStats().hits, 1, "remembered within its window");
   assert.equal((await decide(req, policy, snap, nb, cache)).reason, "ok");
   // And the other way: an expired one is not remembered for a clock that went back to when it was valid.
-  const old = await DevCertificateAuthority.createRoot("example.org", { notBefore: new Date(NOW.getTime() - 86400_000) });
+  const old = await DevCertificateAuthority.createRoot("example.org", {
+    notBefore: new Date(NOW.getTime() - 86400_000),
+  });
   const na = new Date(Math.floor(NOW.getTime() / 1000) * 1000 - 60_000);
   const late = await old.issueX509Svid("/web", { notBefore: new Date(na.getTime() - 3600_000), notAfter: na });
   const oldSnap = snapshotOf([old.x509Bundle()]);
@@ -118,9 +158,16 @@ test("a bundle change (new generation) forgets failures: the same bytes verify o
   const req = xfccRequest(svid.pem);
   const policy = policyOf({ allowlist: { "trust-domains": ["partner.org"] } });
   const cache = new ChainCache();
-  assert.equal((await decide(req, policy, snapshotOf([example.x509Bundle()], { generation: 1 }), NOW, cache)).reason, "unknown_trust_domain");
+  assert.equal(
+    (await decide(req, policy, snapshotOf([example.x509Bundle()], { generation: 1 }), NOW, cache)).reason,
+    "unknown_trust_domain",
+  );
   assert.equal(cache.failureStats().size, 1);
-  assert.equal((await decide(req, policy, snapshotOf([example.x509Bundle(), partner.x509Bundle()], { generation: 2 }), NOW, cache)).reason, "ok");
+  assert.equal(
+    (await decide(req, policy, snapshotOf([example.x509Bundle(), partner.x509Bundle()], { generation: 2 }), NOW, cache))
+      .reason,
+    "ok",
+  );
   assert.equal(cache.failureStats().size, 0);
 });
 
@@ -132,7 +179,8 @@ test("the warm path is untouched: a cached success never looks at the failures",
   const cache = new ChainCache();
   await decide(xfccRequest(svid.pem), policy, snap, NOW, cache); // miss: one failure lookup, then verified
   const { hits, misses } = cache.failureStats();
-  for (let i = 0; i < 5; i++) assert.equal((await decide(xfccRequest(svid.pem), policy, snap, NOW, cache)).reason, "ok");
+  for (let i = 0; i < 5; i++)
+    assert.equal((await decide(xfccRequest(svid.pem), policy, snap, NOW, cache)).reason, "ok");
   assert.deepEqual(cache.failureStats(), { hits, misses, size: 0 });
   assert.equal(cache.stats().hits, 5);
 });
@@ -141,7 +189,12 @@ test("JWT-SVID failures and an unusable clock are not remembered", async () => {
   const { example } = await sharedCas();
   const cache = new ChainCache();
   const policy = policyOf({ jwt: { enabled: true, audiences: ["api"] } });
-  const jwt = { transport: "envoy" as const, headers: new Map([["authorization", "Bearer a.b.c"]]), method: "GET", path: "/" };
+  const jwt = {
+    transport: "envoy" as const,
+    headers: new Map([["authorization", "Bearer a.b.c"]]),
+    method: "GET",
+    path: "/",
+  };
   await decide(jwt, policy, snapshotOf([example.x509Bundle()]), NOW, cache);
   const svid = await example.issueX509Svid("/web");
   await decide(xfccRequest(svid.pem), policy, snapshotOf([example.x509Bundle()]), new Date(NaN), cache);

@@ -13,12 +13,22 @@ export function policyOf(cfg: ConfigInput = {}): Policy {
   return compilePolicy(parseConfig(cfg));
 }
 
-export function snapshotOf(bundles: AnyBundle[], opts: { generation?: number; spireAvailable?: boolean } = {}): TrustSnapshot {
-  return { generation: opts.generation ?? 1, bundles: new BundleSet(bundles), spireAvailable: opts.spireAvailable ?? true };
+export function snapshotOf(
+  bundles: AnyBundle[],
+  opts: { generation?: number; spireAvailable?: boolean } = {},
+): TrustSnapshot {
+  return {
+    generation: opts.generation ?? 1,
+    bundles: new BundleSet(bundles),
+    spireAvailable: opts.spireAvailable ?? true,
+  };
 }
 
 /** A request carrying `pem` in an Envoy-style XFCC header (Cert or Chain). */
-export function xfccRequest(pem: string, opts: { chain?: boolean; headers?: Record<string, string>; path?: string; method?: string; routeName?: string } = {}): AuthzRequest {
+export function xfccRequest(
+  pem: string,
+  opts: { chain?: boolean; headers?: Record<string, string>; path?: string; method?: string; routeName?: string } = {},
+): AuthzRequest {
   const key = opts.chain ? "Chain" : "Cert";
   const xfcc = `By=spiffe://example.org/envoy;Hash=abc;${key}="${encodeURIComponent(pem)}";URI=spiffe://ignored/x`;
   const r: AuthzRequest = {
@@ -32,14 +42,22 @@ export function xfccRequest(pem: string, opts: { chain?: boolean; headers?: Reco
 }
 
 export function sourceCertRequest(pem: string, headers: Record<string, string> = {}): AuthzRequest {
-  return { transport: "envoy", sourceCertificate: encodeURIComponent(pem), headers: new Map(Object.entries(headers)), method: "GET", path: "/" };
+  return {
+    transport: "envoy",
+    sourceCertificate: encodeURIComponent(pem),
+    headers: new Map(Object.entries(headers)),
+    method: "GET",
+    path: "/",
+  };
 }
 
 export function bareRequest(headers: Record<string, string> = {}): AuthzRequest {
   return { transport: "zentinel", headers: new Map(Object.entries(headers)), method: "GET", path: "/" };
 }
 
-let cas: Promise<{ example: DevCertificateAuthority; other: DevCertificateAuthority; evil: DevCertificateAuthority }> | undefined;
+let cas:
+  | Promise<{ example: DevCertificateAuthority; other: DevCertificateAuthority; evil: DevCertificateAuthority }>
+  | undefined;
 /** CAs are slow-ish to make; one set serves every test that does not mutate them. */
 export function sharedCas() {
   cas ??= (async () => ({

@@ -19,14 +19,16 @@ function fakeDer(tag: number, size = 64): Uint8Array {
   return new Uint8Array(size).fill(tag);
 }
 function pem(der: Uint8Array): string {
-  const b64 = Buffer.from(der).toString("base64").replace(/(.{64})/g, "$1\n");
+  const b64 = Buffer.from(der)
+    .toString("base64")
+    .replace(/(.{64})/g, "$1\n");
   return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
 }
 const enc = encodeURIComponent;
 
 test("single element with the Envoy documentation's shape", () => {
   const h =
-    'By=http://frontend.lyft.com;Hash=468ed33be74eee6556d90c0149c1309e9ba61d6425303443c0748a02dd8de688;' +
+    "By=http://frontend.lyft.com;Hash=468ed33be74eee6556d90c0149c1309e9ba61d6425303443c0748a02dd8de688;" +
     'Subject="/C=US/ST=CA/L=San Francisco/OU=Lyft/CN=Test Client";URI=spiffe://lyft.com/test';
   const els = parseXfcc(h);
   assert.equal(els.length, 1);
@@ -142,7 +144,11 @@ test("garbage is malformed, never a crash", () => {
 });
 
 test("Cert that is not PEM, or not base64, is malformed", () => {
-  for (const v of ["hello", enc("-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----"), enc("-----BEGIN CERTIFICATE-----\nAAAA")]) {
+  for (const v of [
+    "hello",
+    enc("-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----"),
+    enc("-----BEGIN CERTIFICATE-----\nAAAA"),
+  ]) {
     assert.throws(() => xfccCertificates(`Cert="${v}"`), CredentialError, v);
   }
 });
@@ -184,18 +190,22 @@ test("property: parseXfcc and xfccCertificates only ever throw the typed error",
   const alphabet = fc.constantFrom(...'=;,"\\ \tabcCERThinURIy%0A-', "Cert=", "Chain=", 'Subject="', "%2", "é");
   const headerish = fc.array(alphabet, { maxLength: 200 }).map((a) => a.join(""));
   fc.assert(
-    fc.property(fc.oneof(headerish, fc.string({ maxLength: 300 }), fc.string({ unit: "grapheme", maxLength: 100 })), fc.boolean(), (h, first) => {
-      try {
-        parseXfcc(h);
-      } catch (e) {
-        if (!(e instanceof XfccError)) throw e;
-      }
-      try {
-        xfccCertificates(h, first ? "first" : "last");
-      } catch (e) {
-        if (!(e instanceof CredentialError) || e.reason !== "malformed_certificate") throw e;
-      }
-    }),
+    fc.property(
+      fc.oneof(headerish, fc.string({ maxLength: 300 }), fc.string({ unit: "grapheme", maxLength: 100 })),
+      fc.boolean(),
+      (h, first) => {
+        try {
+          parseXfcc(h);
+        } catch (e) {
+          if (!(e instanceof XfccError)) throw e;
+        }
+        try {
+          xfccCertificates(h, first ? "first" : "last");
+        } catch (e) {
+          if (!(e instanceof CredentialError) || e.reason !== "malformed_certificate") throw e;
+        }
+      },
+    ),
     { seed: 20240611, numRuns: 2000 },
   );
 });
@@ -204,14 +214,23 @@ test("property: well-formed headers with hostile Cert/Chain values only ever thr
   const pemish = fc.oneof(
     fc.uint8Array({ minLength: 1, maxLength: 64 }).map((b) => pem(b)),
     fc.uint8Array({ maxLength: 64 }).map((b) => pem(b).slice(0, 40)),
-    fc.constantFrom("-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----", "%", "%zz", "\u0000"),
+    fc.constantFrom(
+      "-----BEGIN CERTIFICATE-----",
+      "-----END CERTIFICATE-----",
+      "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----",
+      "%",
+      "%zz",
+      "\u0000",
+    ),
     fc.string({ maxLength: 40 }),
   );
   const value = fc.array(pemish, { maxLength: 4 }).map((parts) => parts.join(""));
-  const pair = fc.tuple(fc.constantFrom("Cert", "Chain", "cert", "URI", "Hash"), value, fc.boolean()).map(([k, v, enc]) => {
-    const vv = enc ? encodeURIComponent(v) : v;
-    return `${k}="${vv.replace(/[\\"]/g, (c) => "\\" + c)}"`;
-  });
+  const pair = fc
+    .tuple(fc.constantFrom("Cert", "Chain", "cert", "URI", "Hash"), value, fc.boolean())
+    .map(([k, v, enc]) => {
+      const vv = enc ? encodeURIComponent(v) : v;
+      return `${k}="${vv.replace(/[\\"]/g, (c) => "\\" + c)}"`;
+    });
   const element = fc.array(pair, { minLength: 1, maxLength: 4 }).map((p) => p.join(";"));
   const header = fc.array(element, { minLength: 1, maxLength: 3 }).map((e) => e.join(","));
   fc.assert(

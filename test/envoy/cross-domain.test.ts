@@ -17,7 +17,12 @@ before(async () => {
   stack = await startStack({ failure: "fail_closed" });
   partner = await stack.api.addFederatedDomain("partner.org");
   const own = (await partner.issueX509Svid(PARTNER_WEB)).pem;
-  await poll(() => stack.check({ certPem: own }), (o) => o.code === 0, 5000, "partner.org's bundle reaches the server");
+  await poll(
+    () => stack.check({ certPem: own }),
+    (o) => o.code === 0,
+    5000,
+    "partner.org's bundle reaches the server",
+  );
 });
 
 after(async () => {
@@ -28,13 +33,17 @@ after(async () => {
 async function bothWays(chainPem: string): Promise<Outcome[]> {
   return [
     await stack.check({ certPem: chainPem }),
-    await stack.check({ headers: { "x-forwarded-client-cert": `By=spiffe://example.org/envoy;Chain="${encodeURIComponent(chainPem)}"` } }),
+    await stack.check({
+      headers: { "x-forwarded-client-cert": `By=spiffe://example.org/envoy;Chain="${encodeURIComponent(chainPem)}"` },
+    }),
   ];
 }
 
 test("baseline: each trust domain's own CA is accepted for its own IDs, both ways", async () => {
-  for (const o of await bothWays((await stack.api.issueX509Svid(WEB)).pem)) assert.deepEqual(o, { code: 0, http: 200, reason: "ok", spiffeId: WEB });
-  for (const o of await bothWays((await partner.issueX509Svid(PARTNER_WEB)).pem)) assert.deepEqual(o, { code: 0, http: 200, reason: "ok", spiffeId: PARTNER_WEB });
+  for (const o of await bothWays((await stack.api.issueX509Svid(WEB)).pem))
+    assert.deepEqual(o, { code: 0, http: 200, reason: "ok", spiffeId: WEB });
+  for (const o of await bothWays((await partner.issueX509Svid(PARTNER_WEB)).pem))
+    assert.deepEqual(o, { code: 0, http: 200, reason: "ok", spiffeId: PARTNER_WEB });
 });
 
 test("an example.org ID signed by partner.org's root, intermediate, or with partner's root appended is refused 401 untrusted", async () => {
@@ -47,13 +56,15 @@ test("an example.org ID signed by partner.org's root, intermediate, or with part
     "partner.org's root appended to the chain": viaInter.chainPem + partner.pem,
   };
   for (const [what, pem] of Object.entries(cases)) {
-    for (const o of await bothWays(pem)) assert.deepEqual(o, { code: 16, http: 401, reason: "untrusted", spiffeId: undefined }, what);
+    for (const o of await bothWays(pem))
+      assert.deepEqual(o, { code: 16, http: 401, reason: "untrusted", spiffeId: undefined }, what);
   }
 });
 
 test("a partner.org ID signed by example.org's current CA (whose IDs are allowed) is refused 401 untrusted", async () => {
   const forged = await stack.api.ca.issueX509Svid(PARTNER_WEB);
-  for (const o of await bothWays(forged.chainPem)) assert.deepEqual(o, { code: 16, http: 401, reason: "untrusted", spiffeId: undefined });
+  for (const o of await bothWays(forged.chainPem))
+    assert.deepEqual(o, { code: 16, http: 401, reason: "untrusted", spiffeId: undefined });
   // And example.org's CA signing an ID of a domain nobody federates: not trusted either, whatever the allowlist.
   const stray = await stack.api.ca.issueX509Svid("spiffe://nowhere.org/web");
   for (const o of await bothWays(stray.chainPem)) assert.equal(o.code, 16, o.reason);

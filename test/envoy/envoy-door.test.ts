@@ -13,7 +13,14 @@ import { BundleSet } from "../../src/spiffe/index.js";
 import { DevCertificateAuthority } from "../../src/dev-ca/index.js";
 import type { TrustSnapshot } from "../../src/trust/snapshot.js";
 import { silentLogger } from "../../src/log.js";
-import { checkRequest, envoyClient, healthClient, unary, type CheckResponseObj, type Client } from "../helpers/clients.js";
+import {
+  checkRequest,
+  envoyClient,
+  healthClient,
+  unary,
+  type CheckResponseObj,
+  type Client,
+} from "../helpers/clients.js";
 
 let host: GrpcHost;
 let tcp: Client;
@@ -52,7 +59,11 @@ function headerMap(res: CheckResponseObj): Record<string, string> {
 
 test("allowed SVID over TCP: OK, identity headers overwrite, spoofed header removed, dynamic metadata", async () => {
   const svid = await example.issueX509Svid("spiffe://example.org/services/web");
-  const res = await unary<CheckResponseObj>(tcp, "Check", checkRequest({ certPem: svid.pem, headers: { "x-spiffe-id": "spiffe://example.org/admin" } }));
+  const res = await unary<CheckResponseObj>(
+    tcp,
+    "Check",
+    checkRequest({ certPem: svid.pem, headers: { "x-spiffe-id": "spiffe://example.org/admin" } }),
+  );
   assert.equal(res.status.code, 0);
   assert.equal(res.http_response, "ok_response");
   const h = headerMap(res);
@@ -63,7 +74,11 @@ test("allowed SVID over TCP: OK, identity headers overwrite, spoofed header remo
   assert.match(h["X-Auth-Timestamp"] ?? "", /^\d{10}$/);
   for (const hv of res.ok_response!.headers) assert.equal(hv.append_action, "OVERWRITE_IF_EXISTS_OR_ADD");
   // Every identity header is either overwritten or removed: a client-sent x-spiffe-id cannot survive.
-  assert.ok(Object.keys(h).map((k) => k.toLowerCase()).includes("x-spiffe-id"));
+  assert.ok(
+    Object.keys(h)
+      .map((k) => k.toLowerCase())
+      .includes("x-spiffe-id"),
+  );
   const md = res.dynamic_metadata?.fields ?? {};
   assert.equal(md["spiffe_id"]?.stringValue ?? md["spiffe_id"]?.string_value, "spiffe://example.org/services/web");
 });
@@ -81,7 +96,10 @@ test("no certificate → UNAUTHENTICATED with 401 and a JSON reason", async () =
   assert.equal(res.status.code, 16);
   assert.equal(res.denied_response?.status.code, "Unauthorized");
   assert.deepEqual(JSON.parse(res.denied_response!.body).reason, "no_certificate");
-  assert.deepEqual(res.denied_response!.headers.map((h) => h.header.key), ["content-type"]);
+  assert.deepEqual(
+    res.denied_response!.headers.map((h) => h.header.key),
+    ["content-type"],
+  );
 });
 
 test("certificate from another trust domain → 401 unknown_trust_domain; expired → 401 expired", async () => {
@@ -89,7 +107,10 @@ test("certificate from another trust domain → 401 unknown_trust_domain; expire
   let res = await unary<CheckResponseObj>(tcp, "Check", checkRequest({ certPem: foreign.pem }));
   assert.equal(res.status.code, 16);
   assert.equal(JSON.parse(res.denied_response!.body).reason, "unknown_trust_domain");
-  const expired = await example.issueX509Svid("spiffe://example.org/services/web", { notBefore: new Date(Date.now() - 7200_000), notAfter: new Date(Date.now() - 3600_000) });
+  const expired = await example.issueX509Svid("spiffe://example.org/services/web", {
+    notBefore: new Date(Date.now() - 7200_000),
+    notAfter: new Date(Date.now() - 3600_000),
+  });
   res = await unary<CheckResponseObj>(tcp, "Check", checkRequest({ certPem: expired.pem }));
   assert.equal(JSON.parse(res.denied_response!.body).reason, "expired");
 });
@@ -121,7 +142,9 @@ test("health reports SERVING for the empty name and the service name; unknown se
   const h = healthClient(target);
   try {
     assert.deepEqual(await unary(h, "Check", { service: "" }), { status: "SERVING" });
-    assert.deepEqual(await unary(h, "Check", { service: "envoy.service.auth.v3.Authorization" }), { status: "SERVING" });
+    assert.deepEqual(await unary(h, "Check", { service: "envoy.service.auth.v3.Authorization" }), {
+      status: "SERVING",
+    });
     await assert.rejects(unary(h, "Check", { service: "nope" }), (e: { code: number }) => e.code === 5);
   } finally {
     h.close();
@@ -136,7 +159,10 @@ test("server reflection lists our services (what `grpcurl list` shows)", async (
 });
 
 test("an engine failure is answered with a denial (500), never a transport error Envoy might fail open on", async () => {
-  const broken = new GrpcHost([envoyAuthorizationService({ decide: () => Promise.reject(new Error("boom")) }, silentLogger())], silentLogger());
+  const broken = new GrpcHost(
+    [envoyAuthorizationService({ decide: () => Promise.reject(new Error("boom")) }, silentLogger())],
+    silentLogger(),
+  );
   const [t] = await broken.bind([parseListenAddress("127.0.0.1:0", "t")]);
   const c = envoyClient(t!);
   try {

@@ -22,7 +22,12 @@ after(async () => {
   await stack.close();
 });
 
-const check = (certPem: string | undefined) => unary<CheckResponseObj>(stack.envoy, "Check", checkRequest({ ...(certPem ? { certPem } : {}), headers: spoofHeaders }));
+const check = (certPem: string | undefined) =>
+  unary<CheckResponseObj>(
+    stack.envoy,
+    "Check",
+    checkRequest({ ...(certPem ? { certPem } : {}), headers: spoofHeaders }),
+  );
 
 test("allow: our five identity headers overwrite, every other spelling is in headers_to_remove, nothing is both", async () => {
   const res = await check((await stack.api.issueX509Svid(WEB)).pem);
@@ -37,7 +42,8 @@ test("allow: our five identity headers overwrite, every other spelling is in hea
     // Envoy applies headers_to_remove after the set headers: a name in both would lose ours.
     assert.ok(set.has(n) !== removed.has(n), `${n}: set ${set.has(n)}, removed ${removed.has(n)}`);
   }
-  for (const h of spoofs) assert.ok(set.has(h.name.toLowerCase()) || removed.has(h.name.toLowerCase()), `the client's ${h.name} survives`);
+  for (const h of spoofs)
+    assert.ok(set.has(h.name.toLowerCase()) || removed.has(h.name.toLowerCase()), `the client's ${h.name} survives`);
 });
 
 function assertDeny(res: CheckResponseObj, code: number, http: string, reason: string): void {
@@ -46,17 +52,35 @@ function assertDeny(res: CheckResponseObj, code: number, http: string, reason: s
   assert.ok(!res.ok_response, "a deny carries no ok_response, so no headers_to_remove or headers to set");
   assert.equal(res.denied_response!.status.code, http);
   assert.equal(JSON.parse(res.denied_response!.body).reason, reason);
-  assert.deepEqual(res.denied_response!.headers.map((h) => h.header.key), ["content-type"], "no identity header on a denied response");
+  assert.deepEqual(
+    res.denied_response!.headers.map((h) => h.header.key),
+    ["content-type"],
+    "no identity header on a denied response",
+  );
 }
 
 test("deny 401 (no credential) and 403 (verified, not allowed): no ok_response, no identity header", async () => {
   assertDeny(await check(undefined), 16, "Unauthorized", "no_certificate");
-  assertDeny(await check((await stack.api.issueX509Svid("spiffe://example.org/intruder")).pem), 7, "Forbidden", "not_allowed");
+  assertDeny(
+    await check((await stack.api.issueX509Svid("spiffe://example.org/intruder")).pem),
+    7,
+    "Forbidden",
+    "not_allowed",
+  );
 });
 
 test("deny 503 (SPIRE gone, trust domain unknown, fail_closed): no ok_response, no identity header", async () => {
-  const stranger = (await (await DevCertificateAuthority.createRoot("stranger.org")).issueX509Svid("spiffe://stranger.org/web")).pem;
+  const stranger = (
+    await (await DevCertificateAuthority.createRoot("stranger.org")).issueX509Svid("spiffe://stranger.org/web")
+  ).pem;
   await stack.api.close();
-  const res = (await poll(() => check(stranger), (r) => r.status.code === 14, 15_000, "503 once SPIRE is unavailable")).value;
+  const res = (
+    await poll(
+      () => check(stranger),
+      (r) => r.status.code === 14,
+      15_000,
+      "503 once SPIRE is unavailable",
+    )
+  ).value;
   assertDeny(res, 14, "ServiceUnavailable", "spire_unavailable");
 });

@@ -36,7 +36,10 @@ const writeAtomically = (path: string, text: string) => {
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), "hostile-chains-"));
-  oddPartner = await DevCertificateAuthority.createRoot("partner.org", { keys: await p521Keys(), name: "odd partner root" });
+  oddPartner = await DevCertificateAuthority.createRoot("partner.org", {
+    keys: await p521Keys(),
+    name: "odd partner root",
+  });
   partner = await DevCertificateAuthority.createRoot("partner.org");
   later = await DevCertificateAuthority.createRoot("later.org");
   forger = await DevCertificateAuthority.createRoot("example.org", { name: "forger" });
@@ -62,7 +65,12 @@ async function check(certPem: string, headers: Record<string, string> = {}): Pro
   const res = await unary<CheckResponseObj>(stack.envoy, "Check", checkRequest({ certPem, headers }));
   if (res.status.code === 0) return { code: 0, http: "OK", reason: "ok", detail: "" };
   const body = JSON.parse(res.denied_response?.body ?? "{}") as { reason: string; detail: string };
-  return { code: res.status.code, http: res.denied_response?.status.code ?? "", reason: body.reason, detail: body.detail };
+  return {
+    code: res.status.code,
+    http: res.denied_response?.status.code ?? "",
+    reason: body.reason,
+    detail: body.detail,
+  };
 }
 
 const failures = () => stack.server.engine.cache!.failureStats();
@@ -82,11 +90,17 @@ test("leaf + 7 CAs with 8192-bit RSA keys and e = 2^32-1 under the trusted root:
 });
 
 test("a P-256 leaf under an intermediate with e = 2^32-1: 401 untrusted naming the intermediate's exponent", async () => {
-  const int = await stack.api.root.createIntermediate({ keys: await fakeRsaKeys(2048, E_2_32_MINUS_1), name: "odd exponent" });
+  const int = await stack.api.root.createIntermediate({
+    keys: await fakeRsaKeys(2048, E_2_32_MINUS_1),
+    name: "odd exponent",
+  });
   const svid = await int.issueX509Svid(WEB, { signingKey: forger.keys.privateKey });
   const got = await check(svid.chainPem);
   assert.equal(got.reason, "untrusted");
-  assert.equal(got.detail, `presented certificate 2 of 2 (subject "CN=odd exponent,O=SPIFFE dev CA,C=US") has a key we do not accept: RSA key with public exponent 4294967295 (only 65537 is allowed)`);
+  assert.equal(
+    got.detail,
+    `presented certificate 2 of 2 (subject "CN=odd exponent,O=SPIFFE dev CA,C=US") has a key we do not accept: RSA key with public exponent 4294967295 (only 65537 is allowed)`,
+  );
 });
 
 test("a bundle root with a P-521 key is loaded but refused at use, naming it; the bundle's good root keeps working", async () => {
@@ -106,13 +120,21 @@ test(`signature budget: same-named intermediates under the trusted root that nee
   const bs = await Promise.all([0, 1, 2, 3].map(() => as[0]!.createIntermediate({ name: "B" })));
   const leaf = await bs[0]!.issueX509Svid(WEB, { signingKey: forger.keys.privateKey });
   const pem = [leaf.pem, ...bs.map((b) => b.pem), ...as.map((a) => a.pem)].join("");
-  assert.deepEqual(await check(pem), { code: 16, http: "Unauthorized", reason: "untrusted", detail: `path search gave up after ${DEFAULT_MAX_SIGNATURE_CHECKS} signature checks` });
+  assert.deepEqual(await check(pem), {
+    code: 16,
+    http: "Unauthorized",
+    reason: "untrusted",
+    detail: `path search gave up after ${DEFAULT_MAX_SIGNATURE_CHECKS} signature checks`,
+  });
   // The server keeps deciding as usual.
   assert.equal((await check((await stack.api.issueX509Svid(WEB)).pem)).reason, "ok");
 });
 
 test("a forged chain of the client's own CAs naming the trusted root is refused at its top link (checked with the root's key)", async () => {
-  const fake = await DevCertificateAuthority.createRoot("example.org", { keyType: "ec-p384", subject: stack.api.root.subjectDn });
+  const fake = await DevCertificateAuthority.createRoot("example.org", {
+    keyType: "ec-p384",
+    subject: stack.api.root.subjectDn,
+  });
   let ca = fake;
   for (let i = 0; i < 6; i++) ca = await ca.createIntermediate({ keyType: "ec-p384" });
   const svid = await ca.issueX509Svid(WEB, { keyType: "ec-p384" });
@@ -123,7 +145,10 @@ test("a forged chain of the client's own CAs naming the trusted root is refused 
 
 test("failing credentials are remembered: replays get the identical answer without a new verification", async () => {
   const forgedLeaf = await stack.api.root.issueX509Svid(WEB, { signingKey: forger.keys.privateKey });
-  const expired = await stack.api.ca.issueX509Svid(WEB, { notBefore: new Date(Date.now() - 7200_000), notAfter: new Date(Date.now() - 3600_000) });
+  const expired = await stack.api.ca.issueX509Svid(WEB, {
+    notBefore: new Date(Date.now() - 7200_000),
+    notAfter: new Date(Date.now() - 3600_000),
+  });
   const garbage = { "x-forwarded-client-cert": 'By=spiffe://example.org/envoy;Cert="%ZZ"' };
   for (const [what, send] of [
     ["forged", () => check(forgedLeaf.pem)],
@@ -147,7 +172,12 @@ test("a not-yet-valid certificate: 401 expired, remembered, and allowed as soon 
   const hits = failures().hits;
   assert.deepEqual(await check(svid.pem), first);
   if (Date.now() < nb.getTime() - 50) assert.equal(failures().hits, hits + 1, "remembered before its notBefore");
-  const { value, ms } = await poll(() => check(svid.pem), (a) => a.reason !== "expired", 5000, "the certificate to become valid");
+  const { value, ms } = await poll(
+    () => check(svid.pem),
+    (a) => a.reason !== "expired",
+    5000,
+    "the certificate to become valid",
+  );
   assert.equal(value.reason, "ok");
   assert.ok(Date.now() >= nb.getTime(), `allowed ${ms} ms later, not before notBefore`);
 });
@@ -160,6 +190,11 @@ test("a bundle change forgets failures: the same bytes are allowed once the file
   assert.ok(failures().size > 0);
   const generation = stack.server.store.current().generation;
   writeAtomically(join(dir, "later.pem"), later.pem);
-  await poll(async () => stack.server.store.current().generation, (g) => g > generation, 5000, "the bundle file reloaded");
+  await poll(
+    async () => stack.server.store.current().generation,
+    (g) => g > generation,
+    5000,
+    "the bundle file reloaded",
+  );
   assert.equal((await check(svid.pem)).reason, "ok");
 });

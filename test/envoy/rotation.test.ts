@@ -13,14 +13,20 @@ import { checkRequest, envoyClient, unary, type CheckResponseObj } from "../help
 import { until } from "../helpers/log-capture.js";
 
 test("rotation: once the Workload API drops the old CA, a cached old certificate is denied and the new one allowed", async () => {
-  const spire = await DevWorkloadApi.start({ trustDomain: "example.org", address: `unix://${join(mkdtempSync(join(tmpdir(), "rot-e2e-")), "agent.sock")}` });
+  const spire = await DevWorkloadApi.start({
+    trustDomain: "example.org",
+    address: `unix://${join(mkdtempSync(join(tmpdir(), "rot-e2e-")), "agent.sock")}`,
+  });
   const server = await startServer(
     {
       listen: [parseListenAddress("127.0.0.1:0", "t")],
       spireSocket: parseWorkloadApiAddress(spire.target, "t"),
       metrics: null,
       configPath: undefined,
-      config: parseConfig({ allowlist: { exact: ["spiffe://example.org/web"] }, audit: { "log-success": false, "log-failure": false } }),
+      config: parseConfig({
+        allowlist: { exact: ["spiffe://example.org/web"] },
+        audit: { "log-success": false, "log-failure": false },
+      }),
       verbose: false,
       drainTimeoutMs: 500,
       workers: 1,
@@ -41,12 +47,20 @@ test("rotation: once the Workload API drops the old CA, a cached old certificate
 
     await spire.rotateCa(); // preparation: old and new roots both trusted
     const fresh = await spire.issueX509Svid("spiffe://example.org/web");
-    await until(() => server.store.current().bundles.x509Bundle("example.org")?.authorities.length === 2, 2000, "both roots");
+    await until(
+      () => server.store.current().bundles.x509Bundle("example.org")?.authorities.length === 2,
+      2000,
+      "both roots",
+    );
     assert.equal(await check(old.pem), "ok");
     assert.equal(await check(fresh.pem), "ok");
 
     spire.dropOldAuthorities();
-    await until(() => server.store.current().bundles.x509Bundle("example.org")?.authorities.length === 1, 2000, "old root dropped");
+    await until(
+      () => server.store.current().bundles.x509Bundle("example.org")?.authorities.length === 1,
+      2000,
+      "old root dropped",
+    );
     assert.equal(await check(old.pem), "untrusted");
     assert.equal(await check(fresh.pem), "ok");
   } finally {

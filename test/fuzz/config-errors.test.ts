@@ -36,13 +36,34 @@ test("the fuzz counterexample: a mutated example config whose top-level key is a
 });
 
 test("unknown keys with line breaks or escape sequences are quoted and escaped, plain ones stay bare", () => {
-  assert.equal(message(() => parseConfig({ "a\nb": 1 })), 'config: "a\\nb": unknown key');
-  assert.equal(message(() => parseConfig({ allowlist: { "x\u001b[31m": [] } })), 'config: allowlist."x\\u001b[31m": unknown key');
-  assert.equal(message(() => parseConfig({ "a\u2028b\u202e": 1 })), 'config: "a\\u2028b\\u202e": unknown key');
-  assert.equal(message(() => parseConfig({ allowList: {} })), "config: allowList: unknown key");
-  assert.equal(message(() => parseConfig({ tls: { "require-mTLS": true } })), "config: tls.require-mTLS: unknown key");
-  assert.equal(message(() => parseConfig({ [`k${"x".repeat(100)}`]: 1 })), `config: "k${"x".repeat(63)}…": unknown key`);
-  assert.equal(message(() => parseConfig({ "": 1 })), 'config: "": unknown key');
+  assert.equal(
+    message(() => parseConfig({ "a\nb": 1 })),
+    'config: "a\\nb": unknown key',
+  );
+  assert.equal(
+    message(() => parseConfig({ allowlist: { "x\u001b[31m": [] } })),
+    'config: allowlist."x\\u001b[31m": unknown key',
+  );
+  assert.equal(
+    message(() => parseConfig({ "a\u2028b\u202e": 1 })),
+    'config: "a\\u2028b\\u202e": unknown key',
+  );
+  assert.equal(
+    message(() => parseConfig({ allowList: {} })),
+    "config: allowList: unknown key",
+  );
+  assert.equal(
+    message(() => parseConfig({ tls: { "require-mTLS": true } })),
+    "config: tls.require-mTLS: unknown key",
+  );
+  assert.equal(
+    message(() => parseConfig({ [`k${"x".repeat(100)}`]: 1 })),
+    `config: "k${"x".repeat(63)}…": unknown key`,
+  );
+  assert.equal(
+    message(() => parseConfig({ "": 1 })),
+    'config: "": unknown key',
+  );
 });
 
 test("route names and patterns from the config cannot break the line either", () => {

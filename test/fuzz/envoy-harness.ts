@@ -6,7 +6,11 @@ import type * as grpc from "@grpc/grpc-js";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { pino } from "pino";
 import { envoyAuthorizationService } from "../../src/adapters/envoy/service.js";
-import { CheckResponseSchema, type CheckRequest, type CheckResponse } from "../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
+import {
+  CheckResponseSchema,
+  type CheckRequest,
+  type CheckResponse,
+} from "../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
 import { Engine } from "../../src/engine/engine.js";
 import { REASONS, type Decision, type Reason } from "../../src/engine/types.js";
 import type { Policy } from "../../src/policy/index.js";
@@ -24,7 +28,9 @@ export interface CheckResult {
 }
 
 const ALLOW_REASONS: ReadonlySet<Reason> = new Set(["ok", "no_certificate", "fail_open", "log_and_allow"]);
-const DENY_REASONS: ReadonlySet<Reason> = new Set(REASONS.filter((r) => r !== "ok" && r !== "fail_open" && r !== "log_and_allow"));
+const DENY_REASONS: ReadonlySet<Reason> = new Set(
+  REASONS.filter((r) => r !== "ok" && r !== "fail_open" && r !== "log_and_allow"),
+);
 const GRPC_FOR_HTTP: Record<number, number> = { 401: 16, 403: 7, 503: 14 };
 
 export class EnvoyHarness {
@@ -35,7 +41,12 @@ export class EnvoyHarness {
   readonly errors: string[] = [];
 
   /** `snapshot` and `now` may be functions, for properties that rotate bundles or move the clock. */
-  constructor(policy: Policy, snapshot: TrustSnapshot | (() => TrustSnapshot), now: Date | (() => Date), opts: { cache?: false } = {}) {
+  constructor(
+    policy: Policy,
+    snapshot: TrustSnapshot | (() => TrustSnapshot),
+    now: Date | (() => Date),
+    opts: { cache?: false } = {},
+  ) {
     this.engine = new Engine({
       policy,
       trust: { current: typeof snapshot === "function" ? snapshot : () => snapshot },
@@ -62,7 +73,8 @@ export class EnvoyHarness {
         this.handler({ request }, (err, value) => {
           if (err) return reject(new Error(`Check answered with a transport error: ${err.message}`));
           if (!value) return reject(new Error("Check answered with no response"));
-          if (!this.last) return reject(new Error(`Check answered without a decision (${this.errors.at(-1) ?? "no log"})`));
+          if (!this.last)
+            return reject(new Error(`Check answered without a decision (${this.errors.at(-1) ?? "no log"})`));
           const response = value instanceof Uint8Array ? fromBinary(CheckResponseSchema, value) : value;
           resolve({ response, decision: this.last });
         });
@@ -82,7 +94,12 @@ export type KnownLeaves = ReadonlyMap<string, string>;
  * only for a verified identity whose leaf we issued for exactly that ID (or the one JWT subject we signed),
  * and other allows without identity headers.
  */
-export function assertAnswer(r: CheckResult, known: KnownLeaves, jwtSubjects: ReadonlySet<string>, identityHeaders: readonly string[]): void {
+export function assertAnswer(
+  r: CheckResult,
+  known: KnownLeaves,
+  jwtSubjects: ReadonlySet<string>,
+  identityHeaders: readonly string[],
+): void {
   const { response: res, decision: d } = r;
   assert.equal(res.$typeName, "envoy.service.auth.v3.CheckResponse");
   toBinary(CheckResponseSchema, res);
@@ -98,17 +115,25 @@ export function assertAnswer(r: CheckResult, known: KnownLeaves, jwtSubjects: Re
     const ok = res.httpResponse.case === "okResponse" ? res.httpResponse.value : undefined;
     const set = new Set((ok?.headers ?? []).map((h) => h.header?.key.toLowerCase()));
     // Every identity header is either set by us or removed: none from the client survives.
-    for (const h of identityHeaders) assert.ok(set.has(h) || ok?.headersToRemove.includes(h), `identity header ${h} neither set nor removed`);
+    for (const h of identityHeaders)
+      assert.ok(set.has(h) || ok?.headersToRemove.includes(h), `identity header ${h} neither set nor removed`);
     if (d.reason === "ok") {
       const id = d.identity;
       assert.ok(id, "ok without identity");
       if (id.method === "spiffe") {
         assert.ok(d.certInfo, "ok without certInfo (include-cert-info is on)");
-        assert.equal(known.get(d.certInfo.sha256), id.spiffeId, `allowed ${id.spiffeId} for a leaf we never issued for it (${d.certInfo.sha256})`);
+        assert.equal(
+          known.get(d.certInfo.sha256),
+          id.spiffeId,
+          `allowed ${id.spiffeId} for a leaf we never issued for it (${d.certInfo.sha256})`,
+        );
       } else {
         assert.ok(jwtSubjects.has(id.spiffeId), `JWT allow for ${id.spiffeId}`);
       }
-      assert.equal(ok?.headers.find((h) => h.header?.key.toLowerCase() === identityHeaders[0])?.header?.value, id.spiffeId);
+      assert.equal(
+        ok?.headers.find((h) => h.header?.key.toLowerCase() === identityHeaders[0])?.header?.value,
+        id.spiffeId,
+      );
     } else {
       assert.equal(d.identity, undefined);
       assert.equal(ok?.headers.length, 0, `${d.reason} allow with identity headers`);

@@ -39,7 +39,12 @@ export interface FuzzSuite {
   properties(): Promise<FuzzProperty[]>;
 }
 
-export function defineProperty<T>(name: string, runs: number, longRuns: number, property: fc.IRawProperty<T>): FuzzProperty {
+export function defineProperty<T>(
+  name: string,
+  runs: number,
+  longRuns: number,
+  property: fc.IRawProperty<T>,
+): FuzzProperty {
   return {
     name,
     runs,
@@ -85,7 +90,10 @@ type ErrorClass = abstract new (...args: never[]) => Error;
  * Runs fn: "ok" if it returned, "typed" if it threw one of `types`; anything else (TypeError, RangeError,
  * a foreign error class) is rethrown so the property fails with it.
  */
-export function outcome<T>(types: readonly ErrorClass[], fn: () => T): { ok: true; value: T } | { ok: false; error: Error } {
+export function outcome<T>(
+  types: readonly ErrorClass[],
+  fn: () => T,
+): { ok: true; value: T } | { ok: false; error: Error } {
   try {
     return { ok: true, value: fn() };
   } catch (err) {
@@ -126,10 +134,16 @@ export const byteEdit: fc.Arbitrary<ByteEdit> = fc.oneof(
   fc.record({
     op: fc.constant("insert" as const),
     at: position,
-    bytes: fc.array(fc.oneof(fc.constantFrom(0x00, 0x01, 0x02, 0x30, 0x31, 0x7f, 0x80, 0x81, 0x82, 0xa0, 0xa3, 0xff), fc.nat({ max: 255 })), {
-      minLength: 1,
-      maxLength: 4,
-    }),
+    bytes: fc.array(
+      fc.oneof(
+        fc.constantFrom(0x00, 0x01, 0x02, 0x30, 0x31, 0x7f, 0x80, 0x81, 0x82, 0xa0, 0xa3, 0xff),
+        fc.nat({ max: 255 }),
+      ),
+      {
+        minLength: 1,
+        maxLength: 4,
+      },
+    ),
   }),
   fc.record({ op: fc.constant("delete" as const), at: position, len: fc.integer({ min: 1, max: 8 }) }),
   fc.record({ op: fc.constant("duplicate" as const), at: position, len: fc.integer({ min: 1, max: 16 }) }),
@@ -264,9 +278,7 @@ export function urlEncode(text: string, mask: Uint8Array = new Uint8Array(0), up
       out += ch;
       continue;
     }
-    const hex = Buffer.from(ch, "utf8")
-      .toString("hex")
-      .replace(/../g, "%$&");
+    const hex = Buffer.from(ch, "utf8").toString("hex").replace(/../g, "%$&");
     out += upper ? hex.toUpperCase() : hex.toLowerCase();
   }
   return out;

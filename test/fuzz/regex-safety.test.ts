@@ -19,7 +19,16 @@ import { runCli } from "../helpers/cli.js";
 import { registerSuite } from "./register.js";
 import { regexSuite } from "./suites/regex.js";
 
-const CATASTROPHIC = ["(a+)+$", "(a|aa)*b", "(a*)*b", "(\\w+\\d*)+x", "spiffe://example\\.org/(ns/[a-z]+/?)*sa", "(.*,)*x", "^(a|a?)+$", "([a-z0-9]+\\.)+org"];
+const CATASTROPHIC = [
+  "(a+)+$",
+  "(a|aa)*b",
+  "(a*)*b",
+  "(\\w+\\d*)+x",
+  "spiffe://example\\.org/(ns/[a-z]+/?)*sa",
+  "(.*,)*x",
+  "^(a|a?)+$",
+  "([a-z0-9]+\\.)+org",
+];
 
 const dir = mkdtempSync(join(tmpdir(), "regex-safety-"));
 function configFile(name: string, patterns: string[], where: "top" | "route" = "top"): string {
@@ -41,17 +50,30 @@ describe("catastrophic patterns are rejected where configs are loaded", () => {
       const path = configFile(`bad-${i}.yaml`, ["spiffe://example\\.org/ok/.*", p]);
       assert.throws(
         () => loadLikeServe(path),
-        (e: unknown) => e instanceof ConfigError && /^config: allowlist\.patterns\[1\]: pattern can backtrack catastrophically: /.test(e.message) && !e.message.includes("\n"),
+        (e: unknown) =>
+          e instanceof ConfigError &&
+          /^config: allowlist\.patterns\[1\]: pattern can backtrack catastrophically: /.test(e.message) &&
+          !e.message.includes("\n"),
         p,
       );
     });
     const inRoute = configFile("route.yaml", ["(a|aa)*b"], "route");
-    assert.throws(() => loadLikeServe(inRoute), /^ConfigError: config: routes\[0\]\.allowlist\.patterns\[0\]: pattern can backtrack catastrophically: alternatives/);
+    assert.throws(
+      () => loadLikeServe(inRoute),
+      /^ConfigError: config: routes\[0\]\.allowlist\.patterns\[0\]: pattern can backtrack catastrophically: alternatives/,
+    );
   });
 
   test("the reason names the shape: nested quantifiers vs overlapping alternatives", () => {
-    assert.throws(() => compilePattern("(a+)+$"), (e: unknown) => e instanceof PatternError && /nested quantifiers, like \(a\+\)\+/.test(e.message));
-    assert.throws(() => compilePattern("(a|aa)*b"), (e: unknown) => e instanceof PatternError && /alternatives that can start with the same character/.test(e.message));
+    assert.throws(
+      () => compilePattern("(a+)+$"),
+      (e: unknown) => e instanceof PatternError && /nested quantifiers, like \(a\+\)\+/.test(e.message),
+    );
+    assert.throws(
+      () => compilePattern("(a|aa)*b"),
+      (e: unknown) =>
+        e instanceof PatternError && /alternatives that can start with the same character/.test(e.message),
+    );
   });
 
   test("SIGHUP reload and Zentinel Configure refuse them and keep the previous policy", () => {
@@ -127,7 +149,11 @@ describe("accepted patterns match in linear time", () => {
       "(".repeat(1000) + "a" + ")*".repeat(1000),
       "(?:".repeat(800) + "a" + ")?".repeat(800),
       "(?:a|".repeat(600) + "b" + ")".repeat(600) + "*",
-      "(" + Array.from({ length: 1300 }, (_, i) => `${String.fromCharCode(97 + (i % 26))}${i.toString(36).slice(-1)}`).join("|") + ")*",
+      "(" +
+        Array.from({ length: 1300 }, (_, i) => `${String.fromCharCode(97 + (i % 26))}${i.toString(36).slice(-1)}`).join(
+          "|",
+        ) +
+        ")*",
       "(a{1,5}){1,5}".repeat(300),
       "\\Q" + "(a+)+".repeat(800) + "\\E",
       "[a-z]".repeat(800),

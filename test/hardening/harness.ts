@@ -11,7 +11,15 @@ import type { ConfigInput } from "../../src/config/schema.js";
 import type { FailurePolicy } from "../../src/trust/store.js";
 import { parseListenAddress, parseWorkloadApiAddress } from "../../src/cli/address.js";
 import type * as grpc from "@grpc/grpc-js";
-import { checkRequest, envoyClient, healthClient, unary, zentinelClient, type CheckResponseObj, type Client } from "../helpers/clients.js";
+import {
+  checkRequest,
+  envoyClient,
+  healthClient,
+  unary,
+  zentinelClient,
+  type CheckResponseObj,
+  type Client,
+} from "../helpers/clients.js";
 import { capturedLogger, sleep } from "../helpers/log-capture.js";
 import { parsePrometheusText, sampleValue } from "../telemetry/prom-text.js";
 
@@ -30,7 +38,12 @@ export interface Outcome {
   spiffeId: string | undefined;
 }
 
-const HTTP_OF: Record<string, number> = { Unauthorized: 401, Forbidden: 403, ServiceUnavailable: 503, InternalServerError: 500 };
+const HTTP_OF: Record<string, number> = {
+  Unauthorized: 401,
+  Forbidden: 403,
+  ServiceUnavailable: 503,
+  InternalServerError: 500,
+};
 
 export function outcomeOf(res: CheckResponseObj): Outcome {
   if (res.status.code === 0) {
@@ -109,7 +122,9 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   const url = server.metricsUrl!;
   // A Zentinel proxy stream, only to hear the door's HealthStatus (healthy / degraded / unhealthy).
   const zentinel = zentinelClient(target);
-  const zstream = (zentinel["ProcessStream"] as () => grpc.ClientDuplexStream<unknown, Record<string, unknown>>).call(zentinel);
+  const zstream = (zentinel["ProcessStream"] as () => grpc.ClientDuplexStream<unknown, Record<string, unknown>>).call(
+    zentinel,
+  );
   let zhealth: ZentinelHealth | undefined;
   zstream.on("data", (m: Record<string, unknown>) => {
     if (m["message"] === "health") zhealth = ZENTINEL_HEALTH[(m["health"] as { state: number }).state];
@@ -151,7 +166,12 @@ export async function startStack(o: StackOptions): Promise<Stack> {
  * Polls `probe` until `ok(value)`; returns the last value and the time it took. Throws with the last value
  * seen (and `what`) after `timeoutMs`. No fixed sleeps: the interval only paces the polling.
  */
-export async function poll<T>(probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: number, what: string): Promise<{ value: T; ms: number }> {
+export async function poll<T>(
+  probe: () => Promise<T>,
+  ok: (v: T) => boolean,
+  timeoutMs: number,
+  what: string,
+): Promise<{ value: T; ms: number }> {
   const t0 = Date.now();
   let last: T | undefined;
   let lastErr: unknown;
@@ -163,7 +183,9 @@ export async function poll<T>(probe: () => Promise<T>, ok: (v: T) => boolean, ti
       lastErr = err;
     }
     if (Date.now() - t0 > timeoutMs) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(last)}${lastErr ? `; error: ${String(lastErr)}` : ""}`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(last)}${lastErr ? `; error: ${String(lastErr)}` : ""}`,
+      );
     }
     await sleep(10);
   }

@@ -21,7 +21,9 @@ const spoofs = spoofedIdentityHeaders();
 const allSpellings = DEFAULT_IDENTITY_HEADERS.flatMap(everySpelling).map((n) => n.toLowerCase());
 
 before(async () => {
-  stranger = (await (await DevCertificateAuthority.createRoot("stranger.org")).issueX509Svid("spiffe://stranger.org/web")).pem;
+  stranger = (
+    await (await DevCertificateAuthority.createRoot("stranger.org")).issueX509Svid("spiffe://stranger.org/web")
+  ).pem;
   stack = await startStack({
     failure: "fail_open",
     config: {
@@ -42,7 +44,14 @@ after(async () => {
 });
 
 async function envoyCheck(certPem: string | undefined): Promise<CheckResponseObj> {
-  return unary<CheckResponseObj>(stack.envoy, "Check", checkRequest({ ...(certPem ? { certPem } : {}), headers: Object.fromEntries(spoofs.map((h) => [h.name, h.value])) }));
+  return unary<CheckResponseObj>(
+    stack.envoy,
+    "Check",
+    checkRequest({
+      ...(certPem ? { certPem } : {}),
+      headers: Object.fromEntries(spoofs.map((h) => [h.name, h.value])),
+    }),
+  );
 }
 
 function assertEnvoyStrips(res: CheckResponseObj, reason: string): void {
@@ -52,7 +61,8 @@ function assertEnvoyStrips(res: CheckResponseObj, reason: string): void {
   assert.equal(md["reason"]?.stringValue ?? md["reason"]?.string_value, reason);
   assert.deepEqual(res.ok_response!.headers, [], "an allow without identity sets no header");
   const removed = new Set(res.ok_response!.headers_to_remove.map((n) => n.toLowerCase()));
-  for (const n of allSpellings) assert.ok(removed.has(n), `${reason}: ${n} is not in headers_to_remove (${[...removed].join(",")})`);
+  for (const n of allSpellings)
+    assert.ok(removed.has(n), `${reason}: ${n} is not in headers_to_remove (${[...removed].join(",")})`);
   for (const h of spoofs) assert.ok(removed.has(h.name.toLowerCase()), `${reason}: the client's ${h.name} survives`);
 }
 

@@ -13,7 +13,14 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import type * as grpc from "@grpc/grpc-js";
 import { GRPC_LIMITS } from "../../src/grpc/host.js";
-import { MAX_CERT_DER_BYTES, MAX_CHAIN_CERTS, MAX_JWT_BYTES, MAX_SOURCE_CERTIFICATE_BYTES, XFCC_MAX_ELEMENTS, XFCC_MAX_HEADER_BYTES } from "../../src/engine/index.js";
+import {
+  MAX_CERT_DER_BYTES,
+  MAX_CHAIN_CERTS,
+  MAX_JWT_BYTES,
+  MAX_SOURCE_CERTIFICATE_BYTES,
+  XFCC_MAX_ELEMENTS,
+  XFCC_MAX_HEADER_BYTES,
+} from "../../src/engine/index.js";
 import type { DevCertificateAuthority } from "../../src/dev-ca/index.js";
 import { checkRequest, unary, zentinelClient, type CheckResponseObj, type Client } from "../helpers/clients.js";
 import { until } from "../helpers/log-capture.js";
@@ -36,7 +43,8 @@ after(async () => {
 });
 
 const xfccElement = (pem: string, extra = "") => `${extra}Hash=abc;Cert="${encodeURIComponent(pem)}";URI=${WEB}`;
-const dnsNames = (n: number) => Array.from({ length: n }, (_, i) => `host-${String(i).padStart(4, "0")}.${"a".repeat(40)}.example.org`);
+const dnsNames = (n: number) =>
+  Array.from({ length: n }, (_, i) => `host-${String(i).padStart(4, "0")}.${"a".repeat(40)}.example.org`);
 
 /** A chain of `intermediates` CAs under the Workload API's root, and a leaf from the last one (leaf + intermediates, no root). */
 async function deepChainPem(intermediates: number): Promise<string> {
@@ -76,17 +84,33 @@ const CASES: LimitCase[] = [
   },
   {
     name: `XFCC header of ${XFCC_MAX_HEADER_BYTES + 1} bytes: 401 malformed_certificate`,
-    request: async () => ({ headers: { "x-forwarded-client-cert": pad(xfccElement(web.pem), XFCC_MAX_HEADER_BYTES + 1) } }),
+    request: async () => ({
+      headers: { "x-forwarded-client-cert": pad(xfccElement(web.pem), XFCC_MAX_HEADER_BYTES + 1) },
+    }),
     expect: MALFORMED,
   },
   {
     name: `XFCC with ${XFCC_MAX_ELEMENTS} elements (one per hop): allowed`,
-    request: async () => ({ headers: { "x-forwarded-client-cert": [...Array.from({ length: XFCC_MAX_ELEMENTS - 1 }, (_, i) => `By=spiffe://example.org/hop${i}`), xfccElement(web.pem)].join(",") } }),
+    request: async () => ({
+      headers: {
+        "x-forwarded-client-cert": [
+          ...Array.from({ length: XFCC_MAX_ELEMENTS - 1 }, (_, i) => `By=spiffe://example.org/hop${i}`),
+          xfccElement(web.pem),
+        ].join(","),
+      },
+    }),
     expect: OK,
   },
   {
     name: `XFCC with ${XFCC_MAX_ELEMENTS + 1} elements: 401 malformed_certificate`,
-    request: async () => ({ headers: { "x-forwarded-client-cert": [...Array.from({ length: XFCC_MAX_ELEMENTS }, (_, i) => `By=spiffe://example.org/hop${i}`), xfccElement(web.pem)].join(",") } }),
+    request: async () => ({
+      headers: {
+        "x-forwarded-client-cert": [
+          ...Array.from({ length: XFCC_MAX_ELEMENTS }, (_, i) => `By=spiffe://example.org/hop${i}`),
+          xfccElement(web.pem),
+        ].join(","),
+      },
+    }),
     expect: MALFORMED,
   },
   {
@@ -101,14 +125,20 @@ const CASES: LimitCase[] = [
   },
   {
     name: `chain of ${MAX_CHAIN_CERTS + 1} certificates as XFCC Chain: 401 malformed_certificate`,
-    request: async () => ({ headers: { "x-forwarded-client-cert": `Chain="${encodeURIComponent(await deepChainPem(MAX_CHAIN_CERTS))}"` } }),
+    request: async () => ({
+      headers: { "x-forwarded-client-cert": `Chain="${encodeURIComponent(await deepChainPem(MAX_CHAIN_CERTS))}"` },
+    }),
     expect: MALFORMED,
   },
   {
     name: `leaf of just under ${MAX_CERT_DER_BYTES} bytes DER (230 DNS SANs): allowed`,
     request: async () => ({ certPem: (await stack.api.ca.issueX509Svid(WEB, { dnsNames: dnsNames(230) })).pem }),
     expect: OK,
-    size: async () => [(await stack.api.ca.issueX509Svid(WEB, { dnsNames: dnsNames(230) })).der.length, "<=", MAX_CERT_DER_BYTES],
+    size: async () => [
+      (await stack.api.ca.issueX509Svid(WEB, { dnsNames: dnsNames(230) })).der.length,
+      "<=",
+      MAX_CERT_DER_BYTES,
+    ],
   },
   {
     name: `leaf of more than ${MAX_CERT_DER_BYTES} bytes DER (260 DNS SANs) as source certificate: 401 malformed_certificate`,
@@ -117,16 +147,28 @@ const CASES: LimitCase[] = [
       return { certPem: big };
     },
     expect: MALFORMED,
-    size: async () => [(await stack.api.ca.issueX509Svid(WEB, { dnsNames: dnsNames(260) })).der.length, ">", MAX_CERT_DER_BYTES],
+    size: async () => [
+      (await stack.api.ca.issueX509Svid(WEB, { dnsNames: dnsNames(260) })).der.length,
+      ">",
+      MAX_CERT_DER_BYTES,
+    ],
   },
   {
     name: `leaf of more than ${MAX_CERT_DER_BYTES} bytes DER in XFCC Cert: 401 malformed_certificate`,
-    request: async () => ({ headers: { "x-forwarded-client-cert": xfccElement((await stack.api.ca.issueX509Svid(WEB, { dnsNames: dnsNames(260) })).pem) } }),
+    request: async () => ({
+      headers: {
+        "x-forwarded-client-cert": xfccElement(
+          (await stack.api.ca.issueX509Svid(WEB, { dnsNames: dnsNames(260) })).pem,
+        ),
+      },
+    }),
     expect: MALFORMED,
   },
   {
     name: `source certificate over ${MAX_SOURCE_CERTIFICATE_BYTES} bytes (URL-encoded): 401 malformed_certificate`,
-    request: async () => ({ rawSourceCertificate: encodeURIComponent(web.pem) + "%20".repeat(MAX_SOURCE_CERTIFICATE_BYTES / 3) }),
+    request: async () => ({
+      rawSourceCertificate: encodeURIComponent(web.pem) + "%20".repeat(MAX_SOURCE_CERTIFICATE_BYTES / 3),
+    }),
     expect: MALFORMED,
   },
   {
@@ -156,7 +198,9 @@ const CASES: LimitCase[] = [
   },
   {
     name: `an XFCC header as big as Envoy's request headers can be (${ENVOY_MAX_HEADERS_BYTES} bytes): 401 malformed_certificate`,
-    request: async () => ({ headers: { "x-forwarded-client-cert": pad(xfccElement(web.pem), ENVOY_MAX_HEADERS_BYTES) } }),
+    request: async () => ({
+      headers: { "x-forwarded-client-cert": pad(xfccElement(web.pem), ENVOY_MAX_HEADERS_BYTES) },
+    }),
     expect: MALFORMED,
   },
   {
@@ -166,12 +210,18 @@ const CASES: LimitCase[] = [
   },
   {
     name: `CheckRequest of about ${GRPC_LIMITS.maxReceiveMessageBytes - 64 * 1024} bytes: allowed`,
-    request: async () => ({ certPem: web.pem, headers: { "x-pad": "p".repeat(GRPC_LIMITS.maxReceiveMessageBytes - 64 * 1024) } }),
+    request: async () => ({
+      certPem: web.pem,
+      headers: { "x-pad": "p".repeat(GRPC_LIMITS.maxReceiveMessageBytes - 64 * 1024) },
+    }),
     expect: OK,
   },
   {
     name: `CheckRequest over ${GRPC_LIMITS.maxReceiveMessageBytes} bytes (beyond Envoy's headers and a sane with_request_body): gRPC RESOURCE_EXHAUSTED`,
-    request: async () => ({ certPem: web.pem, headers: { "x-pad": "p".repeat(GRPC_LIMITS.maxReceiveMessageBytes + 1) } }),
+    request: async () => ({
+      certPem: web.pem,
+      headers: { "x-pad": "p".repeat(GRPC_LIMITS.maxReceiveMessageBytes + 1) },
+    }),
     expect: { grpcError: 8 },
   },
 ];
@@ -187,7 +237,10 @@ async function bigJwt(bytes: number): Promise<string> {
 }
 
 function envoyCheck(req: Awaited<ReturnType<LimitCase["request"]>>): Promise<CheckResponseObj> {
-  const body = checkRequest({ ...(req.certPem ? { certPem: req.certPem } : {}), ...(req.headers ? { headers: req.headers } : {}) }) as { attributes: { source: { certificate: string } } };
+  const body = checkRequest({
+    ...(req.certPem ? { certPem: req.certPem } : {}),
+    ...(req.headers ? { headers: req.headers } : {}),
+  }) as { attributes: { source: { certificate: string } } };
   if (req.rawSourceCertificate !== undefined) body.attributes.source.certificate = req.rawSourceCertificate;
   return unary<CheckResponseObj>(stack.envoy, "Check", body);
 }
@@ -223,7 +276,10 @@ test("limit (Zentinel door): XFCC split over 17 header entries is joined into 17
       http_version: "HTTP/1.1",
       headers: [
         { name: "host", value: "api.example.org" },
-        ...Array.from({ length: entries - 1 }, (_, i) => ({ name: "x-forwarded-client-cert", value: `By=spiffe://example.org/hop${i}` })),
+        ...Array.from({ length: entries - 1 }, (_, i) => ({
+          name: "x-forwarded-client-cert",
+          value: `By=spiffe://example.org/hop${i}`,
+        })),
         { name: "x-forwarded-client-cert", value: xfccElement(web.pem) },
       ],
     },
@@ -240,8 +296,15 @@ test("limit (Zentinel door): XFCC split over 17 header entries is joined into 17
 });
 
 test("every over-limit denial above was counted as malformed_certificate on /metrics", async () => {
-  const n = await stack.metric("spiffe_authz_decisions_total", { decision: "deny", reason: "malformed_certificate", transport: "envoy" });
-  assert.ok((n ?? 0) >= CASES.filter((c) => !("grpcError" in c.expect) && c.expect.reason === "malformed_certificate").length, `counted ${n}`);
+  const n = await stack.metric("spiffe_authz_decisions_total", {
+    decision: "deny",
+    reason: "malformed_certificate",
+    transport: "envoy",
+  });
+  assert.ok(
+    (n ?? 0) >= CASES.filter((c) => !("grpcError" in c.expect) && c.expect.reason === "malformed_certificate").length,
+    `counted ${n}`,
+  );
 });
 
 // ---- concurrent streams per connection ---------------------------------------------------------------------
@@ -278,8 +341,16 @@ class RawH2 {
 
   /** HPACK "literal header field without indexing, new name" (RFC 7541 §6.2.2); names and values < 127 bytes. */
   private static headerBlock(path: string): Buffer {
-    const lit = (n: string, v: string) => Buffer.concat([Buffer.from([0, n.length]), Buffer.from(n), Buffer.from([v.length]), Buffer.from(v)]);
-    return Buffer.concat([lit(":method", "POST"), lit(":scheme", "http"), lit(":path", path), lit(":authority", "localhost"), lit("content-type", "application/grpc"), lit("te", "trailers")]);
+    const lit = (n: string, v: string) =>
+      Buffer.concat([Buffer.from([0, n.length]), Buffer.from(n), Buffer.from([v.length]), Buffer.from(v)]);
+    return Buffer.concat([
+      lit(":method", "POST"),
+      lit(":scheme", "http"),
+      lit(":path", path),
+      lit(":authority", "localhost"),
+      lit("content-type", "application/grpc"),
+      lit("te", "trailers"),
+    ]);
   }
 
   private onData(d: Buffer): void {
@@ -287,7 +358,12 @@ class RawH2 {
     while (this.buf.length >= 9) {
       const len = this.buf.readUIntBE(0, 3);
       if (this.buf.length < 9 + len) break;
-      const f = { type: this.buf[3]!, flags: this.buf[4]!, stream: this.buf.readUInt32BE(5) & 0x7fffffff, payload: Buffer.from(this.buf.subarray(9, 9 + len)) };
+      const f = {
+        type: this.buf[3]!,
+        flags: this.buf[4]!,
+        stream: this.buf.readUInt32BE(5) & 0x7fffffff,
+        payload: Buffer.from(this.buf.subarray(9, 9 + len)),
+      };
       this.buf = this.buf.subarray(9 + len);
       this.frames.push(f);
       if (f.type === 4 && (f.flags & 1) === 0) this.sock.write(RawH2.frame(4, 1, 0, Buffer.alloc(0))); // SETTINGS ACK
@@ -320,7 +396,15 @@ class RawH2 {
   refusals(): Array<{ type: "RST_STREAM" | "GOAWAY"; stream: number; code: number }> {
     return this.frames
       .filter((f) => f.type === 3 || f.type === 7)
-      .map((f) => (f.type === 3 ? { type: "RST_STREAM" as const, stream: f.stream, code: f.payload.readUInt32BE(0) } : { type: "GOAWAY" as const, stream: f.payload.readUInt32BE(0) & 0x7fffffff, code: f.payload.readUInt32BE(4) }));
+      .map((f) =>
+        f.type === 3
+          ? { type: "RST_STREAM" as const, stream: f.stream, code: f.payload.readUInt32BE(0) }
+          : {
+              type: "GOAWAY" as const,
+              stream: f.payload.readUInt32BE(0) & 0x7fffffff,
+              code: f.payload.readUInt32BE(4),
+            },
+      );
   }
 
   destroy(): void {
@@ -339,13 +423,22 @@ test(`concurrent streams per connection: SETTINGS_MAX_CONCURRENT_STREAMS = ${GRP
     // The last of them (stream 2*cap-1) is really served: a list_services request on it is answered.
     const last = 2 * cap - 1;
     h2.sendMessage(last, Buffer.from([0x3a, 0x00])); // ServerReflectionRequest{ list_services: "" }
-    await until(() => h2.frames.some((f) => f.type === 0 && f.stream === last && f.payload.length > 0), 10_000, `an answer on stream ${last}`);
+    await until(
+      () => h2.frames.some((f) => f.type === 0 && f.stream === last && f.payload.length > 0),
+      10_000,
+      `an answer on stream ${last}`,
+    );
     assert.deepEqual(h2.refusals(), [], "nothing refused at the cap");
     // One more than the cap: nghttp2 treats it as a connection error (GOAWAY), which RFC 9113 §5.1.2 allows.
     h2.openStreams(2 * cap + 1, 1, path);
-    await until(() => h2.refusals().some((r) => r.type === "GOAWAY" || r.stream === 2 * cap + 1), 10_000, "the stream over the cap refused");
+    await until(
+      () => h2.refusals().some((r) => r.type === "GOAWAY" || r.stream === 2 * cap + 1),
+      10_000,
+      "the stream over the cap refused",
+    );
     const goaway = h2.refusals().find((r) => r.type === "GOAWAY");
-    if (goaway) assert.ok(goaway.stream <= last, `GOAWAY last-stream-id ${goaway.stream} does not include the extra stream`);
+    if (goaway)
+      assert.ok(goaway.stream <= last, `GOAWAY last-stream-id ${goaway.stream} does not include the extra stream`);
   } finally {
     h2.destroy();
   }
@@ -366,7 +459,10 @@ test("many over-limit requests do not grow the heap: heapUsed after GC within 1.
     return process.memoryUsage().heapUsed;
   };
   const xfccHuge = pad(xfccElement(web.pem), XFCC_MAX_HEADER_BYTES + 1);
-  const tooManyElements = [...Array.from({ length: XFCC_MAX_ELEMENTS }, (_, i) => `By=spiffe://example.org/hop${i}`), xfccElement(web.pem)].join(",");
+  const tooManyElements = [
+    ...Array.from({ length: XFCC_MAX_ELEMENTS }, (_, i) => `By=spiffe://example.org/hop${i}`),
+    xfccElement(web.pem),
+  ].join(",");
   const hugeJwt = await bigJwt(MAX_JWT_BYTES + 1024);
   const longChain = await deepChainPem(MAX_CHAIN_CERTS);
   const overOldLimit = pad(xfccElement(web.pem), MiB + 1);
@@ -396,7 +492,12 @@ test("many over-limit requests do not grow the heap: heapUsed after GC within 1.
   await round(500);
   const afterHeap = await settle();
   const mib = (b: number) => (b / 2 ** 20).toFixed(1);
-  t.diagnostic(`heapUsed after GC: ${mib(baseline)} MiB after 100 over-limit requests, ${mib(afterHeap)} MiB after 500 more`);
-  assert.ok(afterHeap < baseline * 1.5 + 16 * 2 ** 20, `heapUsed ${mib(baseline)} MiB → ${mib(afterHeap)} MiB after 500 over-limit requests`);
+  t.diagnostic(
+    `heapUsed after GC: ${mib(baseline)} MiB after 100 over-limit requests, ${mib(afterHeap)} MiB after 500 more`,
+  );
+  assert.ok(
+    afterHeap < baseline * 1.5 + 16 * 2 ** 20,
+    `heapUsed ${mib(baseline)} MiB → ${mib(afterHeap)} MiB after 500 over-limit requests`,
+  );
   assert.deepEqual(await stack.check({ certPem: web.pem }), OK);
 });

@@ -29,7 +29,13 @@ before(async () => {
   const snapshot: TrustSnapshot = { generation: 1, bundles: new BundleSet([ca.x509Bundle()]), spireAvailable: true };
   const config = parseConfig({
     allowlist: { exact: ["spiffe://example.org/frontend"] },
-    routes: [{ name: "payments", match: { "path-prefix": "/payments" }, allowlist: { exact: ["spiffe://example.org/checkout"] } }],
+    routes: [
+      {
+        name: "payments",
+        match: { "path-prefix": "/payments" },
+        allowlist: { exact: ["spiffe://example.org/checkout"] },
+      },
+    ],
   });
   const engine = new Engine({ policy: compilePolicy(config), trust: { current: () => snapshot } });
   host = new GrpcHost([envoyAuthorizationService(engine, silentLogger())], silentLogger());
@@ -49,7 +55,21 @@ const check = (certPem: string, path: string, extra: { route?: string; headers?:
 test("an identity refused on /payments stays refused under every spelling an upstream may read as /payments", async () => {
   assert.equal((await check(frontend, "/payments/x")).status.code, 7, "baseline: frontend is not a payer");
   assert.equal((await check(frontend, "/api/orders")).status.code, 0, "baseline: frontend is allowed elsewhere");
-  for (const path of ["/PAYMENTS/x", "/Payments", "/%50ayments/x", "/payments;v=1", "/payments%2Fx", "/payments%2fx", "/api/%2e%2e/payments/x", "/api/%2E%2E/payments", "/payments\\x", "//payments/x", "/payments%252Fx", "/api/..%2Fpayments/x", "/%70ayments/x"]) {
+  for (const path of [
+    "/PAYMENTS/x",
+    "/Payments",
+    "/%50ayments/x",
+    "/payments;v=1",
+    "/payments%2Fx",
+    "/payments%2fx",
+    "/api/%2e%2e/payments/x",
+    "/api/%2E%2E/payments",
+    "/payments\\x",
+    "//payments/x",
+    "/payments%252Fx",
+    "/api/..%2Fpayments/x",
+    "/%70ayments/x",
+  ]) {
     const res = await check(frontend, path);
     assert.equal(res.status.code, 7, `${path}: ${res.status.message}`);
     assert.equal(res.http_response, "denied_response");
@@ -70,8 +90,16 @@ test("a path too long to read every way must be allowed under every route: cheap
   const res = await check(frontend, "/api/" + "%2F".repeat(40_000));
   assert.equal(res.status.code, 7, "frontend is not a payer, and a long path might mean /payments");
   assert.match(res.status.message, /not_allowed/);
-  assert.equal((await check(checkout, "/payments" + "%2F".repeat(40_000))).status.code, 7, "checkout is not on the top-level allowlist");
-  assert.equal((await check(frontend, "/api/" + "a".repeat(8000))).status.code, 0, "a long but readable path is read as usual");
+  assert.equal(
+    (await check(checkout, "/payments" + "%2F".repeat(40_000))).status.code,
+    7,
+    "checkout is not on the top-level allowlist",
+  );
+  assert.equal(
+    (await check(frontend, "/api/" + "a".repeat(8000))).status.code,
+    0,
+    "a long but readable path is read as usual",
+  );
 });
 
 test("a GET-only route also governs HEAD and method overrides (frameworks run the GET handler for them)", async () => {
@@ -80,7 +108,13 @@ test("a GET-only route also governs HEAD and method overrides (frameworks run th
   const snapshot: TrustSnapshot = { generation: 1, bundles: new BundleSet([ca.x509Bundle()]), spireAvailable: true };
   const config = parseConfig({
     allowlist: { exact: ["spiffe://example.org/web"] },
-    routes: [{ name: "reports", match: { "path-prefix": "/reports", methods: ["GET"] }, allowlist: { exact: ["spiffe://example.org/analyst"] } }],
+    routes: [
+      {
+        name: "reports",
+        match: { "path-prefix": "/reports", methods: ["GET"] },
+        allowlist: { exact: ["spiffe://example.org/analyst"] },
+      },
+    ],
   });
   const engine = new Engine({ policy: compilePolicy(config), trust: { current: () => snapshot } });
   const h = new GrpcHost([envoyAuthorizationService(engine, silentLogger())], silentLogger());
@@ -88,7 +122,9 @@ test("a GET-only route also governs HEAD and method overrides (frameworks run th
   h.setServing(true);
   const c = envoyClient(target!);
   try {
-    const code = async (method: string, headers: Record<string, string> = {}) => (await unary<CheckResponseObj>(c, "Check", checkRequest({ certPem: web, path: "/reports/q3", method, headers }))).status.code;
+    const code = async (method: string, headers: Record<string, string> = {}) =>
+      (await unary<CheckResponseObj>(c, "Check", checkRequest({ certPem: web, path: "/reports/q3", method, headers })))
+        .status.code;
     assert.equal(await code("POST"), 0, "baseline: POST /reports is not the GET-only route");
     assert.equal(await code("GET"), 7);
     assert.equal(await code("HEAD"), 7, "HEAD runs the GET handler");
@@ -105,14 +141,30 @@ test("a route name the config does not define is 403 unknown_route, never the to
   assert.equal(res.status.code, 7);
   assert.equal(res.status.message, "unknown_route");
   assert.equal(JSON.parse(res.denied_response!.body).reason, "unknown_route");
-  assert.equal((await check(checkout, "/x", { route: "payments" })).status.code, 0, "a defined name still selects its route");
+  assert.equal(
+    (await check(checkout, "/x", { route: "payments" })).status.code,
+    0,
+    "a defined name still selects its route",
+  );
 });
 
 test("Envoy: every spelling of every identity header an upstream may fold onto ours is removed", async () => {
-  const res = await check(frontend, "/api/orders", { headers: { x_spiffe_id: "spiffe://example.org/admin", "x-spiffe_trust_domain": "evil.org" } });
+  const res = await check(frontend, "/api/orders", {
+    headers: { x_spiffe_id: "spiffe://example.org/admin", "x-spiffe_trust_domain": "evil.org" },
+  });
   assert.equal(res.status.code, 0);
   const removed = new Set(res.ok_response!.headers_to_remove);
-  for (const n of ["x_spiffe_id", "x-spiffe_id", "x_spiffe-id", "x_spiffe_trust_domain", "x-spiffe_trust_domain", "x_spiffe_workload_id", "x_auth_method", "x_auth_timestamp"]) assert.ok(removed.has(n), n);
+  for (const n of [
+    "x_spiffe_id",
+    "x-spiffe_id",
+    "x_spiffe-id",
+    "x_spiffe_trust_domain",
+    "x-spiffe_trust_domain",
+    "x_spiffe_workload_id",
+    "x_auth_method",
+    "x_auth_timestamp",
+  ])
+    assert.ok(removed.has(n), n);
   // The ones we set are overwritten, not removed (Envoy would drop ours too).
   const set = res.ok_response!.headers.map((h) => h.header.key.toLowerCase());
   for (const n of set) assert.ok(!removed.has(n), `${n} both set and removed`);
@@ -124,7 +176,9 @@ test("Zentinel: an unknown route_id is refused with 403, and every spelling of t
   try {
     const s = await connectAsProxy(c);
     s.call.write(headersEvent("u1", door.certs.web, { route: "no-such-route" }));
-    s.call.write(headersEvent("u2", door.certs.web, { headers: [{ name: "x_spiffe_id", value: "spiffe://example.org/admin" }] }));
+    s.call.write(
+      headersEvent("u2", door.certs.web, { headers: [{ name: "x_spiffe_id", value: "spiffe://example.org/admin" }] }),
+    );
     await until(() => s.responses().length === 2, 3000, "two answers");
     const byId = (cid: string) => s.responses().find((r) => r["correlation_id"] === cid)!;
     assert.equal(blockOf(byId("u1")).status, 403);
@@ -132,7 +186,8 @@ test("Zentinel: an unknown route_id is refused with 403, and every spelling of t
     const removes = headerOps(byId("u2"))
       .filter(([op]) => op === "remove")
       .map(([, name]) => name.toLowerCase());
-    for (const n of ["x_spiffe_id", "x-spiffe_id", "x_auth_method", "x_spiffe_trust_domain"]) assert.ok(removes.includes(n), `${n} in ${removes.join(",")}`);
+    for (const n of ["x_spiffe_id", "x-spiffe_id", "x_auth_method", "x_spiffe_trust_domain"])
+      assert.ok(removes.includes(n), `${n} in ${removes.join(",")}`);
     s.call.end();
   } finally {
     c.close();

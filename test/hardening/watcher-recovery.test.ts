@@ -14,9 +14,18 @@ import { silentLogger } from "../../src/log.js";
 import { sleep, until } from "../helpers/log-capture.js";
 
 test("after a 3.2 s outage the watcher (default backoff, worst-case jitter) is up again within 2 s of the agent's return", async () => {
-  const api = await DevWorkloadApi.start({ trustDomain: "example.org", address: `unix://${join(mkdtempSync(join(tmpdir(), "recovery-")), "agent.sock")}` });
+  const api = await DevWorkloadApi.start({
+    trustDomain: "example.org",
+    address: `unix://${join(mkdtempSync(join(tmpdir(), "recovery-")), "agent.sock")}`,
+  });
   const store = new TrustStore("fail_closed", 3600);
-  const watcher = new WorkloadApiWatcher({ target: api.target, store, log: silentLogger(), resyncIntervalMs: 60_000, random: () => 0.9999 });
+  const watcher = new WorkloadApiWatcher({
+    target: api.target,
+    store,
+    log: silentLogger(),
+    resyncIntervalMs: 60_000,
+    random: () => 0.9999,
+  });
   watcher.start();
   try {
     assert.equal(await watcher.waitForFirstBundle(3000), true);

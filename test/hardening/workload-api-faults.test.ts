@@ -109,7 +109,9 @@ const neverDeliveredPhases = (mode: FailurePolicy): Phase[] => [
 ];
 
 /** SPIRE is up and says something we must believe (no bundle for example.org): 401 under every policy. */
-const connectedNoBundle: Phase[] = [{ decision: UNKNOWN_TD, ready: true, zentinel: "healthy", connected: 1, trustDomains: 0 }];
+const connectedNoBundle: Phase[] = [
+  { decision: UNKNOWN_TD, ready: true, zentinel: "healthy", connected: 1, trustDomains: 0 },
+];
 
 const FAULTS: Fault[] = [
   {
@@ -169,10 +171,17 @@ const FAULTS: Fault[] = [
   {
     name: "Workload API sends a malformed bundle mid-stream",
     inject: (c) => c.api.sendMalformed(),
-    noticed: { probe: loggedMsg("malformed bundle from the Workload API"), timeoutMs: 3000, what: "the malformed bundle logged" },
+    noticed: {
+      probe: loggedMsg("malformed bundle from the Workload API"),
+      timeoutMs: 3000,
+      what: "the malformed bundle logged",
+    },
     // The previous bundle is kept: nothing changes for decisions or health.
     phases: () => [{ decision: OK, ready: true, zentinel: "healthy", connected: 1, trustDomains: 1 }],
-    logged: { msg: "malformed bundle from the Workload API", fields: { trustDomain: "example.org", keptPrevious: true } },
+    logged: {
+      msg: "malformed bundle from the Workload API",
+      fields: { trustDomain: "example.org", keptPrevious: true },
+    },
     heal: async (c) => {
       c.api.sendMalformed(false);
       await c.api.rotateCa();
@@ -186,7 +195,10 @@ const FAULTS: Fault[] = [
     atStart: (api) => api.sendMalformed(),
     // Nothing usable for example.org and nothing to keep: a connected agent without our bundle.
     phases: () => connectedNoBundle,
-    logged: { msg: "malformed bundle from the Workload API", fields: { trustDomain: "example.org", keptPrevious: false } },
+    logged: {
+      msg: "malformed bundle from the Workload API",
+      fields: { trustDomain: "example.org", keptPrevious: false },
+    },
     heal: (c) => c.api.sendMalformed(false),
     recoveryBoundMs: 1000,
   },
@@ -206,7 +218,9 @@ const FAULTS: Fault[] = [
     inject: (c) => c.api.removeTrustDomain("partner.org"),
     noticed: { probe: trustDomainsAre(1), timeoutMs: 3000, what: "trust_domains 1" },
     // Never served from a cache or failed open: the agent is up and says the domain is gone.
-    phases: () => [{ decision: UNKNOWN_TD, cert: "partner", ready: true, zentinel: "healthy", connected: 1, trustDomains: 1 }],
+    phases: () => [
+      { decision: UNKNOWN_TD, cert: "partner", ready: true, zentinel: "healthy", connected: 1, trustDomains: 1 },
+    ],
     heal: async (c) => {
       await c.api.addFederatedDomain("partner.org");
     },
@@ -216,41 +230,87 @@ const FAULTS: Fault[] = [
   },
 ];
 
-const same = (o: Outcome, e: Expect) => o.http === e.http && o.reason === e.reason && (o.spiffeId !== undefined) === e.identity;
+const same = (o: Outcome, e: Expect) =>
+  o.http === e.http && o.reason === e.reason && (o.spiffeId !== undefined) === e.identity;
 const show = (o: Outcome) => `${o.http} ${o.reason}${o.spiffeId ? " +id" : ""}`;
 
 async function decisionCount(c: Cell, e: Expect): Promise<number> {
-  return (await c.stack.metric("spiffe_authz_decisions_total", { decision: e.http === 200 ? "allow" : "deny", reason: e.reason, transport: "envoy" })) ?? 0;
+  return (
+    (await c.stack.metric("spiffe_authz_decisions_total", {
+      decision: e.http === 200 ? "allow" : "deny",
+      reason: e.reason,
+      transport: "envoy",
+    })) ?? 0
+  );
 }
 
-async function expectState(c: Cell, p: Pick<Phase, "ready" | "zentinel" | "connected" | "trustDomains">, when: string): Promise<void> {
+async function expectState(
+  c: Cell,
+  p: Pick<Phase, "ready" | "zentinel" | "connected" | "trustDomains">,
+  when: string,
+): Promise<void> {
   const tag = `${c.mode}, ${when}`;
   // State follows events at once, but the Zentinel report is periodic (50 ms): poll, briefly.
-  await poll(() => c.stack.health(), (h) => h === (p.ready ? "SERVING" : "NOT_SERVING"), 2000, `${tag}: gRPC health`);
+  await poll(
+    () => c.stack.health(),
+    (h) => h === (p.ready ? "SERVING" : "NOT_SERVING"),
+    2000,
+    `${tag}: gRPC health`,
+  );
   assert.equal(await c.stack.readyz(), p.ready ? 200 : 503, `${tag}: /readyz`);
-  await poll(async () => c.stack.zentinelHealth(), (h) => h === p.zentinel, 2000, `${tag}: Zentinel HealthStatus ${p.zentinel}`);
+  await poll(
+    async () => c.stack.zentinelHealth(),
+    (h) => h === p.zentinel,
+    2000,
+    `${tag}: Zentinel HealthStatus ${p.zentinel}`,
+  );
   // The X.509 and JWT streams are lost (and their cache-ttl runs out) a few ms apart: let the gauges settle.
-  await poll(() => gauge(c, "spiffe_authz_workload_api_connected"), (v) => v === p.connected, 2000, `${tag}: workload_api_connected ${p.connected}`);
-  await poll(() => gauge(c, "spiffe_authz_trust_domains"), (v) => v === p.trustDomains, 2000, `${tag}: trust_domains ${p.trustDomains}`);
+  await poll(
+    () => gauge(c, "spiffe_authz_workload_api_connected"),
+    (v) => v === p.connected,
+    2000,
+    `${tag}: workload_api_connected ${p.connected}`,
+  );
+  await poll(
+    () => gauge(c, "spiffe_authz_trust_domains"),
+    (v) => v === p.trustDomains,
+    2000,
+    `${tag}: trust_domains ${p.trustDomains}`,
+  );
 }
 
 async function runCell(fault: Fault, mode: FailurePolicy): Promise<string> {
-  const stack = await startStack({ failure: mode, cacheTtl: CACHE_TTL_S, ...fault.stack, ...(fault.atStart ? { beforeServer: fault.atStart } : {}) });
+  const stack = await startStack({
+    failure: mode,
+    cacheTtl: CACHE_TTL_S,
+    ...fault.stack,
+    ...(fault.atStart ? { beforeServer: fault.atStart } : {}),
+  });
   const c: Cell = { mode, stack, api: stack.api, certs: { web: "" }, faultAt: Date.now(), notes: [] };
   try {
     c.certs.web = (await c.api.issueX509Svid(WEB)).pem;
     const partnerCa = c.api.federatedCa("partner.org");
     if (partnerCa) c.certs.partner = (await partnerCa.issueX509Svid("spiffe://partner.org/web")).pem;
-    const present = (which: "web" | "partner" = "web") => stack.check({ certPem: which === "web" ? c.certs.web : c.certs.partner! });
+    const present = (which: "web" | "partner" = "web") =>
+      stack.check({ certPem: which === "web" ? c.certs.web : c.certs.partner! });
 
     const updatesBefore = (await c.stack.metric("spiffe_authz_bundle_updates_total", { source: "spire" })) ?? 0;
     if (fault.inject) {
       // Healthy first, and the valid SVIDs are in the verified-chain cache: a fault must not be hidden by it.
       for (const which of ["web", "partner"] as const) {
         if (which === "partner" && !c.certs.partner) continue;
-        for (let i = 0; i < 2; i++) assert.deepEqual(await present(which), { code: 0, http: 200, reason: "ok", spiffeId: which === "web" ? WEB : "spiffe://partner.org/web" }, `${mode}: healthy before the fault`);
+        for (let i = 0; i < 2; i++)
+          assert.deepEqual(
+            await present(which),
+            { code: 0, http: 200, reason: "ok", spiffeId: which === "web" ? WEB : "spiffe://partner.org/web" },
+            `${mode}: healthy before the fault`,
+          );
       }
-      await expectState(c, { ready: true, zentinel: "healthy", connected: 1, trustDomains: c.certs.partner ? 2 : 1 }, "before the fault");
+      await expectState(
+        c,
+        { ready: true, zentinel: "healthy", connected: 1, trustDomains: c.certs.partner ? 2 : 1 },
+        "before the fault",
+      );
       c.faultAt = Date.now();
       await fault.inject(c);
       if (fault.beforeNoticed) {
@@ -258,7 +318,12 @@ async function runCell(fault: Fault, mode: FailurePolicy): Promise<string> {
         assert.ok(same(o, fault.beforeNoticed), `${mode}: right after the fault: ${show(o)}`);
       }
       if (fault.noticed) {
-        const { ms } = await poll(() => fault.noticed!.probe(c), Boolean, fault.noticed.timeoutMs, `${mode}: ${fault.noticed.what}`);
+        const { ms } = await poll(
+          () => fault.noticed!.probe(c),
+          Boolean,
+          fault.noticed.timeoutMs,
+          `${mode}: ${fault.noticed.what}`,
+        );
         c.notes.push(`noticed after ${Date.now() - c.faultAt} ms (poll ${ms} ms)`);
       }
     }
@@ -266,11 +331,24 @@ async function runCell(fault: Fault, mode: FailurePolicy): Promise<string> {
     for (const [i, p] of fault.phases(mode).entries()) {
       const before = await decisionCount(c, p.decision);
       const o = p.pollMs
-        ? (await poll(() => present(p.cert), (x) => same(x, p.decision), p.pollMs, `${mode}: phase ${i} ${p.decision.reason}`)).value
+        ? (
+            await poll(
+              () => present(p.cert),
+              (x) => same(x, p.decision),
+              p.pollMs,
+              `${mode}: phase ${i} ${p.decision.reason}`,
+            )
+          ).value
         : await present(p.cert);
-      assert.ok(same(o, p.decision), `${mode}: phase ${i}: expected ${p.decision.http} ${p.decision.reason}${p.decision.identity ? " +id" : ""}, got ${show(o)}`);
+      assert.ok(
+        same(o, p.decision),
+        `${mode}: phase ${i}: expected ${p.decision.http} ${p.decision.reason}${p.decision.identity ? " +id" : ""}, got ${show(o)}`,
+      );
       c.notes.push(`${show(o)} at +${Date.now() - c.faultAt} ms`);
-      assert.ok((await decisionCount(c, p.decision)) > before, `${mode}: phase ${i}: decisions_total{reason=${p.decision.reason}} counted`);
+      assert.ok(
+        (await decisionCount(c, p.decision)) > before,
+        `${mode}: phase ${i}: decisions_total{reason=${p.decision.reason}} counted`,
+      );
       await expectState(c, p, `phase ${i}`);
       // Another trust domain is not collateral damage of a revocation.
       if (p.cert === "partner") assert.ok(same(await present("web"), OK), `${mode}: example.org still allowed`);
@@ -278,11 +356,16 @@ async function runCell(fault: Fault, mode: FailurePolicy): Promise<string> {
     if (fault.phases(mode).some((p) => p.pollMs) && mode === "cache") {
       // The cache served for about cache-ttl: not dropped early.
       const expiredAt = Date.now() - c.faultAt;
-      assert.ok(expiredAt >= CACHE_TTL_S * 1000 - 500, `${mode}: cache expired after ${expiredAt} ms, cache-ttl ${CACHE_TTL_S} s`);
+      assert.ok(
+        expiredAt >= CACHE_TTL_S * 1000 - 500,
+        `${mode}: cache expired after ${expiredAt} ms, cache-ttl ${CACHE_TTL_S} s`,
+      );
     }
     if (fault.logged) {
       const { msg, fields = {} } = fault.logged;
-      const line = c.stack.lines().find((l) => l["msg"] === msg && Object.entries(fields).every(([k, v]) => l[k] === v));
+      const line = c.stack
+        .lines()
+        .find((l) => l["msg"] === msg && Object.entries(fields).every(([k, v]) => l[k] === v));
       assert.ok(line, `${mode}: logged "${msg}" ${JSON.stringify(fields)}`);
     }
 
@@ -296,12 +379,27 @@ async function runCell(fault: Fault, mode: FailurePolicy): Promise<string> {
     await fault.heal(c);
     const healed = fault.healedCert ? await fault.healedCert(c) : c.certs.web;
     const expectedId = fault.healedCert && fault.name.includes("revokes") ? "spiffe://partner.org/web" : WEB;
-    const { ms } = await poll(() => stack.check({ certPem: healed }), (o) => same(o, OK) && o.spiffeId === expectedId, 10_000, `${mode}: recovery`);
+    const { ms } = await poll(
+      () => stack.check({ certPem: healed }),
+      (o) => same(o, OK) && o.spiffeId === expectedId,
+      10_000,
+      `${mode}: recovery`,
+    );
     const recoveryMs = Date.now() - healedAt;
     c.notes.push(`recovered ${recoveryMs} ms after the heal (poll ${ms} ms)`);
-    assert.ok(recoveryMs < fault.recoveryBoundMs, `${mode}: recovery took ${recoveryMs} ms (bound ${fault.recoveryBoundMs} ms)`);
-    await expectState(c, { ready: true, zentinel: "healthy", connected: 1, trustDomains: fault.trustDomainsAfter ?? 1 }, "after recovery");
-    assert.ok(((await c.stack.metric("spiffe_authz_bundle_updates_total", { source: "spire" })) ?? 0) > updatesBefore, `${mode}: bundle_updates_total{source=spire} grew since before the fault`);
+    assert.ok(
+      recoveryMs < fault.recoveryBoundMs,
+      `${mode}: recovery took ${recoveryMs} ms (bound ${fault.recoveryBoundMs} ms)`,
+    );
+    await expectState(
+      c,
+      { ready: true, zentinel: "healthy", connected: 1, trustDomains: fault.trustDomainsAfter ?? 1 },
+      "after recovery",
+    );
+    assert.ok(
+      ((await c.stack.metric("spiffe_authz_bundle_updates_total", { source: "spire" })) ?? 0) > updatesBefore,
+      `${mode}: bundle_updates_total{source=spire} grew since before the fault`,
+    );
     return `${mode}: ${c.notes.join("; ")}`;
   } finally {
     await stack.close();

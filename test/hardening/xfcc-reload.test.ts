@@ -40,12 +40,20 @@ after(async () => {
 async function reloadTo(element: "first" | "last"): Promise<void> {
   door.writeConfig(config(element));
   process.kill(process.pid, "SIGHUP");
-  await until(() => door.server.engine.policy.config.tls["xfcc-element"] === element, 3000, `reload to xfcc-element ${element}`);
+  await until(
+    () => door.server.engine.policy.config.tls["xfcc-element"] === element,
+    3000,
+    `reload to xfcc-element ${element}`,
+  );
 }
 
 /** What each door says for the same two-element XFCC: the identity it allowed, or "deny <status> <reason>". */
 async function answers(): Promise<{ envoy: string; zentinel: string }> {
-  const res = await unary<CheckResponseObj>(envoy, "Check", checkRequest({ headers: { "x-forwarded-client-cert": xfcc } }));
+  const res = await unary<CheckResponseObj>(
+    envoy,
+    "Check",
+    checkRequest({ headers: { "x-forwarded-client-cert": xfcc } }),
+  );
   const e =
     res.status.code === 0
       ? `allow ${res.ok_response!.headers.find((h) => h.header.key.toLowerCase() === "x-spiffe-id")?.header.value}`

@@ -18,26 +18,39 @@ function lookup(path: string): Ctor {
 export type Client = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
 
 /** Plaintext unless `creds` says otherwise (an SVID for a server.tls.mode spiffe port). */
-export function envoyClient(target: string, creds = grpc.credentials.createInsecure(), opts?: grpc.ChannelOptions): Client {
+export function envoyClient(
+  target: string,
+  creds = grpc.credentials.createInsecure(),
+  opts?: grpc.ChannelOptions,
+): Client {
   const C = lookup("envoy.service.auth.v3.Authorization");
   return new C(target, creds, opts) as Client;
 }
 
-export function zentinelClient(target: string, creds = grpc.credentials.createInsecure(), opts?: grpc.ChannelOptions): Client {
+export function zentinelClient(
+  target: string,
+  creds = grpc.credentials.createInsecure(),
+  opts?: grpc.ChannelOptions,
+): Client {
   const C = lookup("zentinel.agent.v2.AgentServiceV2");
   return new C(target, creds, opts) as Client;
 }
 
 export function healthClient(target: string): Client {
   const def = protoLoader.loadSync(healthProtoPath, { keepCase: true, longs: String, enums: String, defaults: true });
-  const C = (grpc.loadPackageDefinition(def) as Record<string, Record<string, Record<string, Record<string, unknown>>>>)["grpc"]!["health"]!["v1"]!["Health"] as unknown as Ctor;
+  const C = (
+    grpc.loadPackageDefinition(def) as Record<string, Record<string, Record<string, Record<string, unknown>>>>
+  )["grpc"]!["health"]!["v1"]!["Health"] as unknown as Ctor;
   return new C(target, grpc.credentials.createInsecure()) as Client;
 }
 
 export function unary<Res>(client: Client, method: string, req: unknown, metadata = new grpc.Metadata()): Promise<Res> {
   return new Promise((resolve, reject) => {
-    (client[method] as (r: unknown, m: grpc.Metadata, cb: (e: grpc.ServiceError | null, v: Res) => void) => void).call(client, req, metadata, (err, res) =>
-      err ? reject(err) : resolve(res),
+    (client[method] as (r: unknown, m: grpc.Metadata, cb: (e: grpc.ServiceError | null, v: Res) => void) => void).call(
+      client,
+      req,
+      metadata,
+      (err, res) => (err ? reject(err) : resolve(res)),
     );
   });
 }
@@ -62,7 +75,12 @@ export function checkRequest(opts: {
           method: opts.method ?? "GET",
           path: opts.path ?? "/api/orders",
           host: "backend.example.org",
-          headers: { ":method": opts.method ?? "GET", ":path": opts.path ?? "/api/orders", "x-request-id": "rid-42", ...opts.headers },
+          headers: {
+            ":method": opts.method ?? "GET",
+            ":path": opts.path ?? "/api/orders",
+            "x-request-id": "rid-42",
+            ...opts.headers,
+          },
         },
       },
       context_extensions: opts.route ? { route: opts.route } : {},
@@ -72,17 +90,35 @@ export function checkRequest(opts: {
 
 export interface CheckResponseObj {
   status: { code: number; message: string };
-  ok_response?: { headers: Array<{ header: { key: string; value: string }; append_action: string }>; headers_to_remove: string[] };
-  denied_response?: { status: { code: string }; body: string; headers: Array<{ header: { key: string; value: string } }> };
+  ok_response?: {
+    headers: Array<{ header: { key: string; value: string }; append_action: string }>;
+    headers_to_remove: string[];
+  };
+  denied_response?: {
+    status: { code: string };
+    body: string;
+    headers: Array<{ header: { key: string; value: string } }>;
+  };
   http_response?: string;
   dynamic_metadata?: { fields: Record<string, { stringValue?: string; string_value?: string }> };
 }
 
 /** grpc.reflection.v1 client from the proto shipped with @grpc/reflection. */
 export function reflectionClient(target: string): Client {
-  const path = new URL("../../node_modules/@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto", import.meta.url).pathname;
-  const def = protoLoader.loadSync(path, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
-  const C = (grpc.loadPackageDefinition(def) as Record<string, Record<string, Record<string, Record<string, unknown>>>>)["grpc"]!["reflection"]!["v1"]!["ServerReflection"] as unknown as Ctor;
+  const path = new URL(
+    "../../node_modules/@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto",
+    import.meta.url,
+  ).pathname;
+  const def = protoLoader.loadSync(path, {
+    keepCase: true,
+    longs: String,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  });
+  const C = (
+    grpc.loadPackageDefinition(def) as Record<string, Record<string, Record<string, Record<string, unknown>>>>
+  )["grpc"]!["reflection"]!["v1"]!["ServerReflection"] as unknown as Ctor;
   return new C(target, grpc.credentials.createInsecure()) as Client;
 }
 
@@ -90,7 +126,12 @@ export function reflectionClient(target: string): Client {
 export function listServices(target: string): Promise<string[]> {
   const c = reflectionClient(target);
   return new Promise((resolve, reject) => {
-    const call = (c["ServerReflectionInfo"] as () => grpc.ClientDuplexStream<unknown, { list_services_response?: { service: Array<{ name: string }> } }>).call(c);
+    const call = (
+      c["ServerReflectionInfo"] as () => grpc.ClientDuplexStream<
+        unknown,
+        { list_services_response?: { service: Array<{ name: string }> } }
+      >
+    ).call(c);
     call.on("data", (m) => {
       resolve((m.list_services_response?.service ?? []).map((s: { name: string }) => s.name).sort());
       call.end();

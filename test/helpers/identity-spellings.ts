@@ -1,7 +1,13 @@
 // Every `-`/`_` spelling of the default identity header names, computed here (not by the policy) so a test can
 // tell whether the doors remove what an upstream may fold onto ours (CGI, nginx, Rails: X-SPIFFE-Id and
 // x_spiffe_id both become HTTP_X_SPIFFE_ID).
-export const DEFAULT_IDENTITY_HEADERS = ["X-SPIFFE-Id", "X-SPIFFE-Trust-Domain", "X-SPIFFE-Workload-Id", "X-Auth-Method", "X-Auth-Timestamp"] as const;
+export const DEFAULT_IDENTITY_HEADERS = [
+  "X-SPIFFE-Id",
+  "X-SPIFFE-Trust-Domain",
+  "X-SPIFFE-Workload-Id",
+  "X-Auth-Method",
+  "X-Auth-Timestamp",
+] as const;
 
 /** `X-A-b` → X-A-b, X_A-b, X-A_b, X_A_b. */
 export function everySpelling(name: string): string[] {

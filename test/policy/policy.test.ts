@@ -83,13 +83,22 @@ test("the seed's example patterns compile and match what they say", () => {
 });
 
 test("catastrophic and invalid patterns are rejected at compile with the key path", () => {
-  configError(() => compilePolicy(parseConfig({ allowlist: { patterns: ["spiffe://ok/.*", "(a+)+$"] } })), /^config: allowlist\.patterns\[1\]: pattern can backtrack catastrophically/);
-  configError(() => compilePolicy(parseConfig({ allowlist: { patterns: ["(a|a)*"] } })), /allowlist\.patterns\[0\]: pattern can backtrack catastrophically/);
+  configError(
+    () => compilePolicy(parseConfig({ allowlist: { patterns: ["spiffe://ok/.*", "(a+)+$"] } })),
+    /^config: allowlist\.patterns\[1\]: pattern can backtrack catastrophically/,
+  );
+  configError(
+    () => compilePolicy(parseConfig({ allowlist: { patterns: ["(a|a)*"] } })),
+    /allowlist\.patterns\[0\]: pattern can backtrack catastrophically/,
+  );
   configError(
     () => compilePolicy(parseConfig({ routes: [{ name: "r", allowlist: { patterns: ["(x*)*y"] } }] })),
     /^config: routes\[0\]\.allowlist\.patterns\[0\]: pattern can backtrack catastrophically/,
   );
-  configError(() => compilePolicy(parseConfig({ allowlist: { patterns: ["(unclosed"] } })), /allowlist\.patterns\[0\]: not a valid RE2 regular expression/);
+  configError(
+    () => compilePolicy(parseConfig({ allowlist: { patterns: ["(unclosed"] } })),
+    /allowlist\.patterns\[0\]: not a valid RE2 regular expression/,
+  );
   // backreferences and lookahead are not RE2
   configError(() => compilePolicy(parseConfig({ allowlist: { patterns: ["(a)\\1"] } })), /not a valid RE2/);
   configError(() => compilePolicy(parseConfig({ allowlist: { patterns: ["a(?=b)"] } })), /not a valid RE2/);
@@ -97,7 +106,17 @@ test("catastrophic and invalid patterns are rejected at compile with the key pat
 
 test("pattern lint: what is and is not flagged", () => {
   const bad = ["(a+)+", "(a*)*", "(?:a{1,5})+", "(a|a)*", "(a|\\w)+", "(.|x)*", "(?i)(a|A)*", "([a-z]+/)*x"];
-  const good = ["(a|b)*", "(foo|bar)+", "(\\d{1,3}\\.){3}\\d{1,3}", "(a{2})+", "[(]+", "\\Q(a+)+\\E", "a+b+c*", "(ab)+", "x{"];
+  const good = [
+    "(a|b)*",
+    "(foo|bar)+",
+    "(\\d{1,3}\\.){3}\\d{1,3}",
+    "(a{2})+",
+    "[(]+",
+    "\\Q(a+)+\\E",
+    "a+b+c*",
+    "(ab)+",
+    "x{",
+  ];
   for (const p of bad) assert.throws(() => compilePattern(p), /backtrack/, p);
   for (const p of good) assert.doesNotThrow(() => compilePattern(p), p);
 });
@@ -111,21 +130,56 @@ test("matching a hostile input against an accepted pattern stays fast (RE2)", ()
 });
 
 test("bad entries name their key path", () => {
-  configError(() => compilePolicy(parseConfig({ allowlist: { exact: ["spiffe://example.org/a", "http://example.org/b"] } })), /^config: allowlist\.exact\[1\]: not a valid SPIFFE ID: /);
-  configError(() => compilePolicy(parseConfig({ allowlist: { exact: ["spiffe://example.org/a/"] } })), /allowlist\.exact\[0\]: not a valid SPIFFE ID/);
-  configError(() => compilePolicy(parseConfig({ allowlist: { exact: ["spiffe://Example.org/a"] } })), /allowlist\.exact\[0\]/);
-  configError(() => compilePolicy(parseConfig({ allowlist: { prefix: ["spiffe://example.org/a//"] } })), /allowlist\.prefix\[0\]: not a valid SPIFFE ID prefix/);
-  configError(() => compilePolicy(parseConfig({ allowlist: { "trust-domains": ["exa mple.org"] } })), /allowlist\.trust-domains\[0\]: not a valid trust domain/);
-  configError(() => compilePolicy(parseConfig({ allowlist: { "trust-domains": ["spiffe://example.org/a"] } })), /allowlist\.trust-domains\[0\]/);
-  configError(() => compilePolicy(parseConfig({ routes: [{ name: "a" }, { name: "a" }] })), /^config: routes\[1\]\.name: duplicate route name/);
-  configError(() => compilePolicy(parseConfig({ routes: [{ name: "a", match: { methods: [] } }] })), /routes\[0\]\.match\.methods/);
+  configError(
+    () => compilePolicy(parseConfig({ allowlist: { exact: ["spiffe://example.org/a", "http://example.org/b"] } })),
+    /^config: allowlist\.exact\[1\]: not a valid SPIFFE ID: /,
+  );
+  configError(
+    () => compilePolicy(parseConfig({ allowlist: { exact: ["spiffe://example.org/a/"] } })),
+    /allowlist\.exact\[0\]: not a valid SPIFFE ID/,
+  );
+  configError(
+    () => compilePolicy(parseConfig({ allowlist: { exact: ["spiffe://Example.org/a"] } })),
+    /allowlist\.exact\[0\]/,
+  );
+  configError(
+    () => compilePolicy(parseConfig({ allowlist: { prefix: ["spiffe://example.org/a//"] } })),
+    /allowlist\.prefix\[0\]: not a valid SPIFFE ID prefix/,
+  );
+  configError(
+    () => compilePolicy(parseConfig({ allowlist: { "trust-domains": ["exa mple.org"] } })),
+    /allowlist\.trust-domains\[0\]: not a valid trust domain/,
+  );
+  configError(
+    () => compilePolicy(parseConfig({ allowlist: { "trust-domains": ["spiffe://example.org/a"] } })),
+    /allowlist\.trust-domains\[0\]/,
+  );
+  configError(
+    () => compilePolicy(parseConfig({ routes: [{ name: "a" }, { name: "a" }] })),
+    /^config: routes\[1\]\.name: duplicate route name/,
+  );
+  configError(
+    () => compilePolicy(parseConfig({ routes: [{ name: "a", match: { methods: [] } }] })),
+    /routes\[0\]\.match\.methods/,
+  );
   configError(() => compilePolicy(parseConfig({ headers: { "trust-domain": "x-spiffe-id" } })), /^config: headers: /);
   // every -/_ spelling must be removable: 2^7 would be too many
-  configError(() => compilePolicy(parseConfig({ headers: { "spiffe-id": "X-Mesh-Caller-Spiffe-Id-Verified-By-Edge" } })), /^config: headers\.spiffe-id: .*more than 6/);
+  configError(
+    () => compilePolicy(parseConfig({ headers: { "spiffe-id": "X-Mesh-Caller-Spiffe-Id-Verified-By-Edge" } })),
+    /^config: headers\.spiffe-id: .*more than 6/,
+  );
 });
 
 test("empty allowlists are reported as warnings (authentication only)", () => {
-  const p = compilePolicy(parseConfig({ routes: [{ name: "open", allowlist: {} }, { name: "closed", allowlist: { exact: ["spiffe://td/a"] } }, { name: "inherits" }] }));
+  const p = compilePolicy(
+    parseConfig({
+      routes: [
+        { name: "open", allowlist: {} },
+        { name: "closed", allowlist: { exact: ["spiffe://td/a"] } },
+        { name: "inherits" },
+      ],
+    }),
+  );
   assert.equal(p.warnings.length, 2, "a route without an allowlist inherits the top-level one: no warning of its own");
   assert.match(p.warnings[0]!, /^allowlist is empty: every verified SPIFFE ID is allowed/);
   assert.match(p.warnings[1]!, /routes\[0\] \("open"\)/);
@@ -136,11 +190,18 @@ test("empty allowlists are reported as warnings (authentication only)", () => {
 
 test("identity header names are lower-cased for removal, in every -/_ spelling an upstream may fold onto them", () => {
   const p = compilePolicy(parseConfig({}));
-  assert.deepEqual(p.identityHeaderNames.slice(0, 5), ["x-spiffe-id", "x-spiffe-trust-domain", "x-spiffe-workload-id", "x-auth-method", "x-auth-timestamp"]);
+  assert.deepEqual(p.identityHeaderNames.slice(0, 5), [
+    "x-spiffe-id",
+    "x-spiffe-trust-domain",
+    "x-spiffe-workload-id",
+    "x-auth-method",
+    "x-auth-timestamp",
+  ]);
   // 2^separators spellings each: 4 + 8 + 8 + 4 + 4.
   assert.equal(p.identityHeaderNames.length, 28);
   assert.equal(new Set(p.identityHeaderNames).size, 28);
-  for (const n of ["x_spiffe_id", "x-spiffe_id", "x_spiffe-trust_domain", "x_auth_timestamp"]) assert.ok(p.identityHeaderNames.includes(n), n);
+  for (const n of ["x_spiffe_id", "x-spiffe_id", "x_spiffe-trust_domain", "x_auth_timestamp"])
+    assert.ok(p.identityHeaderNames.includes(n), n);
   assert.ok(p.identityHeaderNames.every((n) => n === n.toLowerCase()));
   assert.equal(p.headers.spiffeId, "X-SPIFFE-Id");
 });
@@ -150,13 +211,18 @@ test("routes: by name first, then path prefix and method, else top level", () =>
     parseConfig({
       allowlist: { exact: ["spiffe://td/top"] },
       routes: [
-        { name: "payments", match: { "path-prefix": "/payments", methods: ["post"] }, allowlist: { exact: ["spiffe://td/pay"] } },
+        {
+          name: "payments",
+          match: { "path-prefix": "/payments", methods: ["post"] },
+          allowlist: { exact: ["spiffe://td/pay"] },
+        },
         { name: "admin", match: { "path-prefix": "/admin/" }, allowlist: { exact: ["spiffe://td/admin"] } },
         { name: "named-only", match: { "path-prefix": "/never" }, allowlist: { exact: ["spiffe://td/named"] } },
       ],
     }),
   );
-  const sel = (path: string, method = "GET", routeName?: string) => selectRoute(p, { path, method, ...(routeName ? { routeName } : {}) }).route?.name;
+  const sel = (path: string, method = "GET", routeName?: string) =>
+    selectRoute(p, { path, method, ...(routeName ? { routeName } : {}) }).route?.name;
   assert.equal(sel("/payments", "POST"), "payments");
   assert.equal(sel("/payments", "post"), "payments");
   assert.equal(sel("/payments/x", "POST"), "payments");
@@ -171,7 +237,10 @@ test("routes: by name first, then path prefix and method, else top level", () =>
   // an unknown name is unknown_route, never a fallback to matching or the top level
   assert.equal(sel("/payments", "POST", "nope"), undefined);
   assert.equal(selectRoute(p, { path: "/payments", method: "POST", routeName: "nope" }).unknownRoute, "nope");
-  assert.equal(selectRoute(p, { path: "/payments", method: "POST", routeName: "nope" }).allowlist.match(idOf("spiffe://td/top")), undefined);
+  assert.equal(
+    selectRoute(p, { path: "/payments", method: "POST", routeName: "nope" }).allowlist.match(idOf("spiffe://td/top")),
+    undefined,
+  );
   // path tricks resolve to the path the upstream will serve
   assert.equal(sel("/public/../payments", "POST"), "payments");
   // `//payments` is also host "payments", path "/", to a URL parser
@@ -182,7 +251,11 @@ test("routes: by name first, then path prefix and method, else top level", () =>
   const both = selectRoute(p, { path: "/payments%2Fx", method: "POST" });
   assert.equal(both.allowlist.match(idOf("spiffe://td/pay")), undefined, "not on the top-level allowlist");
   assert.equal(both.allowlist.match(idOf("spiffe://td/top")), undefined, "not on the payments allowlist");
-  assert.equal(both, selectRoute(p, { path: "/payments%2fx", method: "POST" }), "the same combination is the same object (decide memoises by it)");
+  assert.equal(
+    both,
+    selectRoute(p, { path: "/payments%2fx", method: "POST" }),
+    "the same combination is the same object (decide memoises by it)",
+  );
   assert.equal(selectRoute(p, { path: "/x", method: "GET" }).allowlist, p.allowlist);
 });
 

@@ -41,7 +41,11 @@ const cat = (...parts: number[][]): number[] => parts.flat();
 /** A varint field (int32/uint32/uint64/bool/enum). */
 const vfield = (field: number, n: number | bigint): number[] => [...tag(field, VARINT), ...varint(n)];
 /** A length-delimited field: string, bytes, sub-message, packed repeated scalars. */
-const lfield = (field: number, payload: number[]): number[] => [...tag(field, LEN), ...varint(payload.length), ...payload];
+const lfield = (field: number, payload: number[]): number[] => [
+  ...tag(field, LEN),
+  ...varint(payload.length),
+  ...payload,
+];
 const sfield = (field: number, s: string): number[] => lfield(field, utf8(s));
 /** One map entry: key = 1, value = 2. */
 const mapEntry = (field: number, key: number[], value: number[]): number[] => lfield(field, cat(key, value));
@@ -180,9 +184,20 @@ test("Zentinel ProxyToAgent envelope: handshake = 1, then request_headers = 2 wi
 
   // RequestHeadersEvent { metadata = 1 { correlation_id = 1, client_ip = 3, client_port = 4, route_id = 8 (optional),
   //   timestamp_ms = 10 }, method = 2, uri = 3, http_version = 4, headers = 5 { name = 1, value = 2 } }
-  const metadata = cat(sfield(1, "c-1"), sfield(3, "10.0.0.9"), vfield(4, 51000), sfield(8, "payments"), vfield(10, 1_700_000_000_123n));
-  const event = cat(lfield(1, metadata), sfield(2, "GET"), sfield(3, "/payments/1"), sfield(4, "HTTP/1.1"),
-    lfield(5, cat(sfield(1, "x-forwarded-client-cert"), sfield(2, "By=spiffe://example.org/x"))));
+  const metadata = cat(
+    sfield(1, "c-1"),
+    sfield(3, "10.0.0.9"),
+    vfield(4, 51000),
+    sfield(8, "payments"),
+    vfield(10, 1_700_000_000_123n),
+  );
+  const event = cat(
+    lfield(1, metadata),
+    sfield(2, "GET"),
+    sfield(3, "/payments/1"),
+    sfield(4, "HTTP/1.1"),
+    lfield(5, cat(sfield(1, "x-forwarded-client-cert"), sfield(2, "By=spiffe://example.org/x"))),
+  );
   const second = fromBinary(ProxyToAgentSchema, bytes(lfield(2, event)));
   assert.equal(second.message.case, "requestHeaders");
   if (second.message.case !== "requestHeaders") return;
@@ -196,7 +211,10 @@ test("Zentinel ProxyToAgent envelope: handshake = 1, then request_headers = 2 wi
   assert.equal(rh.method, "GET");
   assert.equal(rh.uri, "/payments/1");
   assert.equal(rh.httpVersion, "HTTP/1.1");
-  assert.deepEqual(rh.headers.map((h) => [h.name, h.value]), [["x-forwarded-client-cert", "By=spiffe://example.org/x"]]);
+  assert.deepEqual(
+    rh.headers.map((h) => [h.name, h.value]),
+    [["x-forwarded-client-cert", "By=spiffe://example.org/x"]],
+  );
 });
 
 // ---- SPIFFE Workload API: X509BundlesResponse ------------------------------------------------------------
@@ -209,7 +227,10 @@ test("Workload API X509BundlesResponse: hand-encoded bundles map decodes to trus
   const res = fromBinary(X509BundlesResponseSchema, bytes(wire));
   assert.deepEqual(Object.keys(res.bundles), ["spiffe://example.org"]);
   assert.deepEqual([...(res.bundles["spiffe://example.org"] ?? [])], der);
-  assert.deepEqual(res.crl.map((c) => [...c]), [crl]);
+  assert.deepEqual(
+    res.crl.map((c) => [...c]),
+    [crl],
+  );
   // And our encoder writes the same bytes back.
   assert.deepEqual([...toBinary(X509BundlesResponseSchema, res)], wire);
 });
@@ -237,11 +258,20 @@ test("CheckResponse: generated toBinary decodes through proto-loader with the sa
   // OkHttpResponse.headers = 2, headers_to_remove = 5; HeaderValueOption.append_action = 3 (OVERWRITE_IF_EXISTS_OR_ADD = 2).
   const expected = cat(
     lfield(1, []),
-    lfield(3, cat(
-      lfield(2, cat(lfield(1, cat(sfield(1, "x-spiffe-id"), sfield(2, "spiffe://example.org/ns/default/sa/frontend"))), vfield(3, 2))),
-      sfield(5, "x-spiffe-trust-domain"),
-      sfield(5, "x-auth-method"),
-    )),
+    lfield(
+      3,
+      cat(
+        lfield(
+          2,
+          cat(
+            lfield(1, cat(sfield(1, "x-spiffe-id"), sfield(2, "spiffe://example.org/ns/default/sa/frontend"))),
+            vfield(3, 2),
+          ),
+        ),
+        sfield(5, "x-spiffe-trust-domain"),
+        sfield(5, "x-auth-method"),
+      ),
+    ),
   );
   assert.deepEqual([...wire], expected);
 
@@ -279,7 +309,13 @@ test("Zentinel AgentToProxy handshake answer: generated toBinary decodes through
       value: {
         protocolVersion: 2,
         success: true,
-        capabilities: { protocolVersion: 2, agentId: "spiffe-authz", name: "spiffe-authz", supportedEvents: [1], features: { configPush: true } },
+        capabilities: {
+          protocolVersion: 2,
+          agentId: "spiffe-authz",
+          name: "spiffe-authz",
+          supportedEvents: [1],
+          features: { configPush: true },
+        },
       },
     },
   });

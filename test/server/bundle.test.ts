@@ -10,7 +10,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DevWorkloadApi } from "../../src/trust/dev-workload-api/server.js";
-import { checkRequest, envoyClient, healthClient, listServices, unary, zentinelClient, type CheckResponseObj } from "../helpers/clients.js";
+import {
+  checkRequest,
+  envoyClient,
+  healthClient,
+  listServices,
+  unary,
+  zentinelClient,
+  type CheckResponseObj,
+} from "../helpers/clients.js";
 import { sleep, until } from "../helpers/log-capture.js";
 import { blockOf, connectAsProxy, headersEvent } from "../zentinel/fixture.js";
 import { decodeExportMetricsRequest } from "../telemetry/otlp-decode.js";
@@ -37,17 +45,35 @@ test("the bundled CLI, as shipped: --version, serve with both doors, reflection 
   const entry = join(dir, "spiffe-authz.mjs");
   await bundleCli(entry);
   const tmp = mkdtempSync(join(tmpdir(), "bundle-"));
-  const spire = await DevWorkloadApi.start({ trustDomain: "example.org", address: `unix://${join(tmp, "agent.sock")}` });
+  const spire = await DevWorkloadApi.start({
+    trustDomain: "example.org",
+    address: `unix://${join(tmp, "agent.sock")}`,
+  });
   try {
     const v = spawnSync(process.execPath, [entry, "--version"], { encoding: "utf8" });
     assert.equal(v.status, 0);
     assert.match(v.stdout.trim(), /^\d+\.\d+\.\d+/);
 
     const sock = join(tmp, "authz.sock");
-    const child = spawn(process.execPath, [entry, "serve", "--grpc-address", "127.0.0.1:0", "--grpc-address", `unix://${sock}`, "--spire-socket", spire.target, "--metrics-address", "off"], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: otlpUrl, OTEL_METRIC_EXPORT_INTERVAL: "300" },
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        entry,
+        "serve",
+        "--grpc-address",
+        "127.0.0.1:0",
+        "--grpc-address",
+        `unix://${sock}`,
+        "--spire-socket",
+        spire.target,
+        "--metrics-address",
+        "off",
+      ],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: otlpUrl, OTEL_METRIC_EXPORT_INTERVAL: "300" },
+      },
+    );
     let logs = "";
     child.stdout.on("data", (d: Buffer) => (logs += d.toString()));
     child.stderr.on("data", (d: Buffer) => (logs += d.toString()));
@@ -80,12 +106,19 @@ test("the bundled CLI, as shipped: --version, serve with both doors, reflection 
         names = await listServices(target).catch(() => []);
         if (names.length === 0) await sleep(50);
       }
-      assert.ok(names.includes("envoy.service.auth.v3.Authorization") && names.includes("zentinel.agent.v2.AgentServiceV2"), names.join(","));
+      assert.ok(
+        names.includes("envoy.service.auth.v3.Authorization") && names.includes("zentinel.agent.v2.AgentServiceV2"),
+        names.join(","),
+      );
 
       const allowedOk = () =>
         pushes.some((b) =>
           decodeExportMetricsRequest(b).some(
-            (m) => m.name === METRIC.decisions && m.points.some((p) => p.attributes["decision"] === "allow" && p.attributes["transport"] === "envoy" && p.value >= 1),
+            (m) =>
+              m.name === METRIC.decisions &&
+              m.points.some(
+                (p) => p.attributes["decision"] === "allow" && p.attributes["transport"] === "envoy" && p.value >= 1,
+              ),
           ),
         );
       await until(allowedOk, 10_000, "an OTLP push with the allowed Envoy decision");

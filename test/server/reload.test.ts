@@ -15,7 +15,10 @@ test("SIGHUP reload: good file applied, bad and deleted files keep the old confi
   const dir = mkdtempSync(join(tmpdir(), "reload-"));
   const file = join(dir, "config.yaml");
   writeFileSync(file, "allowlist: { exact: [spiffe://example.org/a] }\n");
-  const spire = await DevWorkloadApi.start({ trustDomain: "example.org", address: `unix://${join(dir, "agent.sock")}` });
+  const spire = await DevWorkloadApi.start({
+    trustDomain: "example.org",
+    address: `unix://${join(dir, "agent.sock")}`,
+  });
   const { log, lines } = capturedLogger();
   const server = await startServer(
     {
@@ -38,17 +41,30 @@ test("SIGHUP reload: good file applied, bad and deleted files keep the old confi
 
     writeFileSync(file, "allowlist: { exact: 42 }\n");
     process.kill(process.pid, "SIGHUP");
-    await until(() => lines().some((l) => l["msg"] === "config file reload failed; previous config stays in force"), 2000, "bad file logged");
+    await until(
+      () => lines().some((l) => l["msg"] === "config file reload failed; previous config stays in force"),
+      2000,
+      "bad file logged",
+    );
     assert.equal(allowed()[0], "spiffe://example.org/b");
 
     rmSync(file);
     process.kill(process.pid, "SIGHUP");
-    await until(() => lines().filter((l) => l["msg"] === "config file reload failed; previous config stays in force").length === 2, 2000, "missing file logged");
+    await until(
+      () =>
+        lines().filter((l) => l["msg"] === "config file reload failed; previous config stays in force").length === 2,
+      2000,
+      "missing file logged",
+    );
     assert.equal(allowed()[0], "spiffe://example.org/b");
 
     const r = server.config.apply({ "trust-bundles": [{ "trust-domain": "p.org", path: "/x.pem" }] }, "configure");
     assert.equal(r.ok, true);
-    assert.ok(lines().some((l) => l["msg"] === "config changes to spire.*, trust-bundles or server.tls.mode take effect on restart"));
+    assert.ok(
+      lines().some(
+        (l) => l["msg"] === "config changes to spire.*, trust-bundles or server.tls.mode take effect on restart",
+      ),
+    );
   } finally {
     await server.stop();
     await spire.close();

@@ -8,7 +8,16 @@ import { join } from "node:path";
 import type * as grpc from "@grpc/grpc-js";
 import { DevWorkloadApi } from "../../src/trust/dev-workload-api/server.js";
 import { CLI, runCli } from "../helpers/cli.js";
-import { checkRequest, envoyClient, freePort, healthClient, listServices, reflectionClient, unary, type CheckResponseObj } from "../helpers/clients.js";
+import {
+  checkRequest,
+  envoyClient,
+  freePort,
+  healthClient,
+  listServices,
+  reflectionClient,
+  unary,
+  type CheckResponseObj,
+} from "../helpers/clients.js";
 import { sleep } from "../helpers/log-capture.js";
 
 async function waitServing(target: string, timeoutMs = 15_000): Promise<void> {
@@ -32,7 +41,9 @@ async function waitServing(target: string, timeoutMs = 15_000): Promise<void> {
 
 /** `spiffe-authz serve ARGS` in a child process; `logs()` is everything it printed so far. */
 function spawnServe(args: string[]) {
-  const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let text = "";
   child.stdout!.on("data", (d: Buffer) => (text += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (text += d.toString()));
@@ -45,13 +56,29 @@ function exited(child: ChildProcess): Promise<{ code: number | null; signal: Nod
 
 test("serve: TCP and unix socket in one run, health SERVING for every service name, SIGTERM during an open bidi stream exits 0 within the drain timeout", async () => {
   const dir = mkdtempSync(join(tmpdir(), "serve-"));
-  const spire = await DevWorkloadApi.start({ trustDomain: "example.org", address: `unix://${join(dir, "agent.sock")}` });
+  const spire = await DevWorkloadApi.start({
+    trustDomain: "example.org",
+    address: `unix://${join(dir, "agent.sock")}`,
+  });
   const port = await freePort();
   const metricsPort = await freePort();
   const sock = join(dir, "authz.sock");
   const cfg = join(dir, "config.yaml");
   writeFileSync(cfg, "allowlist: { prefix: [spiffe://example.org/services] }\n");
-  const { child, logs, exit } = spawnServe(["--grpc-address", `127.0.0.1:${port}`, "--socket", sock, "--spire-socket", spire.target, "--config", cfg, "--metrics-address", `127.0.0.1:${metricsPort}`, "--drain-timeout-ms", "1500"]);
+  const { child, logs, exit } = spawnServe([
+    "--grpc-address",
+    `127.0.0.1:${port}`,
+    "--socket",
+    sock,
+    "--spire-socket",
+    spire.target,
+    "--config",
+    cfg,
+    "--metrics-address",
+    `127.0.0.1:${metricsPort}`,
+    "--drain-timeout-ms",
+    "1500",
+  ]);
   try {
     await waitServing(`127.0.0.1:${port}`);
     const h = healthClient(`unix://${sock}`);
@@ -74,7 +101,10 @@ test("serve: TCP and unix socket in one run, health SERVING for every service na
     assert.equal((await unary<CheckResponseObj>(c, "Check", checkRequest({ certPem: denied.pem }))).status.code, 7);
     c.close();
     const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-    assert.match(text, /^spiffe_authz_decisions_total\{[^}]*decision="allow"[^}]*reason="ok"[^}]*transport="envoy"[^}]*\} 2$/m);
+    assert.match(
+      text,
+      /^spiffe_authz_decisions_total\{[^}]*decision="allow"[^}]*reason="ok"[^}]*transport="envoy"[^}]*\} 2$/m,
+    );
     assert.match(text, /^spiffe_authz_decisions_total\{[^}]*decision="deny"[^}]*reason="not_allowed"[^}]*\} 1$/m);
     assert.match(text, /^spiffe_authz_workload_api_connected 1$/m);
     assert.match(text, /^spiffe_authz_trust_domains 1$/m);
@@ -146,10 +176,24 @@ test("serve: bad config, missing config and bad flags exit 2 with one clear line
 
 test("serve --workers 2: one address served by two processes, /metrics adds up both, SIGTERM stops all", async () => {
   const dir = mkdtempSync(join(tmpdir(), "serve-cluster-"));
-  const spire = await DevWorkloadApi.start({ trustDomain: "example.org", address: `unix://${join(dir, "agent.sock")}` });
+  const spire = await DevWorkloadApi.start({
+    trustDomain: "example.org",
+    address: `unix://${join(dir, "agent.sock")}`,
+  });
   const port = await freePort();
   const metricsPort = await freePort();
-  const { child, logs, exit } = spawnServe(["--workers", "2", "--grpc-address", `127.0.0.1:${port}`, "--spire-socket", spire.target, "--metrics-address", `127.0.0.1:${metricsPort}`, "--drain-timeout-ms", "1000"]);
+  const { child, logs, exit } = spawnServe([
+    "--workers",
+    "2",
+    "--grpc-address",
+    `127.0.0.1:${port}`,
+    "--spire-socket",
+    spire.target,
+    "--metrics-address",
+    `127.0.0.1:${metricsPort}`,
+    "--drain-timeout-ms",
+    "1000",
+  ]);
   try {
     await waitServing(`127.0.0.1:${port}`, 30_000);
     const svid = await spire.issueX509Svid("spiffe://example.org/web");
@@ -166,7 +210,14 @@ test("serve --workers 2: one address served by two processes, /metrics adds up b
     }
     assert.equal(ready, 200);
     const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-    assert.match(text, /^spiffe_authz_decisions_total\{[^}]*decision="allow"[^}]*reason="ok"[^}]*\} 8$/m, text.split("\n").filter((l) => l.includes("decisions_total")).join("\n"));
+    assert.match(
+      text,
+      /^spiffe_authz_decisions_total\{[^}]*decision="allow"[^}]*reason="ok"[^}]*\} 8$/m,
+      text
+        .split("\n")
+        .filter((l) => l.includes("decisions_total"))
+        .join("\n"),
+    );
     assert.equal((logs().match(/"msg":"spiffe-authz serving"/g) ?? []).length, 2);
     child.kill("SIGTERM");
     const { code } = await exit;
@@ -182,15 +233,39 @@ test("serve on a port in use: one clear line, exit 1; with --workers the primary
   await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
   const port = (taken.address() as { port: number }).port;
   try {
-    let r = await runCli(["serve", "--grpc-address", `127.0.0.1:${port}`, "--metrics-address", "off", "--spire-socket", "/nonexistent/agent.sock"]);
+    let r = await runCli([
+      "serve",
+      "--grpc-address",
+      `127.0.0.1:${port}`,
+      "--metrics-address",
+      "off",
+      "--spire-socket",
+      "/nonexistent/agent.sock",
+    ]);
     assert.equal(r.code, 1);
     assert.match(r.stderr.trim(), new RegExp(`^spiffe-authz: cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
     assert.equal(r.stderr.trim().split("\n").length, 1, "no stack trace");
 
     const t0 = Date.now();
-    r = await runCli(["serve", "--workers", "2", "--grpc-address", `127.0.0.1:${port}`, "--metrics-address", "off", "--spire-socket", "/nonexistent/agent.sock"], { timeoutMs: 90_000 });
+    r = await runCli(
+      [
+        "serve",
+        "--workers",
+        "2",
+        "--grpc-address",
+        `127.0.0.1:${port}`,
+        "--metrics-address",
+        "off",
+        "--spire-socket",
+        "/nonexistent/agent.sock",
+      ],
+      { timeoutMs: 90_000 },
+    );
     assert.equal(r.code, 1, r.stdout.slice(-2000));
-    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { msg: string; restartInMs?: number });
+    const lines = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { msg: string; restartInMs?: number });
     const restarts = lines.filter((l) => l.msg === "worker died; starting a new one").map((l) => l.restartInMs);
     // 2 workers × 5 rounds of early deaths: 250 ms doubling per round, then the primary gives up.
     assert.deepEqual(restarts, [250, 250, 500, 500, 1000, 1000, 2000, 2000, 4000, 4000]);

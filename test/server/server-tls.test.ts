@@ -16,25 +16,64 @@ import { sleep, until } from "../helpers/log-capture.js";
 const SERVER_ID = "spiffe://example.org/spiffe-authz";
 
 /** An Envoy-like client presenting `svid` and checking that the server presents our SPIFFE ID. */
-function tlsClient(target: string, svid: { chainPem: string; keyPem: string } | undefined, rootsPem: string, seen?: (serial: string) => void): Client {
-  const creds = grpc.credentials.createSsl(Buffer.from(rootsPem), svid ? Buffer.from(svid.keyPem) : null, svid ? Buffer.from(svid.chainPem) : null, {
-    checkServerIdentity: (_host, cert) => {
-      seen?.(cert.serialNumber);
-      return cert.subjectaltname === `URI:${SERVER_ID}` ? undefined : new Error(`server presented ${cert.subjectaltname}`);
+function tlsClient(
+  target: string,
+  svid: { chainPem: string; keyPem: string } | undefined,
+  rootsPem: string,
+  seen?: (serial: string) => void,
+): Client {
+  const creds = grpc.credentials.createSsl(
+    Buffer.from(rootsPem),
+    svid ? Buffer.from(svid.keyPem) : null,
+    svid ? Buffer.from(svid.chainPem) : null,
+    {
+      checkServerIdentity: (_host, cert) => {
+        seen?.(cert.serialNumber);
+        return cert.subjectaltname === `URI:${SERVER_ID}`
+          ? undefined
+          : new Error(`server presented ${cert.subjectaltname}`);
+      },
     },
-  });
+  );
   // A fresh channel (no sharing between clients): each client is its own connection.
   // The SVID names no DNS host: send a fixed server name rather than the IP (RFC 6066 forbids IPs in SNI).
-  return envoyClient(target, creds, { "grpc.use_local_subchannel_pool": 1, "grpc.ssl_target_name_override": "spiffe-authz" });
+  return envoyClient(target, creds, {
+    "grpc.use_local_subchannel_pool": 1,
+    "grpc.ssl_target_name_override": "spiffe-authz",
+  });
 }
 
 test("server.tls.mode spiffe: only authorized client SVIDs are answered; our own SVID rotates for new connections, open ones stay", async () => {
   const dir = mkdtempSync(join(tmpdir(), "server-tls-"));
-  const spire = await DevWorkloadApi.start({ trustDomain: "example.org", address: `unix://${join(dir, "agent.sock")}`, identities: [SERVER_ID] });
+  const spire = await DevWorkloadApi.start({
+    trustDomain: "example.org",
+    address: `unix://${join(dir, "agent.sock")}`,
+    identities: [SERVER_ID],
+  });
   const port = await freePort();
   const cfg = join(dir, "config.yaml");
-  writeFileSync(cfg, "allowlist: { exact: [spiffe://example.org/frontend] }\nserver:\n  tls:\n    mode: spiffe\n    authorized-clients: { exact: [spiffe://example.org/envoy] }\n");
-  const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", "--grpc-address", `0.0.0.0:${port}`, "--spire-socket", spire.target, "--config", cfg, "--metrics-address", "off"], { stdio: ["ignore", "pipe", "pipe"] });
+  writeFileSync(
+    cfg,
+    "allowlist: { exact: [spiffe://example.org/frontend] }\nserver:\n  tls:\n    mode: spiffe\n    authorized-clients: { exact: [spiffe://example.org/envoy] }\n",
+  );
+  const child = spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      CLI,
+      "serve",
+      "--grpc-address",
+      `0.0.0.0:${port}`,
+      "--spire-socket",
+      spire.target,
+      "--config",
+      cfg,
+      "--metrics-address",
+      "off",
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
   let logs = "";
   child.stdout.on("data", (d: Buffer) => (logs += d.toString()));
   child.stderr.on("data", (d: Buffer) => (logs += d.toString()));
@@ -64,13 +103,19 @@ test("server.tls.mode spiffe: only authorized client SVIDs are answered; our own
     // A verified SVID that is not an authorized client: refused before any handler runs.
     const bad = tlsClient(target, { chainPem: intruder.chainPem, keyPem: intruder.keyPem }, roots);
     clients.push(bad);
-    await assert.rejects(call(bad), (e: grpc.ServiceError) => e.code === grpc.status.PERMISSION_DENIED && /authorized-clients/.test(e.details));
+    await assert.rejects(
+      call(bad),
+      (e: grpc.ServiceError) => e.code === grpc.status.PERMISSION_DENIED && /authorized-clients/.test(e.details),
+    );
     // No client certificate at all: the TLS handshake itself fails (UNAVAILABLE on the client side).
     const none = tlsClient(target, undefined, roots);
     clients.push(none);
     await assert.rejects(call(none), (e: grpc.ServiceError) => e.code === grpc.status.UNAVAILABLE);
     // A client chained to a CA of another trust domain is refused in TLS too (not in the roots).
-    const otherSpire = await DevWorkloadApi.start({ trustDomain: "example.org", address: `unix://${join(dir, "other.sock")}` });
+    const otherSpire = await DevWorkloadApi.start({
+      trustDomain: "example.org",
+      address: `unix://${join(dir, "other.sock")}`,
+    });
     const forged = await otherSpire.issueX509Svid("spiffe://example.org/envoy");
     const forgedClient = tlsClient(target, { chainPem: forged.chainPem, keyPem: forged.keyPem }, roots);
     clients.push(forgedClient);
@@ -80,16 +125,25 @@ test("server.tls.mode spiffe: only authorized client SVIDs are answered; our own
     // Our SVID is re-issued (a CA rotation): the open connection keeps working, a new one sees the new SVID.
     const before = serials.at(-1)!;
     await spire.rotateCa();
-    await until(() => /"msg":"own X509-SVID from the Workload API"[\s\S]*"msg":"own X509-SVID from the Workload API"/.test(logs), 5000, "the re-issued SVID reached the server");
+    await until(
+      () => /"msg":"own X509-SVID from the Workload API"[\s\S]*"msg":"own X509-SVID from the Workload API"/.test(logs),
+      5000,
+      "the re-issued SVID reached the server",
+    );
     await sleep(100);
     assert.equal((await call(first)).status.code, 0, "the connection opened before the rotation still answers");
     const newRoots = spire.roots.map((r) => r.pem).join("");
     const envoy2 = await spire.issueX509Svid("spiffe://example.org/envoy");
     const afterSerials: string[] = [];
-    const second = tlsClient(target, { chainPem: envoy2.chainPem, keyPem: envoy2.keyPem }, newRoots, (s) => afterSerials.push(s));
+    const second = tlsClient(target, { chainPem: envoy2.chainPem, keyPem: envoy2.keyPem }, newRoots, (s) =>
+      afterSerials.push(s),
+    );
     clients.push(second);
     assert.equal((await call(second)).status.code, 0);
-    assert.ok(afterSerials.length > 0 && afterSerials.at(-1) !== before, "a new connection is served the re-issued SVID");
+    assert.ok(
+      afterSerials.length > 0 && afterSerials.at(-1) !== before,
+      "a new connection is served the re-issued SVID",
+    );
 
     // The agent goes away: under fail_closed decisions become 503 spire_unavailable, and the proxy must still get
     // them as answers (its SVID judged by the last bundles SPIRE gave us), not as refused calls.
@@ -111,9 +165,27 @@ test("server.tls.mode spiffe: only authorized client SVIDs are answered; our own
 
 test("server.tls.mode off on a non-loopback address: the start-up log warns that the port is plaintext", async () => {
   const dir = mkdtempSync(join(tmpdir(), "server-plain-"));
-  const spire = await DevWorkloadApi.start({ trustDomain: "example.org", address: `unix://${join(dir, "agent.sock")}` });
+  const spire = await DevWorkloadApi.start({
+    trustDomain: "example.org",
+    address: `unix://${join(dir, "agent.sock")}`,
+  });
   const port = await freePort();
-  const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", "--grpc-address", `0.0.0.0:${port}`, "--spire-socket", spire.target, "--metrics-address", "off"], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      CLI,
+      "serve",
+      "--grpc-address",
+      `0.0.0.0:${port}`,
+      "--spire-socket",
+      spire.target,
+      "--metrics-address",
+      "off",
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
   let logs = "";
   child.stdout.on("data", (d: Buffer) => (logs += d.toString()));
   try {

@@ -63,12 +63,23 @@ describe("X.509 bundles from PEM", () => {
     ["mismatched END type", () => ca1.pem.replace("END CERTIFICATE", "END X509 CRL")],
     ["private key block", () => `-----BEGIN PRIVATE KEY-----\n${body()}\n-----END PRIVATE KEY-----\n`],
     ["bad base64", () => `-----BEGIN CERTIFICATE-----\n@@@@\n-----END CERTIFICATE-----\n`],
-    ["PEM headers", () => `-----BEGIN CERTIFICATE-----\nProc-Type: 4,ENCRYPTED\n\n${body()}\n-----END CERTIFICATE-----\n`],
+    [
+      "PEM headers",
+      () => `-----BEGIN CERTIFICATE-----\nProc-Type: 4,ENCRYPTED\n\n${body()}\n-----END CERTIFICATE-----\n`,
+    ],
     ["empty block", () => "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n"],
-    ["valid base64 that is not a certificate", () => `-----BEGIN CERTIFICATE-----\nMAMCAQE=\n-----END CERTIFICATE-----\n`],
-    ["truncated certificate", () => `-----BEGIN CERTIFICATE-----\n${Buffer.from(ca1.der.subarray(0, 100)).toString("base64")}\n-----END CERTIFICATE-----\n`],
+    [
+      "valid base64 that is not a certificate",
+      () => `-----BEGIN CERTIFICATE-----\nMAMCAQE=\n-----END CERTIFICATE-----\n`,
+    ],
+    [
+      "truncated certificate",
+      () =>
+        `-----BEGIN CERTIFICATE-----\n${Buffer.from(ca1.der.subarray(0, 100)).toString("base64")}\n-----END CERTIFICATE-----\n`,
+    ],
   ];
-  for (const [name, input] of malformed) test(`rejects ${name}`, () => assert.ok(isBundleError(() => parseX509BundlePem(TD, input()))));
+  for (const [name, input] of malformed)
+    test(`rejects ${name}`, () => assert.ok(isBundleError(() => parseX509BundlePem(TD, input()))));
   test("rejects a bad trust domain", () => assert.ok(isBundleError(() => parseX509BundlePem("Example.org", ca1.pem))));
   test("rejects more certificates than the limit", () => {
     assert.ok(isBundleError(() => parseX509BundlePem(TD, ca1.pem + ca2.pem, { maxCertificates: 1 })));
@@ -84,7 +95,8 @@ describe("X.509 bundles from concatenated DER (Workload API)", () => {
     assert.equal(b.authorities.length, 2);
     assert.deepEqual(Buffer.from(b.toDer()), Buffer.concat([ca1.der, ca2.der]));
   });
-  test("empty input is an empty bundle", () => assert.equal(parseX509BundleDer(TD, new Uint8Array()).authorities.length, 0));
+  test("empty input is an empty bundle", () =>
+    assert.equal(parseX509BundleDer(TD, new Uint8Array()).authorities.length, 0));
   const malformed: Array<[string, () => Uint8Array]> = [
     ["truncated", () => ca1.der.subarray(0, ca1.der.length - 1)],
     ["trailing garbage", () => Buffer.concat([ca1.der, Buffer.from([0x30])])],
@@ -95,7 +107,8 @@ describe("X.509 bundles from concatenated DER (Workload API)", () => {
     ["a SEQUENCE that is not a certificate", () => Buffer.from([0x30, 0x03, 0x02, 0x01, 0x01])],
     ["huge declared length", () => Buffer.from([0x30, 0x84, 0x7f, 0xff, 0xff, 0xff])],
   ];
-  for (const [name, input] of malformed) test(`rejects ${name}`, () => assert.ok(isBundleError(() => parseX509BundleDer(TD, input()))));
+  for (const [name, input] of malformed)
+    test(`rejects ${name}`, () => assert.ok(isBundleError(() => parseX509BundleDer(TD, input()))));
   test("limits", () => {
     assert.ok(isBundleError(() => parseX509BundleDer(TD, Buffer.concat([ca1.der, ca2.der]), { maxCertificates: 1 })));
     assert.ok(isBundleError(() => parseX509BundleDer(TD, ca1.der, { maxCertificateBytes: 64 })));
@@ -110,12 +123,30 @@ describe("presented chains (parsePemCertificates / parseDerCertificates)", () =>
     assert.equal(parseDerCertificates(Buffer.concat(svid.chain)).length, 2);
   });
   test("malformed → SvidError malformed_certificate", () => {
-    assert.equal(reasonOf(() => parsePemCertificates("")), "malformed_certificate");
-    assert.equal(reasonOf(() => parsePemCertificates("junk")), "malformed_certificate");
-    assert.equal(reasonOf(() => parsePemCertificates(ca1.pem.repeat(9))), "malformed_certificate");
-    assert.equal(reasonOf(() => parsePemCertificates(ca1.pem, { maxCertificateBytes: 10 })), "malformed_certificate");
-    assert.equal(reasonOf(() => parseDerCertificates(new Uint8Array())), "malformed_certificate");
-    assert.equal(reasonOf(() => parseDerCertificates(new Uint8Array([1, 2, 3]))), "malformed_certificate");
+    assert.equal(
+      reasonOf(() => parsePemCertificates("")),
+      "malformed_certificate",
+    );
+    assert.equal(
+      reasonOf(() => parsePemCertificates("junk")),
+      "malformed_certificate",
+    );
+    assert.equal(
+      reasonOf(() => parsePemCertificates(ca1.pem.repeat(9))),
+      "malformed_certificate",
+    );
+    assert.equal(
+      reasonOf(() => parsePemCertificates(ca1.pem, { maxCertificateBytes: 10 })),
+      "malformed_certificate",
+    );
+    assert.equal(
+      reasonOf(() => parseDerCertificates(new Uint8Array())),
+      "malformed_certificate",
+    );
+    assert.equal(
+      reasonOf(() => parseDerCertificates(new Uint8Array([1, 2, 3]))),
+      "malformed_certificate",
+    );
   });
 });
 
@@ -164,14 +195,24 @@ describe("JWT bundles (JWKS)", () => {
     ["private key material", () => JSON.stringify({ keys: [{ ...k(), d: "AAAA" }] })],
     ["bad base64url coordinate", () => JSON.stringify({ keys: [{ ...k(), x: "!!" }] })],
     ["short coordinate", () => JSON.stringify({ keys: [{ ...k(), x: "AAAA" }] })],
-    ["point not on the curve", () => JSON.stringify({ keys: [{ ...k(), y: Buffer.alloc(32, 1).toString("base64url") }] })],
-    ["small RSA modulus", () => JSON.stringify({ keys: [{ kty: "RSA", kid: "s", n: Buffer.alloc(64, 0xff).toString("base64url"), e: "AQAB" }] })],
+    [
+      "point not on the curve",
+      () => JSON.stringify({ keys: [{ ...k(), y: Buffer.alloc(32, 1).toString("base64url") }] }),
+    ],
+    [
+      "small RSA modulus",
+      () =>
+        JSON.stringify({
+          keys: [{ kty: "RSA", kid: "s", n: Buffer.alloc(64, 0xff).toString("base64url"), e: "AQAB" }],
+        }),
+    ],
     ["even RSA exponent", () => JSON.stringify({ keys: [{ ...jwtRsa.jwk(), e: "AQAA" }] })],
     ["alg outside the JWT-SVID list", () => JSON.stringify({ keys: [{ ...k(), alg: "HS256" }] })],
     ["alg that does not fit the key", () => JSON.stringify({ keys: [{ ...k(), alg: "RS256" }] })],
     ["invalid UTF-8", () => "\uD800"],
   ];
-  for (const [name, input] of malformed) test(`rejects ${name}`, () => assert.ok(isBundleError(() => parseJwtBundle(TD, input()))));
+  for (const [name, input] of malformed)
+    test(`rejects ${name}`, () => assert.ok(isBundleError(() => parseJwtBundle(TD, input()))));
   test("rejects invalid UTF-8 bytes and oversized input", () => {
     assert.ok(isBundleError(() => parseJwtBundle(TD, new Uint8Array([0x7b, 0xff, 0x7d]))));
     assert.ok(isBundleError(() => parseJwtBundle(TD, '{"keys":[]}', { maxBytes: 5 })));
@@ -181,7 +222,12 @@ describe("JWT bundles (JWKS)", () => {
 
 describe("SPIFFE bundle JSON", () => {
   test("produces both an X.509 and a JWT bundle, with sequence and refresh hint", async () => {
-    const json = spiffeBundleJson(TD, { x509: [ca1, ca2], jwt: [jwtA, jwtRsa], sequenceNumber: 7, refreshHintSeconds: 300 });
+    const json = spiffeBundleJson(TD, {
+      x509: [ca1, ca2],
+      jwt: [jwtA, jwtRsa],
+      sequenceNumber: 7,
+      refreshHintSeconds: 300,
+    });
     const b = parseSpiffeBundle(TD, json);
     assert.equal(b.trustDomain.name, TD);
     assert.equal(b.x509.authorities.length, 2);
@@ -208,7 +254,8 @@ describe("SPIFFE bundle JSON", () => {
     assert.equal(parseSpiffeBundle(TD, spiffeBundleJson(TD, { x509: [ed, p384] })).x509.authorities.length, 2);
   });
 
-  const doc = () => JSON.parse(spiffeBundleJson(TD, { x509: [ca1], jwt: [jwtA] })) as { keys: Array<Record<string, unknown>> };
+  const doc = () =>
+    JSON.parse(spiffeBundleJson(TD, { x509: [ca1], jwt: [jwtA] })) as { keys: Array<Record<string, unknown>> };
   const withKeys = (keys: unknown[]) => JSON.stringify({ keys });
   const x5cEntry = () => doc().keys[0] as Record<string, unknown>;
   const jwtEntry = () => doc().keys[1] as Record<string, unknown>;
@@ -230,7 +277,10 @@ describe("SPIFFE bundle JSON", () => {
     assert.equal(b.jwt.size, 0);
   });
   test("uses only the first x5c value", () => {
-    const b = parseSpiffeBundle(TD, withKeys([{ ...x5cEntry(), x5c: [(x5cEntry()["x5c"] as string[])[0], "not even base64!"] }]));
+    const b = parseSpiffeBundle(
+      TD,
+      withKeys([{ ...x5cEntry(), x5c: [(x5cEntry()["x5c"] as string[])[0], "not even base64!"] }]),
+    );
     assert.equal(b.x509.authorities.length, 1);
   });
   test("an empty key list is valid (the domain revoked everything)", () => {
@@ -250,7 +300,10 @@ describe("SPIFFE bundle JSON", () => {
     ["string refresh hint", () => '{"keys":[],"spiffe_refresh_hint":"300"}'],
     ["x5c not an array", () => withKeys([{ ...x5cEntry(), x5c: "abc" }])],
     ["x5c value not base64", () => withKeys([{ ...x5cEntry(), x5c: ["!!!"] }])],
-    ["x5c value base64url instead of base64", () => withKeys([{ ...x5cEntry(), x5c: [Buffer.from(ca1.der).toString("base64url")] }])],
+    [
+      "x5c value base64url instead of base64",
+      () => withKeys([{ ...x5cEntry(), x5c: [Buffer.from(ca1.der).toString("base64url")] }]),
+    ],
     ["x5c value not a certificate", () => withKeys([{ ...x5cEntry(), x5c: ["MAMCAQE="] }])],
     ["x5c key members of another key", () => withKeys([{ ...x5cEntry(), x: jwtEntry()["x"], y: jwtEntry()["y"] }])],
     ["x5c without key members", () => withKeys([{ use: "x509-svid", kty: "EC", x5c: x5cEntry()["x5c"] }])],
@@ -261,7 +314,8 @@ describe("SPIFFE bundle JSON", () => {
     ["jwt-svid duplicate kid", () => withKeys([jwtEntry(), jwtEntry()])],
     ["jwt-svid bad key", () => withKeys([{ ...jwtEntry(), x: "AA" }])],
   ];
-  for (const [name, input] of malformed) test(`rejects ${name}`, () => assert.ok(isBundleError(() => parseSpiffeBundle(TD, input()))));
+  for (const [name, input] of malformed)
+    test(`rejects ${name}`, () => assert.ok(isBundleError(() => parseSpiffeBundle(TD, input()))));
   test("limits", () => {
     const json = spiffeBundleJson(TD, { x509: [ca1, ca2] });
     assert.ok(isBundleError(() => parseSpiffeBundle(TD, json, { maxKeys: 1 })));

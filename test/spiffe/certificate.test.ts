@@ -25,7 +25,10 @@ describe("agreement with OpenSSL", () => {
       assert.equal(ours.notBefore.getTime(), new Date(theirs.validFrom).getTime());
       assert.equal(ours.notAfter.getTime(), new Date(theirs.validTo).getTime());
       assert.equal(ours.sha256Hex(), theirs.fingerprint256.replace(/:/g, "").toLowerCase());
-      const uris = (theirs.subjectAltName ?? "").split(", ").filter((s) => s.startsWith("URI:")).map((s) => s.slice(4));
+      const uris = (theirs.subjectAltName ?? "")
+        .split(", ")
+        .filter((s) => s.startsWith("URI:"))
+        .map((s) => s.slice(4));
       assert.deepEqual([...ours.uris], uris);
       assert.equal(ours.subject.split(",").sort().join(","), theirs.subject.split("\n").sort().join(","));
       assert.equal(ours.publicKey().asymmetricKeyType, theirs.publicKey.asymmetricKeyType);
@@ -44,31 +47,52 @@ describe("agreement with OpenSSL", () => {
 /** Rebuilds DER with a TLV whose content was replaced (lengths re-encoded minimally). */
 function tlv(tag: number, body: Uint8Array): Uint8Array {
   const n = body.length;
-  const len = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : n < 0x10000 ? [0x82, n >> 8, n & 0xff] : [0x83, n >> 16, (n >> 8) & 0xff, n & 0xff];
+  const len =
+    n < 0x80
+      ? [n]
+      : n < 0x100
+        ? [0x81, n]
+        : n < 0x10000
+          ? [0x82, n >> 8, n & 0xff]
+          : [0x83, n >> 16, (n >> 8) & 0xff, n & 0xff];
   return new Uint8Array([tag, ...len, ...body]);
 }
 
 describe("refuses non-DER and non-v3 encodings", () => {
   const parts = (der: Uint8Array) => {
     const top = readTlv(der, 0, der.length);
-    const [tbs, alg, sig] = children(der, top) as [ReturnType<typeof readTlv>, ReturnType<typeof readTlv>, ReturnType<typeof readTlv>];
+    const [tbs, alg, sig] = children(der, top) as [
+      ReturnType<typeof readTlv>,
+      ReturnType<typeof readTlv>,
+      ReturnType<typeof readTlv>,
+    ];
     return { top, tbs, alg, sig, slice: (t: ReturnType<typeof readTlv>) => der.subarray(t.start, t.end) };
   };
 
-  test("the unmodified certificate parses", () => assert.equal(reasonOf(() => parseCertificate(root.der)), "ok"));
+  test("the unmodified certificate parses", () =>
+    assert.equal(
+      reasonOf(() => parseCertificate(root.der)),
+      "ok",
+    ));
 
   test("non-minimal outer length", () => {
     const { top } = parts(root.der);
     const body = root.der.subarray(top.contentStart);
     const n = body.length;
     const bad = new Uint8Array([0x30, 0x83, 0, n >> 8, n & 0xff, ...body]);
-    assert.equal(reasonOf(() => parseCertificate(bad)), "malformed_certificate");
+    assert.equal(
+      reasonOf(() => parseCertificate(bad)),
+      "malformed_certificate",
+    );
   });
 
   test("indefinite length", () => {
     const { top } = parts(root.der);
     const bad = new Uint8Array([0x30, 0x80, ...root.der.subarray(top.contentStart), 0, 0]);
-    assert.equal(reasonOf(() => parseCertificate(bad)), "malformed_certificate");
+    assert.equal(
+      reasonOf(() => parseCertificate(bad)),
+      "malformed_certificate",
+    );
   });
 
   test("outer signature algorithm differs from the signed one", () => {
@@ -76,7 +100,10 @@ describe("refuses non-DER and non-v3 encodings", () => {
     // ecdsa-with-SHA384 instead of -SHA256 outside the signed part.
     const otherAlg = tlv(0x30, tlv(0x06, new Uint8Array([0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03])));
     const bad = tlv(0x30, new Uint8Array([...slice(tbs), ...otherAlg, ...slice(sig)]));
-    assert.equal(reasonOf(() => parseCertificate(bad)), "malformed_certificate");
+    assert.equal(
+      reasonOf(() => parseCertificate(bad)),
+      "malformed_certificate",
+    );
   });
 
   test("signature BIT STRING with unused bits", () => {
@@ -86,7 +113,10 @@ describe("refuses non-DER and non-v3 encodings", () => {
     badSig[sig.contentStart - sig.start] = 1; // unused-bits octet
     badSig[badSig.length - 1] = (badSig[badSig.length - 1] as number) & 0xfe;
     const bad = tlv(0x30, new Uint8Array([...slice(tbs), ...slice(alg), ...badSig]));
-    assert.equal(reasonOf(() => parseCertificate(bad)), "malformed_certificate");
+    assert.equal(
+      reasonOf(() => parseCertificate(bad)),
+      "malformed_certificate",
+    );
   });
 
   test("a version 1 certificate (no extensions possible)", () => {
@@ -94,30 +124,49 @@ describe("refuses non-DER and non-v3 encodings", () => {
     const fields = children(root.der, tbs);
     const v1Tbs = tlv(0x30, Buffer.concat(fields.slice(1, 7).map((f) => slice(f))));
     const bad = tlv(0x30, new Uint8Array([...v1Tbs, ...slice(alg), ...slice(sig)]));
-    assert.equal(reasonOf(() => parseCertificate(bad)), "malformed_certificate");
+    assert.equal(
+      reasonOf(() => parseCertificate(bad)),
+      "malformed_certificate",
+    );
   });
 
   test("duplicate extensions (a second SAN)", async () => {
     const san = tlv(0x30, tlv(0x86, Buffer.from("spiffe://example.org/admin")));
     const svid = await root.issueX509Svid("/web", { extensions: [rawExtension("2.5.29.17", false, san)] });
-    assert.equal(reasonOf(() => parseCertificate(svid.der)), "malformed_certificate");
+    assert.equal(
+      reasonOf(() => parseCertificate(svid.der)),
+      "malformed_certificate",
+    );
   });
 
   test("non-IA5 URI SAN", async () => {
     const san = tlv(0x30, tlv(0x86, Buffer.from("spiffe://example.org/caf\u00e9", "utf8")));
     const svid = await root.issueX509Svid("/web", { san: false, extensions: [rawExtension("2.5.29.17", false, san)] });
-    assert.equal(reasonOf(() => parseCertificate(svid.der)), "malformed_certificate");
+    assert.equal(
+      reasonOf(() => parseCertificate(svid.der)),
+      "malformed_certificate",
+    );
   });
 
   test("BOOLEAN that is not 0x00/0xff", async () => {
     const bc = new Uint8Array([0x30, 0x03, 0x01, 0x01, 0x01]);
-    const svid = await root.issueX509Svid("/web", { basicConstraints: false, extensions: [rawExtension("2.5.29.19", true, bc)] });
-    assert.equal(reasonOf(() => parseCertificate(svid.der)), "malformed_certificate");
+    const svid = await root.issueX509Svid("/web", {
+      basicConstraints: false,
+      extensions: [rawExtension("2.5.29.19", true, bc)],
+    });
+    assert.equal(
+      reasonOf(() => parseCertificate(svid.der)),
+      "malformed_certificate",
+    );
   });
 
   test("truncations never parse", () => {
     for (let n = 0; n < root.der.length; n += 7) {
-      assert.equal(reasonOf(() => parseCertificate(root.der.subarray(0, n))), "malformed_certificate", `length ${n}`);
+      assert.equal(
+        reasonOf(() => parseCertificate(root.der.subarray(0, n))),
+        "malformed_certificate",
+        `length ${n}`,
+      );
     }
   });
 
@@ -129,7 +178,13 @@ describe("refuses non-DER and non-v3 encodings", () => {
   });
 
   test("non-bytes input", () => {
-    assert.equal(reasonOf(() => parseCertificate("MII..." as unknown as Uint8Array)), "malformed_certificate");
-    assert.equal(reasonOf(() => parseCertificate(new Uint8Array())), "malformed_certificate");
+    assert.equal(
+      reasonOf(() => parseCertificate("MII..." as unknown as Uint8Array)),
+      "malformed_certificate",
+    );
+    assert.equal(
+      reasonOf(() => parseCertificate(new Uint8Array())),
+      "malformed_certificate",
+    );
   });
 });

@@ -28,7 +28,10 @@ describe("dev CA", () => {
     const svid = await int.issueX509Svid("/ns/default/sa/web", { dnsNames: ["web.example.org"] });
     assert.equal(svid.id, "spiffe://example.org/ns/default/sa/web");
     assert.equal(svid.chain.length, 2);
-    assert.deepEqual(parsePemCertificates(svid.chainPem).map((d) => Buffer.from(d)), svid.chain.map((d) => Buffer.from(d)));
+    assert.deepEqual(
+      parsePemCertificates(svid.chainPem).map((d) => Buffer.from(d)),
+      svid.chain.map((d) => Buffer.from(d)),
+    );
     const key = createPrivateKey(await svid.privateKeyPem());
     const x = new X509Certificate(svid.pem);
     assert.ok(x.checkPrivateKey(key));
@@ -43,7 +46,11 @@ describe("dev CA", () => {
     for (const keyType of KEY_TYPES) {
       const root = await DevCertificateAuthority.createRoot("example.org", { keyType });
       const svid = await root.issueX509Svid("/w", { keyType });
-      assert.equal(reasonOf(() => verifyX509Svid(svid.chain, new BundleSet([root.x509Bundle()]), new Date())), "ok", keyType);
+      assert.equal(
+        reasonOf(() => verifyX509Svid(svid.chain, new BundleSet([root.x509Bundle()]), new Date())),
+        "ok",
+        keyType,
+      );
       assert.equal(root.keyType, keyType);
     }
   });
@@ -54,11 +61,23 @@ describe("dev CA", () => {
     const newRoot = await DevCertificateAuthority.createRoot("example.org");
     const newSvid = await newRoot.issueX509Svid("/w");
     const during = new BundleSet([x509BundleOf("example.org", [oldRoot, newRoot])]);
-    assert.equal(reasonOf(() => verifyX509Svid(oldSvid.chain, during, new Date())), "ok");
-    assert.equal(reasonOf(() => verifyX509Svid(newSvid.chain, during, new Date())), "ok");
+    assert.equal(
+      reasonOf(() => verifyX509Svid(oldSvid.chain, during, new Date())),
+      "ok",
+    );
+    assert.equal(
+      reasonOf(() => verifyX509Svid(newSvid.chain, during, new Date())),
+      "ok",
+    );
     const after = during.with(newRoot.x509Bundle());
-    assert.equal(reasonOf(() => verifyX509Svid(oldSvid.chain, after, new Date())), "untrusted");
-    assert.equal(reasonOf(() => verifyX509Svid(newSvid.chain, after, new Date())), "ok");
+    assert.equal(
+      reasonOf(() => verifyX509Svid(oldSvid.chain, after, new Date())),
+      "untrusted",
+    );
+    assert.equal(
+      reasonOf(() => verifyX509Svid(newSvid.chain, after, new Date())),
+      "ok",
+    );
   });
 
   test("JWT authority: JWKS, bundle, SPIFFE bundle", async () => {
@@ -73,7 +92,10 @@ describe("dev CA", () => {
     assert.equal(svid.id.toString(), "spiffe://example.org/w");
     assert.equal(svid.algorithm, "ES384");
     const root = await DevCertificateAuthority.createRoot("example.org");
-    const sb = parseSpiffeBundle("example.org", spiffeBundleJson("example.org", { x509: [root], jwt: [jwt], refreshHintSeconds: 60 }));
+    const sb = parseSpiffeBundle(
+      "example.org",
+      spiffeBundleJson("example.org", { x509: [root], jwt: [jwt], refreshHintSeconds: 60 }),
+    );
     assert.equal(sb.jwt.findAuthority("k1")?.jwk.kty, "EC");
     assert.equal(sb.x509.authorities.length, 1);
     assert.equal(sb.refreshHintSeconds, 60);

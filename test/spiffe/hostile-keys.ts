@@ -8,7 +8,14 @@ import type { CryptoKeyPair } from "../../src/dev-ca/keys.js";
 
 function der(tag: number, body: Buffer): Buffer {
   const n = body.length;
-  const len = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : n < 0x10000 ? [0x82, n >> 8, n & 0xff] : [0x83, n >> 16, (n >> 8) & 0xff, n & 0xff];
+  const len =
+    n < 0x80
+      ? [n]
+      : n < 0x100
+        ? [0x81, n]
+        : n < 0x10000
+          ? [0x82, n >> 8, n & 0xff]
+          : [0x83, n >> 16, (n >> 8) & 0xff, n & 0xff];
   return Buffer.concat([Buffer.from([tag, ...len]), body]);
 }
 
@@ -20,7 +27,10 @@ export function fakeRsaSpki(bits: number, e: Uint8Array): Buffer {
   n[0] = ((n[0] as number) | 0x80) & (0xff >> ((8 - (bits % 8)) % 8));
   n[n.length - 1] = (n[n.length - 1] as number) | 1;
   const rsaPublicKey = der(0x30, Buffer.concat([integer(n), integer(Buffer.from(e))]));
-  const algorithm = der(0x30, Buffer.concat([der(0x06, Buffer.from("2a864886f70d010101", "hex")), der(0x05, Buffer.alloc(0))]));
+  const algorithm = der(
+    0x30,
+    Buffer.concat([der(0x06, Buffer.from("2a864886f70d010101", "hex")), der(0x05, Buffer.alloc(0))]),
+  );
   return der(0x30, Buffer.concat([algorithm, der(0x03, Buffer.concat([Buffer.from([0]), rsaPublicKey]))]));
 }
 
@@ -29,7 +39,13 @@ export function fakeRsaSpki(bits: number, e: Uint8Array): Buffer {
  * usable as a certificate's subject key with the dev CA, never to sign (pass a real `signingKey` for that).
  */
 export async function fakeRsaKeys(bits: number, e: Uint8Array): Promise<CryptoKeyPair> {
-  const key = await webcrypto.subtle.importKey("spki", fakeRsaSpki(bits, e), { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }, true, ["verify"]);
+  const key = await webcrypto.subtle.importKey(
+    "spki",
+    fakeRsaSpki(bits, e),
+    { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" },
+    true,
+    ["verify"],
+  );
   return { publicKey: key, privateKey: key } as CryptoKeyPair;
 }
 
@@ -39,10 +55,17 @@ export const E_3 = new Uint8Array([3]);
 
 /** A real ECDSA P-521 key pair (WebCrypto): a curve we refuse in X.509 paths. */
 export async function p521Keys(): Promise<CryptoKeyPair> {
-  return (await webcrypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-521" }, true, ["sign", "verify"])) as CryptoKeyPair;
+  return (await webcrypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-521" }, true, [
+    "sign",
+    "verify",
+  ])) as CryptoKeyPair;
 }
 
 /** A real RSA key pair of `bits` bits with exponent `e` (slow above 4096 bits). */
 export async function rsaKeys(bits: number, e: Uint8Array = new Uint8Array([1, 0, 1])): Promise<CryptoKeyPair> {
-  return (await webcrypto.subtle.generateKey({ name: "RSASSA-PKCS1-v1_5", modulusLength: bits, publicExponent: e, hash: "SHA-256" }, true, ["sign", "verify"])) as CryptoKeyPair;
+  return (await webcrypto.subtle.generateKey(
+    { name: "RSASSA-PKCS1-v1_5", modulusLength: bits, publicExponent: e, hash: "SHA-256" },
+    true,
+    ["sign", "verify"],
+  )) as CryptoKeyPair;
 }

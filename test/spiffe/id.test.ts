@@ -29,7 +29,11 @@ describe("parseSpiffeId accepts", () => {
     ["spiffe://192.168.1.1/ip-looking-trust-domain", "192.168.1.1", "/ip-looking-trust-domain"],
     ["spiffe://a/b", "a", "/b"],
     ["spiffe://example.org/.../..a/a..", "example.org", "/.../..a/a.."],
-    ["spiffe://example.org/9eebccd2-12bf-40a6-b262-65fe0487d453", "example.org", "/9eebccd2-12bf-40a6-b262-65fe0487d453"],
+    [
+      "spiffe://example.org/9eebccd2-12bf-40a6-b262-65fe0487d453",
+      "example.org",
+      "/9eebccd2-12bf-40a6-b262-65fe0487d453",
+    ],
   ];
   for (const [input, td, path] of good) {
     test(input, () => {

@@ -58,7 +58,10 @@ describe("verifyJwtSvid accepts", () => {
 
   test("typ JOSE and no typ", async () => {
     assert.equal(await reason(await authority.issue({ subject: SUB, audience: AUD, header: { typ: "JOSE" } })), "ok");
-    assert.equal(await reason(await authority.issue({ subject: SUB, audience: AUD, header: { typ: undefined } })), "ok");
+    assert.equal(
+      await reason(await authority.issue({ subject: SUB, audience: AUD, header: { typ: undefined } })),
+      "ok",
+    );
   });
 
   test("exp just past, within the leeway", async () => {
@@ -111,7 +114,10 @@ describe("verifyJwtSvid rejects", () => {
   });
 
   test("no audience claim, and an empty list of acceptable audiences", async () => {
-    assert.equal(await reason(await authority.issue({ subject: SUB, audience: AUD, claims: { aud: undefined } })), "untrusted");
+    assert.equal(
+      await reason(await authority.issue({ subject: SUB, audience: AUD, claims: { aud: undefined } })),
+      "untrusted",
+    );
     assert.equal(await reason(await authority.issue({ subject: SUB, audience: [] })), "untrusted");
     assert.equal(await reason(await authority.issue({ subject: SUB, audience: AUD }), set, []), "untrusted");
   });
@@ -123,7 +129,10 @@ describe("verifyJwtSvid rejects", () => {
 
   test("not yet valid (nbf) and issued in the future (iat)", async () => {
     const later = new Date(Date.now() + 3600_000);
-    assert.equal(await reason(await authority.issue({ subject: SUB, audience: AUD, notBefore: later, ttlSeconds: 7200 })), "expired");
+    assert.equal(
+      await reason(await authority.issue({ subject: SUB, audience: AUD, notBefore: later, ttlSeconds: 7200 })),
+      "expired",
+    );
     assert.equal(await reason(await authority.issue({ subject: SUB, audience: AUD, now: later })), "expired");
   });
 
@@ -166,11 +175,23 @@ describe("verifyJwtSvid rejects", () => {
   });
 
   test("sub not a SPIFFE ID", async () => {
-    for (const sub of ["web", "https://example.org/web", "spiffe://Example.org/web", "spiffe://example.org/a/", "spiffe://example.org"]) {
+    for (const sub of [
+      "web",
+      "https://example.org/web",
+      "spiffe://Example.org/web",
+      "spiffe://example.org/a/",
+      "spiffe://example.org",
+    ]) {
       assert.equal(await reason(await authority.issue({ subject: sub, audience: AUD })), "no_spiffe_id", sub);
     }
-    assert.equal(await reason(await authority.issue({ subject: SUB, audience: AUD, claims: { sub: 7 } })), "no_spiffe_id");
-    assert.equal(await reason(await authority.issue({ subject: SUB, audience: AUD, claims: { sub: undefined } })), "no_spiffe_id");
+    assert.equal(
+      await reason(await authority.issue({ subject: SUB, audience: AUD, claims: { sub: 7 } })),
+      "no_spiffe_id",
+    );
+    assert.equal(
+      await reason(await authority.issue({ subject: SUB, audience: AUD, claims: { sub: undefined } })),
+      "no_spiffe_id",
+    );
   });
 
   test("bad signature (payload swapped after signing)", async () => {
@@ -197,7 +218,14 @@ describe("verifyJwtSvid rejects", () => {
   });
 
   test("header parameters the JWT-SVID spec does not allow", async () => {
-    for (const extra of [{ jku: "https://evil.example/jwks" }, { jwk: authority.jwk() }, { x5u: "https://x" }, { crit: ["exp"] }, { b64: false }, { cty: "JWT" }]) {
+    for (const extra of [
+      { jku: "https://evil.example/jwks" },
+      { jwk: authority.jwk() },
+      { x5u: "https://x" },
+      { crit: ["exp"] },
+      { b64: false },
+      { cty: "JWT" },
+    ]) {
       const token = await authority.signRaw({ alg: "ES256", kid: "key-a", typ: "JWT", ...extra }, claims());
       assert.equal(await reason(token), "untrusted", JSON.stringify(Object.keys(extra)));
     }
@@ -208,7 +236,10 @@ describe("verifyJwtSvid rejects", () => {
   });
 
   test("typ other than JWT or JOSE", async () => {
-    assert.equal(await reason(await authority.issue({ subject: SUB, audience: AUD, header: { typ: "at+jwt" } })), "untrusted");
+    assert.equal(
+      await reason(await authority.issue({ subject: SUB, audience: AUD, header: { typ: "at+jwt" } })),
+      "untrusted",
+    );
   });
 
   test("malformed tokens", async () => {

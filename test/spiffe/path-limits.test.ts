@@ -32,7 +32,12 @@ before(async () => {
 });
 
 /** An RSA PublicKeyInfo as the parser returns it (modulus content only matters by its bit length). */
-const rsa = (bits: number, e: number[]): PublicKeyInfo => ({ kind: "rsa", n: new Uint8Array(Math.ceil(bits / 8)).fill(0xff), e: new Uint8Array(e), bits });
+const rsa = (bits: number, e: number[]): PublicKeyInfo => ({
+  kind: "rsa",
+  n: new Uint8Array(Math.ceil(bits / 8)).fill(0xff),
+  e: new Uint8Array(e),
+  bits,
+});
 
 describe("certificatePublicKeyProblem", () => {
   test("allows RSA 2048–4096 with e = 65537, P-256, P-384 and Ed25519; names the problem otherwise", async () => {
@@ -44,12 +49,21 @@ describe("certificatePublicKeyProblem", () => {
     ]);
     for (const ca of ok) assert.equal(certificatePublicKeyProblem(ca.certificate.publicKeyInfo), undefined, ca.keyType);
     const p521 = await DevCertificateAuthority.createRoot(TD, { keys: await p521Keys() });
-    assert.equal(certificatePublicKeyProblem(p521.certificate.publicKeyInfo), "ECDSA P-521 key (allowed curves: P-256, P-384)");
+    assert.equal(
+      certificatePublicKeyProblem(p521.certificate.publicKeyInfo),
+      "ECDSA P-521 key (allowed curves: P-256, P-384)",
+    );
     // Parsed from a real certificate: size and exponent as the DER says.
     const big = await root.issueX509Svid(ID, { keys: await fakeRsaKeys(8192, E_2_32_MINUS_1) });
-    assert.equal(certificatePublicKeyProblem(big.certificate.publicKeyInfo), "RSA key of 8192 bits (allowed: 2048–4096)");
+    assert.equal(
+      certificatePublicKeyProblem(big.certificate.publicKeyInfo),
+      "RSA key of 8192 bits (allowed: 2048–4096)",
+    );
     const e3 = await root.issueX509Svid(ID, { keys: await fakeRsaKeys(2048, E_3) });
-    assert.equal(certificatePublicKeyProblem(e3.certificate.publicKeyInfo), "RSA key with public exponent 3 (only 65537 is allowed)");
+    assert.equal(
+      certificatePublicKeyProblem(e3.certificate.publicKeyInfo),
+      "RSA key with public exponent 3 (only 65537 is allowed)",
+    );
 
     const cases: Array<[PublicKeyInfo, string | undefined]> = [
       [rsa(2048, [1, 0, 1]), undefined],
@@ -59,10 +73,21 @@ describe("certificatePublicKeyProblem", () => {
       [rsa(2048, [0xff, 0xff, 0xff, 0xff]), "RSA key with public exponent 4294967295 (only 65537 is allowed)"],
       [rsa(2048, [1, 0, 0, 0, 1]), "RSA key with public exponent 4294967297 (only 65537 is allowed)"],
       [rsa(2048, [1, 0, 3]), "RSA key with public exponent 65539 (only 65537 is allowed)"],
-      [rsa(2048, Array.from({ length: 64 }, () => 0xff)), "RSA key with a 512-bit public exponent (only 65537 is allowed)"],
+      [
+        rsa(
+          2048,
+          Array.from({ length: 64 }, () => 0xff),
+        ),
+        "RSA key with a 512-bit public exponent (only 65537 is allowed)",
+      ],
       [{ kind: "unsupported", name: "1.2.840.10040.4.1" }, "unsupported public key algorithm 1.2.840.10040.4.1"],
     ];
-    for (const [info, want] of cases) assert.equal(certificatePublicKeyProblem(info), want, JSON.stringify(info.kind === "rsa" ? [info.bits, [...info.e]] : info));
+    for (const [info, want] of cases)
+      assert.equal(
+        certificatePublicKeyProblem(info),
+        want,
+        JSON.stringify(info.kind === "rsa" ? [info.bits, [...info.e]] : info),
+      );
   });
 });
 
@@ -75,7 +100,10 @@ describe("keys in a presented chain", () => {
     assert.equal(svid.chain.length, 8);
     const err = svidErrorOf(() => verifyX509Svid(svid.chain, set, new Date()));
     assert.equal(err.reason, "untrusted");
-    assert.equal(err.detail, `leaf (subject "O=SPIRE,C=US") has a key we do not accept: RSA key of 8192 bits (allowed: 2048–4096)`);
+    assert.equal(
+      err.detail,
+      `leaf (subject "O=SPIRE,C=US") has a key we do not accept: RSA key of 8192 bits (allowed: 2048–4096)`,
+    );
     assert.deepEqual(err.stableFor, ANY_TIME, "a key problem does not depend on the time");
   });
 
@@ -85,13 +113,19 @@ describe("keys in a presented chain", () => {
     const odd = await root.createIntermediate({ keys: await fakeRsaKeys(2048, E_3), name: "odd" });
     const err = svidErrorOf(() => verifyX509Svid([...svid.chain, odd.der], set, new Date()));
     assert.equal(err.reason, "untrusted");
-    assert.match(err.detail, /^presented certificate 3 of 3 \(subject "CN=odd,O=SPIFFE dev CA,C=US"\) has a key we do not accept: RSA key with public exponent 3/);
+    assert.match(
+      err.detail,
+      /^presented certificate 3 of 3 \(subject "CN=odd,O=SPIFFE dev CA,C=US"\) has a key we do not accept: RSA key with public exponent 3/,
+    );
   });
 
   test("a P-521 intermediate that really signed the leaf: untrusted", async () => {
     const int = await root.createIntermediate({ keys: await p521Keys() });
     const svid = await int.issueX509Svid(ID);
-    assert.equal(reasonOf(() => verifyX509Svid(svid.chain, set, new Date())), "untrusted");
+    assert.equal(
+      reasonOf(() => verifyX509Svid(svid.chain, set, new Date())),
+      "untrusted",
+    );
     assert.match(svidErrorOf(() => verifyX509Svid(svid.chain, set, new Date())).detail, /P-521/);
   });
 
@@ -99,7 +133,10 @@ describe("keys in a presented chain", () => {
     const keys = await rsaKeys(4096);
     const r = await DevCertificateAuthority.createRoot(TD, { keys });
     const svid = await r.issueX509Svid(ID, { keys: await rsaKeys(2048) });
-    assert.equal(reasonOf(() => verifyX509Svid(svid.chain, new BundleSet([r.x509Bundle()]), new Date())), "ok");
+    assert.equal(
+      reasonOf(() => verifyX509Svid(svid.chain, new BundleSet([r.x509Bundle()]), new Date())),
+      "ok",
+    );
   });
 
   test("a bundle root with a key we refuse is refused at use, naming the root; the bundle's other roots keep working", async () => {
@@ -108,9 +145,15 @@ describe("keys in a presented chain", () => {
     const viaBad = await bad.issueX509Svid(ID);
     const e2 = svidErrorOf(() => verifyX509Svid(viaBad.chain, bundle, new Date()));
     assert.equal(e2.reason, "untrusted");
-    assert.equal(e2.detail, `root (subject "CN=odd root,O=SPIFFE dev CA,C=US") has a key we do not accept: ECDSA P-521 key (allowed curves: P-256, P-384)`);
+    assert.equal(
+      e2.detail,
+      `root (subject "CN=odd root,O=SPIFFE dev CA,C=US") has a key we do not accept: ECDSA P-521 key (allowed curves: P-256, P-384)`,
+    );
     const good = await root.issueX509Svid(ID);
-    assert.equal(reasonOf(() => verifyX509Svid(good.chain, bundle, new Date())), "ok");
+    assert.equal(
+      reasonOf(() => verifyX509Svid(good.chain, bundle, new Date())),
+      "ok",
+    );
   });
 });
 
@@ -122,10 +165,19 @@ describe("path search budget", () => {
     for (let i = 0; i < 7; i++) ca = await ca.createIntermediate();
     const svid = await ca.issueX509Svid(ID);
     assert.equal(svid.chain.length, 8);
-    assert.equal(reasonOf(() => verifyX509Svid(svid.chain, set, new Date())), "ok");
+    assert.equal(
+      reasonOf(() => verifyX509Svid(svid.chain, set, new Date())),
+      "ok",
+    );
     // 8 links, 8 checks: one fewer is not enough.
-    assert.equal(reasonOf(() => verifyX509Svid(svid.chain, set, new Date(), { maxSignatureChecks: 8 })), "ok");
-    assert.match(svidErrorOf(() => verifyX509Svid(svid.chain, set, new Date(), { maxSignatureChecks: 7 })).detail, /gave up after 7 signature checks/);
+    assert.equal(
+      reasonOf(() => verifyX509Svid(svid.chain, set, new Date(), { maxSignatureChecks: 8 })),
+      "ok",
+    );
+    assert.match(
+      svidErrorOf(() => verifyX509Svid(svid.chain, set, new Date(), { maxSignatureChecks: 7 })).detail,
+      /gave up after 7 signature checks/,
+    );
   });
 
   test("links are checked from the root down: a forged chain of 7 own CAs that names the trusted root costs one check", async () => {
@@ -138,7 +190,10 @@ describe("path search budget", () => {
     // root's key, is forged. (Checked from the leaf up, 7 checks with the client's keys would come first.)
     const err = svidErrorOf(() => verifyX509Svid(svid.chain, set, new Date(), { maxSignatureChecks: 1 }));
     assert.equal(err.reason, "untrusted");
-    assert.match(err.detail, /^signature of intermediate \(subject "CN=a\.example intermediate [0-9a-f]+,O=SPIFFE dev CA,C=US"\) does not verify with the key of root \(subject "CN=a\.example root/);
+    assert.match(
+      err.detail,
+      /^signature of intermediate \(subject "CN=a\.example intermediate [0-9a-f]+,O=SPIFFE dev CA,C=US"\) does not verify with the key of root \(subject "CN=a\.example root/,
+    );
   });
 
   test("legit same-named intermediates beyond the signature budget: untrusted with a clear detail", async () => {
@@ -153,12 +208,21 @@ describe("path search budget", () => {
     assert.equal(err.reason, "untrusted");
     assert.equal(err.detail, `path search gave up after ${DEFAULT_MAX_SIGNATURE_CHECKS} signature checks`);
     // With room for all 19, the real problem comes out.
-    assert.match(svidErrorOf(() => verifyX509Svid(chain, set, new Date(), { maxSignatureChecks: 19 })).detail, /^signature of leaf/);
+    assert.match(
+      svidErrorOf(() => verifyX509Svid(chain, set, new Date(), { maxSignatureChecks: 19 })).detail,
+      /^signature of leaf/,
+    );
   });
 
   test("a web of same-named self-issued CAs with no way to a root stops at the candidate-issuer budget, quickly", async () => {
-    const cas = await Promise.all(Array.from({ length: 7 }, () => DevCertificateAuthority.createRoot(TD, { name: "S" })));
-    const web = await Promise.all(cas.map((c, i) => (cas[(i + 1) % cas.length] as DevCertificateAuthority).createIntermediate({ name: "S", keys: c.keys })));
+    const cas = await Promise.all(
+      Array.from({ length: 7 }, () => DevCertificateAuthority.createRoot(TD, { name: "S" })),
+    );
+    const web = await Promise.all(
+      cas.map((c, i) =>
+        (cas[(i + 1) % cas.length] as DevCertificateAuthority).createIntermediate({ name: "S", keys: c.keys }),
+      ),
+    );
     const leaf = await (cas[0] as DevCertificateAuthority).issueX509Svid(ID);
     const start = performance.now();
     const err = svidErrorOf(() => verifyX509Svid([leaf.der, ...web.map((w) => w.der)], set, new Date()));
@@ -177,7 +241,10 @@ describe("stableFor: the times a failure holds for", () => {
     assert.equal(e1.reason, "expired");
     assert.equal(e1.stableFor?.toMs, nb.getTime() - 1);
     assert.ok((e1.stableFor?.fromMs ?? Infinity) <= now.getTime());
-    assert.equal(reasonOf(() => verifyX509Svid(early.chain, set, nb)), "ok");
+    assert.equal(
+      reasonOf(() => verifyX509Svid(early.chain, set, nb)),
+      "ok",
+    );
 
     const na = new Date(Math.floor(Date.now() / 1000) * 1000 - HOUR_MS);
     const late = await root.issueX509Svid(ID, { notBefore: new Date(na.getTime() - HOUR_MS), notAfter: na });

@@ -41,14 +41,34 @@ function oracleAccepts(s: string): boolean {
   if (!m) return false;
   const [, td, path] = m as unknown as [string, string, string];
   if (td.length > 255 || s.length > 2048) return false;
-  return !path.split("/").slice(1).some((seg) => seg === "." || seg === "..");
+  return !path
+    .split("/")
+    .slice(1)
+    .some((seg) => seg === "." || seg === "..");
 }
 
 /** Strings drawn from characters that matter to the grammar, so that valid IDs actually occur. */
 const idish = fc
   .array(
     fc.oneof(
-      fc.constantFrom("spiffe://", "SPIFFE://", "spiffe:", "/", "//", ".", "..", "%2F", "%41", ":", "@", "?", "#", " ", "\u00e9", "\u0000"),
+      fc.constantFrom(
+        "spiffe://",
+        "SPIFFE://",
+        "spiffe:",
+        "/",
+        "//",
+        ".",
+        "..",
+        "%2F",
+        "%41",
+        ":",
+        "@",
+        "?",
+        "#",
+        " ",
+        "\u00e9",
+        "\u0000",
+      ),
       fc.stringMatching(/^[a-zA-Z0-9._-]{1,12}$/),
     ),
     { maxLength: 12 },
@@ -59,34 +79,52 @@ const prefixed = idish.map((s) => `spiffe://${s}`);
 const nearValid = fc
   .tuple(
     fc.oneof(fc.stringMatching(/^[a-z0-9._-]{1,10}$/), fc.stringMatching(/^[a-zA-Z0-9.:@%_-]{0,10}$/)),
-    fc.array(fc.oneof(fc.stringMatching(/^[A-Za-z0-9._-]{1,6}$/), fc.constantFrom("", ".", "..", "...", "%41", "a?b", "a#", "é")), {
-      maxLength: 5,
-    }),
+    fc.array(
+      fc.oneof(
+        fc.stringMatching(/^[A-Za-z0-9._-]{1,6}$/),
+        fc.constantFrom("", ".", "..", "...", "%41", "a?b", "a#", "é"),
+      ),
+      {
+        maxLength: 5,
+      },
+    ),
   )
   .map(([td, segs]) => `spiffe://${td}${segs.map((x) => `/${x}`).join("")}`);
 
 describe("SPIFFE ID parser", () => {
   test("agrees with the oracle and throws only SpiffeIdError", () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.string({ unit: "grapheme" }), idish, prefixed, nearValid, nearValid), (s) => {
-        const accepted = onlyThrows([SpiffeIdError], () => {
-          const id = parseSpiffeId(s);
-          assert.equal(id.toString(), s, "an accepted ID prints back exactly");
-        });
-        assert.equal(accepted, oracleAccepts(s), s);
-      }),
+      fc.property(
+        fc.oneof(fc.string(), fc.string({ unit: "grapheme" }), idish, prefixed, nearValid, nearValid),
+        (s) => {
+          const accepted = onlyThrows([SpiffeIdError], () => {
+            const id = parseSpiffeId(s);
+            assert.equal(id.toString(), s, "an accepted ID prints back exactly");
+          });
+          assert.equal(accepted, oracleAccepts(s), s);
+        },
+      ),
       runs(3000),
     );
   });
 
   test("trust domains: both spellings, only SpiffeIdError", () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string(), idish, prefixed, nearValid, nearValid.map((x) => x.replace(/^spiffe:\/\//, "").split("/")[0] ?? "")), (s) => {
-        const ok = onlyThrows([SpiffeIdError], () => parseTrustDomain(s));
-        const bare = /^[a-z0-9._-]{1,255}$/.test(s);
-        const asId = /^spiffe:\/\/[a-z0-9._-]{1,255}$/.test(s);
-        assert.equal(ok, bare || asId, s);
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          idish,
+          prefixed,
+          nearValid,
+          nearValid.map((x) => x.replace(/^spiffe:\/\//, "").split("/")[0] ?? ""),
+        ),
+        (s) => {
+          const ok = onlyThrows([SpiffeIdError], () => parseTrustDomain(s));
+          const bare = /^[a-z0-9._-]{1,255}$/.test(s);
+          const asId = /^spiffe:\/\/[a-z0-9._-]{1,255}$/.test(s);
+          assert.equal(ok, bare || asId, s);
+        },
+      ),
       runs(2000),
     );
   });
@@ -131,7 +169,14 @@ describe("bundle parsers never throw anything but BundleError", () => {
   test("DER-shaped random input (SEQUENCE headers with random content)", () => {
     const derish = fc
       .tuple(fc.constantFrom(0x30, 0x31, 0x02, 0x04, 0xa0, 0xa3), fc.uint8Array({ maxLength: 300 }))
-      .map(([tag, body]) => new Uint8Array([tag, ...(body.length < 128 ? [body.length] : [0x82, body.length >> 8, body.length & 0xff]), ...body]));
+      .map(
+        ([tag, body]) =>
+          new Uint8Array([
+            tag,
+            ...(body.length < 128 ? [body.length] : [0x82, body.length >> 8, body.length & 0xff]),
+            ...body,
+          ]),
+      );
     fc.assert(
       fc.property(fc.array(derish, { maxLength: 3 }), (parts) => {
         onlyThrows([BundleError], () => parseX509BundleDer("example.org", Buffer.concat(parts)));
@@ -152,8 +197,16 @@ describe("bundle parsers never throw anything but BundleError", () => {
   });
 
   test("JWKS-shaped JSON with random members", () => {
-    const member = fc.oneof(fc.jsonValue(), fc.string(), fc.constantFrom("EC", "RSA", "OKP", "P-256", "x509-svid", "jwt-svid", "AQAB", "MAMCAQE="));
-    const key = fc.dictionary(fc.constantFrom("kty", "use", "kid", "crv", "x", "y", "n", "e", "x5c", "alg", "d"), member, { maxKeys: 8 });
+    const member = fc.oneof(
+      fc.jsonValue(),
+      fc.string(),
+      fc.constantFrom("EC", "RSA", "OKP", "P-256", "x509-svid", "jwt-svid", "AQAB", "MAMCAQE="),
+    );
+    const key = fc.dictionary(
+      fc.constantFrom("kty", "use", "kid", "crv", "x", "y", "n", "e", "x5c", "alg", "d"),
+      member,
+      { maxKeys: 8 },
+    );
     fc.assert(
       fc.property(fc.array(key, { maxLength: 4 }), fc.option(fc.jsonValue()), (keys, seq) => {
         const text = JSON.stringify({ keys, spiffe_sequence: seq ?? undefined });
@@ -200,12 +253,15 @@ describe("SVID verification never throws anything but SvidError", () => {
 
   test("byte-mutated certificates", () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.nat(leaf.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }), (edits) => {
-        const bad = new Uint8Array(leaf);
-        for (const [pos, v] of edits) bad[pos] = v;
-        onlyThrows([SvidError], () => verifyX509Svid([bad], set, new Date()));
-        onlyThrows([SvidError], () => verifyX509Svid([leaf, bad], set, new Date()));
-      }),
+      fc.property(
+        fc.array(fc.tuple(fc.nat(leaf.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }),
+        (edits) => {
+          const bad = new Uint8Array(leaf);
+          for (const [pos, v] of edits) bad[pos] = v;
+          onlyThrows([SvidError], () => verifyX509Svid([bad], set, new Date()));
+          onlyThrows([SvidError], () => verifyX509Svid([leaf, bad], set, new Date()));
+        },
+      ),
       runs(1500),
     );
   });
@@ -213,7 +269,9 @@ describe("SVID verification never throws anything but SvidError", () => {
   test("random PEM-ish text", () => {
     fc.assert(
       fc.property(fc.string(), fc.string(), (a, b) => {
-        onlyThrows([SvidError], () => parsePemCertificates(`${a}-----BEGIN CERTIFICATE-----${b}-----END CERTIFICATE-----`));
+        onlyThrows([SvidError], () =>
+          parsePemCertificates(`${a}-----BEGIN CERTIFICATE-----${b}-----END CERTIFICATE-----`),
+        );
       }),
       runs(800),
     );
@@ -224,10 +282,15 @@ describe("SVID verification never throws anything but SvidError", () => {
     const tokens = fc.oneof(
       fc.string(),
       fc.tuple(b64url, b64url, b64url).map((p) => p.join(".")),
-      fc.tuple(fc.nat(token.length - 1), fc.constantFrom("A", "_", "-", ".", "=", "z")).map(([i, c]) => token.slice(0, i) + c + token.slice(i + 1)),
-      fc.tuple(fc.jsonValue(), fc.jsonValue()).map(
-        ([h, p]) => `${Buffer.from(JSON.stringify(h) ?? "").toString("base64url")}.${Buffer.from(JSON.stringify(p) ?? "").toString("base64url")}.AAAA`,
-      ),
+      fc
+        .tuple(fc.nat(token.length - 1), fc.constantFrom("A", "_", "-", ".", "=", "z"))
+        .map(([i, c]) => token.slice(0, i) + c + token.slice(i + 1)),
+      fc
+        .tuple(fc.jsonValue(), fc.jsonValue())
+        .map(
+          ([h, p]) =>
+            `${Buffer.from(JSON.stringify(h) ?? "").toString("base64url")}.${Buffer.from(JSON.stringify(p) ?? "").toString("base64url")}.AAAA`,
+        ),
     );
     await fc.assert(
       fc.asyncProperty(tokens, async (t) => {

@@ -21,7 +21,12 @@ const ID = `spiffe://${TD_A}/ns/default/sa/web`;
 
 interface Case {
   name: string;
-  build: () => Promise<{ chain: CertificateInput[]; source: X509BundleSource; now?: Date; opts?: Parameters<typeof verifyX509Svid>[3] }>;
+  build: () => Promise<{
+    chain: CertificateInput[];
+    source: X509BundleSource;
+    now?: Date;
+    opts?: Parameters<typeof verifyX509Svid>[3];
+  }>;
   want: string;
   /** Substring the SvidError detail must contain. */
   detail?: string;
@@ -43,7 +48,8 @@ const past = (ms: number) => new Date(Date.now() - ms);
 const future = (ms: number) => new Date(Date.now() + ms);
 
 /** An extension with an OID nobody handles. */
-const unknownExtension = (critical: boolean) => rawExtension("1.3.6.1.4.1.99999.1", critical, new Uint8Array([0x05, 0x00]));
+const unknownExtension = (critical: boolean) =>
+  rawExtension("1.3.6.1.4.1.99999.1", critical, new Uint8Array([0x05, 0x00]));
 
 /** DER of nameConstraints with URI/DNS subtrees (our own tiny encoder, so no test depends on a library's support). */
 function nameConstraints(permitted: Array<[number, string]>, excluded: Array<[number, string]> = []): DevExtension {
@@ -126,7 +132,10 @@ const cases: Case[] = [
   {
     name: "expired root",
     build: async () => {
-      const old = await DevCertificateAuthority.createRoot(TD_A, { notBefore: past(2 * DAY_MS), notAfter: past(DAY_MS) });
+      const old = await DevCertificateAuthority.createRoot(TD_A, {
+        notBefore: past(2 * DAY_MS),
+        notAfter: past(DAY_MS),
+      });
       return { chain: (await old.issueX509Svid(ID)).chain, source: new BundleSet([old.x509Bundle()]) };
     },
     want: "expired",
@@ -157,7 +166,10 @@ const cases: Case[] = [
     name: "expired leaf from an unknown root is untrusted, not expired",
     build: async () => {
       const stranger = await DevCertificateAuthority.createRoot(TD_A);
-      return { chain: (await stranger.issueX509Svid(ID, { notBefore: past(2 * HOUR_MS), notAfter: past(HOUR_MS) })).chain, source: setA };
+      return {
+        chain: (await stranger.issueX509Svid(ID, { notBefore: past(2 * HOUR_MS), notAfter: past(HOUR_MS) })).chain,
+        source: setA,
+      };
     },
     want: "untrusted",
   },
@@ -191,12 +203,18 @@ const cases: Case[] = [
   },
   {
     name: "leaf with cRLSign",
-    build: async () => ({ chain: (await rootA.issueX509Svid(ID, { keyUsage: ["digitalSignature", "cRLSign"] })).chain, source: setA }),
+    build: async () => ({
+      chain: (await rootA.issueX509Svid(ID, { keyUsage: ["digitalSignature", "cRLSign"] })).chain,
+      source: setA,
+    }),
     want: "not_a_leaf",
   },
   {
     name: "leaf without digitalSignature",
-    build: async () => ({ chain: (await rootA.issueX509Svid(ID, { keyUsage: ["keyEncipherment"] })).chain, source: setA }),
+    build: async () => ({
+      chain: (await rootA.issueX509Svid(ID, { keyUsage: ["keyEncipherment"] })).chain,
+      source: setA,
+    }),
     want: "not_a_leaf",
   },
   {
@@ -206,17 +224,26 @@ const cases: Case[] = [
   },
   {
     name: "two URI SANs",
-    build: async () => ({ chain: (await rootA.issueX509Svid(ID, { uris: [ID, `spiffe://${TD_A}/other`] })).chain, source: setA }),
+    build: async () => ({
+      chain: (await rootA.issueX509Svid(ID, { uris: [ID, `spiffe://${TD_A}/other`] })).chain,
+      source: setA,
+    }),
     want: "no_spiffe_id",
   },
   {
     name: "a SPIFFE ID plus a non-SPIFFE URI SAN",
-    build: async () => ({ chain: (await rootA.issueX509Svid(ID, { uris: [ID, "https://a.example/x"] })).chain, source: setA }),
+    build: async () => ({
+      chain: (await rootA.issueX509Svid(ID, { uris: [ID, "https://a.example/x"] })).chain,
+      source: setA,
+    }),
     want: "no_spiffe_id",
   },
   {
     name: "no URI SAN (DNS SAN only)",
-    build: async () => ({ chain: (await rootA.issueX509Svid(ID, { uris: [], dnsNames: ["web.a.example"] })).chain, source: setA }),
+    build: async () => ({
+      chain: (await rootA.issueX509Svid(ID, { uris: [], dnsNames: ["web.a.example"] })).chain,
+      source: setA,
+    }),
     want: "no_spiffe_id",
   },
   {
@@ -226,17 +253,26 @@ const cases: Case[] = [
   },
   {
     name: "non-spiffe URI",
-    build: async () => ({ chain: (await rootA.issueX509Svid(ID, { uris: ["https://a.example/ns/default"] })).chain, source: setA }),
+    build: async () => ({
+      chain: (await rootA.issueX509Svid(ID, { uris: ["https://a.example/ns/default"] })).chain,
+      source: setA,
+    }),
     want: "no_spiffe_id",
   },
   {
     name: "URI SAN with an uppercase trust domain",
-    build: async () => ({ chain: (await rootA.issueX509Svid(ID, { uris: ["spiffe://A.example/web"] })).chain, source: setA }),
+    build: async () => ({
+      chain: (await rootA.issueX509Svid(ID, { uris: ["spiffe://A.example/web"] })).chain,
+      source: setA,
+    }),
     want: "no_spiffe_id",
   },
   {
     name: "URI SAN with a percent-encoded path",
-    build: async () => ({ chain: (await rootA.issueX509Svid(ID, { uris: [`spiffe://${TD_A}/we%62`] })).chain, source: setA }),
+    build: async () => ({
+      chain: (await rootA.issueX509Svid(ID, { uris: [`spiffe://${TD_A}/we%62`] })).chain,
+      source: setA,
+    }),
     want: "no_spiffe_id",
   },
   {
@@ -323,7 +359,11 @@ const cases: Case[] = [
   {
     name: "rotation: old root expired, new root with the same subject signed",
     build: async () => {
-      const oldRoot = await DevCertificateAuthority.createRoot(TD_A, { name: "r", notBefore: past(2 * DAY_MS), notAfter: past(DAY_MS) });
+      const oldRoot = await DevCertificateAuthority.createRoot(TD_A, {
+        name: "r",
+        notBefore: past(2 * DAY_MS),
+        notAfter: past(DAY_MS),
+      });
       const newRoot = await DevCertificateAuthority.createRoot(TD_A, { name: "r" });
       const bundle = X509Bundle.fromCertificates(TD_A, [oldRoot.certificate, newRoot.certificate]);
       return { chain: (await newRoot.issueX509Svid(ID)).chain, source: new BundleSet([bundle]) };
@@ -333,7 +373,11 @@ const cases: Case[] = [
   {
     name: "rotation: leaf signed by the expired old root is expired, even though a new root shares its subject",
     build: async () => {
-      const oldRoot = await DevCertificateAuthority.createRoot(TD_A, { name: "r", notBefore: past(2 * DAY_MS), notAfter: past(DAY_MS) });
+      const oldRoot = await DevCertificateAuthority.createRoot(TD_A, {
+        name: "r",
+        notBefore: past(2 * DAY_MS),
+        notAfter: past(DAY_MS),
+      });
       const newRoot = await DevCertificateAuthority.createRoot(TD_A, { name: "r" });
       const bundle = X509Bundle.fromCertificates(TD_A, [newRoot.certificate, oldRoot.certificate]);
       return { chain: (await oldRoot.issueX509Svid(ID)).chain, source: new BundleSet([bundle]) };
@@ -397,7 +441,14 @@ const cases: Case[] = [
   {
     name: "DNS name constraint violated by a DNS SAN",
     build: async () => {
-      const int = await rootA.createIntermediate({ extensions: [nameConstraints([[URI, TD_A], [DNS, "a.example"]])] });
+      const int = await rootA.createIntermediate({
+        extensions: [
+          nameConstraints([
+            [URI, TD_A],
+            [DNS, "a.example"],
+          ]),
+        ],
+      });
       return { chain: (await int.issueX509Svid(ID, { dnsNames: ["evil.test"] })).chain, source: setA };
     },
     want: "untrusted",
@@ -405,7 +456,14 @@ const cases: Case[] = [
   {
     name: "DNS name constraint satisfied by a DNS SAN",
     build: async () => {
-      const int = await rootA.createIntermediate({ extensions: [nameConstraints([[URI, TD_A], [DNS, "a.example"]])] });
+      const int = await rootA.createIntermediate({
+        extensions: [
+          nameConstraints([
+            [URI, TD_A],
+            [DNS, "a.example"],
+          ]),
+        ],
+      });
       return { chain: (await int.issueX509Svid(ID, { dnsNames: ["web.a.example"] })).chain, source: setA };
     },
     want: "ok",
@@ -420,12 +478,18 @@ const cases: Case[] = [
   },
   {
     name: "unknown critical extension on the leaf",
-    build: async () => ({ chain: (await rootA.issueX509Svid(ID, { extensions: [unknownExtension(true)] })).chain, source: setA }),
+    build: async () => ({
+      chain: (await rootA.issueX509Svid(ID, { extensions: [unknownExtension(true)] })).chain,
+      source: setA,
+    }),
     want: "untrusted",
   },
   {
     name: "unknown non-critical extension on the leaf",
-    build: async () => ({ chain: (await rootA.issueX509Svid(ID, { extensions: [unknownExtension(false)] })).chain, source: setA }),
+    build: async () => ({
+      chain: (await rootA.issueX509Svid(ID, { extensions: [unknownExtension(false)] })).chain,
+      source: setA,
+    }),
     want: "ok",
   },
   {
@@ -482,7 +546,11 @@ const cases: Case[] = [
   },
   {
     name: "certificate over the size limit",
-    build: async () => ({ chain: (await rootA.issueX509Svid(ID)).chain, source: setA, opts: { maxCertificateBytes: 200 } }),
+    build: async () => ({
+      chain: (await rootA.issueX509Svid(ID)).chain,
+      source: setA,
+      opts: { maxCertificateBytes: 200 },
+    }),
     want: "malformed_certificate",
   },
   {
@@ -560,7 +628,10 @@ describe("key types", () => {
     const root = await DevCertificateAuthority.createRoot(TD_A, { keyType: "rsa-2048" });
     const int = await root.createIntermediate({ keyType: "ec-p384" });
     const svid = await int.issueX509Svid(ID, { keyType: "ed25519" });
-    assert.equal(reasonOf(() => verifyX509Svid(svid.chain, new BundleSet([root.x509Bundle()]), new Date())), "ok");
+    assert.equal(
+      reasonOf(() => verifyX509Svid(svid.chain, new BundleSet([root.x509Bundle()]), new Date())),
+      "ok",
+    );
   });
 });
 
@@ -584,7 +655,10 @@ describe("result and inputs", () => {
     const svid = await int.issueX509Svid(ID);
     const parsed = svid.chain.map((d) => parseCertificate(d));
     assert.equal(verifyX509Svid(parsed, setA, new Date()).id.toString(), ID);
-    assert.equal(verifyX509Svid([svid.der, parsed[1] as NonNullable<(typeof parsed)[1]>], setA, new Date()).id.toString(), ID);
+    assert.equal(
+      verifyX509Svid([svid.der, parsed[1] as NonNullable<(typeof parsed)[1]>], setA, new Date()).id.toString(),
+      ID,
+    );
   });
 
   test("validity bounds are inclusive and exact to the second", async () => {
@@ -593,22 +667,40 @@ describe("result and inputs", () => {
     const root = await DevCertificateAuthority.createRoot(TD_A, { notBefore: past(DAY_MS) });
     const set = new BundleSet([root.x509Bundle()]);
     const svid = await root.issueX509Svid(ID, { notBefore, notAfter });
-    assert.equal(reasonOf(() => verifyX509Svid(svid.chain, set, notBefore)), "ok");
-    assert.equal(reasonOf(() => verifyX509Svid(svid.chain, set, notAfter)), "ok");
-    assert.equal(reasonOf(() => verifyX509Svid(svid.chain, set, new Date(notBefore.getTime() - 1000))), "expired");
-    assert.equal(reasonOf(() => verifyX509Svid(svid.chain, set, new Date(notAfter.getTime() + 1000))), "expired");
+    assert.equal(
+      reasonOf(() => verifyX509Svid(svid.chain, set, notBefore)),
+      "ok",
+    );
+    assert.equal(
+      reasonOf(() => verifyX509Svid(svid.chain, set, notAfter)),
+      "ok",
+    );
+    assert.equal(
+      reasonOf(() => verifyX509Svid(svid.chain, set, new Date(notBefore.getTime() - 1000))),
+      "expired",
+    );
+    assert.equal(
+      reasonOf(() => verifyX509Svid(svid.chain, set, new Date(notAfter.getTime() + 1000))),
+      "expired",
+    );
   });
 
   test("invalid verification time fails closed", async () => {
     const svid = await rootA.issueX509Svid(ID);
-    assert.equal(reasonOf(() => verifyX509Svid(svid.chain, setA, new Date(NaN))), "untrusted");
+    assert.equal(
+      reasonOf(() => verifyX509Svid(svid.chain, setA, new Date(NaN))),
+      "untrusted",
+    );
   });
 
   test("a bundle only counts for its own trust domain", async () => {
     // Root A in a bundle labelled B, plus an ID in A: no bundle for A → unknown trust domain.
     const mislabeled = X509Bundle.fromCertificates(TD_B, [rootA.certificate]);
     const svid = await rootA.issueX509Svid(ID);
-    assert.equal(reasonOf(() => verifyX509Svid(svid.chain, new BundleSet([mislabeled]), new Date())), "unknown_trust_domain");
+    assert.equal(
+      reasonOf(() => verifyX509Svid(svid.chain, new BundleSet([mislabeled]), new Date())),
+      "unknown_trust_domain",
+    );
     assert.equal(parseTrustDomain(TD_A).name, TD_A);
   });
 });
@@ -623,7 +715,10 @@ describe("bounded path search", () => {
     const qByP = await pSelf.createIntermediate({ name: "loop", keys: qSelf.keys });
     const svid = await pByQ.issueX509Svid(ID);
     const start = performance.now();
-    assert.equal(reasonOf(() => verifyX509Svid([svid.der, pByQ.der, qByP.der], setA, new Date())), "untrusted");
+    assert.equal(
+      reasonOf(() => verifyX509Svid([svid.der, pByQ.der, qByP.der], setA, new Date())),
+      "untrusted",
+    );
     assert.ok(performance.now() - start < 1000);
   });
 
@@ -633,9 +728,15 @@ describe("bounded path search", () => {
     const svid = await real.issueX509Svid(ID);
     // The real intermediate is last: every decoy is tried first.
     const chain = [svid.der, ...decoys.map((d) => d.der), real.der];
-    assert.equal(reasonOf(() => verifyX509Svid(chain, setA, new Date())), "ok");
+    assert.equal(
+      reasonOf(() => verifyX509Svid(chain, setA, new Date())),
+      "ok",
+    );
     const start = performance.now();
-    assert.equal(reasonOf(() => verifyX509Svid(chain, setA, new Date(), { maxSignatureChecks: 3 })), "untrusted");
+    assert.equal(
+      reasonOf(() => verifyX509Svid(chain, setA, new Date(), { maxSignatureChecks: 3 })),
+      "untrusted",
+    );
     assert.ok(performance.now() - start < 1000);
   });
 });
@@ -649,15 +750,30 @@ describe("verified-CA key cache", () => {
     const forgedInt = await rootA.createIntermediate({ signingKey: other.keys.privateKey });
     const bad = await forgedInt.issueX509Svid(ID);
 
-    assert.equal(reasonOf(() => verifyX509Svid(bad.chain, setA, new Date(), { keyCache: cache })), "untrusted");
+    assert.equal(
+      reasonOf(() => verifyX509Svid(bad.chain, setA, new Date(), { keyCache: cache })),
+      "untrusted",
+    );
     assert.equal(cache.size, 0, "a failed path inserts nothing");
-    assert.equal(reasonOf(() => verifyX509Svid(good.chain, setA, new Date(), { keyCache: cache })), "ok");
+    assert.equal(
+      reasonOf(() => verifyX509Svid(good.chain, setA, new Date(), { keyCache: cache })),
+      "ok",
+    );
     assert.equal(cache.size, 2, "intermediate and root");
     assert.ok(cache.has(int.certificate.spkiKey));
     // With the cache warm, results are unchanged: good passes, forged still fails.
-    assert.equal(reasonOf(() => verifyX509Svid(good.chain, setA, new Date(), { keyCache: cache })), "ok");
-    assert.equal(reasonOf(() => verifyX509Svid(bad.chain, setA, new Date(), { keyCache: cache })), "untrusted");
-    assert.equal(reasonOf(() => verifyX509Svid(good.chain, setA, new Date(), { keyCache: false })), "ok");
+    assert.equal(
+      reasonOf(() => verifyX509Svid(good.chain, setA, new Date(), { keyCache: cache })),
+      "ok",
+    );
+    assert.equal(
+      reasonOf(() => verifyX509Svid(bad.chain, setA, new Date(), { keyCache: cache })),
+      "untrusted",
+    );
+    assert.equal(
+      reasonOf(() => verifyX509Svid(good.chain, setA, new Date(), { keyCache: false })),
+      "ok",
+    );
   });
 
   test("evicts the least recently used entry", async () => {

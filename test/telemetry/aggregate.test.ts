@@ -3,7 +3,14 @@ import { describe, it } from "node:test";
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { aggregate, createTelemetry, mergeSnapshots, METRIC, serialize, type MetricsSnapshot } from "../../src/telemetry/index.js";
+import {
+  aggregate,
+  createTelemetry,
+  mergeSnapshots,
+  METRIC,
+  serialize,
+  type MetricsSnapshot,
+} from "../../src/telemetry/index.js";
 import { parsePrometheusText, sampleValue } from "./prom-text.js";
 
 describe("telemetry: exposition format", () => {
@@ -44,12 +51,48 @@ describe("telemetry: merging worker snapshots", () => {
   const snap = (pid: number, v: number): MetricsSnapshot => ({
     pid,
     families: [
-      { name: "c_total", help: "c", type: "counter", aggregator: "sum", samples: [{ name: "c_total", labels: { a: "1" }, value: v }] },
-      { name: "g_max", help: "g", type: "gauge", aggregator: "max", samples: [{ name: "g_max", labels: {}, value: v }] },
-      { name: "g_min", help: "g", type: "gauge", aggregator: "min", samples: [{ name: "g_min", labels: {}, value: v }] },
-      { name: "g_avg", help: "g", type: "gauge", aggregator: "average", samples: [{ name: "g_avg", labels: {}, value: v }] },
-      { name: "g_first", help: "g", type: "gauge", aggregator: "first", samples: [{ name: "g_first", labels: {}, value: v }] },
-      { name: "start", help: "s", type: "gauge", aggregator: "omit", samples: [{ name: "start", labels: {}, value: v }] },
+      {
+        name: "c_total",
+        help: "c",
+        type: "counter",
+        aggregator: "sum",
+        samples: [{ name: "c_total", labels: { a: "1" }, value: v }],
+      },
+      {
+        name: "g_max",
+        help: "g",
+        type: "gauge",
+        aggregator: "max",
+        samples: [{ name: "g_max", labels: {}, value: v }],
+      },
+      {
+        name: "g_min",
+        help: "g",
+        type: "gauge",
+        aggregator: "min",
+        samples: [{ name: "g_min", labels: {}, value: v }],
+      },
+      {
+        name: "g_avg",
+        help: "g",
+        type: "gauge",
+        aggregator: "average",
+        samples: [{ name: "g_avg", labels: {}, value: v }],
+      },
+      {
+        name: "g_first",
+        help: "g",
+        type: "gauge",
+        aggregator: "first",
+        samples: [{ name: "g_first", labels: {}, value: v }],
+      },
+      {
+        name: "start",
+        help: "s",
+        type: "gauge",
+        aggregator: "omit",
+        samples: [{ name: "start", labels: {}, value: v }],
+      },
       {
         name: "h",
         help: "h",
@@ -129,7 +172,10 @@ describe("telemetry: node:cluster primary serves merged worker metrics", () => {
       assert.equal(res.status, 200);
       const fams = parsePrometheusText(await res.text());
       assert.equal(sampleValue(fams, METRIC.decisions, { decision: "allow", reason: "ok", transport: "envoy" }), 3);
-      assert.equal(sampleValue(fams, METRIC.decisions, { decision: "deny", reason: "expired", transport: "zentinel" }), 2);
+      assert.equal(
+        sampleValue(fams, METRIC.decisions, { decision: "deny", reason: "expired", transport: "zentinel" }),
+        2,
+      );
       assert.equal(sampleValue(fams, `${METRIC.decisionDuration}_bucket`, { transport: "zentinel", le: "0.0025" }), 0);
       assert.equal(sampleValue(fams, `${METRIC.decisionDuration}_bucket`, { transport: "zentinel", le: "0.005" }), 2);
       assert.equal(sampleValue(fams, METRIC.workloadApiConnected), 0);

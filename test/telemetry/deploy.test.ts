@@ -10,7 +10,21 @@ import { allNames, parsePrometheusText } from "./prom-text.js";
 
 const root = (p: string) => fileURLToPath(new URL(`../../${p}`, import.meta.url));
 
-const KEYWORDS = new Set(["by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool", "offset", "inf", "nan"]);
+const KEYWORDS = new Set([
+  "by",
+  "without",
+  "on",
+  "ignoring",
+  "group_left",
+  "group_right",
+  "and",
+  "or",
+  "unless",
+  "bool",
+  "offset",
+  "inf",
+  "nan",
+]);
 
 /** Metric names an expression selects: identifiers left after removing strings, matchers, ranges, grouping, functions. */
 function metricNames(expr: string): string[] {
@@ -89,7 +103,9 @@ describe("deploy: Grafana dashboard and Prometheus alerts", () => {
 
   it("the expression scanner finds metric names and nothing else", () => {
     assert.deepEqual(
-      metricNames('histogram_quantile(0.99, sum by (le, transport) (rate(a_bucket{transport=~"$t"}[$__rate_interval]))) / b > 1e-3 and on(job) c_total'),
+      metricNames(
+        'histogram_quantile(0.99, sum by (le, transport) (rate(a_bucket{transport=~"$t"}[$__rate_interval]))) / b > 1e-3 and on(job) c_total',
+      ),
       ["a_bucket", "b", "c_total"],
     );
   });
@@ -98,7 +114,11 @@ describe("deploy: Grafana dashboard and Prometheus alerts", () => {
     assert.equal(dashboard.uid, "spiffe-authz");
     const all = panels(dashboard.panels).filter((p) => p.type !== "row");
     assert.ok(all.length >= 6);
-    for (const p of all) assert.ok((p.targets ?? []).length > 0 && (p.targets ?? []).every((t) => t.expr), `panel "${p.title}" has no query`);
+    for (const p of all)
+      assert.ok(
+        (p.targets ?? []).length > 0 && (p.targets ?? []).every((t) => t.expr),
+        `panel "${p.title}" has no query`,
+      );
     const exprs = dashboardExprs().join("\n");
     assert.match(exprs, /sum by \(decision, reason\) \(rate\(spiffe_authz_decisions_total/);
     assert.match(exprs, /histogram_quantile\(0\.5, .*spiffe_authz_decision_duration_seconds_bucket/);
@@ -130,7 +150,10 @@ describe("deploy: Grafana dashboard and Prometheus alerts", () => {
     const down = byName.get("SpiffeAuthzWorkloadApiDown");
     assert.equal(down?.for, "1m");
     assert.match(down?.expr ?? "", /spiffe_authz_workload_api_connected\) == 0/);
-    assert.match(byName.get("SpiffeAuthzTrustBundleStale")?.expr ?? "", /spiffe_authz_trust_bundle_age_seconds\) > 3000/);
+    assert.match(
+      byName.get("SpiffeAuthzTrustBundleStale")?.expr ?? "",
+      /spiffe_authz_trust_bundle_age_seconds\) > 3000/,
+    );
     assert.match(byName.get("SpiffeAuthzDenySpike")?.expr ?? "", /decision="deny"/);
   });
 

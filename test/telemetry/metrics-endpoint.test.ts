@@ -100,7 +100,8 @@ describe("telemetry: /metrics over HTTP", () => {
     const fams = parsePrometheusText((await http(`${server.url}/metrics`)).body);
     const h = fams.get(METRIC.decisionDuration);
     assert.equal(h?.type, "histogram");
-    const bucket = (transport: string, le: string) => sampleValue(fams, `${METRIC.decisionDuration}_bucket`, { transport, le });
+    const bucket = (transport: string, le: string) =>
+      sampleValue(fams, `${METRIC.decisionDuration}_bucket`, { transport, le });
     assert.equal(bucket("envoy", "0.00005"), 1);
     assert.equal(bucket("envoy", "0.00025"), 2);
     assert.equal(bucket("envoy", "0.0005"), 3);
@@ -110,7 +111,9 @@ describe("telemetry: /metrics over HTTP", () => {
     assert.equal(sampleValue(fams, `${METRIC.decisionDuration}_count`, { transport: "envoy" }), 4);
     const sum = sampleValue(fams, `${METRIC.decisionDuration}_sum`, { transport: "envoy" }) ?? NaN;
     assert.ok(Math.abs(sum - 0.00254) < 1e-12, `sum ${sum}`);
-    const les = (h?.samples ?? []).filter((s) => s.name.endsWith("_bucket") && s.labels["transport"] === "envoy").map((s) => s.labels["le"]);
+    const les = (h?.samples ?? [])
+      .filter((s) => s.name.endsWith("_bucket") && s.labels["transport"] === "envoy")
+      .map((s) => s.labels["le"]);
     assert.deepEqual(les, [...DURATION_BUCKETS_SECONDS.map(String), "+Inf"]);
     assert.equal(DURATION_BUCKETS_SECONDS[0], 0.00005);
     assert.equal(DURATION_BUCKETS_SECONDS.at(-1), 1);
@@ -159,7 +162,10 @@ describe("telemetry: /metrics over HTTP", () => {
 
   it("decisionCounts() reads the same counters as /metrics", async () => {
     const counts = await telemetry.decisionCounts();
-    const nonZero = counts.filter((c) => c.value > 0).map((c) => `${c.transport}/${c.decision}/${c.reason}=${c.value}`).sort();
+    const nonZero = counts
+      .filter((c) => c.value > 0)
+      .map((c) => `${c.transport}/${c.decision}/${c.reason}=${c.value}`)
+      .sort();
     assert.deepEqual(nonZero, [
       "envoy/allow/ok=2",
       "envoy/deny/expired=1",
@@ -169,7 +175,10 @@ describe("telemetry: /metrics over HTTP", () => {
     ]);
     telemetry.recordDecision("zentinel", { allow: true, reason: "ok" }, 0.0001);
     const again = await telemetry.decisionCounts();
-    assert.equal(again.find((c) => c.transport === "zentinel" && c.decision === "allow" && c.reason === "ok")?.value, 2);
+    assert.equal(
+      again.find((c) => c.transport === "zentinel" && c.decision === "allow" && c.reason === "ok")?.value,
+      2,
+    );
     const fams = parsePrometheusText((await http(`${server.url}/metrics`)).body);
     assert.equal(sampleValue(fams, METRIC.decisions, { decision: "allow", reason: "ok", transport: "zentinel" }), 2);
   });
@@ -232,7 +241,9 @@ describe("telemetry: server edge cases", () => {
     const agent = new Agent({ keepAlive: true });
     const server = await startMetricsServer({ host: "127.0.0.1", port: 0, source: { metricsText: async () => "" } });
     await new Promise<void>((resolve, reject) => {
-      request(`${server.url}/healthz`, { agent }, (res) => res.resume().on("end", resolve)).on("error", reject).end();
+      request(`${server.url}/healthz`, { agent }, (res) => res.resume().on("end", resolve))
+        .on("error", reject)
+        .end();
     });
     const started = Date.now();
     await server.close();
@@ -242,7 +253,12 @@ describe("telemetry: server edge cases", () => {
 
   it("a throwing observe callback does not break the scrape", async () => {
     const reported: unknown[][] = [];
-    const t = createTelemetry({ enabled: true, otlp: false, processMetrics: false, onCollectError: (e) => reported.push(e) });
+    const t = createTelemetry({
+      enabled: true,
+      otlp: false,
+      processMetrics: false,
+      onCollectError: (e) => reported.push(e),
+    });
     t.observeBundles(() => {
       throw new Error("store gone");
     });
@@ -270,7 +286,9 @@ describe("telemetry: engine listener and no-op", () => {
 
   it("outcomes outside the closed sets (untyped callers) are still counted, under their own labels", async () => {
     const t = createTelemetry({ enabled: true, otlp: false, processMetrics: false });
-    const untyped = t as unknown as { recordDecision(tr: string, d: { allow: boolean; reason: string }, s: number): void };
+    const untyped = t as unknown as {
+      recordDecision(tr: string, d: { allow: boolean; reason: string }, s: number): void;
+    };
     untyped.recordDecision("envoy", { allow: false, reason: "toString" }, 0.001);
     untyped.recordDecision("envoy", { allow: false, reason: "toString" }, 0.001);
     untyped.recordDecision("grpc-web", { allow: true, reason: "ok" }, 0.001);

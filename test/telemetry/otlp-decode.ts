@@ -2,7 +2,14 @@
 // opentelemetry/proto/metrics/v1/metrics.proto) to find a metric's data points in an
 // ExportMetricsServiceRequest — independent of the serializer that produced the bytes.
 
-type Field = { no: number; wire: number; varint?: bigint; bytes?: Uint8Array; fixed64?: Uint8Array; fixed32?: Uint8Array };
+type Field = {
+  no: number;
+  wire: number;
+  varint?: bigint;
+  bytes?: Uint8Array;
+  fixed64?: Uint8Array;
+  fixed32?: Uint8Array;
+};
 
 function decode(buf: Uint8Array): Field[] {
   const out: Field[] = [];
@@ -83,7 +90,11 @@ function numberPoints(data: Uint8Array): OtlpPoint[] {
     const f = decode(p);
     const d = f.find((x) => x.no === 4 && x.fixed64);
     const n = f.find((x) => x.no === 6 && x.fixed64);
-    const value = d ? double(d.fixed64 as Uint8Array) : n ? Number(Buffer.from(n.fixed64 as Uint8Array).readBigInt64LE(0)) : 0;
+    const value = d
+      ? double(d.fixed64 as Uint8Array)
+      : n
+        ? Number(Buffer.from(n.fixed64 as Uint8Array).readBigInt64LE(0))
+        : 0;
     return { attributes: attributes(f, 7), value };
   });
 }
@@ -93,7 +104,10 @@ function histogramPoints(data: Uint8Array): OtlpPoint[] {
   return messages(decode(data), 1).map((p) => {
     const f = decode(p);
     const c = f.find((x) => x.no === 4 && x.fixed64);
-    return { attributes: attributes(f, 9), value: c ? Number(Buffer.from(c.fixed64 as Uint8Array).readBigUInt64LE(0)) : 0 };
+    return {
+      attributes: attributes(f, 9),
+      value: c ? Number(Buffer.from(c.fixed64 as Uint8Array).readBigUInt64LE(0)) : 0,
+    };
   });
 }
 
@@ -122,7 +136,12 @@ export function decodeExportMetricsRequest(body: Uint8Array): OtlpMetric[] {
 export function decodeExportMetricsJson(body: unknown): OtlpMetric[] {
   type Kv = { key: string; value?: { stringValue?: string } };
   type Dp = { attributes?: Kv[]; asDouble?: number; asInt?: number | string; count?: number | string };
-  type M = { name: string; sum?: { dataPoints?: Dp[] }; gauge?: { dataPoints?: Dp[] }; histogram?: { dataPoints?: Dp[] } };
+  type M = {
+    name: string;
+    sum?: { dataPoints?: Dp[] };
+    gauge?: { dataPoints?: Dp[] };
+    histogram?: { dataPoints?: Dp[] };
+  };
   const req = body as { resourceMetrics?: { scopeMetrics?: { metrics?: M[] }[] }[] };
   const attrs = (kvs: Kv[] = []) => Object.fromEntries(kvs.map((kv) => [kv.key, kv.value?.stringValue ?? ""]));
   const out: OtlpMetric[] = [];

@@ -24,10 +24,16 @@ describe("telemetry: OTLP settings from the environment", () => {
 
   it("uses the signal endpoint as is, and gRPC uses the generic endpoint as its target", () => {
     assert.equal(
-      otlpSettingsFromEnv({ OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: "http://c:4318/custom", OTEL_EXPORTER_OTLP_ENDPOINT: "http://x:1" })?.url,
+      otlpSettingsFromEnv({
+        OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: "http://c:4318/custom",
+        OTEL_EXPORTER_OTLP_ENDPOINT: "http://x:1",
+      })?.url,
       "http://c:4318/custom",
     );
-    const g = otlpSettingsFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4317", OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" });
+    const g = otlpSettingsFromEnv({
+      OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4317",
+      OTEL_EXPORTER_OTLP_PROTOCOL: "grpc",
+    });
     assert.equal(g?.protocol, "grpc");
     assert.equal(g?.url, "http://collector:4317");
   });
@@ -43,7 +49,10 @@ describe("telemetry: OTLP settings from the environment", () => {
   });
 
   it("reads the export interval; the timeout never exceeds it", () => {
-    const s = otlpSettingsFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_METRIC_EXPORT_INTERVAL: "5000" });
+    const s = otlpSettingsFromEnv({
+      OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318",
+      OTEL_METRIC_EXPORT_INTERVAL: "5000",
+    });
     assert.equal(s?.intervalMillis, 5000);
     assert.equal(s?.timeoutMillis, 5000);
   });
@@ -57,15 +66,26 @@ describe("telemetry: OTLP settings from the environment", () => {
         /unknown OTLP protocol "http\/xml" \(expected grpc, http\/protobuf or http\/json\)/.test(e.message),
     );
     assert.throws(
-      () => otlpSettingsFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c", OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: "udp" }),
+      () =>
+        otlpSettingsFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c", OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: "udp" }),
       /^TelemetryConfigError: OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: unknown OTLP protocol "udp"/,
     );
     assert.throws(
-      () => createTelemetry({ enabled: true, env: { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c", OTEL_METRIC_EXPORT_INTERVAL: "soon" } }),
+      () =>
+        createTelemetry({
+          enabled: true,
+          env: { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c", OTEL_METRIC_EXPORT_INTERVAL: "soon" },
+        }),
       /OTEL_METRIC_EXPORT_INTERVAL: expected a positive integer of milliseconds, got "soon"/,
     );
     // disabled telemetry never reads the environment
-    assert.equal(createTelemetry({ enabled: false, env: { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c", OTEL_EXPORTER_OTLP_PROTOCOL: "x" } }).enabled, false);
+    assert.equal(
+      createTelemetry({
+        enabled: false,
+        env: { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c", OTEL_EXPORTER_OTLP_PROTOCOL: "x" },
+      }).enabled,
+      false,
+    );
   });
 });
 
@@ -114,7 +134,12 @@ function assertDecisions(metrics: OtlpMetric[]): void {
   const last = decisions.at(-1) as OtlpMetric;
   assert.equal(last.kind, "sum");
   const point = (decision: string, reason: string, transport: string) =>
-    last.points.find((p) => p.attributes["decision"] === decision && p.attributes["reason"] === reason && p.attributes["transport"] === transport)?.value;
+    last.points.find(
+      (p) =>
+        p.attributes["decision"] === decision &&
+        p.attributes["reason"] === reason &&
+        p.attributes["transport"] === transport,
+    )?.value;
   assert.equal(point("allow", "ok", "envoy"), 3);
   assert.equal(point("deny", "not_allowed", "zentinel"), 1);
   const hist = metrics.filter((m) => m.name === METRIC.decisionDuration).at(-1);
@@ -187,7 +212,9 @@ describe("telemetry: OTLP push to a test receiver", () => {
       },
     );
     const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+      server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) =>
+        err ? reject(err) : resolve(p),
+      ),
     );
     try {
       const t = createTelemetry({

@@ -101,7 +101,13 @@ export function parsePrometheusText(text: string): Map<string, ParsedFamily> {
     }
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)( -?\d+)?$/.exec(line);
     assert.ok(m, `not a comment nor a sample: ${line}`);
-    const [, name, , labelBody, value] = m as unknown as [string, string, string | undefined, string | undefined, string];
+    const [, name, , labelBody, value] = m as unknown as [
+      string,
+      string,
+      string | undefined,
+      string | undefined,
+      string,
+    ];
     const labels = labelBody === undefined ? {} : parseLabels(labelBody, line);
     let f = familyOf(name, families);
     if (!f) {
@@ -114,7 +120,11 @@ export function parsePrometheusText(text: string): Map<string, ParsedFamily> {
 }
 
 /** The one sample with exactly these labels (among others it may have none). */
-export function sampleValue(families: Map<string, ParsedFamily>, name: string, labels: Record<string, string> = {}): number | undefined {
+export function sampleValue(
+  families: Map<string, ParsedFamily>,
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
   for (const f of families.values()) {
     for (const s of f.samples) {
       if (s.name !== name) continue;

@@ -4,7 +4,10 @@ import { Backoff } from "../../src/trust/workload-api/backoff.js";
 
 test("backoff: full jitter under a doubling ceiling, capped, reset to the start", () => {
   const top = new Backoff({ initialMs: 100, maxMs: 1000, random: () => 0.9999 });
-  assert.deepEqual(Array.from({ length: 6 }, () => top.next()), [100, 200, 400, 800, 1000, 1000]);
+  assert.deepEqual(
+    Array.from({ length: 6 }, () => top.next()),
+    [100, 200, 400, 800, 1000, 1000],
+  );
   top.reset();
   assert.equal(top.next(), 100);
   const low = new Backoff({ initialMs: 100, maxMs: 1000, random: () => 0 });

@@ -16,19 +16,31 @@ test("X.509 bundle map: concatenated DER per domain; malformed entry keeps the p
   const a = await DevCertificateAuthority.createRoot("example.org");
   const a2 = await DevCertificateAuthority.createRoot("example.org");
   const p = await DevCertificateAuthority.createRoot("partner.org");
-  const first = decodeBundleMap("x509", { "spiffe://example.org": new Uint8Array(Buffer.concat([a.der, a2.der])), "partner.org": p.der }, new Map());
+  const first = decodeBundleMap(
+    "x509",
+    { "spiffe://example.org": new Uint8Array(Buffer.concat([a.der, a2.der])), "partner.org": p.der },
+    new Map(),
+  );
   assert.deepEqual(first.problems, []);
   assert.equal(first.bundles.get("example.org")?.authorities.length, 2);
   assert.ok(first.bundles.get("partner.org")?.authorities[0]?.equals(p.certificate));
 
   const garbage = new Uint8Array([0x30, 0x03, 0x02, 0x01]);
-  const next = decodeBundleMap("x509", { "spiffe://example.org": garbage, "spiffe://new.org": garbage, "not a domain!": a.der }, first.bundles);
+  const next = decodeBundleMap(
+    "x509",
+    { "spiffe://example.org": garbage, "spiffe://new.org": garbage, "not a domain!": a.der },
+    first.bundles,
+  );
   assert.equal(next.bundles.get("example.org"), first.bundles.get("example.org"), "previous bundle kept");
   assert.equal(next.bundles.has("new.org"), false, "no previous bundle: nothing trusted");
   assert.equal(next.bundles.has("partner.org"), false, "absent from the message: gone");
   assert.deepEqual(
     next.problems.map((x) => [x.trustDomain, x.keptPrevious]),
-    [["example.org", true], ["new.org", false], [undefined, false]],
+    [
+      ["example.org", true],
+      ["new.org", false],
+      [undefined, false],
+    ],
   );
 
   const empty = decodeBundleMap("x509", {}, first.bundles);

@@ -16,7 +16,10 @@ test("static bundle file: PEM, DER and SPIFFE bundle JSON load; replaced by rena
   const path = join(dir, "partner.pem");
   writeFileSync(path, a.pem);
   writeFileSync(join(dir, "other.der"), b.der);
-  writeFileSync(join(dir, "third.json"), spiffeBundleJson("third.org", { x509: [await DevCertificateAuthority.createRoot("third.org")] }));
+  writeFileSync(
+    join(dir, "third.json"),
+    spiffeBundleJson("third.org", { x509: [await DevCertificateAuthority.createRoot("third.org")] }),
+  );
   const store = new TrustStore("fail_closed", 3600);
   const { log, lines } = capturedLogger();
   const statics = new StaticBundles(
@@ -44,7 +47,11 @@ test("static bundle file: PEM, DER and SPIFFE bundle JSON load; replaced by rena
 
     writeFileSync(join(dir, ".partner.tmp"), "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n");
     renameSync(join(dir, ".partner.tmp"), path);
-    await until(() => lines().some((l) => l["msg"] === "bundle file unreadable or malformed; previous bundle kept"), 3000, "error logged");
+    await until(
+      () => lines().some((l) => l["msg"] === "bundle file unreadable or malformed; previous bundle kept"),
+      3000,
+      "error logged",
+    );
     assert.ok(root()?.equals(b.certificate), "previous bundle kept");
 
     // Deleting the file is a decision to stop trusting it.
@@ -64,7 +71,11 @@ test("a missing or malformed bundle file at start-up is a ConfigError naming the
   const { log } = capturedLogger();
   for (const path of [join(dir, "missing.pem"), join(dir, "bad.json")]) {
     const s = new StaticBundles([{ "trust-domain": "x.org", path }], store, log);
-    assert.throws(() => s.loadAll(), (e: unknown) => e instanceof ConfigError && e.keyPath === "trust-bundles[0].path" && e.message.includes(path), path);
+    assert.throws(
+      () => s.loadAll(),
+      (e: unknown) => e instanceof ConfigError && e.keyPath === "trust-bundles[0].path" && e.message.includes(path),
+      path,
+    );
   }
   store.close();
 });
@@ -114,11 +125,23 @@ test("the slow stat poll finds a change the watcher did not deliver", async () =
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(store.current().generation, gen, "an unchanged file is not re-applied");
     writeFileSync(path, b.der);
-    await until(() => store.current().bundles.x509Bundle("partner.org")?.authorities[0]?.equals(b.certificate) ?? false, 2000, "poll applied");
+    await until(
+      () => store.current().bundles.x509Bundle("partner.org")?.authorities[0]?.equals(b.certificate) ?? false,
+      2000,
+      "poll applied",
+    );
     writeFileSync(path, "garbage");
-    await until(() => lines().some((l) => l["msg"] === "bundle file unreadable or malformed; previous bundle kept"), 2000, "error logged");
+    await until(
+      () => lines().some((l) => l["msg"] === "bundle file unreadable or malformed; previous bundle kept"),
+      2000,
+      "error logged",
+    );
     await new Promise((r) => setTimeout(r, 400));
-    assert.equal(lines().filter((l) => l["msg"] === "bundle file unreadable or malformed; previous bundle kept").length, 1, "logged once per broken version, not every poll");
+    assert.equal(
+      lines().filter((l) => l["msg"] === "bundle file unreadable or malformed; previous bundle kept").length,
+      1,
+      "logged once per broken version, not every poll",
+    );
     assert.ok(store.current().bundles.x509Bundle("partner.org")?.authorities[0]?.equals(b.certificate));
   } finally {
     statics.close();

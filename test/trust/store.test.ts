@@ -7,7 +7,10 @@ test("losing only the JWT stream drops SPIRE's JWT keys under fail_closed, keeps
   const ca = await DevCertificateAuthority.createRoot("example.org");
   const jwt = await DevJwtAuthority.create("example.org");
   let now = 1_000_000;
-  for (const [policy, keptAfterLoss] of [["fail_closed", false], ["cache", true]] as const) {
+  for (const [policy, keptAfterLoss] of [
+    ["fail_closed", false],
+    ["cache", true],
+  ] as const) {
     const store = new TrustStore(policy, 60, true, () => now);
     store.setSpireX509([ca.x509Bundle()]);
     store.setSpireJwt([jwt.jwtBundle()]);
@@ -130,12 +133,20 @@ test("same trust domain from SPIRE and a static file: union of roots; each sourc
   store.setStatic("file:0", [fileRoot.x509Bundle()]);
   const roots = () => store.current().bundles.x509Bundle("example.org")?.authorities ?? [];
   assert.equal(roots().length, 2);
-  assert.ok(roots().some((c) => c.equals(spireRoot.certificate)) && roots().some((c) => c.equals(fileRoot.certificate)));
+  assert.ok(
+    roots().some((c) => c.equals(spireRoot.certificate)) && roots().some((c) => c.equals(fileRoot.certificate)),
+  );
   store.setSpireX509([]);
-  assert.deepEqual(roots().map((c) => c.sha256Hex()), [fileRoot.certificate.sha256Hex()]);
+  assert.deepEqual(
+    roots().map((c) => c.sha256Hex()),
+    [fileRoot.certificate.sha256Hex()],
+  );
   store.setSpireX509([spireRoot.x509Bundle()]);
   store.removeStatic("file:0");
-  assert.deepEqual(roots().map((c) => c.sha256Hex()), [spireRoot.certificate.sha256Hex()]);
+  assert.deepEqual(
+    roots().map((c) => c.sha256Hex()),
+    [spireRoot.certificate.sha256Hex()],
+  );
   // The same root from both sources is one root.
   store.setStatic("file:0", [spireRoot.x509Bundle()]);
   assert.equal(roots().length, 1);
@@ -172,7 +183,11 @@ test("bundle ages: one entry per trust domain in the snapshot, dated by its fres
   assert.deepEqual(ages(), { "example.org": 1_001_000, "partner.org": 1_001_000 });
   now += 1000;
   store.setSpireX509([spireRoot.x509Bundle()]);
-  assert.deepEqual(ages(), { "example.org": 1_002_000, "partner.org": 1_000_000 }, "partner.org now only from the file");
+  assert.deepEqual(
+    ages(),
+    { "example.org": 1_002_000, "partner.org": 1_000_000 },
+    "partner.org now only from the file",
+  );
   store.setSpireConnected(false);
   assert.deepEqual(ages(), { "partner.org": 1_000_000 }, "dropped domains are not reported");
   store.close();
@@ -193,6 +208,16 @@ test("connectivity: onConnectivity on each transition; the JWT stream counts onc
   store.setSpireJwt([jwt.jwtBundle()]);
   store.setSpireConnected(false);
   assert.deepEqual(seen, [true, false, true, false]);
-  assert.deepEqual({ ...store.health(), generation: 0 }, { ready: true, workloadApiConnected: false, spireDelivered: true, spireAvailable: false, generation: 0, trustDomains: 0 });
+  assert.deepEqual(
+    { ...store.health(), generation: 0 },
+    {
+      ready: true,
+      workloadApiConnected: false,
+      spireDelivered: true,
+      spireAvailable: false,
+      generation: 0,
+      trustDomains: 0,
+    },
+  );
   store.close();
 });

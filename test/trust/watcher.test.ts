@@ -53,7 +53,10 @@ async function setup(o: Setup = {}) {
 }
 
 const hasRoot = (store: TrustStore, api: DevWorkloadApi) =>
-  store.current().bundles.x509Bundle("example.org")?.authorities.some((c) => c.equals(api.root.certificate)) ?? false;
+  store
+    .current()
+    .bundles.x509Bundle("example.org")
+    ?.authorities.some((c) => c.equals(api.root.certificate)) ?? false;
 const onlyNewest = (store: TrustStore, api: DevWorkloadApi) =>
   hasRoot(store, api) && store.current().bundles.x509Bundle("example.org")?.authorities.length === 1;
 
@@ -64,17 +67,34 @@ test("watcher receives bundles (X.509 and JWT) and a CA rotation shows up in und
     assert.equal(store.current().spireAvailable, true);
     assert.equal(store.workloadApiConnected, true);
     assert.ok(hasRoot(store, api));
-    await until(() => store.current().bundles.jwtBundle("example.org")?.findAuthority(api.jwtAuthority.keyId) !== undefined, 2000, "JWT bundle");
+    await until(
+      () => store.current().bundles.jwtBundle("example.org")?.findAuthority(api.jwtAuthority.keyId) !== undefined,
+      2000,
+      "JWT bundle",
+    );
     const gen = store.current().generation;
     await api.rotateCa();
-    await until(() => store.current().bundles.x509Bundle("example.org")?.authorities.length === 2, 1000, "old and new roots");
+    await until(
+      () => store.current().bundles.x509Bundle("example.org")?.authorities.length === 2,
+      1000,
+      "old and new roots",
+    );
     api.dropOldAuthorities();
     const ms = await until(() => onlyNewest(store, api), 1000, "rotation");
     assert.ok(ms < 1000);
     assert.ok(store.current().generation > gen);
-    await until(() => store.current().bundles.jwtBundle("example.org")?.size === 1 && store.current().bundles.jwtBundle("example.org")?.findAuthority(api.jwtAuthority.keyId) !== undefined, 1000, "JWT key rotation");
+    await until(
+      () =>
+        store.current().bundles.jwtBundle("example.org")?.size === 1 &&
+        store.current().bundles.jwtBundle("example.org")?.findAuthority(api.jwtAuthority.keyId) !== undefined,
+      1000,
+      "JWT key rotation",
+    );
     assert.deepEqual(
-      events.filter((e) => e.type === "connected").map((e) => e.kind).sort(),
+      events
+        .filter((e) => e.type === "connected")
+        .map((e) => e.kind)
+        .sort(),
       ["jwt", "x509"],
     );
   } finally {
@@ -88,7 +108,10 @@ test("an SVID from an intermediate verifies against the watched bundle; after ro
     await watcher.waitForFirstBundle(3000);
     const old = await api.issueX509Svid("spiffe://example.org/web");
     assert.equal(old.chain.length, 2, "leaf + intermediate");
-    assert.equal(verifyX509Svid(old.chain, store.current().bundles, new Date()).id.toString(), "spiffe://example.org/web");
+    assert.equal(
+      verifyX509Svid(old.chain, store.current().bundles, new Date()).id.toString(),
+      "spiffe://example.org/web",
+    );
     await api.rotateCa();
     api.dropOldAuthorities();
     await until(() => onlyNewest(store, api), 1000, "rotation");
@@ -105,11 +128,26 @@ test("federated bundle delivered by the Workload API appears as its own trust do
   try {
     await watcher.waitForFirstBundle(3000);
     const partner = await api.addFederatedDomain("partner.org");
-    await until(() => store.current().bundles.x509Bundle("partner.org")?.authorities[0]?.equals(partner.certificate) ?? false, 1000, "federated bundle");
+    await until(
+      () => store.current().bundles.x509Bundle("partner.org")?.authorities[0]?.equals(partner.certificate) ?? false,
+      1000,
+      "federated bundle",
+    );
     await until(() => store.current().bundles.jwtBundle("partner.org") !== undefined, 1000, "federated JWT bundle");
-    assert.equal(store.current().bundles.x509Bundle("example.org")?.authorities.some((c) => c.equals(partner.certificate)), false, "never mixed into our domain");
+    assert.equal(
+      store
+        .current()
+        .bundles.x509Bundle("example.org")
+        ?.authorities.some((c) => c.equals(partner.certificate)),
+      false,
+      "never mixed into our domain",
+    );
     api.removeTrustDomain("partner.org");
-    await until(() => store.current().bundles.x509Bundle("partner.org") === undefined, 1000, "federated bundle removed");
+    await until(
+      () => store.current().bundles.x509Bundle("partner.org") === undefined,
+      1000,
+      "federated bundle removed",
+    );
   } finally {
     await done();
   }
@@ -120,7 +158,13 @@ test("bundle map keys as bare trust domain names are accepted too", async () => 
   try {
     await watcher.waitForFirstBundle(3000);
     const partner = await api.addFederatedDomain("partner.org");
-    await until(() => hasRoot(store, api) && (store.current().bundles.x509Bundle("partner.org")?.authorities[0]?.equals(partner.certificate) ?? false), 1000, "bare keys");
+    await until(
+      () =>
+        hasRoot(store, api) &&
+        (store.current().bundles.x509Bundle("partner.org")?.authorities[0]?.equals(partner.certificate) ?? false),
+      1000,
+      "bare keys",
+    );
     await until(() => store.current().bundles.jwtBundle("example.org") !== undefined, 1000, "bare JWT key");
   } finally {
     await done();
@@ -148,7 +192,10 @@ test("fail_closed: server killed → unavailable after the reconnect grace; rest
 });
 
 test("SPIRE ending the streams with PERMISSION_DENIED for a moment (SVIDs re-issued after a CA taint) never makes fail_closed unavailable", async () => {
-  const { api, store, watcher, lines, done } = await setup({ failure: "fail_closed", watcher: { reconnectGraceMs: 1000 } });
+  const { api, store, watcher, lines, done } = await setup({
+    failure: "fail_closed",
+    watcher: { reconnectGraceMs: 1000 },
+  });
   try {
     await watcher.waitForFirstBundle(3000);
     let dropped = 0;
@@ -195,7 +242,15 @@ test("no agent at the address: start-up waits at most api-timeout-ms, then the f
   for (const failure of ["fail_closed", "fail_open"] as const) {
     const store = new TrustStore(failure, 3600);
     const { log, lines } = capturedLogger();
-    const watcher = new WorkloadApiWatcher({ target, store, log, resyncIntervalMs: 60_000, initialBackoffMs: 100, maxBackoffMs: 30_000, random: () => 0.9999 });
+    const watcher = new WorkloadApiWatcher({
+      target,
+      store,
+      log,
+      resyncIntervalMs: 60_000,
+      initialBackoffMs: 100,
+      maxBackoffMs: 30_000,
+      random: () => 0.9999,
+    });
     watcher.start();
     try {
       const t0 = Date.now();
@@ -268,7 +323,9 @@ test("the dev server enforces the security header as SPIRE does; our client alwa
   try {
     const call = (md: grpc.Metadata) =>
       new Promise<grpc.ServiceError | "data">((resolve) => {
-        const s = (client["FetchX509Bundles"] as (r: object, m: grpc.Metadata) => grpc.ClientReadableStream<unknown>).call(client, {}, md);
+        const s = (
+          client["FetchX509Bundles"] as (r: object, m: grpc.Metadata) => grpc.ClientReadableStream<unknown>
+        ).call(client, {}, md);
         s.on("data", () => {
           s.cancel();
           resolve("data");
@@ -281,7 +338,11 @@ test("the dev server enforces the security header as SPIRE does; our client alwa
     assert.match((without as grpc.ServiceError).details, /security header missing/);
     const wrong = new grpc.Metadata();
     wrong.set("workload.spiffe.io", "yes");
-    assert.equal(((await call(wrong)) as grpc.ServiceError).code, grpc.status.INVALID_ARGUMENT, "the value must be `true`");
+    assert.equal(
+      ((await call(wrong)) as grpc.ServiceError).code,
+      grpc.status.INVALID_ARGUMENT,
+      "the value must be `true`",
+    );
     const md = new grpc.Metadata();
     md.set("workload.spiffe.io", "true");
     assert.equal(await call(md), "data");
@@ -306,8 +367,14 @@ test("a malformed bundle is logged and the previous one kept; an empty map is le
     await until(() => store.current().bundles.jwtBundle("example.org") !== undefined, 1000, "JWT bundle");
     const before = store.current();
     api.sendMalformed();
-    await until(() => lines().filter((l) => l["msg"] === "malformed bundle from the Workload API").length >= 2, 1000, "malformed logs (X.509 and JWT)");
-    const bad = lines().find((l) => l["msg"] === "malformed bundle from the Workload API" && l["stream"] === "FetchX509Bundles");
+    await until(
+      () => lines().filter((l) => l["msg"] === "malformed bundle from the Workload API").length >= 2,
+      1000,
+      "malformed logs (X.509 and JWT)",
+    );
+    const bad = lines().find(
+      (l) => l["msg"] === "malformed bundle from the Workload API" && l["stream"] === "FetchX509Bundles",
+    );
     assert.equal(bad?.["trustDomain"], "example.org");
     assert.equal(bad?.["keptPrevious"], true);
     assert.equal(bad?.["level"], 50);
@@ -316,7 +383,13 @@ test("a malformed bundle is logged and the previous one kept; an empty map is le
     assert.equal(store.current().generation, before.generation, "nothing changed for the engine");
     api.sendMalformed(false);
     api.sendEmpty();
-    await until(() => store.current().bundles.x509Bundle("example.org") === undefined && store.current().bundles.jwtBundle("example.org") === undefined, 1000, "empty map applied");
+    await until(
+      () =>
+        store.current().bundles.x509Bundle("example.org") === undefined &&
+        store.current().bundles.jwtBundle("example.org") === undefined,
+      1000,
+      "empty map applied",
+    );
     assert.equal(store.current().spireAvailable, true);
     assert.equal(store.workloadApiConnected, true);
   } finally {
@@ -325,13 +398,19 @@ test("a malformed bundle is logged and the previous one kept; an empty map is le
 });
 
 test("stalled stream guard: silence for bundle-refresh-interval re-opens the stream; a re-opened stream that stays silent is lost", async () => {
-  const { api, store, watcher, lines, done } = await setup({ watcher: { resyncIntervalMs: 300, firstMessageTimeoutMs: 200 } });
+  const { api, store, watcher, lines, done } = await setup({
+    watcher: { resyncIntervalMs: 300, firstMessageTimeoutMs: 200 },
+  });
   try {
     await watcher.waitForFirstBundle(3000);
     await until(() => store.current().bundles.jwtBundle("example.org") !== undefined, 1000, "JWT bundle");
     // Healthy but quiet: the re-open re-reads the same state; nothing changes for the engine.
     const snap = store.current();
-    await until(() => lines().some((l) => String(l["msg"]).includes("silent for bundle-refresh-interval")), 1000, "resync");
+    await until(
+      () => lines().some((l) => String(l["msg"]).includes("silent for bundle-refresh-interval")),
+      1000,
+      "resync",
+    );
     await sleep(100);
     assert.equal(store.current(), snap);
     assert.equal(store.workloadApiConnected, true);
@@ -349,7 +428,9 @@ test("stalled stream guard: silence for bundle-refresh-interval re-opens the str
 });
 
 test("an agent that flaps (accepts, sends, dies at once) does not reset the backoff: retries slow down", async () => {
-  const { api, watcher, done } = await setup({ watcher: { initialBackoffMs: 50, maxBackoffMs: 10_000, healthyAfterMs: 5000, random: () => 0.9999 } });
+  const { api, watcher, done } = await setup({
+    watcher: { initialBackoffMs: 50, maxBackoffMs: 10_000, healthyAfterMs: 5000, random: () => 0.9999 },
+  });
   try {
     await watcher.waitForFirstBundle(3000);
     const t0 = Date.now();

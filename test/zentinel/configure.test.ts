@@ -16,7 +16,14 @@ test("a new allowlist decides the next event; a malformed one is refused with it
   const c = zentinelClient(door.tcp);
   const s = await connectAsProxy(c);
   s.call.write(headersEvent("before", door.certs.intruder));
-  s.call.write({ configure: { config_json: JSON.stringify({ allowlist: { exact: ["spiffe://example.org/intruder"] } }), config_version: "v2", is_initial: false, timestamp_ms: "1" } });
+  s.call.write({
+    configure: {
+      config_json: JSON.stringify({ allowlist: { exact: ["spiffe://example.org/intruder"] } }),
+      config_version: "v2",
+      is_initial: false,
+      timestamp_ms: "1",
+    },
+  });
   s.call.write(headersEvent("after", door.certs.intruder));
   await until(() => s.responses().length === 2, 3000, "answers");
   const by = (id: string) => s.responses().find((r) => r["correlation_id"] === id)!;

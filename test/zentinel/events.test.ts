@@ -34,7 +34,11 @@ test("100 pipelined request_headers (allow/401/403) all answered, matched by cor
     const expected = want.get(r["correlation_id"] as string);
     if (expected === 200) {
       assert.equal(r["decision"], "allow");
-      assert.ok(headerOps(r).some(([op, name, value]) => op === "set" && name === "X-SPIFFE-Id" && value === "spiffe://example.org/web"));
+      assert.ok(
+        headerOps(r).some(
+          ([op, name, value]) => op === "set" && name === "X-SPIFFE-Id" && value === "spiffe://example.org/web",
+        ),
+      );
     } else {
       assert.equal(r["decision"], "block", String(r["correlation_id"]));
       const b = blockOf(r);
@@ -50,15 +54,31 @@ test("100 pipelined request_headers (allow/401/403) all answered, matched by cor
 test("allow: spoofed identity headers are removed before ours are set; audit metadata names the reason", async () => {
   const c = zentinelClient(door.tcp);
   const s = await connectAsProxy(c);
-  s.call.write(headersEvent("spoof", door.certs.web, { headers: [{ name: "X-SPIFFE-Id", value: "spiffe://example.org/admin" }, { name: "x-auth-method", value: "none" }] }));
+  s.call.write(
+    headersEvent("spoof", door.certs.web, {
+      headers: [
+        { name: "X-SPIFFE-Id", value: "spiffe://example.org/admin" },
+        { name: "x-auth-method", value: "none" },
+      ],
+    }),
+  );
   await until(() => s.responses().length === 1, 3000, "answer");
   const r = s.responses()[0]!;
   const ops = headerOps(r);
   const firstSet = ops.findIndex(([op]) => op === "set");
-  assert.ok(ops.slice(0, firstSet).every(([op]) => op === "remove"), "removals come first");
+  assert.ok(
+    ops.slice(0, firstSet).every(([op]) => op === "remove"),
+    "removals come first",
+  );
   assert.ok(ops.slice(firstSet).every(([op]) => op === "set"));
   const set = Object.fromEntries(ops.filter(([op]) => op === "set").map(([, n, v]) => [n, v]));
-  assert.deepEqual(Object.keys(set).sort(), ["X-Auth-Method", "X-Auth-Timestamp", "X-SPIFFE-Id", "X-SPIFFE-Trust-Domain", "X-SPIFFE-Workload-Id"]);
+  assert.deepEqual(Object.keys(set).sort(), [
+    "X-Auth-Method",
+    "X-Auth-Timestamp",
+    "X-SPIFFE-Id",
+    "X-SPIFFE-Trust-Domain",
+    "X-SPIFFE-Workload-Id",
+  ]);
   assert.equal(set["X-SPIFFE-Id"], "spiffe://example.org/web");
   assert.equal(set["X-Auth-Method"], "spiffe");
   const audit = r["audit"] as { reason_codes: string[]; custom: Record<string, string> };
@@ -85,10 +105,18 @@ test("503 when the ID's trust domain has no bundle and SPIRE is unavailable (fai
 test("route_id selects the route; headers joined; uri kept with its query; correlation id and traceparent reach the audit line", async () => {
   const c = zentinelClient(door.tcp);
   const s = await connectAsProxy(c);
-  const ev = headersEvent("r1", door.certs.intruder, { route: "open", headers: [{ name: "Accept", value: "text/html" }, { name: "accept", value: "application/json" }, { name: "cookie", value: "a=1" }, { name: "Cookie", value: "b=2" }] });
+  const ev = headersEvent("r1", door.certs.intruder, {
+    route: "open",
+    headers: [
+      { name: "Accept", value: "text/html" },
+      { name: "accept", value: "application/json" },
+      { name: "cookie", value: "a=1" },
+      { name: "Cookie", value: "b=2" },
+    ],
+  });
   s.call.write(ev);
   await until(() => s.responses().length === 1, 3000, "answer");
-  assert.equal(s.responses()[0]!["decision"], "allow", "route \"open\" allows the whole trust domain");
+  assert.equal(s.responses()[0]!["decision"], "allow", 'route "open" allows the whole trust domain');
   const req = door.seen.find((r) => r.correlationId === "r1")!;
   assert.equal(req.transport, "zentinel");
   assert.equal(req.routeName, "open");
@@ -132,7 +160,10 @@ test("cancel suppresses the answer of that event only; ping gets a pong echoing 
   releaseGone();
   await until(() => s.responses().length === 1, 3000, "kept answered");
   await sleep(100);
-  assert.deepEqual(s.responses().map((r) => r["correlation_id"]), ["kept"]);
+  assert.deepEqual(
+    s.responses().map((r) => r["correlation_id"]),
+    ["kept"],
+  );
   s.call.end();
   c.close();
 });
@@ -140,16 +171,31 @@ test("cancel suppresses the answer of that event only; ping gets a pong echoing 
 test("events the proxy waits on but we do not inspect pass unchanged; request_complete gets no answer", async () => {
   const c = zentinelClient(door.tcp);
   const s = await connectAsProxy(c);
-  s.call.write({ request_body_chunk: { correlation_id: "b1", chunk_index: 0, data: Buffer.from("hello"), is_last: true } });
-  s.call.write({ response_headers: { correlation_id: "b2", status_code: 200, headers: [{ name: "content-type", value: "text/plain" }] } });
-  s.call.write({ response_body_chunk: { correlation_id: "b3", chunk_index: 0, data: Buffer.from("x"), is_last: true } });
-  s.call.write({ websocket_frame: { correlation_id: "b4", client_to_server: true, frame_type: 1, payload: Buffer.from("hi") } });
+  s.call.write({
+    request_body_chunk: { correlation_id: "b1", chunk_index: 0, data: Buffer.from("hello"), is_last: true },
+  });
+  s.call.write({
+    response_headers: {
+      correlation_id: "b2",
+      status_code: 200,
+      headers: [{ name: "content-type", value: "text/plain" }],
+    },
+  });
+  s.call.write({
+    response_body_chunk: { correlation_id: "b3", chunk_index: 0, data: Buffer.from("x"), is_last: true },
+  });
+  s.call.write({
+    websocket_frame: { correlation_id: "b4", client_to_server: true, frame_type: 1, payload: Buffer.from("hi") },
+  });
   s.call.write({ guardrail: { correlation_id: "b5", content: "prompt", content_type: 1 } });
   s.call.write({ request_complete: { correlation_id: "b6", status_code: 200, duration_ms: "3" } });
   s.call.write({ ping: { sequence: "1", timestamp_ms: "1" } });
   await until(() => s.of("pong").length === 1 && s.responses().length === 5, 3000, "answers");
   await sleep(50);
-  assert.deepEqual(s.responses().map((r) => r["correlation_id"]), ["b1", "b2", "b3", "b4", "b5"]);
+  assert.deepEqual(
+    s.responses().map((r) => r["correlation_id"]),
+    ["b1", "b2", "b3", "b4", "b5"],
+  );
   for (const r of s.responses()) {
     assert.equal(r["decision"], "allow");
     assert.deepEqual(r["request_headers"], []);

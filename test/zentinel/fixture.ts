@@ -6,7 +6,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type * as grpc from "@grpc/grpc-js";
 import { GrpcHost } from "../../src/grpc/host.js";
-import { zentinelAgentService, type ZentinelService, type ZentinelSettings, type HealthReport, type MetricsSnapshot } from "../../src/adapters/zentinel/service.js";
+import {
+  zentinelAgentService,
+  type ZentinelService,
+  type ZentinelSettings,
+  type HealthReport,
+  type MetricsSnapshot,
+} from "../../src/adapters/zentinel/service.js";
 import { Engine } from "../../src/engine/engine.js";
 import { createAuditListener } from "../../src/engine/audit.js";
 import { compilePolicy } from "../../src/policy/index.js";
@@ -62,7 +68,14 @@ export interface Door {
  * `settings` default to accepting pushed config (the stand-in applyConfig below is the accepting side); the
  * server's own gating and tighten-only rules are tested through startServer (server-fixture.ts).
  */
-export async function startDoor(opts: { healthIntervalMs?: number; metricsIntervalMs?: number; maxConcurrency?: number; settings?: Partial<ZentinelSettings> } = {}): Promise<Door> {
+export async function startDoor(
+  opts: {
+    healthIntervalMs?: number;
+    metricsIntervalMs?: number;
+    maxConcurrency?: number;
+    settings?: Partial<ZentinelSettings>;
+  } = {},
+): Promise<Door> {
   const ca = await DevCertificateAuthority.createRoot("example.org");
   const other = await DevCertificateAuthority.createRoot("other.org");
   const certs = {
@@ -71,7 +84,11 @@ export async function startDoor(opts: { healthIntervalMs?: number; metricsInterv
     stranger: (await other.issueX509Svid("spiffe://other.org/web")).pem,
   };
   let snapshot: TrustSnapshot = { generation: 1, bundles: new BundleSet([ca.x509Bundle()]), spireAvailable: true };
-  const engine = new Engine({ policy: compilePolicy(parseConfig(BASE_CONFIG)), policyVersion: "base", trust: { current: () => snapshot } });
+  const engine = new Engine({
+    policy: compilePolicy(parseConfig(BASE_CONFIG)),
+    policyVersion: "base",
+    trust: { current: () => snapshot },
+  });
   const audit = capturedLogger();
   engine.onDecision(createAuditListener(audit.log));
   const telemetry = createTelemetry({ enabled: true, otlp: false, processMetrics: false });
@@ -109,11 +126,15 @@ export async function startDoor(opts: { healthIntervalMs?: number; metricsInterv
       try {
         const pushed: unknown = JSON.parse(json);
         parseConfig(pushed);
-        engine.setPolicy(compilePolicy(parseConfig(mergeOverFile(parseConfig(BASE_CONFIG), pushed))), version ?? source);
+        engine.setPolicy(
+          compilePolicy(parseConfig(mergeOverFile(parseConfig(BASE_CONFIG), pushed))),
+          version ?? source,
+        );
         applied.push([source, version]);
         return { ok: true };
       } catch (err) {
-        if (err instanceof ConfigError) return { ok: false, error: err.message, ...(err.keyPath ? { field: err.keyPath } : {}) };
+        if (err instanceof ConfigError)
+          return { ok: false, error: err.message, ...(err.keyPath ? { field: err.keyPath } : {}) };
         if (err instanceof SyntaxError) return { ok: false, error: "config: not valid JSON" };
         throw err;
       }
@@ -121,7 +142,11 @@ export async function startDoor(opts: { healthIntervalMs?: number; metricsInterv
     settings: () => ({ acceptConfigure: true, handshakeTimeoutMs: 10_000, maxStreams: 1024, ...opts.settings }),
     health: () => health,
     metrics: async (): Promise<MetricsSnapshot> => ({
-      counters: (await telemetry.decisionCounts()).map((c) => ({ name: METRIC.decisions, labels: { decision: c.decision, reason: c.reason, transport: c.transport }, value: c.value })),
+      counters: (await telemetry.decisionCounts()).map((c) => ({
+        name: METRIC.decisions,
+        labels: { decision: c.decision, reason: c.reason, transport: c.transport },
+        value: c.value,
+      })),
       gauges: [{ name: METRIC.workloadApiConnected, labels: {}, value: snapshot.spireAvailable ? 1 : 0 }],
     }),
     log: silentLogger(),
@@ -133,7 +158,10 @@ export async function startDoor(opts: { healthIntervalMs?: number; metricsInterv
   });
   const host = new GrpcHost([zentinel], silentLogger());
   const sock = join(mkdtempSync(join(tmpdir(), "zentinel-door-")), "agent.sock");
-  const [tcp, unix] = (await host.bind([parseListenAddress("127.0.0.1:0", "t"), parseListenAddress(`unix://${sock}`, "t")])) as [string, string];
+  const [tcp, unix] = (await host.bind([
+    parseListenAddress("127.0.0.1:0", "t"),
+    parseListenAddress(`unix://${sock}`, "t"),
+  ])) as [string, string];
   host.setServing(true);
   return {
     zentinel,
@@ -166,7 +194,9 @@ export async function startDoor(opts: { healthIntervalMs?: number; metricsInterv
 }
 
 /** The exact handshake the proxy sends (client.rs `connect`; proxy_version is its crate version). */
-export const PROXY_HANDSHAKE = { handshake: { supported_versions: [2, 1], proxy_id: "zentinel-proxy", proxy_version: "0.6.20", config_json: "{}" } };
+export const PROXY_HANDSHAKE = {
+  handshake: { supported_versions: [2, 1], proxy_id: "zentinel-proxy", proxy_version: "0.6.20", config_json: "{}" },
+};
 
 export interface ProxyStream {
   call: grpc.ClientDuplexStream<unknown, Msg>;
@@ -190,7 +220,15 @@ export function openStream(client: Client): ProxyStream {
   call.on("end", () => (ended = true));
   call.on("error", () => (ended = true));
   const of = (kind: string) => got.filter((m) => m.message === kind).map((m) => m[kind] as Record<string, unknown>);
-  return { call, got, status: () => status, headersReceived: () => headers, responses: () => of("response"), of, ended: () => ended || status !== undefined };
+  return {
+    call,
+    got,
+    status: () => status,
+    headersReceived: () => headers,
+    responses: () => of("response"),
+    of,
+    ended: () => ended || status !== undefined,
+  };
 }
 
 /**
@@ -211,9 +249,20 @@ export async function connectAsProxy(client: Client, timeoutMs = 3000): Promise<
 }
 
 /** A request_headers event as the proxy builds it (handlers.rs + manager.rs), XFCC carrying the client cert. */
-export function headersEvent(cid: string, certPem: string | undefined, extra: { route?: string; uri?: string; headers?: Array<{ name: string; value: string }> } = {}) {
-  const headers = [{ name: "host", value: "api.example.org" }, { name: "user-agent", value: "curl/8" }];
-  if (certPem) headers.push({ name: "x-forwarded-client-cert", value: `Hash=abc;Cert="${encodeURIComponent(certPem)}";URI=spiffe://example.org/x` });
+export function headersEvent(
+  cid: string,
+  certPem: string | undefined,
+  extra: { route?: string; uri?: string; headers?: Array<{ name: string; value: string }> } = {},
+) {
+  const headers = [
+    { name: "host", value: "api.example.org" },
+    { name: "user-agent", value: "curl/8" },
+  ];
+  if (certPem)
+    headers.push({
+      name: "x-forwarded-client-cert",
+      value: `Hash=abc;Cert="${encodeURIComponent(certPem)}";URI=spiffe://example.org/x`,
+    });
   headers.push(...(extra.headers ?? []));
   return {
     request_headers: {
@@ -227,7 +276,10 @@ export function headersEvent(cid: string, certPem: string | undefined, extra: { 
         route_id: extra.route ?? "api",
         upstream_id: "backend",
         timestamp_ms: String(Date.now()),
-        traceparent: `00-0af7651916cd43dd8448eb211c80319c-${cid.padEnd(16, "0").slice(0, 16).replace(/[^0-9a-f]/g, "a")}-01`,
+        traceparent: `00-0af7651916cd43dd8448eb211c80319c-${cid
+          .padEnd(16, "0")
+          .slice(0, 16)
+          .replace(/[^0-9a-f]/g, "a")}-01`,
       },
       method: "GET",
       uri: extra.uri ?? "/api/orders?page=2",
@@ -237,7 +289,11 @@ export function headersEvent(cid: string, certPem: string | undefined, extra: { 
   };
 }
 
-export function blockOf(r: Record<string, unknown>): { status: number; body: string; headers: Array<{ name: string; value: string }> } {
+export function blockOf(r: Record<string, unknown>): {
+  status: number;
+  body: string;
+  headers: Array<{ name: string; value: string }>;
+} {
   return r["block"] as { status: number; body: string; headers: Array<{ name: string; value: string }> };
 }
 

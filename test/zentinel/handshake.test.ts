@@ -1,7 +1,16 @@
 // Handshake as the real proxy performs it, and the ways a handshake is refused.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { BASE_CONFIG, connectAsProxy, headersEvent, openStream, startDoor, zentinelClient, PROXY_HANDSHAKE, type Door } from "./fixture.js";
+import {
+  BASE_CONFIG,
+  connectAsProxy,
+  headersEvent,
+  openStream,
+  startDoor,
+  zentinelClient,
+  PROXY_HANDSHAKE,
+  type Door,
+} from "./fixture.js";
 import { until } from "../helpers/log-capture.js";
 
 let door: Door;
@@ -64,7 +73,9 @@ test("the same connect sequence over the unix socket", async () => {
 test("unsupported versions: success=false naming them, then a clean end (OK status)", async () => {
   const c = zentinelClient(door.tcp);
   const s = openStream(c);
-  s.call.write({ handshake: { supported_versions: [1], proxy_id: "old-proxy", proxy_version: "0.1", config_json: "{}" } });
+  s.call.write({
+    handshake: { supported_versions: [1], proxy_id: "old-proxy", proxy_version: "0.1", config_json: "{}" },
+  });
   await until(s.ended, 3000, "stream ended");
   assert.equal(s.got.length, 1);
   const hs = s.got[0]!["handshake"] as Record<string, unknown>;
@@ -92,7 +103,12 @@ test("handshake config_json: a valid one is applied; a bad one is reported (conf
   const c = zentinelClient(door.tcp);
   // Bad: the handshake still succeeds (a refused one leaves the proxy without the agent: every request 5xx or unchecked).
   const bad = openStream(c);
-  bad.call.write({ handshake: { ...PROXY_HANDSHAKE.handshake, config_json: JSON.stringify({ allowlist: { exact: "spiffe://example.org/intruder" } }) } });
+  bad.call.write({
+    handshake: {
+      ...PROXY_HANDSHAKE.handshake,
+      config_json: JSON.stringify({ allowlist: { exact: "spiffe://example.org/intruder" } }),
+    },
+  });
   await until(() => bad.of("config_update").length === 1, 3000, "config error reported");
   assert.equal((bad.got[0]!["handshake"] as Record<string, unknown>)["success"], true);
   const upd = bad.of("config_update")[0]!;
@@ -106,7 +122,12 @@ test("handshake config_json: a valid one is applied; a bad one is reported (conf
 
   // Good: applied before the handshake is answered, so the first event already sees it.
   const good = openStream(c);
-  good.call.write({ handshake: { ...PROXY_HANDSHAKE.handshake, config_json: JSON.stringify({ allowlist: { exact: ["spiffe://example.org/intruder"] } }) } });
+  good.call.write({
+    handshake: {
+      ...PROXY_HANDSHAKE.handshake,
+      config_json: JSON.stringify({ allowlist: { exact: ["spiffe://example.org/intruder"] } }),
+    },
+  });
   good.call.write(headersEvent("good-1", door.certs.intruder));
   await until(() => good.responses().length === 1, 3000, "decision");
   assert.equal(good.responses()[0]!["decision"], "allow");

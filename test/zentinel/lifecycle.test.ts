@@ -2,7 +2,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type * as grpc from "@grpc/grpc-js";
-import { blockOf, connectAsProxy, headersEvent, openStream, startDoor, zentinelClient, PROXY_HANDSHAKE } from "./fixture.js";
+import {
+  blockOf,
+  connectAsProxy,
+  headersEvent,
+  openStream,
+  startDoor,
+  zentinelClient,
+  PROXY_HANDSHAKE,
+} from "./fixture.js";
 import { sleep, until } from "../helpers/log-capture.js";
 
 test("a proxy that half-closes still gets the answers to its in-flight events, then an OK end", async () => {
@@ -17,7 +25,10 @@ test("a proxy that half-closes still gets the answers to its in-flight events, t
   assert.equal(s.ended(), false, "not ended while an answer is owed");
   release();
   await until(s.ended, 2000, "stream ended");
-  assert.deepEqual(s.responses().map((r) => [r["correlation_id"], r["decision"]]), [["late", "allow"]]);
+  assert.deepEqual(
+    s.responses().map((r) => [r["correlation_id"], r["decision"]]),
+    [["late", "allow"]],
+  );
   assert.equal(s.status()?.code, 0);
   c.close();
   await door.close();
@@ -60,7 +71,13 @@ test("drain: DRAINING on every stream, in-flight answered, new events get 503, n
   releaseB();
   await drained;
   for (const s of [a, b]) await until(s.ended, 3000, "stream ended");
-  assert.deepEqual(a.responses().map((r) => r["correlation_id"]).sort(), ["inflight-a", "new"]);
+  assert.deepEqual(
+    a
+      .responses()
+      .map((r) => r["correlation_id"])
+      .sort(),
+    ["inflight-a", "new"],
+  );
   assert.equal(a.responses().find((r) => r["correlation_id"] === "inflight-a")!["decision"], "allow");
   assert.equal(blockOf(b.responses()[0]!).status, 403);
   assert.equal(a.status()?.code, 0);

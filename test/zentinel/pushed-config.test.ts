@@ -31,7 +31,10 @@ async function decide(s: ProxyStream, cid: string, cert: string | undefined): Pr
   return s.responses().find((r) => r["correlation_id"] === cid)!;
 }
 
-const configErrors = (s: ProxyStream) => s.of("config_update").map((u) => ({ id: u["request_id"], ...(u["config_error"] as { error: string; field?: string }) }));
+const configErrors = (s: ProxyStream) =>
+  s
+    .of("config_update")
+    .map((u) => ({ id: u["request_id"], ...(u["config_error"] as { error: string; field?: string }) }));
 
 test("accept-configure off (the default): Configure and handshake config_json change nothing, answered with config_error, logged once per connection", async () => {
   const d = await startServerDoor({ allowlist: { exact: [WEB] } });
@@ -47,13 +50,24 @@ test("accept-configure off (the default): Configure and handshake config_json ch
     assert.deepEqual(caps.supported_events, [1], "REQUEST_HEADERS only");
     await until(() => configErrors(s).length === 1, 3000, "config_error for the handshake config_json");
     assert.equal(configErrors(s)[0]!.field, "zentinel.accept-configure");
-    assert.match(configErrors(s)[0]!.error, /accept-configure: is false in the config file: handshake config_json ignored/);
+    assert.match(
+      configErrors(s)[0]!.error,
+      /accept-configure: is false in the config file: handshake config_json ignored/,
+    );
 
     // Configure events on the same stream: answered every time, logged no more.
     s.call.write({ configure: { config_json: LOOSEN, config_version: "evil-1" } });
     s.call.write({ configure: { config_json: LOOSEN, config_version: "evil-2" } });
     await until(() => configErrors(s).length === 3, 3000, "config_error per Configure");
-    assert.deepEqual(configErrors(s).slice(1).map((e) => [e.id, e.field]), [["evil-1", "zentinel.accept-configure"], ["evil-2", "zentinel.accept-configure"]]);
+    assert.deepEqual(
+      configErrors(s)
+        .slice(1)
+        .map((e) => [e.id, e.field]),
+      [
+        ["evil-1", "zentinel.accept-configure"],
+        ["evil-2", "zentinel.accept-configure"],
+      ],
+    );
     assert.equal(d.logged(IGNORED).length, 1, "one warning for the connection");
     assert.equal(d.logged(IGNORED)[0]!["level"], 40);
 
@@ -62,7 +76,10 @@ test("accept-configure off (the default): Configure and handshake config_json ch
       const res = await unary<Msg>(d.client, "ProcessEvent", { configure: { config_json: LOOSEN, config_version: v } });
       assert.equal(res.message, "config_update");
       assert.equal((res["config_update"] as Record<string, unknown>)["request_id"], v);
-      assert.equal(((res["config_update"] as Record<string, unknown>)["config_error"] as { field: string }).field, "zentinel.accept-configure");
+      assert.equal(
+        ((res["config_update"] as Record<string, unknown>)["config_error"] as { field: string }).field,
+        "zentinel.accept-configure",
+      );
     }
     assert.equal(d.logged(IGNORED).length, 2, "one more for the ProcessEvent peer, not one per call");
 
@@ -112,14 +129,30 @@ test("accept-configure on: a push is merged over the file and may tighten, never
   try {
     const fileConfig = d.server.config.applied.config;
     const s = await connectWith(d.client, "{}");
-    assert.equal(((s.got[0]!["handshake"] as Record<string, unknown>)["capabilities"] as { features: { config_push: boolean } }).features.config_push, true);
+    assert.equal(
+      ((s.got[0]!["handshake"] as Record<string, unknown>)["capabilities"] as { features: { config_push: boolean } })
+        .features.config_push,
+      true,
+    );
 
     const refused: Array<[unknown, string, RegExp]> = [
-      [JSON.parse(LOOSEN), "tls.require-mtls", /false would loosen the config file's true; also failure\.validation-failure log_and_allow would loosen the config file's reject/],
-      [{ failure: { "spire-unavailable": "fail_open" } }, "failure.spire-unavailable", /fail_open would loosen the config file's cache/],
+      [
+        JSON.parse(LOOSEN),
+        "tls.require-mtls",
+        /false would loosen the config file's true; also failure\.validation-failure log_and_allow would loosen the config file's reject/,
+      ],
+      [
+        { failure: { "spire-unavailable": "fail_open" } },
+        "failure.spire-unavailable",
+        /fail_open would loosen the config file's cache/,
+      ],
       [{ tls: { "require-mtls": false } }, "tls.require-mtls", /loosen/],
       [{ allowlist: { exact: [] } }, "allowlist", /would become empty/],
-      [{ routes: [{ name: "pay", match: { "path-prefix": "/pay" }, allowlist: {} }] }, 'routes["pay"].allowlist', /would become empty/],
+      [
+        { routes: [{ name: "pay", match: { "path-prefix": "/pay" }, allowlist: {} }] },
+        'routes["pay"].allowlist',
+        /would become empty/,
+      ],
       [{ routes: [{ name: "other", allowlist: { exact: [WEB] } }] }, 'routes["pay"]', /may not remove it/],
       [{ headers: { "spiffe-id": "X-Peer-Id" } }, "headers", /identity header names/],
       [{ "trust-bundles": [] }, "trust-bundles", /only the config file/],
@@ -149,23 +182,41 @@ test("accept-configure on: a push is merged over the file and may tighten, never
     h.call.end();
 
     // A push that changes entries and tightens: applied; the keys it leaves out keep the FILE's values.
-    s.call.write({ configure: { config_json: JSON.stringify({ allowlist: { exact: [INTRUDER] }, failure: { "spire-unavailable": "fail_closed", "cache-ttl": 60 } }), config_version: "good" } });
+    s.call.write({
+      configure: {
+        config_json: JSON.stringify({
+          allowlist: { exact: [INTRUDER] },
+          failure: { "spire-unavailable": "fail_closed", "cache-ttl": 60 },
+        }),
+        config_version: "good",
+      },
+    });
     await until(() => d.server.config.applied.version === "good", 3000, "the good push applied");
     const applied = d.server.config.applied.config;
     assert.equal(d.server.config.applied.source, "configure");
     assert.deepEqual(applied["trust-bundles"], fileConfig["trust-bundles"], "the file's trust-bundles are kept");
     assert.deepEqual(applied.routes, fileConfig.routes);
     assert.deepEqual(applied.zentinel, fileConfig.zentinel);
-    assert.deepEqual(applied.failure, { "spire-unavailable": "fail_closed", "validation-failure": "reject", "cache-ttl": 60 });
+    assert.deepEqual(applied.failure, {
+      "spire-unavailable": "fail_closed",
+      "validation-failure": "reject",
+      "cache-ttl": 60,
+    });
     assert.equal(d.server.config.fileConfig, fileConfig, "the file's config is still what pushes are measured against");
     assert.equal(blockOf(await decide(s, "web-after", d.certs.web)).status, 403);
     assert.equal((await decide(s, "intruder-after", d.certs.intruder))["decision"], "allow");
     assert.equal(configErrors(s).length, refused.length, "an accepted push gets no answer");
 
     // Measured against the FILE, not the push in force: back to cache is fine, fail_open is not.
-    s.call.write({ configure: { config_json: JSON.stringify({ failure: { "spire-unavailable": "cache" } }), config_version: "back" } });
+    s.call.write({
+      configure: { config_json: JSON.stringify({ failure: { "spire-unavailable": "cache" } }), config_version: "back" },
+    });
     await until(() => d.server.config.applied.version === "back", 3000, "back to the file's failure mode");
-    assert.deepEqual(d.server.config.applied.config.allowlist, fileConfig.allowlist, "each push is laid over the file, not over the previous push");
+    assert.deepEqual(
+      d.server.config.applied.config.allowlist,
+      fileConfig.allowlist,
+      "each push is laid over the file, not over the previous push",
+    );
     s.call.end();
   } finally {
     await d.close();

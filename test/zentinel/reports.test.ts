@@ -12,7 +12,15 @@ after(async () => {
   await door.close();
 });
 
-type Health = { state: number; message?: string; unhealthy_reason?: string; recoverable: boolean; valid_until_ms: string; timestamp_ms: string; load?: { in_flight: number } };
+type Health = {
+  state: number;
+  message?: string;
+  unhealthy_reason?: string;
+  recoverable: boolean;
+  valid_until_ms: string;
+  timestamp_ms: string;
+  load?: { in_flight: number };
+};
 
 test("HealthStatus follows deps.health(): healthy, degraded when the Workload API is lost, unhealthy, healthy again", async () => {
   const c = zentinelClient(door.tcp);
@@ -42,17 +50,37 @@ test("MetricsReport carries the decision counters read from the OTel instruments
   s.call.write(headersEvent("m2", undefined));
   s.call.write(headersEvent("m3", undefined));
   await until(() => s.responses().length === 3, 3000, "answers");
-  type Report = { agent_id: string; interval_ms: string; counters: Array<{ name: string; labels: Record<string, string>; value: string }>; gauges: Array<{ name: string; value: number }> };
+  type Report = {
+    agent_id: string;
+    interval_ms: string;
+    counters: Array<{ name: string; labels: Record<string, string>; value: string }>;
+    gauges: Array<{ name: string; value: number }>;
+  };
   const count = (r: Report, decision: string, reason: string) =>
-    Number(r.counters.find((x) => x.name === "spiffe_authz_decisions_total" && x.labels["decision"] === decision && x.labels["reason"] === reason && x.labels["transport"] === "zentinel")?.value ?? 0);
-  await until(() => {
-    const r = s.of("metrics").at(-1) as Report | undefined;
-    return r !== undefined && count(r, "allow", "ok") >= 1 && count(r, "deny", "no_certificate") >= 2;
-  }, 2000, "a report counting this stream's decisions");
+    Number(
+      r.counters.find(
+        (x) =>
+          x.name === "spiffe_authz_decisions_total" &&
+          x.labels["decision"] === decision &&
+          x.labels["reason"] === reason &&
+          x.labels["transport"] === "zentinel",
+      )?.value ?? 0,
+    );
+  await until(
+    () => {
+      const r = s.of("metrics").at(-1) as Report | undefined;
+      return r !== undefined && count(r, "allow", "ok") >= 1 && count(r, "deny", "no_certificate") >= 2;
+    },
+    2000,
+    "a report counting this stream's decisions",
+  );
   const r = s.of("metrics").at(-1) as Report;
   assert.match(r.agent_id, /^spiffe-authz-/);
   assert.equal(r.interval_ms, "50");
-  assert.deepEqual(r.gauges.map((g) => [g.name, g.value]), [["spiffe_authz_workload_api_connected", 1]]);
+  assert.deepEqual(
+    r.gauges.map((g) => [g.name, g.value]),
+    [["spiffe_authz_workload_api_connected", 1]],
+  );
   // Cumulative: a later report never goes down (the proxy keeps the latest value per series).
   const before = count(r, "deny", "no_certificate");
   const n = s.of("metrics").length;

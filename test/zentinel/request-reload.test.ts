@@ -51,7 +51,9 @@ test("RequestReload brings back the file after a pushed config, and picks up a c
   const c = openControl(d.client);
   try {
     const s = await connectAsProxy(d.client);
-    s.call.write({ configure: { config_json: JSON.stringify({ allowlist: { exact: [INTRUDER] } }), config_version: "pushed" } });
+    s.call.write({
+      configure: { config_json: JSON.stringify({ allowlist: { exact: [INTRUDER] } }), config_version: "pushed" },
+    });
     await until(() => d.server.config.applied.version === "pushed", 3000, "push applied");
 
     // The file turns pushing off; the reload restores the file's allowlist over the push.
@@ -59,7 +61,9 @@ test("RequestReload brings back the file after a pushed config, and picks up a c
     assert.equal((await reload(c, "r1")).accepted, true);
     assert.equal(d.server.config.applied.source, "file");
     assert.deepEqual(d.server.engine.policy.config.allowlist.exact, [WEB]);
-    s.call.write({ configure: { config_json: JSON.stringify({ allowlist: { exact: [INTRUDER] } }), config_version: "late" } });
+    s.call.write({
+      configure: { config_json: JSON.stringify({ allowlist: { exact: [INTRUDER] } }), config_version: "late" },
+    });
     await until(() => s.of("config_update").length === 1, 3000, "config_error now that pushing is off");
     assert.equal((s.of("config_update")[0]!["config_error"] as { field: string }).field, "zentinel.accept-configure");
     assert.deepEqual(d.server.engine.policy.config.allowlist.exact, [WEB]);

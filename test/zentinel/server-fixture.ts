@@ -49,8 +49,20 @@ export async function startServerDoor(config: unknown): Promise<ServerDoor> {
   if (file) writeConfig(config);
   const { log, lines } = capturedLogger();
   // The flags `serve` would get (and no environment), so the options are built as the CLI builds them.
-  const args = ["--grpc-address", "127.0.0.1:0", "--spire-socket", api.target, "--metrics-address", "off", "--drain-timeout-ms", "500", ...(file ? ["--config", file] : [])];
-  const server = await startServer(resolveServeOptions(args, {})!, log, { zentinelIntervalsMs: { health: 60_000, metrics: 60_000 } });
+  const args = [
+    "--grpc-address",
+    "127.0.0.1:0",
+    "--spire-socket",
+    api.target,
+    "--metrics-address",
+    "off",
+    "--drain-timeout-ms",
+    "500",
+    ...(file ? ["--config", file] : []),
+  ];
+  const server = await startServer(resolveServeOptions(args, {})!, log, {
+    zentinelIntervalsMs: { health: 60_000, metrics: 60_000 },
+  });
   const target = server.grpcTargets[0]!;
   const client = zentinelClient(target);
   return {
@@ -99,6 +111,9 @@ export function openControl(client: Client): ControlStream {
     got,
     status: () => status,
     headersReceived: () => headers,
-    responses: () => got.filter((m) => m.message === "config_response").map((m) => m["config_response"] as { request_id: string; accepted: boolean; error?: string }),
+    responses: () =>
+      got
+        .filter((m) => m.message === "config_response")
+        .map((m) => m["config_response"] as { request_id: string; accepted: boolean; error?: string }),
   };
 }

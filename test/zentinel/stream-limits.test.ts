@@ -61,7 +61,11 @@ test("max-streams counts ProcessStreams and ControlStreams; beyond it a new one 
     await until(() => overCtl.status() !== undefined, 1000, "control refused at once");
     assert.equal(overCtl.status()!.code, RESOURCE_EXHAUSTED);
     assert.equal(await d.streamsGauge(), 3, "refused streams hold nothing");
-    assert.equal(d.logged("Zentinel stream refused: zentinel.max-streams reached").length, 1, "said once, not per refused stream");
+    assert.equal(
+      d.logged("Zentinel stream refused: zentinel.max-streams reached").length,
+      1,
+      "said once, not per refused stream",
+    );
 
     // ProcessEvent is no stream: it still works at the cap.
     const res = await unary<Msg>(d.client, "ProcessEvent", headersEvent("unary", d.certs.web, { route: "" }));

@@ -2,7 +2,16 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type * as grpc from "@grpc/grpc-js";
-import { BASE_CONFIG, blockOf, connectAsProxy, headersEvent, startDoor, zentinelClient, type Door, type Msg } from "./fixture.js";
+import {
+  BASE_CONFIG,
+  blockOf,
+  connectAsProxy,
+  headersEvent,
+  startDoor,
+  zentinelClient,
+  type Door,
+  type Msg,
+} from "./fixture.js";
 import { unary } from "../helpers/clients.js";
 import { until } from "../helpers/log-capture.js";
 
@@ -35,7 +44,12 @@ test("ProcessEvent gives the same decision as the stream for the same request", 
     if (st["decision"] === "block") assert.deepEqual(blockOf(u), blockOf(st));
     else {
       // Same ops except the auth timestamp, which may tick between the two calls.
-      const strip = (r: Record<string, unknown>) => JSON.stringify((r["request_headers"] as Array<Record<string, unknown>>).filter((o) => (o["set"] as { name?: string } | undefined)?.name !== "X-Auth-Timestamp"));
+      const strip = (r: Record<string, unknown>) =>
+        JSON.stringify(
+          (r["request_headers"] as Array<Record<string, unknown>>).filter(
+            (o) => (o["set"] as { name?: string } | undefined)?.name !== "X-Auth-Timestamp",
+          ),
+        );
       assert.equal(strip(u), strip(st));
     }
   }
@@ -45,8 +59,14 @@ test("ProcessEvent gives the same decision as the stream for the same request", 
 
 test("ProcessEvent: handshake is a capability query, ping → pong, configure answers errors only, cancel is invalid", async () => {
   const c = zentinelClient(door.tcp);
-  const hs = await unary<Msg>(c, "ProcessEvent", { handshake: { supported_versions: [2], proxy_id: "p", config_json: JSON.stringify({ allowlist: { exact: "x" } }) } });
-  assert.equal((hs["handshake"] as Record<string, unknown>)["success"], true, "config_json is not applied on a unary handshake");
+  const hs = await unary<Msg>(c, "ProcessEvent", {
+    handshake: { supported_versions: [2], proxy_id: "p", config_json: JSON.stringify({ allowlist: { exact: "x" } }) },
+  });
+  assert.equal(
+    (hs["handshake"] as Record<string, unknown>)["success"],
+    true,
+    "config_json is not applied on a unary handshake",
+  );
   const old = await unary<Msg>(c, "ProcessEvent", { handshake: { supported_versions: [1], proxy_id: "p" } });
   assert.equal((old["handshake"] as Record<string, unknown>)["success"], false);
 
@@ -54,17 +74,24 @@ test("ProcessEvent: handshake is a capability query, ping → pong, configure an
   assert.equal((pong["pong"] as Record<string, unknown>)["sequence"], "9");
   assert.equal((pong["pong"] as Record<string, unknown>)["ping_timestamp_ms"], "5");
 
-  const bad = await unary<Msg>(c, "ProcessEvent", { configure: { config_json: JSON.stringify({ allowlist: { exact: 1 } }), config_version: "u1" } });
+  const bad = await unary<Msg>(c, "ProcessEvent", {
+    configure: { config_json: JSON.stringify({ allowlist: { exact: 1 } }), config_version: "u1" },
+  });
   assert.equal(bad.message, "config_update");
   assert.equal((bad["config_update"] as Record<string, unknown>)["request_id"], "u1");
-  const good = await unary<Msg>(c, "ProcessEvent", { configure: { config_json: JSON.stringify(BASE_CONFIG), config_version: "u2" } });
+  const good = await unary<Msg>(c, "ProcessEvent", {
+    configure: { config_json: JSON.stringify(BASE_CONFIG), config_version: "u2" },
+  });
   assert.equal(good.message, undefined, "accepted: nothing to report");
   assert.deepEqual(door.applied.at(-1), ["configure", "u2"]);
 
   const chunk = await unary<Msg>(c, "ProcessEvent", { request_body_chunk: { correlation_id: "b", is_last: true } });
   assert.equal((chunk["response"] as Record<string, unknown>)["decision"], "allow");
 
-  await assert.rejects(unary(c, "ProcessEvent", { cancel: { correlation_id: "x" } }), (e: grpc.ServiceError) => e.code === 3 && /nothing to cancel/.test(e.details));
+  await assert.rejects(
+    unary(c, "ProcessEvent", { cancel: { correlation_id: "x" } }),
+    (e: grpc.ServiceError) => e.code === 3 && /nothing to cancel/.test(e.details),
+  );
   await assert.rejects(unary(c, "ProcessEvent", {}), (e: grpc.ServiceError) => e.code === 3);
   c.close();
 });
@@ -85,7 +112,14 @@ test("ControlStream: config_update requests get an honest config_response; healt
   call.write({ config_update: { request_id: "r3", config_error: { error: "bad", field: "f" } } });
   await until(() => got.length === 3, 3000, "three answers");
   const resp = got.map((m) => m["config_response"] as { request_id: string; accepted: boolean; error?: string });
-  assert.deepEqual(resp.map((r) => [r.request_id, r.accepted]), [["r1", false], ["r2", false], ["r3", true]]);
+  assert.deepEqual(
+    resp.map((r) => [r.request_id, r.accepted]),
+    [
+      ["r1", false],
+      ["r2", false],
+      ["r3", true],
+    ],
+  );
   assert.match(String(resp[0]!.error), /nothing to reload: .*started without a config file/);
   assert.match(String(resp[1]!.error), /rule updates are not supported/);
   let status: number | undefined;

@@ -14,7 +14,10 @@ import { zentinelClient } from "../helpers/clients.js";
 import { until } from "../helpers/log-capture.js";
 
 test("HealthStatus turns DEGRADED when the dev Workload API is stopped (cache mode) and HEALTHY when it returns", async () => {
-  const spire = await DevWorkloadApi.start({ trustDomain: "example.org", address: `unix://${join(mkdtempSync(join(tmpdir(), "zsrv-")), "agent.sock")}` });
+  const spire = await DevWorkloadApi.start({
+    trustDomain: "example.org",
+    address: `unix://${join(mkdtempSync(join(tmpdir(), "zsrv-")), "agent.sock")}`,
+  });
   const server = await startServer(
     {
       listen: [parseListenAddress("127.0.0.1:0", "t")],
@@ -32,7 +35,10 @@ test("HealthStatus turns DEGRADED when the dev Workload API is stopped (cache mo
   const c = zentinelClient(server.grpcTargets[0]!);
   const call = (c["ProcessStream"] as () => grpc.ClientDuplexStream<unknown, Record<string, unknown>>).call(c);
   const states: number[] = [];
-  call.on("data", (m: Record<string, unknown>) => m["message"] === "health" && states.push((m["health"] as { state: number }).state));
+  call.on(
+    "data",
+    (m: Record<string, unknown>) => m["message"] === "health" && states.push((m["health"] as { state: number }).state),
+  );
   call.on("error", () => {});
   try {
     call.write({ handshake: { supported_versions: [2], proxy_id: "p", config_json: "{}" } });

@@ -85,7 +85,9 @@ export function toCheckResponse(d: Decision): CheckResponse {
       case: "deniedResponse",
       value: {
         status: { code: d.httpStatus },
-        headers: [{ header: DENY_BODY_TYPE, appendAction: HeaderValueOption_HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD }],
+        headers: [
+          { header: DENY_BODY_TYPE, appendAction: HeaderValueOption_HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD },
+        ],
         body: JSON.stringify({ reason: d.reason, detail: d.detail }),
       },
     },
@@ -100,7 +102,9 @@ export function internalErrorResponse(): CheckResponse {
       case: "deniedResponse",
       value: {
         status: { code: 500 },
-        headers: [{ header: DENY_BODY_TYPE, appendAction: HeaderValueOption_HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD }],
+        headers: [
+          { header: DENY_BODY_TYPE, appendAction: HeaderValueOption_HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD },
+        ],
         body: JSON.stringify({ reason: "internal_error" }),
       },
     },

@@ -45,7 +45,10 @@ export function envoyAuthorizationService(engine: Decider, log: Logger): HostedS
     }
     callback(null, out);
   };
-  const Check = (call: grpc.ServerUnaryCall<CheckRequest, CheckResponse>, callback: grpc.sendUnaryData<CheckResponse | Uint8Array>) => {
+  const Check = (
+    call: grpc.ServerUnaryCall<CheckRequest, CheckResponse>,
+    callback: grpc.sendUnaryData<CheckResponse | Uint8Array>,
+  ) => {
     let out: Decision | Promise<Decision>;
     try {
       out = engine.decide(toAuthzRequest(call.request));

@@ -20,12 +20,19 @@ import type { Door, Session } from "./door.js";
 import type { Logger } from "../../log.js";
 
 /** What a config update request gets, mirroring the upstream ConfigUpdateHandler (observability.rs). */
-function answer(req: ConfigUpdateRequest, door: Door, log: Logger): MessageInitShape<typeof ConfigUpdateResponseSchema> {
+function answer(
+  req: ConfigUpdateRequest,
+  door: Door,
+  log: Logger,
+): MessageInitShape<typeof ConfigUpdateResponseSchema> {
   const base = { requestId: req.requestId, timestampMs: BigInt(Date.now()) };
   const u = req.updateType;
   switch (u.case) {
     case "restartRequired":
-      door.log.warn({ reason: u.value.reason, gracePeriodMs: u.value.gracePeriodMs }, "Zentinel peer reports a restart is required");
+      door.log.warn(
+        { reason: u.value.reason, gracePeriodMs: u.value.gracePeriodMs },
+        "Zentinel peer reports a restart is required",
+      );
       return { ...base, accepted: true };
     case "configError":
       door.log.error({ error: u.value.error, field: u.value.field }, "Zentinel peer reports a configuration error");
@@ -34,15 +41,26 @@ function answer(req: ConfigUpdateRequest, door: Door, log: Logger): MessageInitS
       const reload = door.deps.reloadConfig;
       if (!reload) {
         log.info({ requestId: req.requestId }, "Zentinel RequestReload: nothing to reload (started without --config)");
-        return { ...base, accepted: false, error: "nothing to reload: spiffe-authz was started without a config file (--config)" };
+        return {
+          ...base,
+          accepted: false,
+          error: "nothing to reload: spiffe-authz was started without a config file (--config)",
+        };
       }
       const r = reload();
-      log.info({ requestId: req.requestId, ok: r.ok, ...(r.ok ? { version: r.version } : { error: r.error }) }, "Zentinel RequestReload: config file re-read");
+      log.info(
+        { requestId: req.requestId, ok: r.ok, ...(r.ok ? { version: r.version } : { error: r.error }) },
+        "Zentinel RequestReload: config file re-read",
+      );
       return r.ok ? { ...base, accepted: true } : { ...base, accepted: false, error: r.error };
     }
     case "ruleUpdate":
     case "listUpdate":
-      return { ...base, accepted: false, error: `${u.case === "ruleUpdate" ? "rule" : "list"} updates are not supported; push the whole config with a Configure event` };
+      return {
+        ...base,
+        accepted: false,
+        error: `${u.case === "ruleUpdate" ? "rule" : "list"} updates are not supported; push the whole config with a Configure event`,
+      };
     default:
       return { ...base, accepted: false, error: "empty config update" };
   }
@@ -75,10 +93,20 @@ export function controlStreamHandler(door: Door) {
       const c = m.message;
       switch (c.case) {
         case "configUpdate":
-          if (open) call.write(create(ProxyControlSchema, { message: { case: "configResponse", value: answer(c.value, door, log) } }));
+          if (open)
+            call.write(
+              create(ProxyControlSchema, { message: { case: "configResponse", value: answer(c.value, door, log) } }),
+            );
           return;
         case "log": {
-          const level = c.value.level === LogLevel.ERROR ? "error" : c.value.level === LogLevel.WARN ? "warn" : c.value.level === LogLevel.INFO ? "info" : "debug";
+          const level =
+            c.value.level === LogLevel.ERROR
+              ? "error"
+              : c.value.level === LogLevel.WARN
+                ? "warn"
+                : c.value.level === LogLevel.INFO
+                  ? "info"
+                  : "debug";
           log[level]({ correlationId: c.value.correlationId, fields: c.value.fields }, `peer: ${c.value.message}`);
           return;
         }

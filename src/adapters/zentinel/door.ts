@@ -44,7 +44,11 @@ export interface ZentinelSettings {
 }
 
 /** The schema's defaults: what a door whose deps say nothing runs with (config pushed over the network refused). */
-export const DEFAULT_SETTINGS: Readonly<ZentinelSettings> = Object.freeze({ acceptConfigure: false, handshakeTimeoutMs: 10_000, maxStreams: 1024 });
+export const DEFAULT_SETTINGS: Readonly<ZentinelSettings> = Object.freeze({
+  acceptConfigure: false,
+  handshakeTimeoutMs: 10_000,
+  maxStreams: 1024,
+});
 
 export interface ZentinelDeps {
   engine: Decider;
@@ -143,9 +147,15 @@ export class Door {
     // Once per episode at the cap, not once per refused stream: a reconnect loop would flood the log.
     if (!this.capWarned) {
       this.capWarned = true;
-      this.log.warn({ streams: this.sessions.size, maxStreams: max, peer: call.getPeer() }, "Zentinel stream refused: zentinel.max-streams reached (said once until a stream is admitted again)");
+      this.log.warn(
+        { streams: this.sessions.size, maxStreams: max, peer: call.getPeer() },
+        "Zentinel stream refused: zentinel.max-streams reached (said once until a stream is admitted again)",
+      );
     }
-    call.emit("error", { code: grpc.status.RESOURCE_EXHAUSTED, details: `spiffe-authz serves at most ${max} Zentinel streams at once (zentinel.max-streams); retry later or on another instance` });
+    call.emit("error", {
+      code: grpc.status.RESOURCE_EXHAUSTED,
+      details: `spiffe-authz serves at most ${max} Zentinel streams at once (zentinel.max-streams); retry later or on another instance`,
+    });
     return false;
   }
 
@@ -199,8 +209,24 @@ export class Door {
   handshakeResponse(error: string | undefined): AgentToProxyInit {
     // config_push says whether we take pushed config now: the proxy registers us with its config pusher only
     // then, instead of pushing config we would answer with errors.
-    const caps = capabilities({ agentId: this.agentId, version: this.deps.version, maxConcurrency: this.maxConcurrency, healthIntervalMs: this.healthIntervalMs, configPush: this.settings().acceptConfigure });
-    return { message: { case: "handshake", value: { protocolVersion: PROTOCOL_VERSION, success: error === undefined, ...(error !== undefined ? { error } : {}), capabilities: caps } } };
+    const caps = capabilities({
+      agentId: this.agentId,
+      version: this.deps.version,
+      maxConcurrency: this.maxConcurrency,
+      healthIntervalMs: this.healthIntervalMs,
+      configPush: this.settings().acceptConfigure,
+    });
+    return {
+      message: {
+        case: "handshake",
+        value: {
+          protocolVersion: PROTOCOL_VERSION,
+          success: error === undefined,
+          ...(error !== undefined ? { error } : {}),
+          capabilities: caps,
+        },
+      },
+    };
   }
 
   /**
@@ -209,7 +235,12 @@ export class Door {
    * `{}`, "" and null carry nothing to apply or refuse, so they get no answer either way: the real proxy sends
    * `{}` in every handshake.
    */
-  applyConfig(json: string, source: ConfigSource, version: string | undefined, notice: ConfigNotice): AgentToProxyInit | undefined {
+  applyConfig(
+    json: string,
+    source: ConfigSource,
+    version: string | undefined,
+    notice: ConfigNotice,
+  ): AgentToProxyInit | undefined {
     if (isEmptyConfig(json)) return undefined;
     if (!this.settings().acceptConfigure) {
       // Anyone who reaches the port could send one (e.g. fail_open + require-mtls false): ignored, said once per
@@ -218,17 +249,28 @@ export class Door {
       const error = `config: zentinel.accept-configure: is false in the config file: ${source === "handshake" ? "handshake config_json" : "Configure event"} ignored; the config in force stays`;
       if (!notice.refusalLogged) {
         notice.refusalLogged = true;
-        this.log.warn({ source, version }, "Zentinel pushed config ignored: zentinel.accept-configure is false in the config file (said once per connection)");
+        this.log.warn(
+          { source, version },
+          "Zentinel pushed config ignored: zentinel.accept-configure is false in the config file (said once per connection)",
+        );
       }
       return this.configError(error, "zentinel.accept-configure", source, version);
     }
     const r = this.deps.applyConfig(json, source, version);
     if (r.ok) return undefined;
-    this.log.error({ source, version, error: r.error, field: r.field }, "Zentinel config rejected; the previous config stays in force");
+    this.log.error(
+      { source, version, error: r.error, field: r.field },
+      "Zentinel config rejected; the previous config stays in force",
+    );
     return this.configError(r.error, r.field, source, version);
   }
 
-  private configError(error: string, field: string | undefined, source: ConfigSource, version: string | undefined): AgentToProxyInit {
+  private configError(
+    error: string,
+    field: string | undefined,
+    source: ConfigSource,
+    version: string | undefined,
+  ): AgentToProxyInit {
     return {
       message: {
         case: "configUpdate",
@@ -268,17 +310,24 @@ export class Door {
   }
 
   pong(p: Ping): AgentToProxyInit {
-    return { message: { case: "pong", value: { sequence: p.sequence, pingTimestampMs: p.timestampMs, timestampMs: BigInt(Date.now()) } } };
+    return {
+      message: {
+        case: "pong",
+        value: { sequence: p.sequence, pingTimestampMs: p.timestampMs, timestampMs: BigInt(Date.now()) },
+      },
+    };
   }
 
   health(): HealthReport {
-    if (this.drainingSince !== undefined) return { state: "draining", message: "draining: finishing in-flight events, then ending streams" };
+    if (this.drainingSince !== undefined)
+      return { state: "draining", message: "draining: finishing in-flight events, then ending streams" };
     return this.deps.health();
   }
 
   healthMessage(): AgentToProxyInit {
     const status = healthStatus(this.agentId, this.health(), this.inFlight(), this.healthIntervalMs);
-    if (this.drainingSince !== undefined) status.drainEtaMs = BigInt(Math.max(0, this.drainingSince + this.drainTimeoutMs - Date.now()));
+    if (this.drainingSince !== undefined)
+      status.drainEtaMs = BigInt(Math.max(0, this.drainingSince + this.drainTimeoutMs - Date.now()));
     return { message: { case: "health", value: status } };
   }
 
@@ -302,7 +351,8 @@ export class Door {
       await Promise.race([idle, late]);
       clearTimeout(timer);
       const left = this.inFlight();
-      if (left > 0) this.log.warn({ inFlight: left, timeoutMs }, "Zentinel drain timeout; ending streams with events unanswered");
+      if (left > 0)
+        this.log.warn({ inFlight: left, timeoutMs }, "Zentinel drain timeout; ending streams with events unanswered");
     }
     this.shutdown();
   }

@@ -46,7 +46,13 @@ export interface MetricsSnapshot {
  * (zentinel.accept-configure). No body streaming, WebSocket, guardrails or flow-control signals: those events
  * are answered "allow, unchanged" so the proxy never stalls.
  */
-export function capabilities(opts: { agentId: string; version: string; maxConcurrency: number; healthIntervalMs: number; configPush: boolean }): MessageInitShape<typeof AgentCapabilitiesSchema> {
+export function capabilities(opts: {
+  agentId: string;
+  version: string;
+  maxConcurrency: number;
+  healthIntervalMs: number;
+  configPush: boolean;
+}): MessageInitShape<typeof AgentCapabilitiesSchema> {
   return {
     protocolVersion: PROTOCOL_VERSION,
     agentId: opts.agentId,
@@ -77,7 +83,12 @@ const STATE: Record<HealthReport["state"], HealthState> = {
   draining: HealthState.DRAINING,
 };
 
-export function healthStatus(agentId: string, h: HealthReport, inFlight: number, intervalMs: number): MessageInitShape<typeof HealthStatusSchema> {
+export function healthStatus(
+  agentId: string,
+  h: HealthReport,
+  inFlight: number,
+  intervalMs: number,
+): MessageInitShape<typeof HealthStatusSchema> {
   const now = Date.now();
   return {
     agentId,
@@ -97,13 +108,27 @@ export function healthStatus(agentId: string, h: HealthReport, inFlight: number,
 const u64 = (v: number): bigint => (Number.isFinite(v) && v > 0 ? BigInt(Math.round(v)) : 0n);
 
 /** Counters are cumulative totals; the proxy's collector stores the latest value per series, not a sum. */
-export function metricsReport(agentId: string, m: MetricsSnapshot, intervalMs: number): MessageInitShape<typeof MetricsReportSchema> {
+export function metricsReport(
+  agentId: string,
+  m: MetricsSnapshot,
+  intervalMs: number,
+): MessageInitShape<typeof MetricsReportSchema> {
   return {
     agentId,
     timestampMs: BigInt(Date.now()),
     intervalMs: BigInt(intervalMs),
-    counters: m.counters.map((c) => ({ name: c.name, labels: c.labels, value: u64(c.value), ...(c.help ? { help: c.help } : {}) })),
-    gauges: (m.gauges ?? []).map((g) => ({ name: g.name, labels: g.labels, value: g.value, ...(g.help ? { help: g.help } : {}) })),
+    counters: m.counters.map((c) => ({
+      name: c.name,
+      labels: c.labels,
+      value: u64(c.value),
+      ...(c.help ? { help: c.help } : {}),
+    })),
+    gauges: (m.gauges ?? []).map((g) => ({
+      name: g.name,
+      labels: g.labels,
+      value: g.value,
+      ...(g.help ? { help: g.help } : {}),
+    })),
     histograms: (m.histograms ?? []).map((h) => ({
       name: h.name,
       labels: h.labels,

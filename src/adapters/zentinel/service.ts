@@ -2,7 +2,12 @@
 // ProcessEvent answers one event without a session; ControlStream (control.ts) is served as the proto defines it.
 import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
-import { AgentServiceV2, AgentToProxySchema, type AgentToProxy, type ProxyToAgent } from "../../gen/zentinel/agent/v2/agent_v2_pb.js";
+import {
+  AgentServiceV2,
+  AgentToProxySchema,
+  type AgentToProxy,
+  type ProxyToAgent,
+} from "../../gen/zentinel/agent/v2/agent_v2_pb.js";
 import { serviceDefinition } from "../../grpc/service-definition.js";
 import type { HostedService } from "../../grpc/host.js";
 import { allowUnchanged } from "./translate.js";
@@ -69,7 +74,10 @@ async function processOne(door: Door, m: ProxyToAgent, peer: string): Promise<Ag
 export function zentinelAgentService(deps: ZentinelDeps): ZentinelService {
   const door = new Door(deps);
 
-  const ProcessEvent = (call: grpc.ServerUnaryCall<ProxyToAgent, AgentToProxy>, cb: grpc.sendUnaryData<AgentToProxy>) => {
+  const ProcessEvent = (
+    call: grpc.ServerUnaryCall<ProxyToAgent, AgentToProxy>,
+    cb: grpc.sendUnaryData<AgentToProxy>,
+  ) => {
     processOne(door, call.request, call.getPeer()).then(
       (out) => cb(null, create(AgentToProxySchema, out)),
       (err: unknown) => {
@@ -83,7 +91,11 @@ export function zentinelAgentService(deps: ZentinelDeps): ZentinelService {
   return {
     name: AgentServiceV2.typeName,
     definition: serviceDefinition(AgentServiceV2),
-    implementation: { ProcessStream: processStreamHandler(door), ControlStream: controlStreamHandler(door), ProcessEvent },
+    implementation: {
+      ProcessStream: processStreamHandler(door),
+      ControlStream: controlStreamHandler(door),
+      ProcessEvent,
+    },
     drain: (timeoutMs?: number) => door.drain(timeoutMs),
     shutdown: () => door.shutdown(),
     streams: () => door.sessions.size,

@@ -102,7 +102,10 @@ class StreamSession implements Session {
     this.log.warn({ timeoutMs }, "Zentinel stream ended: no handshake within zentinel.handshake-timeout-ms");
     this.close();
     // Not an OK end: nothing was refused, the peer just never spoke, and its client should say so.
-    this.call.emit("error", { code: grpc.status.DEADLINE_EXCEEDED, details: `no HandshakeRequest within ${timeoutMs} ms (zentinel.handshake-timeout-ms); stream ended` });
+    this.call.emit("error", {
+      code: grpc.status.DEADLINE_EXCEEDED,
+      details: `no HandshakeRequest within ${timeoutMs} ms (zentinel.handshake-timeout-ms); stream ended`,
+    });
   }
 
   private finishIfIdle(): void {
@@ -167,7 +170,10 @@ class StreamSession implements Session {
     // warning in our log for the connection.
     const cfg = this.door.applyConfig(h.configJson, "handshake", undefined, this.notice);
     if (cfg) this.write(cfg);
-    this.log.info({ proxyId: h.proxyId, proxyVersion: h.proxyVersion, supportedVersions: h.supportedVersions }, "Zentinel proxy connected");
+    this.log.info(
+      { proxyId: h.proxyId, proxyVersion: h.proxyVersion, supportedVersions: h.supportedVersions },
+      "Zentinel proxy connected",
+    );
     this.door.warnAboutXfccOnce();
     this.write(this.door.healthMessage());
     this.timers.push(setInterval(() => this.reportHealth(), this.door.healthIntervalMs).unref());
@@ -183,7 +189,8 @@ class StreamSession implements Session {
 
   private onRequestHeaders(ev: RequestHeadersEvent): void {
     const cid = ev.metadata?.correlationId ?? "";
-    if (this.door.draining) return this.write({ message: { case: "response", value: this.door.drainingResponse(cid) } });
+    if (this.door.draining)
+      return this.write({ message: { case: "response", value: this.door.drainingResponse(cid) } });
     const ticket: Ticket = { cid, cancelled: false };
     this.track(ticket);
     // Not awaited: the next event is read while this one is decided.
@@ -228,9 +235,12 @@ class StreamSession implements Session {
   private reportMetrics(): void {
     if (this.metricsBusy || this.phase !== "open") return;
     this.metricsBusy = true;
-    this.door.metricsMessage().then(
-      (msg) => this.write(msg),
-      (err: unknown) => this.log.warn({ err }, "Zentinel MetricsReport failed"),
-    ).finally(() => (this.metricsBusy = false));
+    this.door
+      .metricsMessage()
+      .then(
+        (msg) => this.write(msg),
+        (err: unknown) => this.log.warn({ err }, "Zentinel MetricsReport failed"),
+      )
+      .finally(() => (this.metricsBusy = false));
   }
 }

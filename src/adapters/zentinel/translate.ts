@@ -58,7 +58,9 @@ export function toAgentResponse(correlationId: string, d: Decision, processingMs
       // client-sent identity header can never survive next to ours.
       requestHeaders: [
         ...d.headersToRemove.map((name) => ({ operation: { case: "remove" as const, value: name } })),
-        ...d.headersToSet.map((h) => ({ operation: { case: "set" as const, value: { name: h.name, value: h.value } } })),
+        ...d.headersToSet.map((h) => ({
+          operation: { case: "set" as const, value: { name: h.name, value: h.value } },
+        })),
       ],
       audit,
       processingTimeMs,
@@ -66,17 +68,32 @@ export function toAgentResponse(correlationId: string, d: Decision, processingMs
   }
   return {
     correlationId,
-    decision: { case: "block", value: { status: d.httpStatus, body: JSON.stringify({ reason: d.reason, detail: d.detail }), headers: JSON_CONTENT_TYPE } },
+    decision: {
+      case: "block",
+      value: {
+        status: d.httpStatus,
+        body: JSON.stringify({ reason: d.reason, detail: d.detail }),
+        headers: JSON_CONTENT_TYPE,
+      },
+    },
     audit,
     processingTimeMs,
   };
 }
 
 /** A block the door itself gives (draining, internal error): no engine decision behind it. */
-export function blockResponse(correlationId: string, status: number, reason: string, detail: string): AgentResponseInit {
+export function blockResponse(
+  correlationId: string,
+  status: number,
+  reason: string,
+  detail: string,
+): AgentResponseInit {
   return {
     correlationId,
-    decision: { case: "block", value: { status, body: JSON.stringify({ reason, detail }), headers: JSON_CONTENT_TYPE } },
+    decision: {
+      case: "block",
+      value: { status, body: JSON.stringify({ reason, detail }), headers: JSON_CONTENT_TYPE },
+    },
     audit: { reasonCodes: [reason], tags: ["spiffe"] },
   };
 }

@@ -17,7 +17,13 @@ import {
   type ValidateJWTSVIDRequest,
 } from "../../gen/spiffe/workload/workload_pb.js";
 import { serviceDefinition } from "../../grpc/service-definition.js";
-import { DevCertificateAuthority, DevJwtAuthority, privateKeyPem, type CertificateOptions, type DevX509Svid } from "../../dev-ca/index.js";
+import {
+  DevCertificateAuthority,
+  DevJwtAuthority,
+  privateKeyPem,
+  type CertificateOptions,
+  type DevX509Svid,
+} from "../../dev-ca/index.js";
 import { BundleSet, JwtBundle, SvidError, parseTrustDomain, verifyJwtSvid } from "../../spiffe/index.js";
 import { SECURITY_HEADER } from "../workload-api/client.js";
 
@@ -244,8 +250,10 @@ export class DevWorkloadApi {
   /** SPIRE's two checks, in SPIRE's order: the header, then whether the caller has an identity. */
   private refuse(method: string, md: grpc.Metadata): grpc.ServiceError | undefined {
     this.calls[method] = (this.calls[method] ?? 0) + 1;
-    if (this.headerStripped || md.get(SECURITY_HEADER)[0] !== "true") return statusError(grpc.status.INVALID_ARGUMENT, "security header missing from request");
-    if (this.identities.length === 0 || Date.now() < this.deniedUntil) return statusError(grpc.status.PERMISSION_DENIED, "no identity issued");
+    if (this.headerStripped || md.get(SECURITY_HEADER)[0] !== "true")
+      return statusError(grpc.status.INVALID_ARGUMENT, "security header missing from request");
+    if (this.identities.length === 0 || Date.now() < this.deniedUntil)
+      return statusError(grpc.status.PERMISSION_DENIED, "no identity issued");
     return undefined;
   }
 
@@ -262,7 +270,10 @@ export class DevWorkloadApi {
   }
 
   private ownJwtBundle(): JwtBundle {
-    return JwtBundle.fromAuthorities(parseTrustDomain(this.trustDomain), this.authorities.map((a) => a.jwt.authority()));
+    return JwtBundle.fromAuthorities(
+      parseTrustDomain(this.trustDomain),
+      this.authorities.map((a) => a.jwt.authority()),
+    );
   }
 
   private jwtBundleMap(): Record<string, Uint8Array> {
@@ -290,13 +301,21 @@ export class DevWorkloadApi {
       for (const id of this.identities) {
         const svid = await this.ca.issueX509Svid(id);
         const key = new Uint8Array(await webcrypto.subtle.exportKey("pkcs8", svid.keys.privateKey));
-        svids.push({ spiffeId: svid.id, x509Svid: concat(svid.chain), x509SvidKey: key, bundle: concat(this.roots.map((r) => r.der)) });
+        svids.push({
+          spiffeId: svid.id,
+          x509Svid: concat(svid.chain),
+          x509SvidKey: key,
+          bundle: concat(this.roots.map((r) => r.der)),
+        });
       }
       const federatedBundles: Record<string, Uint8Array> = {};
       for (const [td, f] of this.federated) federatedBundles[`spiffe://${td}`] = f.root.der;
       call.write(create(X509SVIDResponseSchema, { svids, federatedBundles }));
     });
-    this.svidSends.set(call, next.catch((err: unknown) => void call.emit("error", statusError(grpc.status.INTERNAL, String(err)))));
+    this.svidSends.set(
+      call,
+      next.catch((err: unknown) => void call.emit("error", statusError(grpc.status.INTERNAL, String(err)))),
+    );
   }
 
   /** Server-streaming handler that registers the stream for pushes and sends the current state at once. */
@@ -313,33 +332,61 @@ export class DevWorkloadApi {
 
   private handlers(): grpc.UntypedServiceImplementation {
     return {
-      FetchX509Bundles: this.pushStream("FetchX509Bundles", this.x509Streams, (c) => c.write(create(X509BundlesResponseSchema, { bundles: this.x509BundleMap() }))),
-      FetchJWTBundles: this.pushStream("FetchJWTBundles", this.jwtStreams, (c) => c.write(create(JWTBundlesResponseSchema, { bundles: this.jwtBundleMap() }))),
+      FetchX509Bundles: this.pushStream("FetchX509Bundles", this.x509Streams, (c) =>
+        c.write(create(X509BundlesResponseSchema, { bundles: this.x509BundleMap() })),
+      ),
+      FetchJWTBundles: this.pushStream("FetchJWTBundles", this.jwtStreams, (c) =>
+        c.write(create(JWTBundlesResponseSchema, { bundles: this.jwtBundleMap() })),
+      ),
       FetchX509SVID: this.pushStream("FetchX509SVID", this.svidStreams, (c) => this.sendSvids(c)),
       FetchJWTSVID: (call: grpc.ServerUnaryCall<JWTSVIDRequest, unknown>, cb: grpc.sendUnaryData<unknown>) => {
         const refused = this.refuse("FetchJWTSVID", call.metadata);
         if (refused) return cb(refused);
-        if (call.request.audience.length === 0) return cb(statusError(grpc.status.INVALID_ARGUMENT, "audience must be specified"));
-        const ids = call.request.spiffeId ? this.identities.filter((i) => i === call.request.spiffeId) : this.identities;
+        if (call.request.audience.length === 0)
+          return cb(statusError(grpc.status.INVALID_ARGUMENT, "audience must be specified"));
+        const ids = call.request.spiffeId
+          ? this.identities.filter((i) => i === call.request.spiffeId)
+          : this.identities;
         if (ids.length === 0) return cb(statusError(grpc.status.PERMISSION_DENIED, "no identity issued"));
-        Promise.all(ids.map(async (id) => ({ spiffeId: id, svid: await this.issueJwtSvid(id, call.request.audience) }))).then(
+        Promise.all(
+          ids.map(async (id) => ({ spiffeId: id, svid: await this.issueJwtSvid(id, call.request.audience) })),
+        ).then(
           (svids) => cb(null, create(JWTSVIDResponseSchema, { svids })),
           (err: unknown) => cb(statusError(grpc.status.INTERNAL, String(err))),
         );
       },
-      ValidateJWTSVID: (call: grpc.ServerUnaryCall<ValidateJWTSVIDRequest, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      ValidateJWTSVID: (
+        call: grpc.ServerUnaryCall<ValidateJWTSVIDRequest, unknown>,
+        cb: grpc.sendUnaryData<unknown>,
+      ) => {
         const refused = this.refuse("ValidateJWTSVID", call.metadata);
         if (refused) return cb(refused);
         if (!call.request.audience) return cb(statusError(grpc.status.INVALID_ARGUMENT, "audience must be specified"));
         if (!call.request.svid) return cb(statusError(grpc.status.INVALID_ARGUMENT, "svid must be specified"));
-        const bundles = new BundleSet([this.ownJwtBundle(), ...[...this.federated.values()].map((f) => f.jwt.jwtBundle())]);
+        const bundles = new BundleSet([
+          this.ownJwtBundle(),
+          ...[...this.federated.values()].map((f) => f.jwt.jwtBundle()),
+        ]);
         verifyJwtSvid(call.request.svid, bundles, { audiences: [call.request.audience], now: new Date() }).then(
-          (svid) => cb(null, create(ValidateJWTSVIDResponseSchema, { spiffeId: svid.id.toString(), claims: svid.claims as never })),
-          (err: unknown) => cb(statusError(grpc.status.INVALID_ARGUMENT, err instanceof SvidError ? err.message : String(err))),
+          (svid) =>
+            cb(
+              null,
+              create(ValidateJWTSVIDResponseSchema, { spiffeId: svid.id.toString(), claims: svid.claims as never }),
+            ),
+          (err: unknown) =>
+            cb(statusError(grpc.status.INVALID_ARGUMENT, err instanceof SvidError ? err.message : String(err))),
         );
       },
-      FetchWITSVID: (call: Stream) => void call.emit("error", statusError(grpc.status.UNIMPLEMENTED, "WIT-SVIDs are not supported by the dev Workload API")),
-      FetchWITBundles: (call: Stream) => void call.emit("error", statusError(grpc.status.UNIMPLEMENTED, "WIT-SVIDs are not supported by the dev Workload API")),
+      FetchWITSVID: (call: Stream) =>
+        void call.emit(
+          "error",
+          statusError(grpc.status.UNIMPLEMENTED, "WIT-SVIDs are not supported by the dev Workload API"),
+        ),
+      FetchWITBundles: (call: Stream) =>
+        void call.emit(
+          "error",
+          statusError(grpc.status.UNIMPLEMENTED, "WIT-SVIDs are not supported by the dev Workload API"),
+        ),
     };
   }
 }

@@ -1,6 +1,14 @@
 // Decoding of the Workload API's bundle maps (X509BundlesResponse.bundles, JWTBundlesResponse.bundles).
 // Pure: the watcher feeds it the message and the last good bundles, it returns what to apply and what to log.
-import { BundleError, SpiffeIdError, parseJwtBundle, parseTrustDomain, parseX509BundleDer, type JwtBundle, type X509Bundle } from "../../spiffe/index.js";
+import {
+  BundleError,
+  SpiffeIdError,
+  parseJwtBundle,
+  parseTrustDomain,
+  parseX509BundleDer,
+  type JwtBundle,
+  type X509Bundle,
+} from "../../spiffe/index.js";
 
 export type BundleKind = "x509" | "jwt";
 export type BundleOf<K extends BundleKind> = K extends "x509" ? X509Bundle : JwtBundle;
@@ -48,16 +56,32 @@ export function decodeBundleMap<K extends BundleKind>(
     try {
       td = bundleKeyTrustDomain(key);
     } catch (err) {
-      problems.push({ key: shownKey, trustDomain: undefined, error: `key is not a trust domain: ${err instanceof SpiffeIdError ? err.message : String(err)}`, keptPrevious: false });
+      problems.push({
+        key: shownKey,
+        trustDomain: undefined,
+        error: `key is not a trust domain: ${err instanceof SpiffeIdError ? err.message : String(err)}`,
+        keptPrevious: false,
+      });
       continue;
     }
-    if (bundles.has(td)) problems.push({ key: shownKey, trustDomain: td, error: "trust domain sent twice under different keys; the later entry is used", keptPrevious: false });
+    if (bundles.has(td))
+      problems.push({
+        key: shownKey,
+        trustDomain: td,
+        error: "trust domain sent twice under different keys; the later entry is used",
+        keptPrevious: false,
+      });
     try {
       const b = kind === "x509" ? parseX509BundleDer(td, bytes) : parseJwtBundle(td, bytes);
       bundles.set(td, b as BundleOf<K>);
     } catch (err) {
       const prev = previous.get(td);
-      problems.push({ key: shownKey, trustDomain: td, error: err instanceof BundleError ? err.message : String(err), keptPrevious: prev !== undefined });
+      problems.push({
+        key: shownKey,
+        trustDomain: td,
+        error: err instanceof BundleError ? err.message : String(err),
+        keptPrevious: prev !== undefined,
+      });
       if (prev !== undefined) bundles.set(td, prev);
       else bundles.delete(td);
     }

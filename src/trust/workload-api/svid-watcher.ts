@@ -28,7 +28,9 @@ export function ownSvidFrom(msg: X509SVIDResponse): OwnSvid | undefined {
     certChainPem: parseDerCertificates(svid.x509Svid)
       .map((c) => new X509Certificate(c).toString())
       .join(""),
-    keyPem: createPrivateKey({ key: Buffer.from(svid.x509SvidKey), format: "der", type: "pkcs8" }).export({ format: "pem", type: "pkcs8" }).toString(),
+    keyPem: createPrivateKey({ key: Buffer.from(svid.x509SvidKey), format: "der", type: "pkcs8" })
+      .export({ format: "pem", type: "pkcs8" })
+      .toString(),
   };
 }
 
@@ -65,14 +67,20 @@ export class SvidWatcher {
   /** True once the first SVID arrived, false after timeoutMs. */
   async waitForFirst(timeoutMs: number): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined;
-    const ok = await Promise.race([this.first.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs)))]);
+    const ok = await Promise.race([
+      this.first.then(() => true),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs))),
+    ]);
     clearTimeout(timer);
     return ok;
   }
 
   start(): void {
     if (this.closed || this.call) return;
-    const fn = this.client["FetchX509SVID"] as (req: object, md: grpc.Metadata) => grpc.ClientReadableStream<X509SVIDResponse>;
+    const fn = this.client["FetchX509SVID"] as (
+      req: object,
+      md: grpc.Metadata,
+    ) => grpc.ClientReadableStream<X509SVIDResponse>;
     const call = fn.call(this.client, create(X509SVIDRequestSchema), securityMetadata());
     this.call = call;
     call.on("data", (msg: X509SVIDResponse) => {
@@ -104,7 +112,9 @@ export class SvidWatcher {
       this.lastCode = code;
       this.log[repeat ? "debug" : "warn"](
         { code, details, retryInMs: delay },
-        this.latest ? "own X509-SVID stream lost; the current SVID keeps serving" : "no X509-SVID for this process from the Workload API yet; retrying",
+        this.latest
+          ? "own X509-SVID stream lost; the current SVID keeps serving"
+          : "no X509-SVID for this process from the Workload API yet; retrying",
       );
       this.retry = setTimeout(() => this.start(), delay);
       this.retry.unref();

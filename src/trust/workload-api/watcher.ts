@@ -7,7 +7,12 @@
 // reconnectGraceMs, and a PERMISSION_DENIED is retried at the normal pace until it has lasted rejectedBackoffMs.
 import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
-import { JWTBundlesRequestSchema, X509BundlesRequestSchema, type JWTBundlesResponse, type X509BundlesResponse } from "../../gen/spiffe/workload/workload_pb.js";
+import {
+  JWTBundlesRequestSchema,
+  X509BundlesRequestSchema,
+  type JWTBundlesResponse,
+  type X509BundlesResponse,
+} from "../../gen/spiffe/workload/workload_pb.js";
 import type { Logger } from "../../log.js";
 import type { TrustStore } from "../store.js";
 import { Backoff, DEFAULT_INITIAL_BACKOFF_MS, DEFAULT_MAX_BACKOFF_MS } from "./backoff.js";
@@ -81,15 +86,21 @@ interface StreamState<K extends BundleKind> {
   lastGood: Map<string, BundleOf<K>>;
 }
 
-const REFUSED: ReadonlySet<grpc.status> = new Set([grpc.status.PERMISSION_DENIED, grpc.status.INVALID_ARGUMENT, grpc.status.UNIMPLEMENTED]);
+const REFUSED: ReadonlySet<grpc.status> = new Set([
+  grpc.status.PERMISSION_DENIED,
+  grpc.status.INVALID_ARGUMENT,
+  grpc.status.UNIMPLEMENTED,
+]);
 
 const HINTS: Partial<Record<grpc.status, string>> = {
   [grpc.status.PERMISSION_DENIED]:
     "the SPIRE agent has no registration entry for this process: check `spire-server entry show` for an entry whose selectors (unix:uid, k8s:sa, docker:label, ...) match spiffe-authz, and that its parent ID is this node's agent",
   [grpc.status.INVALID_ARGUMENT]:
     "the agent did not see the `workload.spiffe.io: true` metadata that we send on every call: something between us and the agent (a proxy, a socket forwarder) strips gRPC metadata, or the address is not a Workload API",
-  [grpc.status.UNIMPLEMENTED]: "the endpoint does not implement this Workload API method: check that the address is a SPIRE agent socket and the agent version",
-  [grpc.status.UNAVAILABLE]: "cannot reach the SPIRE agent: check that it runs, the socket path (--spire-socket) and the socket's permissions",
+  [grpc.status.UNIMPLEMENTED]:
+    "the endpoint does not implement this Workload API method: check that the address is a SPIRE agent socket and the agent version",
+  [grpc.status.UNAVAILABLE]:
+    "cannot reach the SPIRE agent: check that it runs, the socket path (--spire-socket) and the socket's permissions",
   [grpc.status.DEADLINE_EXCEEDED]: "the agent accepted the stream but sent nothing: it may be overloaded or wedged",
 };
 
@@ -182,7 +193,11 @@ export class WorkloadApiWatcher {
     s.upSince = undefined;
     const fn = this.client[s.method] as (req: object, md: grpc.Metadata) => grpc.ClientReadableStream<unknown>;
     // The security header goes on every call: SPIRE refuses calls without it (INVALID_ARGUMENT).
-    const call = fn.call(this.client, create(s.kind === "x509" ? X509BundlesRequestSchema : JWTBundlesRequestSchema), securityMetadata());
+    const call = fn.call(
+      this.client,
+      create(s.kind === "x509" ? X509BundlesRequestSchema : JWTBundlesRequestSchema),
+      securityMetadata(),
+    );
     s.call = call;
     const timeoutMs = this.opts.firstMessageTimeoutMs ?? 5000;
     s.firstTimer = setTimeout(() => {
@@ -231,7 +246,10 @@ export class WorkloadApiWatcher {
     s.resyncTimer = setTimeout(() => {
       if (s.call !== call || this.closed) return;
       // The store keeps the bundles meanwhile; if the new stream stays silent, the first-message timer calls it lost.
-      this.opts.log.info({ stream: s.method, silentForMs: this.opts.resyncIntervalMs }, "Workload API stream silent for bundle-refresh-interval; re-opening");
+      this.opts.log.info(
+        { stream: s.method, silentForMs: this.opts.resyncIntervalMs },
+        "Workload API stream silent for bundle-refresh-interval; re-opening",
+      );
       this.drop(s, call);
       this.open(s);
     }, this.opts.resyncIntervalMs);
@@ -272,21 +290,41 @@ export class WorkloadApiWatcher {
       s.deniedSince = undefined;
     }
     const delay = refused ? s.backoff.slow(rejectedMs) : s.backoff.next();
-    const fields = { stream: s.method, target: this.opts.target, code: codeName(code), details, retryInMs: delay, hint: HINTS[code] };
+    const fields = {
+      stream: s.method,
+      target: this.opts.target,
+      code: codeName(code),
+      details,
+      retryInMs: delay,
+      hint: HINTS[code],
+    };
     if (transientDenial) {
       const first = s.lastCode !== code;
-      this.opts.log[first ? "info" : "debug"](fields, "Workload API denied the call for now (an entry not yet synced, or SVIDs being re-issued); retrying");
+      this.opts.log[first ? "info" : "debug"](
+        fields,
+        "Workload API denied the call for now (an entry not yet synced, or SVIDs being re-issued); retrying",
+      );
     } else if (refused && code !== grpc.status.UNIMPLEMENTED) {
       this.opts.log.error(fields, "Workload API refused the call");
     } else if (refused) {
       this.opts.log.warn(fields, "Workload API method not implemented");
     } else if (wasConnected || s.lastCode !== code) {
-      this.opts.log.warn(fields, wasConnected ? "Workload API stream lost; reconnecting" : "Workload API unreachable; retrying");
+      this.opts.log.warn(
+        fields,
+        wasConnected ? "Workload API stream lost; reconnecting" : "Workload API unreachable; retrying",
+      );
     } else {
       this.opts.log.debug(fields, "Workload API still unreachable; retrying");
     }
     s.lastCode = code;
-    this.opts.onEvent?.({ type: "disconnected", kind: s.kind, code: codeName(code), details, retryInMs: delay, refused });
+    this.opts.onEvent?.({
+      type: "disconnected",
+      kind: s.kind,
+      code: codeName(code),
+      details,
+      retryInMs: delay,
+      refused,
+    });
     s.retryTimer = setTimeout(() => this.open(s), delay);
     s.retryTimer.unref();
   }
@@ -294,7 +332,10 @@ export class WorkloadApiWatcher {
   private apply<K extends BundleKind>(s: StreamState<K>, map: Record<string, Uint8Array>): void {
     const { bundles, problems } = decodeBundleMap(s.kind, map, s.lastGood);
     for (const p of problems) {
-      this.opts.log.error({ stream: s.method, key: p.key, trustDomain: p.trustDomain, error: p.error, keptPrevious: p.keptPrevious }, "malformed bundle from the Workload API");
+      this.opts.log.error(
+        { stream: s.method, key: p.key, trustDomain: p.trustDomain, error: p.error, keptPrevious: p.keptPrevious },
+        "malformed bundle from the Workload API",
+      );
     }
     s.lastGood = bundles;
     if (s.kind === "x509") this.opts.store.setSpireBundles("x509", (bundles as Map<string, BundleOf<"x509">>).values());

@@ -40,14 +40,40 @@ import {
 
 /** Reads everything a caller may read from a parsed certificate; lazily computed fields included. */
 function touch(c: Certificate): void {
-  void [c.subject, c.issuer, c.sha256Hex(), c.uris, c.dnsNames, c.isCA, c.keyUsage, c.pathLenConstraint, c.nameConstraints];
-  void [c.notBefore.getTime(), c.notAfter.getTime(), c.serialNumberHex, c.signatureAlgorithm, c.isSelfIssued, c.toPem()];
+  void [
+    c.subject,
+    c.issuer,
+    c.sha256Hex(),
+    c.uris,
+    c.dnsNames,
+    c.isCA,
+    c.keyUsage,
+    c.pathLenConstraint,
+    c.nameConstraints,
+  ];
+  void [
+    c.notBefore.getTime(),
+    c.notAfter.getTime(),
+    c.serialNumberHex,
+    c.signatureAlgorithm,
+    c.isSelfIssued,
+    c.toPem(),
+  ];
   assert.ok(Number.isFinite(c.notBeforeMs) && Number.isFinite(c.notAfterMs));
 }
 
 const pemAlphabet = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom("A", "/", "+", "=", "==", "\n", "\r\n", " ", "-", "-----", "M", "I", "g") },
-  { weight: 2, arbitrary: fc.constantFrom("-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----", "-----BEGIN PRIVATE KEY-----", "BEGIN", "Proc-Type: 4,ENCRYPTED\n") },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(
+      "-----BEGIN CERTIFICATE-----",
+      "-----END CERTIFICATE-----",
+      "-----BEGIN PRIVATE KEY-----",
+      "BEGIN",
+      "Proc-Type: 4,ENCRYPTED\n",
+    ),
+  },
   { weight: 1, arbitrary: fc.string({ maxLength: 2 }) },
 );
 
@@ -58,7 +84,9 @@ function walk(buf: Uint8Array, tlv: Tlv, depth: number): void {
     for (const c of children(buf, tlv)) walk(buf, c, depth + 1);
     return;
   }
-  for (const read of [readOid, readTime, readBitString, readIntegerBytes, readSmallUint, readBoolean] as Array<(b: Uint8Array, t: Tlv) => unknown>) {
+  for (const read of [readOid, readTime, readBitString, readIntegerBytes, readSmallUint, readBoolean] as Array<
+    (b: Uint8Array, t: Tlv) => unknown
+  >) {
     outcome([DerError], () => read(buf, tlv));
   }
 }
@@ -109,21 +137,27 @@ export const certsSuite: FuzzSuite = {
         "certs/der-list-split",
         800,
         50_000,
-        fc.property(fc.array(fc.constantFrom(...allDer), { minLength: 1, maxLength: 10 }), fc.option(byteEdits), (list, edits) => {
-          const joined = Uint8Array.from(Buffer.concat(list));
-          if (!edits) {
-            const got = outcome([SvidError], () => parseDerCertificates(joined));
-            if (list.length > 8) assert.equal(got.ok, false);
-            else {
-              assert.ok(got.ok);
-              assert.equal(got.value.length, list.length);
-              got.value.forEach((d, i) => assert.ok(bytesEqual(d, list[i] as Uint8Array)));
+        fc.property(
+          fc.array(fc.constantFrom(...allDer), { minLength: 1, maxLength: 10 }),
+          fc.option(byteEdits),
+          (list, edits) => {
+            const joined = Uint8Array.from(Buffer.concat(list));
+            if (!edits) {
+              const got = outcome([SvidError], () => parseDerCertificates(joined));
+              if (list.length > 8) assert.equal(got.ok, false);
+              else {
+                assert.ok(got.ok);
+                assert.equal(got.value.length, list.length);
+                got.value.forEach((d, i) => assert.ok(bytesEqual(d, list[i] as Uint8Array)));
+              }
+              return;
             }
-            return;
-          }
-          const got = outcome([SvidError], () => parseDerCertificates(applyByteEdits(joined, edits)));
-          if (got.ok) for (const d of got.value) if (outcome([SvidError], () => parseCertificate(d)).ok) touch(parseCertificate(d));
-        }),
+            const got = outcome([SvidError], () => parseDerCertificates(applyByteEdits(joined, edits)));
+            if (got.ok)
+              for (const d of got.value)
+                if (outcome([SvidError], () => parseCertificate(d)).ok) touch(parseCertificate(d));
+          },
+        ),
       ),
 
       defineProperty(
@@ -137,7 +171,9 @@ export const certsSuite: FuzzSuite = {
           fc.array(fc.stringMatching(/^[A-Za-z0-9=/ :,.\n]{0,20}$/), { maxLength: 10 }),
           (list, width, crlf, between) => {
             // openssl writes `subject=...` lines between blocks; text outside blocks is ignored.
-            const text = list.map((d, i) => `${between[i] ?? ""}\n${toPem(d, width, crlf)}`).join("") + (between[list.length] ?? "");
+            const text =
+              list.map((d, i) => `${between[i] ?? ""}\n${toPem(d, width, crlf)}`).join("") +
+              (between[list.length] ?? "");
             const got = outcome([SvidError], () => parsePemCertificates(text));
             if (list.length > 8) {
               assert.equal(got.ok, false);
@@ -164,7 +200,11 @@ export const certsSuite: FuzzSuite = {
           }
           const v = outcome([SvidError], () => verifyX509Svid(got.value, bundles, now));
           // A verified chain from mutated PEM: only if the leaf's bytes survived the mutation unchanged.
-          if (v.ok) assert.ok(bytesEqual(v.value.leaf.der, svid.der), `mutated PEM verified with a different leaf: ${JSON.stringify(pem)}`);
+          if (v.ok)
+            assert.ok(
+              bytesEqual(v.value.leaf.der, svid.der),
+              `mutated PEM verified with a different leaf: ${JSON.stringify(pem)}`,
+            );
         }),
       ),
 
@@ -197,7 +237,13 @@ export const certsSuite: FuzzSuite = {
             fc.uint8Array({ maxLength: 200 }),
             fc.tuple(fc.constantFrom(...allDer), byteEdits).map(([d, e]) => applyByteEdits(d, e)),
             fc
-              .array(fc.tuple(fc.constantFrom(0x30, 0x31, 0xa0, 0xa3, 0x02, 0x03, 0x04, 0x06, 0x17, 0x18, 0x01, 0x86, 0x0c), fc.uint8Array({ maxLength: 40 })), { maxLength: 6 })
+              .array(
+                fc.tuple(
+                  fc.constantFrom(0x30, 0x31, 0xa0, 0xa3, 0x02, 0x03, 0x04, 0x06, 0x17, 0x18, 0x01, 0x86, 0x0c),
+                  fc.uint8Array({ maxLength: 40 }),
+                ),
+                { maxLength: 6 },
+              )
               .map((parts) => Uint8Array.from(parts.flatMap(([t, b]) => [t, b.length, ...b]))),
           ),
           (bytes) => {

@@ -7,7 +7,11 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { CheckRequestSchema, CheckResponseSchema, type CheckRequest } from "../../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
+import {
+  CheckRequestSchema,
+  CheckResponseSchema,
+  type CheckRequest,
+} from "../../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
 import { DevCertificateAuthority, DevJwtAuthority, type DevX509Svid } from "../../../src/dev-ca/index.js";
 import { parseConfig } from "../../../src/config/load.js";
 import type { ConfigInput } from "../../../src/config/schema.js";
@@ -81,15 +85,25 @@ function credential(p: Pieces, e: Encoding): { source?: string; xfcc?: string } 
   const enc = (s: string) => urlEncode(s, e.mask, e.upperHex);
   if (e.via === "source") return { source: enc(p.chain.length > 1 ? p.pemChain : p.pemLeaf) };
   const pairs = [`${caseKey("by", e.keyCase)}=spiffe://example.org/envoy`, ...e.extraPairs];
-  if (e.via === "xfcc-cert" || e.via === "xfcc-both") pairs.push(`${caseKey("cert", e.keyCase >> 2)}${e.ows}=${xfccValue(enc(p.pemLeaf), e.quote)}`);
-  if (e.via === "xfcc-chain" || e.via === "xfcc-both") pairs.push(`${caseKey("chain", e.keyCase >> 6)}=${xfccValue(enc(p.pemChain), !e.quote)}`);
+  if (e.via === "xfcc-cert" || e.via === "xfcc-both")
+    pairs.push(`${caseKey("cert", e.keyCase >> 2)}${e.ows}=${xfccValue(enc(p.pemLeaf), e.quote)}`);
+  if (e.via === "xfcc-chain" || e.via === "xfcc-both")
+    pairs.push(`${caseKey("chain", e.keyCase >> 6)}=${xfccValue(enc(p.pemChain), !e.quote)}`);
   pairs.push("URI=spiffe://example.org/ignored");
   const own = pairs.join(`;${e.ows}`);
   return { xfcc: [...e.before, own].join(`,${e.ows}`) };
 }
 
-function checkRequest(cred: { source?: string | undefined; xfcc?: string | undefined; bearer?: string | undefined }, e: Pick<Encoding, "headerMap" | "headers" | "method" | "path">): CheckRequest {
-  const headers: Record<string, string> = { ...e.headers, ":method": e.method, ":path": e.path, "x-request-id": "fuzz" };
+function checkRequest(
+  cred: { source?: string | undefined; xfcc?: string | undefined; bearer?: string | undefined },
+  e: Pick<Encoding, "headerMap" | "headers" | "method" | "path">,
+): CheckRequest {
+  const headers: Record<string, string> = {
+    ...e.headers,
+    ":method": e.method,
+    ":path": e.path,
+    "x-request-id": "fuzz",
+  };
   const raw: Array<{ key: string; value: string }> = [];
   if (cred.xfcc !== undefined) {
     if (e.headerMap) raw.push({ key: XFCC, value: cred.xfcc });
@@ -106,16 +120,32 @@ function checkRequest(cred: { source?: string | undefined; xfcc?: string | undef
           path: e.path,
           host: "backend.example.org",
           headers,
-          ...(raw.length > 0 ? { headerMap: { headers: raw.map((h) => ({ key: h.key, rawValue: new TextEncoder().encode(h.value) })) } } : {}),
+          ...(raw.length > 0
+            ? { headerMap: { headers: raw.map((h) => ({ key: h.key, rawValue: new TextEncoder().encode(h.value) })) } }
+            : {}),
         },
       },
     },
   });
 }
 
-const headerValue = fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom("spiffe://example.org/admin", "example.org", "/admin", "spiffe-jwt", "0"));
+const headerValue = fc.oneof(
+  fc.string({ maxLength: 12 }),
+  fc.constantFrom("spiffe://example.org/admin", "example.org", "/admin", "spiffe-jwt", "0"),
+);
 const spoofHeaders = fc.dictionary(
-  fc.constantFrom("x-spiffe-id", "X-SPIFFE-Id", "x-spiffe-trust-domain", "x-spiffe-workload-id", "x-auth-method", "x-auth-timestamp", "authorization", "x-other", "__proto__", "constructor"),
+  fc.constantFrom(
+    "x-spiffe-id",
+    "X-SPIFFE-Id",
+    "x-spiffe-trust-domain",
+    "x-spiffe-workload-id",
+    "x-auth-method",
+    "x-auth-timestamp",
+    "authorization",
+    "x-other",
+    "__proto__",
+    "constructor",
+  ),
   headerValue,
   { maxKeys: 4 },
 );
@@ -124,7 +154,9 @@ const spoofHeaders = fc.dictionary(
 function encodingArb(chained: boolean, forged: string): fc.Arbitrary<Encoding> {
   return fc.record({
     // A leaf under an intermediate needs the intermediate: Cert alone is not enough.
-    via: chained ? fc.constantFrom("source" as const, "xfcc-chain" as const, "xfcc-both" as const) : fc.constantFrom("source" as const, "xfcc-cert" as const, "xfcc-chain" as const, "xfcc-both" as const),
+    via: chained
+      ? fc.constantFrom("source" as const, "xfcc-chain" as const, "xfcc-both" as const)
+      : fc.constantFrom("source" as const, "xfcc-cert" as const, "xfcc-chain" as const, "xfcc-both" as const),
     width: fc.oneof(fc.constant(64), fc.integer({ min: 0, max: 120 })),
     crlf: fc.boolean(),
     lead: fc.constantFrom("", "subject=/O=SPIRE\n", "issuer=CN=x\r\n\r\n", "  "),
@@ -134,10 +166,24 @@ function encodingArb(chained: boolean, forged: string): fc.Arbitrary<Encoding> {
     keyCase: fc.nat({ max: 0x7ff }),
     ows: fc.constantFrom("", " ", "\t"),
     before: fc.array(
-      fc.constantFrom("By=spiffe://far/proxy;Hash=00", 'By="spiffe://far, away";Subject="CN=a;b"', "Hash=1;URI=spiffe://example.org/services/admin", forged),
+      fc.constantFrom(
+        "By=spiffe://far/proxy;Hash=00",
+        'By="spiffe://far, away";Subject="CN=a;b"',
+        "Hash=1;URI=spiffe://example.org/services/admin",
+        forged,
+      ),
       { maxLength: 3 },
     ),
-    extraPairs: fc.uniqueArray(fc.constantFrom("Hash=468ed33be7", 'Subject="/C=US/CN=x, y"', "DNS=web.example.org", "URI=spiffe://example.org/services/admin", "X-Foo=bar"), { maxLength: 3 }),
+    extraPairs: fc.uniqueArray(
+      fc.constantFrom(
+        "Hash=468ed33be7",
+        'Subject="/C=US/CN=x, y"',
+        "DNS=web.example.org",
+        "URI=spiffe://example.org/services/admin",
+        "X-Foo=bar",
+      ),
+      { maxLength: 3 },
+    ),
     headerMap: fc.boolean(),
     headers: spoofHeaders,
     method: fc.constantFrom("GET", "POST", "delete"),
@@ -165,7 +211,9 @@ export const checkSuite: FuzzSuite = {
       await example.issueX509Svid("/services/old", { notBefore: new Date(now.getTime() - 7200_000), ttlSeconds: 3600 }),
       await example.issueX509Svid("/services/ca", { isCA: true, keyUsage: ["keyCertSign", "digitalSignature"] }),
       await example.issueX509Svid("/services/none", { uris: [] }),
-      await example.issueX509Svid("/services/two", { uris: ["spiffe://example.org/services/a", "spiffe://example.org/services/b"] }),
+      await example.issueX509Svid("/services/two", {
+        uris: ["spiffe://example.org/services/a", "spiffe://example.org/services/b"],
+      }),
     ];
     const token = await jwtCa.issue({ subject: "/services/web", audience: AUDIENCE, now, ttlSeconds: 3600 });
     // One trust domain's ID signed by the other's CA (both bundles held, each with its own root).
@@ -183,7 +231,13 @@ export const checkSuite: FuzzSuite = {
 
     const base: ConfigInput = {
       allowlist: { prefix: ["spiffe://example.org/services"] },
-      routes: [{ name: "admin", match: { "path-prefix": "/admin" }, allowlist: { exact: ["spiffe://example.org/services/admin"] } }],
+      routes: [
+        {
+          name: "admin",
+          match: { "path-prefix": "/admin" },
+          allowlist: { exact: ["spiffe://example.org/services/admin"] },
+        },
+      ],
       jwt: { enabled: true, audiences: [AUDIENCE] },
       audit: { "include-cert-info": true },
     };
@@ -192,7 +246,13 @@ export const checkSuite: FuzzSuite = {
     const strict = new EnvoyHarness(strictPolicy, { generation: 1, bundles, spireAvailable: true }, now);
     // Other failure modes, for the random requests: every reason in the closed set becomes reachable.
     const lenient = new EnvoyHarness(
-      compilePolicy(parseConfig({ ...base, tls: { "require-mtls": false }, failure: { "validation-failure": "log_and_allow", "spire-unavailable": "fail_open" } })),
+      compilePolicy(
+        parseConfig({
+          ...base,
+          tls: { "require-mtls": false },
+          failure: { "validation-failure": "log_and_allow", "spire-unavailable": "fail_open" },
+        }),
+      ),
       { generation: 2, bundles: new BundleSet([example.x509Bundle(), jwtCa.jwtBundle()]), spireAvailable: false },
       now,
     );
@@ -218,8 +278,20 @@ export const checkSuite: FuzzSuite = {
     const policies: Policy[] = [
       strictPolicy,
       compilePolicy(parseConfig(base)),
-      compilePolicy(parseConfig({ ...base, allowlist: { exact: ["spiffe://example.org/services/api"] }, headers: { "spiffe-id": "X-Caller" } })),
-      compilePolicy(parseConfig({ ...base, failure: { "validation-failure": "log_and_allow", "spire-unavailable": "fail_open" }, audit: { "include-cert-info": false } })),
+      compilePolicy(
+        parseConfig({
+          ...base,
+          allowlist: { exact: ["spiffe://example.org/services/api"] },
+          headers: { "spiffe-id": "X-Caller" },
+        }),
+      ),
+      compilePolicy(
+        parseConfig({
+          ...base,
+          failure: { "validation-failure": "log_and_allow", "spire-unavailable": "fail_open" },
+          audit: { "include-cert-info": false },
+        }),
+      ),
     ];
     const trusts = [
       { bundles, spireAvailable: true },
@@ -233,7 +305,8 @@ export const checkSuite: FuzzSuite = {
     const forged = `By=spiffe://far/proxy;Cert="${encodeURIComponent((strangers[1] as DevX509Svid).pem)}"`;
     // Names, not certificate objects, so that counterexamples stay readable.
     const svids = { direct, chained };
-    for (const [n, sv] of Object.entries(svids)) Object.defineProperty(sv, fc.toStringMethod, { value: () => `<${n} SVID ${sv.id}>` });
+    for (const [n, sv] of Object.entries(svids))
+      Object.defineProperty(sv, fc.toStringMethod, { value: () => `<${n} SVID ${sv.id}>` });
     const goodArb = fc
       .constantFrom("direct" as const, "chained" as const)
       .chain((name) => fc.tuple(fc.constant(name), encodingArb(name === "chained", forged)))
@@ -260,10 +333,37 @@ export const checkSuite: FuzzSuite = {
     };
 
     const pemAlphabet = fc.oneof(
-      fc.constantFrom("A", "/", "+", "=", "\n", " ", "-", "-----", "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----", "M"),
+      fc.constantFrom(
+        "A",
+        "/",
+        "+",
+        "=",
+        "\n",
+        " ",
+        "-",
+        "-----",
+        "-----BEGIN CERTIFICATE-----",
+        "-----END CERTIFICATE-----",
+        "M",
+      ),
       fc.string({ maxLength: 2 }),
     );
-    const urlAlphabet = fc.constantFrom("%", "%2", "%0A", "%2B", "%2b", "+", "%41", "%ZZ", "%C3", "%E9%80", "A", "=", "-", "%2D");
+    const urlAlphabet = fc.constantFrom(
+      "%",
+      "%2",
+      "%0A",
+      "%2B",
+      "%2b",
+      "+",
+      "%41",
+      "%ZZ",
+      "%C3",
+      "%E9%80",
+      "A",
+      "=",
+      "-",
+      "%2D",
+    );
     const xfccAlphabet = fc.oneof(
       fc.constantFrom(",", ";", "=", '"', "\\", " ", "Cert=", "Chain=", "By=", "%", "%2D", ",Cert=", ';Chain=""'),
       fc.string({ maxLength: 2 }),
@@ -323,13 +423,17 @@ export const checkSuite: FuzzSuite = {
         80,
         30_000,
         fc.asyncProperty(
-          fc.constantFrom(...(Object.keys(crossSigned) as Array<keyof typeof crossSigned>)).chain((name) => fc.tuple(fc.constant(name), encodingArb(name.endsWith("intermediate"), forged))),
+          fc
+            .constantFrom(...(Object.keys(crossSigned) as Array<keyof typeof crossSigned>))
+            .chain((name) => fc.tuple(fc.constant(name), encodingArb(name.endsWith("intermediate"), forged))),
           fc.boolean(),
           async ([name, e], withRoot) => {
             // Appending the signer's own root to the presented chain must not help either.
             const svid = crossSigned[name];
             const signerRoot = name.startsWith("example.org") ? other.der : example.der;
-            const r = await strict.check(checkRequest(credential(pieces(withRoot ? [...svid.chain, signerRoot] : svid.chain, e), e), e));
+            const r = await strict.check(
+              checkRequest(credential(pieces(withRoot ? [...svid.chain, signerRoot] : svid.chain, e), e), e),
+            );
             answer(r);
             assert.equal(r.decision.reason, "untrusted", `${name}: ${r.decision.reason} (${r.decision.detail})`);
           },
@@ -346,7 +450,8 @@ export const checkSuite: FuzzSuite = {
           const start = p.pemChain.indexOf("-----BEGIN CERTIFICATE-----") + 28;
           const body = Buffer.from(svid.der).toString("base64").replace(/=+$/, "");
           const symbols: number[] = [];
-          for (let i = start; symbols.length < body.length - 1; i++) if (/[A-Za-z0-9+/]/.test(p.pemChain[i] as string)) symbols.push(i);
+          for (let i = start; symbols.length < body.length - 1; i++)
+            if (/[A-Za-z0-9+/]/.test(p.pemChain[i] as string)) symbols.push(i);
           const at = symbols[pos % symbols.length] as number;
           const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
           const old = p.pemChain[at] as string;
@@ -366,7 +471,11 @@ export const checkSuite: FuzzSuite = {
         50_000,
         fc.asyncProperty(goodArb, stringEdits(pemAlphabet), fc.boolean(), async ([, e, svid], edits, both) => {
           const p = pieces(svid.chain, e);
-          const mutated: Pieces = { chain: p.chain, pemLeaf: applyStringEdits(p.pemLeaf, edits), pemChain: both ? applyStringEdits(p.pemChain, edits) : p.pemChain };
+          const mutated: Pieces = {
+            chain: p.chain,
+            pemLeaf: applyStringEdits(p.pemLeaf, edits),
+            pemChain: both ? applyStringEdits(p.pemChain, edits) : p.pemChain,
+          };
           expectNoFalseAllow(await strict.check(checkRequest(credential(mutated, e), e)), svid, "PEM mutation");
         }),
       ),
@@ -375,11 +484,18 @@ export const checkSuite: FuzzSuite = {
         "check/url-and-xfcc-mutations",
         200,
         60_000,
-        fc.asyncProperty(goodArb, fc.oneof(stringEdits(urlAlphabet), stringEdits(xfccAlphabet)), async ([, e, svid], edits) => {
-          const cred = credential(pieces(svid.chain, e), e);
-          const mutated = cred.source !== undefined ? { source: applyStringEdits(cred.source, edits) } : { xfcc: applyStringEdits(cred.xfcc ?? "", edits) };
-          expectNoFalseAllow(await strict.check(checkRequest(mutated, e)), svid, "URL/XFCC mutation");
-        }),
+        fc.asyncProperty(
+          goodArb,
+          fc.oneof(stringEdits(urlAlphabet), stringEdits(xfccAlphabet)),
+          async ([, e, svid], edits) => {
+            const cred = credential(pieces(svid.chain, e), e);
+            const mutated =
+              cred.source !== undefined
+                ? { source: applyStringEdits(cred.source, edits) }
+                : { xfcc: applyStringEdits(cred.xfcc ?? "", edits) };
+            expectNoFalseAllow(await strict.check(checkRequest(mutated, e)), svid, "URL/XFCC mutation");
+          },
+        ),
       ),
 
       defineProperty(
@@ -409,13 +525,18 @@ export const checkSuite: FuzzSuite = {
           async (edits, scheme, headers) => {
             const t = edits ? applyStringEdits(token, edits) : token;
             const { authorization: _ignored, ...rest } = headers;
-            const r = await strict.check(checkRequest({ bearer: scheme + t }, { headerMap: false, headers: rest, method: "GET", path: "/" }));
+            const r = await strict.check(
+              checkRequest({ bearer: scheme + t }, { headerMap: false, headers: rest, method: "GET", path: "/" }),
+            );
             answer(r);
             if (!edits) assert.equal(r.decision.reason, "ok", `real token: ${r.decision.detail}`);
             if (r.decision.allow) {
               const [h, p, s] = t.split(".") as [string, string, string];
               const [h0, p0, s0] = token.split(".") as [string, string, string];
-              assert.ok(h === h0 && p === p0 && Buffer.from(s, "base64url").equals(Buffer.from(s0, "base64url")), `mutated token allowed: ${t}`);
+              assert.ok(
+                h === h0 && p === p0 && Buffer.from(s, "base64url").equals(Buffer.from(s0, "base64url")),
+                `mutated token allowed: ${t}`,
+              );
             }
           },
         ),
@@ -428,10 +549,37 @@ export const checkSuite: FuzzSuite = {
         fc.asyncProperty(
           fc.array(
             fc.oneof(
-              { weight: 8, arbitrary: fc.record({ step: fc.constant("request" as const), cred: fc.nat({ max: credentials.length - 1 }), path: fc.constantFrom("/", "/admin", "/admin/x", "/x/../admin", "/api"), route: fc.constantFrom(undefined, "admin", "nope"), method: fc.constantFrom("GET", "POST") }) },
-              { weight: 1, arbitrary: fc.record({ step: fc.constant("policy" as const), which: fc.nat({ max: policies.length - 1 }) }) },
-              { weight: 1, arbitrary: fc.record({ step: fc.constant("trust" as const), which: fc.nat({ max: trusts.length - 1 }) }) },
-              { weight: 2, arbitrary: fc.record({ step: fc.constant("clock" as const), ms: fc.constantFrom(0, 300, 1000, 59 * 60_000, 2 * 3600_000) }) },
+              {
+                weight: 8,
+                arbitrary: fc.record({
+                  step: fc.constant("request" as const),
+                  cred: fc.nat({ max: credentials.length - 1 }),
+                  path: fc.constantFrom("/", "/admin", "/admin/x", "/x/../admin", "/api"),
+                  route: fc.constantFrom(undefined, "admin", "nope"),
+                  method: fc.constantFrom("GET", "POST"),
+                }),
+              },
+              {
+                weight: 1,
+                arbitrary: fc.record({
+                  step: fc.constant("policy" as const),
+                  which: fc.nat({ max: policies.length - 1 }),
+                }),
+              },
+              {
+                weight: 1,
+                arbitrary: fc.record({
+                  step: fc.constant("trust" as const),
+                  which: fc.nat({ max: trusts.length - 1 }),
+                }),
+              },
+              {
+                weight: 2,
+                arbitrary: fc.record({
+                  step: fc.constant("clock" as const),
+                  ms: fc.constantFrom(0, 300, 1000, 59 * 60_000, 2 * 3600_000),
+                }),
+              },
             ),
             { minLength: 1, maxLength: 12 },
           ),
@@ -442,8 +590,17 @@ export const checkSuite: FuzzSuite = {
             let generation = 1;
             let trust = trusts[0] as (typeof trusts)[number];
             let snapshot = { generation, bundles: trust.bundles, spireAvailable: trust.spireAvailable };
-            const cached = new EnvoyHarness(policies[0] as Policy, () => snapshot, () => new Date(clock));
-            const fresh = new EnvoyHarness(policies[0] as Policy, () => snapshot, () => new Date(clock), { cache: false });
+            const cached = new EnvoyHarness(
+              policies[0] as Policy,
+              () => snapshot,
+              () => new Date(clock),
+            );
+            const fresh = new EnvoyHarness(
+              policies[0] as Policy,
+              () => snapshot,
+              () => new Date(clock),
+              { cache: false },
+            );
             for (const s of steps) {
               if (s.step === "policy") for (const h of [cached, fresh]) h.engine.setPolicy(policies[s.which] as Policy);
               else if (s.step === "trust") {
@@ -477,20 +634,42 @@ export const checkSuite: FuzzSuite = {
               fc.constant(undefined),
               fc.string({ maxLength: 40 }),
               fc.constantFrom(...[direct, chained, foreign, ...strangers].map((s) => encodeURIComponent(s.chainPem))),
-              fc.constantFrom(...strangers.map((s) => s.pem), "%", "%E0%A4%A", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----", " ".repeat(3)),
+              fc.constantFrom(
+                ...strangers.map((s) => s.pem),
+                "%",
+                "%E0%A4%A",
+                "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----",
+                " ".repeat(3),
+              ),
             ),
             xfcc: fc.oneof(
               fc.constant(undefined),
               fc.string({ maxLength: 40 }),
               fc
-                .array(fc.constantFrom(...[direct, chained, foreign, ...strangers].map((s) => `Chain="${encodeURIComponent(s.chainPem)}"`), "Cert=", "By=x", ",", ";"), { maxLength: 4 })
+                .array(
+                  fc.constantFrom(
+                    ...[direct, chained, foreign, ...strangers].map((s) => `Chain="${encodeURIComponent(s.chainPem)}"`),
+                    "Cert=",
+                    "By=x",
+                    ",",
+                    ";",
+                  ),
+                  { maxLength: 4 },
+                )
                 .map((a) => a.join(";")),
             ),
-            bearer: fc.oneof(fc.constant(undefined), fc.constantFrom(`Bearer ${token}`, "Bearer", "Basic abc", "Bearer a.b.c", `Bearer ${token}x`), fc.string({ maxLength: 20 })),
+            bearer: fc.oneof(
+              fc.constant(undefined),
+              fc.constantFrom(`Bearer ${token}`, "Bearer", "Basic abc", "Bearer a.b.c", `Bearer ${token}x`),
+              fc.string({ maxLength: 20 }),
+            ),
             headers: spoofHeaders,
             headerMap: fc.boolean(),
             method: fc.oneof(fc.constantFrom("GET", "POST", ""), fc.string({ maxLength: 5 })),
-            path: fc.oneof(fc.constantFrom("/admin", "/admin/x", "/%61dmin", "/x/../admin", "", "?"), fc.string({ maxLength: 10 })),
+            path: fc.oneof(
+              fc.constantFrom("/admin", "/admin/x", "/%61dmin", "/x/../admin", "", "?"),
+              fc.string({ maxLength: 10 }),
+            ),
             route: fc.oneof(fc.constant(undefined), fc.constantFrom("admin", "nope", "")),
           }),
           async (r) => {

@@ -11,15 +11,30 @@ import { ConfigManager } from "../../../src/config/manager.js";
 import { loosenings } from "../../../src/config/tighten.js";
 import { compilePolicy } from "../../../src/policy/index.js";
 import { silentLogger } from "../../../src/log.js";
-import { applyStringEdits, defineProperty, outcome, stringEdits, type FuzzProperty, type FuzzSuite } from "../harness.js";
+import {
+  applyStringEdits,
+  defineProperty,
+  outcome,
+  stringEdits,
+  type FuzzProperty,
+  type FuzzSuite,
+} from "../harness.js";
 
 const EXAMPLE_YAML = readFileSync(new URL("../../../deploy/config.example.yaml", import.meta.url), "utf8");
 
 const idArb = fc.oneof(
-  fc.constantFrom("spiffe://example.org/frontend", "spiffe://example.org/services", "spiffe://td/a/b", "spiffe://example.org"),
-  fc.tuple(fc.stringMatching(/^[a-z0-9.-]{1,12}$/), fc.array(fc.stringMatching(/^[A-Za-z0-9_-]{1,6}$/), { minLength: 1, maxLength: 3 })).map(
-    ([td, segs]) => `spiffe://${td}/${segs.join("/")}`,
+  fc.constantFrom(
+    "spiffe://example.org/frontend",
+    "spiffe://example.org/services",
+    "spiffe://td/a/b",
+    "spiffe://example.org",
   ),
+  fc
+    .tuple(
+      fc.stringMatching(/^[a-z0-9.-]{1,12}$/),
+      fc.array(fc.stringMatching(/^[A-Za-z0-9_-]{1,6}$/), { minLength: 1, maxLength: 3 }),
+    )
+    .map(([td, segs]) => `spiffe://${td}/${segs.join("/")}`),
 );
 const safePattern = fc.constantFrom(
   "spiffe://example\\.org/team-[a-z]+/.*",
@@ -33,8 +48,17 @@ const headerName = fc.stringMatching(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,16}$/);
 const validAllowlist = fc.record(
   {
     exact: fc.array(idArb, { maxLength: 3 }),
-    prefix: fc.array(fc.oneof(idArb, idArb.map((i) => `${i}/`)), { maxLength: 3 }),
-    "trust-domains": fc.array(fc.oneof(fc.stringMatching(/^[a-z0-9._-]{1,12}$/), fc.constantFrom("spiffe://example.org")), { maxLength: 2 }),
+    prefix: fc.array(
+      fc.oneof(
+        idArb,
+        idArb.map((i) => `${i}/`),
+      ),
+      { maxLength: 3 },
+    ),
+    "trust-domains": fc.array(
+      fc.oneof(fc.stringMatching(/^[a-z0-9._-]{1,12}$/), fc.constantFrom("spiffe://example.org")),
+      { maxLength: 2 },
+    ),
     patterns: fc.array(safePattern, { maxLength: 2 }),
   },
   { requiredKeys: [] },
@@ -52,7 +76,13 @@ const validConfig = fc
         },
         { requiredKeys: [] },
       ),
-      "trust-bundles": fc.array(fc.record({ "trust-domain": fc.constantFrom("partner.org", "b.example"), path: fc.constantFrom("/etc/b.json", "b.pem") }), { maxLength: 2 }),
+      "trust-bundles": fc.array(
+        fc.record({
+          "trust-domain": fc.constantFrom("partner.org", "b.example"),
+          path: fc.constantFrom("/etc/b.json", "b.pem"),
+        }),
+        { maxLength: 2 },
+      ),
       tls: fc.record(
         {
           "require-mtls": fc.boolean(),
@@ -62,13 +92,20 @@ const validConfig = fc
         { requiredKeys: [] },
       ),
       allowlist: validAllowlist,
-      jwt: fc.record({ enabled: fc.boolean(), header: headerName, audiences: fc.array(fc.stringMatching(/^[a-z]{1,8}$/), { minLength: 1, maxLength: 2 }) }),
+      jwt: fc.record({
+        enabled: fc.boolean(),
+        header: headerName,
+        audiences: fc.array(fc.stringMatching(/^[a-z]{1,8}$/), { minLength: 1, maxLength: 2 }),
+      }),
       routes: fc.uniqueArray(
         fc.record(
           {
             name: fc.stringMatching(/^[a-z]{1,6}$/),
             match: fc.record(
-              { "path-prefix": fc.stringMatching(/^\/[a-z/]{0,10}$/), methods: fc.array(fc.constantFrom("GET", "post", "PUT"), { minLength: 1, maxLength: 2 }) },
+              {
+                "path-prefix": fc.stringMatching(/^\/[a-z/]{0,10}$/),
+                methods: fc.array(fc.constantFrom("GET", "post", "PUT"), { minLength: 1, maxLength: 2 }),
+              },
               { requiredKeys: [] },
             ),
             allowlist: validAllowlist,
@@ -85,13 +122,27 @@ const validConfig = fc
         },
         { requiredKeys: [] },
       ),
-      headers: fc.constant({ "spiffe-id": "X-Id", "trust-domain": "X-Td", "workload-id": "X-Wl", "auth-method": "X-Am", "auth-timestamp": "X-Ts" }),
-      audit: fc.record({ "log-success": fc.boolean(), "log-failure": fc.boolean(), "include-cert-info": fc.boolean() }, { requiredKeys: [] }),
+      headers: fc.constant({
+        "spiffe-id": "X-Id",
+        "trust-domain": "X-Td",
+        "workload-id": "X-Wl",
+        "auth-method": "X-Am",
+        "auth-timestamp": "X-Ts",
+      }),
+      audit: fc.record(
+        { "log-success": fc.boolean(), "log-failure": fc.boolean(), "include-cert-info": fc.boolean() },
+        { requiredKeys: [] },
+      ),
     },
     { requiredKeys: [] },
   )
   // The jwt header must not collide with the client certificate header.
-  .filter((c) => !c.jwt || !c.tls || c.jwt.header.toLowerCase() !== (c.tls["client-cert-header"] ?? "x-forwarded-client-cert").toLowerCase());
+  .filter(
+    (c) =>
+      !c.jwt ||
+      !c.tls ||
+      c.jwt.header.toLowerCase() !== (c.tls["client-cert-header"] ?? "x-forwarded-client-cert").toLowerCase(),
+  );
 
 /** A value for any key: the right shape now and then, otherwise anything. */
 const junk = fc.oneof(
@@ -102,17 +153,54 @@ const junk = fc.oneof(
 );
 const KEYS = ["spire", "trust-bundles", "tls", "allowlist", "jwt", "routes", "failure", "headers", "audit"];
 const SUBKEYS = [
-  "socket", "api-timeout-ms", "exact", "prefix", "patterns", "trust-domains", "enabled", "audiences", "header",
-  "name", "match", "allowlist", "path-prefix", "methods", "require-mtls", "client-cert-header", "xfcc-element",
-  "spire-unavailable", "cache-ttl", "spiffe-id", "include-cert-info", "constructor", "__proto__", "toString", "",
-  "a\nb", "\u001b[2J", "x.y", "\u2028", "k".repeat(80),
+  "socket",
+  "api-timeout-ms",
+  "exact",
+  "prefix",
+  "patterns",
+  "trust-domains",
+  "enabled",
+  "audiences",
+  "header",
+  "name",
+  "match",
+  "allowlist",
+  "path-prefix",
+  "methods",
+  "require-mtls",
+  "client-cert-header",
+  "xfcc-element",
+  "spire-unavailable",
+  "cache-ttl",
+  "spiffe-id",
+  "include-cert-info",
+  "constructor",
+  "__proto__",
+  "toString",
+  "",
+  "a\nb",
+  "\u001b[2J",
+  "x.y",
+  "\u2028",
+  "k".repeat(80),
 ];
 const messyObject: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
-  value: fc.oneof({ depthSize: "small", withCrossShrink: true }, junk, tie("object"), fc.array(tie("object"), { maxLength: 2 })),
-  object: fc.dictionary(fc.oneof(fc.constantFrom(...SUBKEYS), fc.string({ maxLength: 4 })), tie("value"), { maxKeys: 4 }),
+  value: fc.oneof(
+    { depthSize: "small", withCrossShrink: true },
+    junk,
+    tie("object"),
+    fc.array(tie("object"), { maxLength: 2 }),
+  ),
+  object: fc.dictionary(fc.oneof(fc.constantFrom(...SUBKEYS), fc.string({ maxLength: 4 })), tie("value"), {
+    maxKeys: 4,
+  }),
 })).value;
 const messyConfig = fc.oneof(
-  fc.dictionary(fc.oneof(fc.constantFrom(...KEYS), fc.constantFrom(...SUBKEYS), fc.string({ maxLength: 4 })), messyObject, { maxKeys: 5 }),
+  fc.dictionary(
+    fc.oneof(fc.constantFrom(...KEYS), fc.constantFrom(...SUBKEYS), fc.string({ maxLength: 4 })),
+    messyObject,
+    { maxKeys: 5 },
+  ),
   // A valid config with one subtree replaced by something messy.
   fc.tuple(validConfig, fc.constantFrom(...KEYS), messyObject).map(([c, k, v]) => ({ ...c, [k]: v })),
   fc.tuple(validConfig, badPattern).map(([c, p]) => ({ ...c, allowlist: { patterns: [p] } })),
@@ -140,8 +228,11 @@ function assertConfigError(e: Error): void {
   assert.ok(e instanceof ConfigError);
   assert.match(e.message, /^config: /);
   // One printable line, whatever the keys and values said (see test/fuzz/config-errors.test.ts).
-  // eslint-disable-next-line no-control-regex -- matching control characters is the point
-  assert.ok(!/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/.test(e.message), `not one printable line: ${JSON.stringify(e.message)}`);
+  assert.ok(
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
+    !/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/.test(e.message),
+    `not one printable line: ${JSON.stringify(e.message)}`,
+  );
 }
 
 /** One loosening each: a push carrying any of them must be refused. */
@@ -165,7 +256,10 @@ const LOOSENINGS: Array<Record<string, unknown>> = [
 ];
 
 /** The config files a pushed config is laid over: pushing off (the default) and on. */
-const PUSH_FILE_OFF = parseConfig({ allowlist: { exact: ["spiffe://example.org/web"] }, routes: [{ name: "api" }, { name: "pay", allowlist: { exact: ["spiffe://example.org/pay"] } }] });
+const PUSH_FILE_OFF = parseConfig({
+  allowlist: { exact: ["spiffe://example.org/web"] },
+  routes: [{ name: "api" }, { name: "pay", allowlist: { exact: ["spiffe://example.org/pay"] } }],
+});
 const PUSH_FILE_ON = parseConfig({ ...PUSH_FILE_OFF, zentinel: { "accept-configure": true } });
 
 export const configSuite: FuzzSuite = {
@@ -224,34 +318,51 @@ export const configSuite: FuzzSuite = {
           ),
           fc.constantFrom<"handshake" | "configure">("handshake", "configure"),
           (value, source) => {
-          const json = JSON.stringify(value);
-          if (json === undefined) return;
-          const off = new ConfigManager(PUSH_FILE_OFF, silentLogger(), "file");
-          const offRes = off.applyPushed(json, source);
-          assert.equal(offRes.ok, false, "zentinel.accept-configure is false: a push must change nothing");
-          assert.equal(off.applied.config, PUSH_FILE_OFF);
-          const on = new ConfigManager(PUSH_FILE_ON, silentLogger(), "file");
-          const res = on.applyPushed(json, source);
-          if (!res.ok) {
-            assert.match(res.error, /^config: /);
-            assert.equal(on.applied.config, PUSH_FILE_ON, "a refused push leaves the file's config deciding");
-            return;
-          }
-          assert.deepEqual(loosenings(PUSH_FILE_ON, on.applied.config), []);
-          const c = on.applied.config;
-          assert.equal(c.failure["spire-unavailable"], "fail_closed");
-          assert.equal(c.failure["validation-failure"], "reject");
-          assert.equal(c.tls["require-mtls"], true);
-          assert.deepEqual(c.headers, PUSH_FILE_ON.headers);
-          assert.ok(c.allowlist.exact.length + c.allowlist.prefix.length + c.allowlist["trust-domains"].length + c.allowlist.patterns.length > 0);
-          assert.deepEqual(c.routes.map((r) => r.name).filter((n) => n === "api" || n === "pay"), ["api", "pay"]);
-          const pay = c.routes.find((r) => r.name === "pay")!;
-          assert.ok(pay.allowlist === undefined || pay.allowlist.exact.length + pay.allowlist.prefix.length + pay.allowlist["trust-domains"].length + pay.allowlist.patterns.length > 0);
-          for (const k of ["spire", "trust-bundles", "server", "zentinel", "audit"] as const) assert.deepEqual(c[k], PUSH_FILE_ON[k], k);
-          assert.equal(c.jwt.enabled, false);
-          assert.equal(c.tls["xfcc-element"], PUSH_FILE_ON.tls["xfcc-element"]);
-          assert.equal(c.tls["client-cert-header"], PUSH_FILE_ON.tls["client-cert-header"]);
-        },
+            const json = JSON.stringify(value);
+            if (json === undefined) return;
+            const off = new ConfigManager(PUSH_FILE_OFF, silentLogger(), "file");
+            const offRes = off.applyPushed(json, source);
+            assert.equal(offRes.ok, false, "zentinel.accept-configure is false: a push must change nothing");
+            assert.equal(off.applied.config, PUSH_FILE_OFF);
+            const on = new ConfigManager(PUSH_FILE_ON, silentLogger(), "file");
+            const res = on.applyPushed(json, source);
+            if (!res.ok) {
+              assert.match(res.error, /^config: /);
+              assert.equal(on.applied.config, PUSH_FILE_ON, "a refused push leaves the file's config deciding");
+              return;
+            }
+            assert.deepEqual(loosenings(PUSH_FILE_ON, on.applied.config), []);
+            const c = on.applied.config;
+            assert.equal(c.failure["spire-unavailable"], "fail_closed");
+            assert.equal(c.failure["validation-failure"], "reject");
+            assert.equal(c.tls["require-mtls"], true);
+            assert.deepEqual(c.headers, PUSH_FILE_ON.headers);
+            assert.ok(
+              c.allowlist.exact.length +
+                c.allowlist.prefix.length +
+                c.allowlist["trust-domains"].length +
+                c.allowlist.patterns.length >
+                0,
+            );
+            assert.deepEqual(
+              c.routes.map((r) => r.name).filter((n) => n === "api" || n === "pay"),
+              ["api", "pay"],
+            );
+            const pay = c.routes.find((r) => r.name === "pay")!;
+            assert.ok(
+              pay.allowlist === undefined ||
+                pay.allowlist.exact.length +
+                  pay.allowlist.prefix.length +
+                  pay.allowlist["trust-domains"].length +
+                  pay.allowlist.patterns.length >
+                  0,
+            );
+            for (const k of ["spire", "trust-bundles", "server", "zentinel", "audit"] as const)
+              assert.deepEqual(c[k], PUSH_FILE_ON[k], k);
+            assert.equal(c.jwt.enabled, false);
+            assert.equal(c.tls["xfcc-element"], PUSH_FILE_ON.tls["xfcc-element"]);
+            assert.equal(c.tls["client-cert-header"], PUSH_FILE_ON.tls["client-cert-header"]);
+          },
         ),
       ),
 
@@ -260,7 +371,33 @@ export const configSuite: FuzzSuite = {
         800,
         30_000,
         fc.property(
-          stringEdits(fc.oneof(fc.constantFrom(":", " ", "\n", "-", "[", "]", "{", "}", "'", '"', "&a", "*a", "<<: *a", "!!binary", "#", "\t", "?", ",", "|"), fc.string({ maxLength: 3 })), 4),
+          stringEdits(
+            fc.oneof(
+              fc.constantFrom(
+                ":",
+                " ",
+                "\n",
+                "-",
+                "[",
+                "]",
+                "{",
+                "}",
+                "'",
+                '"',
+                "&a",
+                "*a",
+                "<<: *a",
+                "!!binary",
+                "#",
+                "\t",
+                "?",
+                ",",
+                "|",
+              ),
+              fc.string({ maxLength: 3 }),
+            ),
+            4,
+          ),
           (edits) => {
             const text = applyStringEdits(EXAMPLE_YAML, edits);
             const got = outcome([ConfigError], () => compilePolicy(parseConfigText(text, "example.yaml")));
@@ -273,11 +410,18 @@ export const configSuite: FuzzSuite = {
         "config/random-text-typed-errors",
         800,
         40_000,
-        fc.property(fc.oneof(fc.string({ maxLength: 80 }), fc.json({ maxDepth: 3 }), fc.constantFrom("a: &x [*x]", "!!js/function 'f'", "~", "[]", "- 1", "a: 1\na: 2")), (text) => {
-          const got = outcome([ConfigError], () => compilePolicy(parseConfigText(text)));
-          if (!got.ok) assertConfigError(got.error);
-          manager.applyJson(text, "configure");
-        }),
+        fc.property(
+          fc.oneof(
+            fc.string({ maxLength: 80 }),
+            fc.json({ maxDepth: 3 }),
+            fc.constantFrom("a: &x [*x]", "!!js/function 'f'", "~", "[]", "- 1", "a: 1\na: 2"),
+          ),
+          (text) => {
+            const got = outcome([ConfigError], () => compilePolicy(parseConfigText(text)));
+            if (!got.ok) assertConfigError(got.error);
+            manager.applyJson(text, "configure");
+          },
+        ),
       ),
     ];
   },

@@ -5,7 +5,14 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { DevJwtAuthority } from "../../../src/dev-ca/index.js";
 import { BundleSet, SvidError, verifyJwtSvid } from "../../../src/spiffe/index.js";
-import { applyStringEdits, defineProperty, outcomeAsync, stringEdits, type FuzzProperty, type FuzzSuite } from "../harness.js";
+import {
+  applyStringEdits,
+  defineProperty,
+  outcomeAsync,
+  stringEdits,
+  type FuzzProperty,
+  type FuzzSuite,
+} from "../harness.js";
 
 const LEEWAY_S = 30;
 const AUDIENCES = ["spiffe-authz"];
@@ -28,7 +35,12 @@ function shouldAccept(header: unknown, payload: unknown, nowS: number): boolean 
   const m = /^spiffe:\/\/example\.org((?:\/[A-Za-z0-9._-]+)+)$/.exec(sub);
   if (!m || sub.length > 2048 || (m[1] as string).split("/").some((s) => s === "." || s === "..")) return false;
   const aud = p["aud"];
-  const auds = typeof aud === "string" ? [aud] : Array.isArray(aud) && aud.every((a) => typeof a === "string") ? (aud as string[]) : [];
+  const auds =
+    typeof aud === "string"
+      ? [aud]
+      : Array.isArray(aud) && aud.every((a) => typeof a === "string")
+        ? (aud as string[])
+        : [];
   if (!auds.some((a) => AUDIENCES.includes(a))) return false;
   for (const name of ["exp", "nbf", "iat"]) if (p[name] !== undefined && !isNumericDate(p[name])) return false;
   const exp = p["exp"];
@@ -56,13 +68,27 @@ export const jwtSuite: FuzzSuite = {
     const token = await authority.issue({ subject: "/services/web", audience: AUDIENCES, now });
     const [h0, p0, s0] = token.split(".") as [string, string, string];
     const sigBytes = Buffer.from(s0, "base64url");
-    const verify = (t: string) => outcomeAsync([SvidError], () => verifyJwtSvid(t, bundles, { audiences: AUDIENCES, now }));
+    const verify = (t: string) =>
+      outcomeAsync([SvidError], () => verifyJwtSvid(t, bundles, { audiences: AUDIENCES, now }));
     // Not vacuous: the real token verifies.
     const clean = await verify(token);
     assert.ok(clean.ok && clean.value.id.toString() === "spiffe://example.org/services/web");
 
     const time = fc.oneof(
-      fc.constantFrom(nowS, nowS + 300, nowS - 29, nowS - 31, nowS + 29, nowS + 31, nowS - 86_400, 8.64e12, 8.64e12 + 1, -8.64e12 - 1, 1e300, 0),
+      fc.constantFrom(
+        nowS,
+        nowS + 300,
+        nowS - 29,
+        nowS - 31,
+        nowS + 29,
+        nowS + 31,
+        nowS - 86_400,
+        8.64e12,
+        8.64e12 + 1,
+        -8.64e12 - 1,
+        1e300,
+        0,
+      ),
       fc.integer({ min: nowS - 100, max: nowS + 100 }),
       fc.double(),
       fc.constantFrom("1", null, true, [], {}),
@@ -70,11 +96,22 @@ export const jwtSuite: FuzzSuite = {
     const claimsArb = fc.record(
       {
         sub: fc.oneof(
-          fc.constantFrom("spiffe://example.org/services/web", "spiffe://example.org", "spiffe://other.org/x", "spiffe://example.org/a/../b", "spiffe://EXAMPLE.org/x", "/x", ""),
+          fc.constantFrom(
+            "spiffe://example.org/services/web",
+            "spiffe://example.org",
+            "spiffe://other.org/x",
+            "spiffe://example.org/a/../b",
+            "spiffe://EXAMPLE.org/x",
+            "/x",
+            "",
+          ),
           fc.stringMatching(/^spiffe:\/\/example\.org(\/[A-Za-z0-9._%-]{0,6}){0,3}$/),
           fc.constantFrom(1, null, ["spiffe://example.org/x"]),
         ),
-        aud: fc.oneof(fc.constantFrom("spiffe-authz", "other", ""), fc.array(fc.constantFrom("spiffe-authz", "other", 1, null), { maxLength: 3 })),
+        aud: fc.oneof(
+          fc.constantFrom("spiffe-authz", "other", ""),
+          fc.array(fc.constantFrom("spiffe-authz", "other", 1, null), { maxLength: 3 }),
+        ),
         exp: time,
         nbf: time,
         iat: time,
@@ -105,7 +142,10 @@ export const jwtSuite: FuzzSuite = {
           if (got.ok) {
             // base64url's last symbol may carry unused bits; only then may different text mean the same bytes.
             const [h, p, s] = mutated.split(".") as [string, string, string];
-            assert.ok(h === h0 && p === p0 && Buffer.from(s, "base64url").equals(sigBytes), `mutated token verified: ${mutated}`);
+            assert.ok(
+              h === h0 && p === p0 && Buffer.from(s, "base64url").equals(sigBytes),
+              `mutated token verified: ${mutated}`,
+            );
           }
         }),
       ),
@@ -119,8 +159,13 @@ export const jwtSuite: FuzzSuite = {
           const t = await signer.signRaw(header, claims);
           const got = await verify(t);
           // What was signed is the JSON text; the oracle reads that, not the JS values (NaN → null, etc.).
-          const want = !otherKey && shouldAccept(JSON.parse(JSON.stringify(header)), JSON.parse(JSON.stringify(claims)), nowS);
-          assert.equal(got.ok, want, `${JSON.stringify(header)} ${JSON.stringify(claims)} → ${got.ok ? "accepted" : got.error.message}`);
+          const want =
+            !otherKey && shouldAccept(JSON.parse(JSON.stringify(header)), JSON.parse(JSON.stringify(claims)), nowS);
+          assert.equal(
+            got.ok,
+            want,
+            `${JSON.stringify(header)} ${JSON.stringify(claims)} → ${got.ok ? "accepted" : got.error.message}`,
+          );
         }),
       ),
 
@@ -131,14 +176,21 @@ export const jwtSuite: FuzzSuite = {
         fc.asyncProperty(
           fc.oneof(
             fc.string({ maxLength: 60 }),
-            fc.tuple(fc.jsonValue({ maxDepth: 2 }), fc.jsonValue({ maxDepth: 2 }), fc.uint8Array({ maxLength: 72 })).map(
-              ([h, p, s]) =>
-                `${Buffer.from(JSON.stringify(h) ?? "").toString("base64url")}.${Buffer.from(JSON.stringify(p) ?? "").toString("base64url")}.${Buffer.from(s).toString("base64url")}`,
-            ),
-            fc.tuple(headerArb, claimsArb, fc.uint8Array({ maxLength: 72 })).map(
-              ([h, p, s]) => `${Buffer.from(JSON.stringify(h)).toString("base64url")}.${Buffer.from(JSON.stringify(p)).toString("base64url")}.${Buffer.from(s).toString("base64url")}`,
-            ),
-            fc.tuple(fc.string({ maxLength: 20 }), fc.string({ maxLength: 20 })).map(([h, p]) => `${Buffer.from(h).toString("base64url")}.${Buffer.from(p).toString("base64url")}.${s0}`),
+            fc
+              .tuple(fc.jsonValue({ maxDepth: 2 }), fc.jsonValue({ maxDepth: 2 }), fc.uint8Array({ maxLength: 72 }))
+              .map(
+                ([h, p, s]) =>
+                  `${Buffer.from(JSON.stringify(h) ?? "").toString("base64url")}.${Buffer.from(JSON.stringify(p) ?? "").toString("base64url")}.${Buffer.from(s).toString("base64url")}`,
+              ),
+            fc
+              .tuple(headerArb, claimsArb, fc.uint8Array({ maxLength: 72 }))
+              .map(
+                ([h, p, s]) =>
+                  `${Buffer.from(JSON.stringify(h)).toString("base64url")}.${Buffer.from(JSON.stringify(p)).toString("base64url")}.${Buffer.from(s).toString("base64url")}`,
+              ),
+            fc
+              .tuple(fc.string({ maxLength: 20 }), fc.string({ maxLength: 20 }))
+              .map(([h, p]) => `${Buffer.from(h).toString("base64url")}.${Buffer.from(p).toString("base64url")}.${s0}`),
           ),
           async (t) => {
             const got = await verify(t);

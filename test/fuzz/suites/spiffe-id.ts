@@ -2,9 +2,22 @@
 // and the segment-aware allowlist prefix built on it.
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { SpiffeId, SpiffeIdError, parseSpiffeId, parseTrustDomain, type TrustDomain } from "../../../src/spiffe/index.js";
+import {
+  SpiffeId,
+  SpiffeIdError,
+  parseSpiffeId,
+  parseTrustDomain,
+  type TrustDomain,
+} from "../../../src/spiffe/index.js";
 import { compileAllowlist } from "../../../src/policy/allowlist.js";
-import { applyStringEdits, defineProperty, outcome, stringEdits, type FuzzProperty, type FuzzSuite } from "../harness.js";
+import {
+  applyStringEdits,
+  defineProperty,
+  outcome,
+  stringEdits,
+  type FuzzProperty,
+  type FuzzSuite,
+} from "../harness.js";
 
 /** SPIFFE-ID.md §2, transcribed independently of the parser: one regular expression and three checks. */
 function oracle(s: string): { td: string; path: string } | undefined {
@@ -21,7 +34,10 @@ const tdArb = fc.oneof(
   fc.stringMatching(/^[a-z0-9._-]{1,20}$/),
   fc.constantFrom("example.org", "td", "a", "example.org.evil.com", "x".repeat(255), "y".repeat(256)),
 );
-const segArb = fc.oneof(fc.stringMatching(/^[A-Za-z0-9._-]{1,10}$/), fc.constantFrom("ns", "sa", "default", "a", "..a", "a.."));
+const segArb = fc.oneof(
+  fc.stringMatching(/^[A-Za-z0-9._-]{1,10}$/),
+  fc.constantFrom("ns", "sa", "default", "a", "..a", "a.."),
+);
 const pathArb = fc.oneof(
   { weight: 5, arbitrary: fc.array(segArb, { maxLength: 6 }).map((s) => s.map((x) => `/${x}`).join("")) },
   { weight: 1, arbitrary: fc.integer({ min: 1, max: 2100 }).map((n) => `/${"p".repeat(n)}`) },
@@ -31,14 +47,19 @@ const validishId = fc.oneof(
   // Right at the 2048-byte limit, where an off-by-one would hide.
   {
     weight: 1,
-    arbitrary: fc.tuple(tdArb, fc.integer({ min: -2, max: 2 }), fc.array(segArb, { maxLength: 3 })).map(([td, delta, segs]) => {
-      const head = `spiffe://${td}${segs.map((x) => `/${x}`).join("")}/`;
-      return head + "q".repeat(Math.max(1, 2048 + delta - head.length));
-    }),
+    arbitrary: fc
+      .tuple(tdArb, fc.integer({ min: -2, max: 2 }), fc.array(segArb, { maxLength: 3 }))
+      .map(([td, delta, segs]) => {
+        const head = `spiffe://${td}${segs.map((x) => `/${x}`).join("")}/`;
+        return head + "q".repeat(Math.max(1, 2048 + delta - head.length));
+      }),
   },
 );
 const idAlphabet = fc.oneof(
-  { weight: 3, arbitrary: fc.constantFrom("/", "//", ".", "..", ":", "@", "%", "%2F", "?", "#", "A", "Z", "a", "-", "_", " ") },
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom("/", "//", ".", "..", ":", "@", "%", "%2F", "?", "#", "A", "Z", "a", "-", "_", " "),
+  },
   { weight: 1, arbitrary: fc.constantFrom("spiffe://", "SPIFFE", "\u0000", "é", "\ud800", "\u0130", "\u212a") },
   { weight: 1, arbitrary: fc.string({ maxLength: 2 }) },
 );
@@ -64,7 +85,11 @@ export const spiffeIdSuite: FuzzSuite = {
           const s = edits ? applyStringEdits(valid, edits) : valid;
           const want = oracle(s);
           const got = outcome([SpiffeIdError], () => parseSpiffeId(s));
-          assert.equal(got.ok, want !== undefined, `parser ${got.ok ? "accepted" : "rejected"} ${JSON.stringify(s.slice(0, 120))}`);
+          assert.equal(
+            got.ok,
+            want !== undefined,
+            `parser ${got.ok ? "accepted" : "rejected"} ${JSON.stringify(s.slice(0, 120))}`,
+          );
           if (got.ok && want) {
             const id = got.value;
             assert.equal(id.toString(), s);
@@ -84,12 +109,20 @@ export const spiffeIdSuite: FuzzSuite = {
         "spiffe-id/from-path-validates",
         1500,
         60_000,
-        fc.property(tdArb.filter((t) => t.length <= 255), fc.oneof(pathArb, pathArb.map((p) => `${p}/`), fc.string({ maxLength: 12 })), (tdName, path) => {
-          const td: TrustDomain = parseTrustDomain(tdName);
-          const got = outcome([SpiffeIdError], () => SpiffeId.fromPath(td, path));
-          const want = oracle(`spiffe://${tdName}${path}`);
-          assert.equal(got.ok, want !== undefined && want.td === tdName, `${tdName} ${JSON.stringify(path)}`);
-        }),
+        fc.property(
+          tdArb.filter((t) => t.length <= 255),
+          fc.oneof(
+            pathArb,
+            pathArb.map((p) => `${p}/`),
+            fc.string({ maxLength: 12 }),
+          ),
+          (tdName, path) => {
+            const td: TrustDomain = parseTrustDomain(tdName);
+            const got = outcome([SpiffeIdError], () => SpiffeId.fromPath(td, path));
+            const want = oracle(`spiffe://${tdName}${path}`);
+            assert.equal(got.ok, want !== undefined && want.td === tdName, `${tdName} ${JSON.stringify(path)}`);
+          },
+        ),
       ),
 
       defineProperty(
@@ -106,9 +139,13 @@ export const spiffeIdSuite: FuzzSuite = {
             const base = `spiffe://${ptd}${psegs.map((x) => `/${x}`).join("")}`;
             const prefix = strict ? `${base}/` : base;
             const id = `spiffe://${itd}${isegs.map((x) => `/${x}`).join("")}`;
-            const allow = compileAllowlist({ exact: [], prefix: [prefix], "trust-domains": [], patterns: [] }, "allowlist");
+            const allow = compileAllowlist(
+              { exact: [], prefix: [prefix], "trust-domains": [], patterns: [] },
+              "allowlist",
+            );
             const parsed = parseSpiffeId(id);
-            const matched = allow.match({ spiffeId: id, trustDomain: parsed.trustDomain.name, path: parsed.path }) === "prefix";
+            const matched =
+              allow.match({ spiffeId: id, trustDomain: parsed.trustDomain.name, path: parsed.path }) === "prefix";
             const strictBelow = strict && psegs.length > 0;
             assert.equal(matched, underOracle(id, base, strictBelow), `${prefix} vs ${id}`);
           },

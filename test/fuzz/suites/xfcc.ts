@@ -87,7 +87,13 @@ const pairArb: fc.Arbitrary<ModelPair> = fc
 
 /** Mostly small headers; now and then one past a limit (elements, pairs) so both sides of each are seen. */
 const modelArb: fc.Arbitrary<ModelElement[]> = fc.oneof(
-  { weight: 12, arbitrary: fc.array(fc.record({ pairs: fc.array(pairArb, { minLength: 1, maxLength: 7 }) }), { minLength: 1, maxLength: 4 }) },
+  {
+    weight: 12,
+    arbitrary: fc.array(fc.record({ pairs: fc.array(pairArb, { minLength: 1, maxLength: 7 }) }), {
+      minLength: 1,
+      maxLength: 4,
+    }),
+  },
   {
     weight: 1,
     arbitrary: fc.array(fc.record({ pairs: fc.array(pairArb, { minLength: 1, maxLength: 2 }) }), {
@@ -99,10 +105,13 @@ const modelArb: fc.Arbitrary<ModelElement[]> = fc.oneof(
     weight: 1,
     arbitrary: fc.array(
       fc.record({
-        pairs: fc.array(pairArb.filter((p) => typeof p.key !== "string" || (REPEATED as readonly string[]).includes(p.key)), {
-          minLength: XFCC_MAX_PAIRS_PER_ELEMENT - 2,
-          maxLength: XFCC_MAX_PAIRS_PER_ELEMENT + 2,
-        }),
+        pairs: fc.array(
+          pairArb.filter((p) => typeof p.key !== "string" || (REPEATED as readonly string[]).includes(p.key)),
+          {
+            minLength: XFCC_MAX_PAIRS_PER_ELEMENT - 2,
+            maxLength: XFCC_MAX_PAIRS_PER_ELEMENT + 2,
+          },
+        ),
       }),
       { minLength: 1, maxLength: 2 },
     ),
@@ -117,11 +126,15 @@ function quote(value: string, escapeAll: boolean): string {
 
 function serialise(model: readonly ModelElement[], elementSep: readonly string[] = []): string {
   return model
-    .map((el, k) =>
-      (k > 0 ? (elementSep[k % Math.max(1, elementSep.length)] ?? "") : "") +
-      el.pairs
-        .map((p) => `${p.keySpelling}${p.owsBeforeEq}=${p.quoted ? quote(p.value, p.escapeAll) : p.value}${p.owsAfterValue}`)
-        .join(";"),
+    .map(
+      (el, k) =>
+        (k > 0 ? (elementSep[k % Math.max(1, elementSep.length)] ?? "") : "") +
+        el.pairs
+          .map(
+            (p) =>
+              `${p.keySpelling}${p.owsBeforeEq}=${p.quoted ? quote(p.value, p.escapeAll) : p.value}${p.owsAfterValue}`,
+          )
+          .join(";"),
     )
     .join(",");
 }
@@ -165,9 +178,33 @@ function canonical(els: readonly XfccElement[]): string {
 }
 
 const xfccAlphabet = fc.oneof(
-  { weight: 4, arbitrary: fc.constantFrom(",", ";", "=", '"', "\\", " ", "\t", "%", "%2", "%41", "%ZZ", "%E9", "%C3%A9", "%ED%A0%80") },
-  { weight: 3, arbitrary: fc.constantFrom("By", "Hash", "Cert", "Chain", "Subject", "URI", "DNS", "cert", "CHAIN", "x-y") },
-  { weight: 2, arbitrary: fc.constantFrom("-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----", "%0A", "MII", "==", "\n") },
+  {
+    weight: 4,
+    arbitrary: fc.constantFrom(
+      ",",
+      ";",
+      "=",
+      '"',
+      "\\",
+      " ",
+      "\t",
+      "%",
+      "%2",
+      "%41",
+      "%ZZ",
+      "%E9",
+      "%C3%A9",
+      "%ED%A0%80",
+    ),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom("By", "Hash", "Cert", "Chain", "Subject", "URI", "DNS", "cert", "CHAIN", "x-y"),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom("-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----", "%0A", "MII", "==", "\n"),
+  },
   { weight: 2, arbitrary: fc.string({ maxLength: 3 }) },
 );
 
@@ -187,7 +224,10 @@ export const xfccSuite: FuzzSuite = {
         1500,
         120_000,
         fc.property(modelArb, fc.array(fc.constantFrom(",", " ", "\t", "  "), { maxLength: 3 }), (model, seps) => {
-          const header = serialise(model, seps.map((s) => (s === "," ? "" : s)));
+          const header = serialise(
+            model,
+            seps.map((s) => (s === "," ? "" : s)),
+          );
           const want = expected(model);
           const got = outcome([XfccError], () => parseXfcc(header));
           if (want === "error") {
@@ -205,35 +245,43 @@ export const xfccSuite: FuzzSuite = {
         "xfcc/arbitrary-text",
         2000,
         150_000,
-        fc.property(fc.array(xfccAlphabet, { maxLength: 30 }), fc.constantFrom("first", "last") as fc.Arbitrary<"first" | "last">, (parts, which) => {
-          const header = parts.join("");
-          const parsed = outcome([XfccError], () => parseXfcc(header));
-          if (parsed.ok) {
-            assert.ok(parsed.value.length >= 1 && parsed.value.length <= XFCC_MAX_ELEMENTS);
-            assert.deepEqual(parseXfcc(canonical(parsed.value)), parsed.value);
-          }
-          // The certificate step on top may only add CredentialErrors (bad URL encoding, PEM, no Cert).
-          const certs = outcome([CredentialError], () => xfccCertificates(header, which));
-          if (certs.ok) assert.ok(parsed.ok && certs.value.der.length >= 1);
-        }),
+        fc.property(
+          fc.array(xfccAlphabet, { maxLength: 30 }),
+          fc.constantFrom("first", "last") as fc.Arbitrary<"first" | "last">,
+          (parts, which) => {
+            const header = parts.join("");
+            const parsed = outcome([XfccError], () => parseXfcc(header));
+            if (parsed.ok) {
+              assert.ok(parsed.value.length >= 1 && parsed.value.length <= XFCC_MAX_ELEMENTS);
+              assert.deepEqual(parseXfcc(canonical(parsed.value)), parsed.value);
+            }
+            // The certificate step on top may only add CredentialErrors (bad URL encoding, PEM, no Cert).
+            const certs = outcome([CredentialError], () => xfccCertificates(header, which));
+            if (certs.ok) assert.ok(parsed.ok && certs.value.der.length >= 1);
+          },
+        ),
       ),
 
       defineProperty(
         "xfcc/mutated-real-header",
         1500,
         120_000,
-        fc.property(stringEdits(xfccAlphabet), fc.constantFrom("first", "last") as fc.Arbitrary<"first" | "last">, (edits, which) => {
-          // Not vacuous: the unmutated header yields exactly the leaf and its intermediate.
-          const clean = xfccCertificates(real, which);
-          assert.equal(clean.from, "chain");
-          assert.ok(bytesEqual(clean.der[0] as Uint8Array, svid.der) && clean.der.length === 2);
-          const header = applyStringEdits(real, edits);
-          const res = outcome([CredentialError], () => xfccCertificates(header, which));
-          if (res.ok) {
-            assert.ok(res.value.der.length >= 1 && res.value.der.length <= 8);
-            for (const d of res.value.der) assert.ok(d instanceof Uint8Array && d.length > 0);
-          }
-        }),
+        fc.property(
+          stringEdits(xfccAlphabet),
+          fc.constantFrom("first", "last") as fc.Arbitrary<"first" | "last">,
+          (edits, which) => {
+            // Not vacuous: the unmutated header yields exactly the leaf and its intermediate.
+            const clean = xfccCertificates(real, which);
+            assert.equal(clean.from, "chain");
+            assert.ok(bytesEqual(clean.der[0] as Uint8Array, svid.der) && clean.der.length === 2);
+            const header = applyStringEdits(real, edits);
+            const res = outcome([CredentialError], () => xfccCertificates(header, which));
+            if (res.ok) {
+              assert.ok(res.value.der.length >= 1 && res.value.der.length <= 8);
+              for (const d of res.value.der) assert.ok(d instanceof Uint8Array && d.length > 0);
+            }
+          },
+        ),
       ),
 
       defineProperty(
@@ -250,7 +298,9 @@ export const xfccSuite: FuzzSuite = {
             // Any valid URL encoding and any PEM line width read back as the same DER.
             const leaf = urlEncode(toPem(svid.der, width, crlf), mask, upper);
             const chain = urlEncode(svid.chain.map((d) => toPem(d, width, crlf)).join(""), mask, upper);
-            const pairs = [keys !== "chain" ? `Cert="${leaf}"` : "", keys !== "cert" ? `Chain=${chain}` : ""].filter(Boolean);
+            const pairs = [keys !== "chain" ? `Cert="${leaf}"` : "", keys !== "cert" ? `Chain=${chain}` : ""].filter(
+              Boolean,
+            );
             const got = xfccCertificates(`By=x;${pairs.join(";")}`);
             assert.ok(bytesEqual(got.der[0] as Uint8Array, svid.der));
             assert.equal(got.der.length, keys === "cert" ? 1 : 2);
