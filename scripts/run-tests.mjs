@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Node 20's test runner neither expands globs nor finds .ts files, so we list them here.
-// Usage: npm test [-- <substring filter>...]
+// Usage: npm test [-- [--verbose] <substring filter>...]. Prints the failures and a summary; --verbose (or
+// TEST_VERBOSE=1) prints every test.
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
@@ -15,7 +16,9 @@ function walk(dir) {
   return out;
 }
 
-const filters = process.argv.slice(2);
+const args = process.argv.slice(2);
+const verbose = args.includes("--verbose") || process.env.TEST_VERBOSE === "1";
+const filters = args.filter((a) => a !== "--verbose");
 let files = walk("test").sort();
 if (filters.length > 0) files = files.filter((f) => filters.some((s) => f.includes(s)));
 if (files.length === 0) {
@@ -30,9 +33,13 @@ if (major < 22 || (major === 22 && minor < 15)) {
     `npm test: warning: Node.js ${process.version} is unsupported (past end of life or below engines >=22.15.0); use Node.js 24 LTS (\`bash scripts/peers.sh node\` installs one)`,
   );
 }
+const reporter = verbose ? ["--test-reporter=spec"] : ["--test-reporter=./scripts/test-reporter.mjs"];
+console.log(
+  `npm test: ${files.length} test files${verbose ? "" : "; failures and the summary only (--verbose: every test)"}`,
+);
 const res = spawnSync(
   process.execPath,
-  ["--import", "tsx", "--test", "--test-concurrency=2", "--test-timeout=120000", ...files],
+  ["--import", "tsx", "--test", "--test-concurrency=2", "--test-timeout=120000", ...reporter, ...files],
   { stdio: "inherit", env: { ...process.env, SPIFFE_AUTHZ_NODE_WARNED: "1" } },
 );
 process.exit(res.status ?? 1);
