@@ -1,14 +1,22 @@
+import { openSync } from "node:fs";
 import { pino, type Logger } from "pino";
 
 export type { Logger };
 
+// Marks loggers made by createLogger (children inherit it through their prototype), whose line format is
+// therefore known: see preformattedLines.
+const OWN_FORMAT = Symbol("spiffe-authz.log-format");
+
 /**
  * Structured JSON logs. `fd` 1 for `serve` (containers collect stdout), 2 for commands whose
- * stdout is their answer (`check`, `demo`).
+ * stdout is their answer (`check`, `demo`), or a file path.
+ * Writes are asynchronous; pino flushes what is left when the process exits.
  */
-export function createLogger(opts: { verbose?: boolean; level?: string; fd?: 1 | 2; name?: string } = {}): Logger {
+export function createLogger(
+  opts: { verbose?: boolean; level?: string; fd?: 1 | 2; dest?: string; name?: string } = {},
+): Logger {
   const level = opts.level ?? (opts.verbose ? "debug" : "info");
-  return pino(
+  const logger = pino(
     {
       name: opts.name ?? "spiffe-authz",
       level,
@@ -16,11 +24,90 @@ export function createLogger(opts: { verbose?: boolean; level?: string; fd?: 1 |
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    pino.destination({ fd: opts.fd ?? 1, sync: false }),
+    // A file is opened here, synchronously, so that lines written before an early exit are not lost to an
+    // asynchronous open still under way.
+    pino.destination({ dest: opts.dest !== undefined ? openSync(opts.dest, "a") : (opts.fd ?? 1), sync: false }),
   );
+  Object.defineProperty(logger, OWN_FORMAT, { value: true });
+  return logger;
 }
 
 /** A logger that drops everything, for tests and library use. */
 export function silentLogger(): Logger {
   return pino({ level: "silent" });
+}
+
+/** Writes whole log lines that the caller has serialised itself; see preformattedLines. */
+export interface LineWriter {
+  /**
+   * One line at `level`, the same bytes `logger[level]({...}, msg)` would write: `fields` is the object's
+   * members as JSON without the braces (`"a":1,"b":"x"`).
+   */
+  write(level: "info" | "warn", fields: string, msg: string): void;
+}
+
+interface Destination {
+  write(s: string): unknown;
+  flushSync?(): void;
+}
+
+// Lines a LineWriter holds until the end of the event-loop turn; written out at exit too.
+const pendingFlushes = new Set<() => void>();
+process.once("exit", () => {
+  for (const flush of pendingFlushes) flush();
+});
+
+/** Lines of one event-loop turn go out in one write; a batch is capped so no write grows large. */
+const MAX_BATCH_CHARS = 8192;
+
+/**
+ * For a logger made by createLogger, a writer that produces its lines directly: level label, ISO time, the
+ * logger's bindings, the fields, the message, in pino's order, onto the logger's own stream. For a caller that
+ * writes one line per request (the audit log): the caller keeps parts of each line serialised instead of
+ * handing pino an object to walk, and the lines of one event-loop turn reach the stream as one string, because
+ * pino's stream (sonic-boom) measures its whole pending buffer on every write. A line written by the logger
+ * itself during the same turn may therefore come before them. Undefined for any other logger: callers fall back
+ * to the logger.
+ */
+export function preformattedLines(logger: Logger): LineWriter | undefined {
+  const internals = logger as unknown as Record<symbol, unknown>;
+  if (internals[OWN_FORMAT] !== true) return undefined;
+  const stream = internals[pino.symbols.streamSym] as Destination;
+  const bindings = internals[pino.symbols.chindingsSym] as string; // ',"pid":1,"name":"spiffe-authz",…'
+  let lastMs = -1;
+  let lastTime = "";
+  let pending = "";
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    if (pending === "") return;
+    const batch = pending;
+    pending = "";
+    stream.write(batch);
+  };
+  const flushAtExit = () => {
+    flush();
+    try {
+      stream.flushSync?.();
+    } catch {
+      // the stream is gone or not open yet: nothing more can be done at exit
+    }
+  };
+  pendingFlushes.add(flushAtExit);
+  return {
+    write(level, fields, msg) {
+      if (!logger.isLevelEnabled(level)) return;
+      const ms = Date.now();
+      if (ms !== lastMs) {
+        lastMs = ms;
+        lastTime = new Date(ms).toISOString();
+      }
+      pending += `{"level":"${level}","time":"${lastTime}"${bindings}${fields && ","}${fields},"msg":${JSON.stringify(msg)}}\n`;
+      if (pending.length >= MAX_BATCH_CHARS) flush();
+      else if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
+    },
+  };
 }

@@ -1,7 +1,7 @@
 // Child processes of the benches: a server host (./server-host.mjs, over dist/), the open-loop driver
 // (./open-loop-driver.ts), and the real CLI (`serve`, built or through tsx).
 import { fork, spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { BodySpec, DriverRequest, DriverStats, Expect } from "./open-loop-driver.js";
@@ -22,6 +22,11 @@ export interface HostSpec {
   /** Config object (authz), as a config file would hold it. */
   config?: unknown;
   telemetry?: boolean;
+  /**
+   * Where the server's own logs (audit lines included) go. Unset: a silent logger, nothing written. A path: the
+   * real logger, as `serve` builds it, writing to stdout, which is that file — what a container runtime collects.
+   */
+  logFile?: string;
 }
 
 export interface MemReport {
@@ -46,11 +51,19 @@ export interface ServerHost {
 
 /** A server under test in its own process (node [--expose-gc] server-host.mjs, over dist/: call ensureBuilt() first). */
 export async function startServerHost(spec: HostSpec, opts: { exposeGc?: boolean } = {}): Promise<ServerHost> {
+  const out = spec.logFile ? openSync(spec.logFile, "a") : "inherit";
   const child = fork(here("./server-host.mjs"), [JSON.stringify(spec)], {
-    execArgv: opts.exposeGc ? ["--expose-gc"] : [],
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
+    execArgv: [
+      ...(opts.exposeGc ? ["--expose-gc"] : []),
+      // BENCH_CPU_PROF=<dir>: a V8 CPU profile of every spiffe-authz under test, to explain a figure.
+      ...(spec.kind === "authz" && process.env.BENCH_CPU_PROF
+        ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
+        : []),
+    ],
+    stdio: ["ignore", out, "inherit", "ipc"],
     cwd: ROOT,
   });
+  if (typeof out === "number") closeSync(out); // the child holds its own copy
   const died = exitError(child, `${spec.kind} server`);
   died.catch(() => undefined);
   const ready = await Promise.race([

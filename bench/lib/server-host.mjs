@@ -43,7 +43,7 @@ if (spec.kind === "noop") {
   const { startServer } = await import(new URL("server.js", dist).href);
   const { parseConfig } = await import(new URL("config/load.js", dist).href);
   const { parseListenAddress, parseWorkloadApiAddress } = await import(new URL("cli/address.js", dist).href);
-  const { silentLogger } = await import(new URL("log.js", dist).href);
+  const { createLogger, silentLogger } = await import(new URL("log.js", dist).href);
   const server = await startServer(
     {
       listen: [parseListenAddress("127.0.0.1:0", "bench")],
@@ -55,7 +55,7 @@ if (spec.kind === "noop") {
       drainTimeoutMs: 1000,
       workers: 1,
     },
-    silentLogger(),
+    spec.logFile ? createLogger({}) : silentLogger(),
     { telemetry: spec.telemetry ?? true },
   );
   target = server.grpcTargets[0];

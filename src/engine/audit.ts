@@ -2,7 +2,7 @@
 // It records who (SPIFFE ID), what (request method, path without query), the outcome and why; never
 // certificates, headers or tokens. Bypass decisions (log_and_allow, fail_open) are security-relevant and
 // always logged at warn, whatever `audit.log-success` says.
-import type { Logger } from "../log.js";
+import { preformattedLines, type Logger } from "../log.js";
 import type { DecisionContext, DecisionListener } from "./engine.js";
 import type { AuthzRequest, Decision } from "./types.js";
 
@@ -79,19 +79,75 @@ export function auditRecord(
   return rec;
 }
 
+// An audit line in two parts, each serialised on its own: the decision's share (outcome, identity, route,
+// certificate, policy version) and the request's share (what differs between two requests answered alike).
+// Together they are exactly the members of auditRecord(); test/engine/audit.test.ts holds them to it.
+const REQUEST_KEYS = new Set<string>([
+  "transport",
+  "request_method",
+  "path",
+  "duration_ms",
+  "request_id",
+  "correlation_id",
+  "traceparent",
+] satisfies Array<keyof AuditRecord>);
+
+const EMPTY_REQUEST: AuthzRequest = { transport: "envoy", headers: new Map(), method: "", path: "" };
+
+function decisionShare(d: Decision, ctx: DecisionContext): string {
+  let out = "";
+  for (const [k, v] of Object.entries(auditRecord(EMPTY_REQUEST, d, 0, ctx))) {
+    if (v === undefined || REQUEST_KEYS.has(k)) continue;
+    out += `,${JSON.stringify(k)}:${JSON.stringify(v)}`;
+  }
+  return out.slice(1);
+}
+
+function requestShare(req: AuthzRequest, durationSeconds: number): string {
+  let out =
+    `"transport":${JSON.stringify(req.transport)},"request_method":${JSON.stringify(cap(req.method))}` +
+    `,"path":${JSON.stringify(pathOnly(req.path))},"duration_ms":${Math.round(durationSeconds * 1e6) / 1e3}`;
+  if (req.requestId) out += `,"request_id":${JSON.stringify(cap(req.requestId))}`;
+  if (req.correlationId) out += `,"correlation_id":${JSON.stringify(cap(req.correlationId))}`;
+  if (req.traceparent) out += `,"traceparent":${JSON.stringify(cap(req.traceparent))}`;
+  return out;
+}
+
+const MSG = "authz decision";
+const MSG_BYPASS = "authz decision (verification bypassed)";
+
 /**
  * A decision listener writing audit lines through `logger`. Settings come from the policy in force for
  * each decision (`ctx.policy.config.audit`), so a config reload applies without re-subscribing.
+ *
+ * Every decision is audited by default, so a line must cost little. A hot client gets the same frozen Decision
+ * back for as long as policy, route and clock second stay the same (see decide.ts); the decision's share of its
+ * line is serialised once and kept beside that Decision, and each request adds only its own fields. With a
+ * logger from createLogger the line is written preformatted (log.ts preformattedLines); with any other logger
+ * the record goes through the logger as an object. The record is the same either way.
  */
 export function createAuditListener(logger: Logger): DecisionListener {
+  const lines = preformattedLines(logger);
+  const shares = new WeakMap<Decision, { ctx: DecisionContext; json: string }>();
+  const shareOf = (d: Decision, ctx: DecisionContext): string => {
+    // Only a frozen Decision is handed to more than one request; another is serialised for its one line.
+    if (!Object.isFrozen(d)) return decisionShare(d, ctx);
+    const known = shares.get(d);
+    if (known && known.ctx === ctx) return known.json;
+    const json = decisionShare(d, ctx);
+    shares.set(d, { ctx, json });
+    return json;
+  };
   return (req, decision, durationSeconds, ctx) => {
     const audit = ctx.policy.config.audit;
     const bypass = decision.reason === "log_and_allow" || decision.reason === "fail_open";
-    if (bypass) {
-      logger.warn(auditRecord(req, decision, durationSeconds, ctx), "authz decision (verification bypassed)");
+    if (!bypass && (decision.allow ? !audit["log-success"] : !audit["log-failure"])) return;
+    const level = bypass ? "warn" : "info";
+    const msg = bypass ? MSG_BYPASS : MSG;
+    if (!lines) {
+      logger[level](auditRecord(req, decision, durationSeconds, ctx), msg);
       return;
     }
-    if (decision.allow ? !audit["log-success"] : !audit["log-failure"]) return;
-    logger.info(auditRecord(req, decision, durationSeconds, ctx), "authz decision");
+    lines.write(level, `${shareOf(decision, ctx)},${requestShare(req, durationSeconds)}`, msg);
   };
 }
