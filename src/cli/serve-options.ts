@@ -1,6 +1,6 @@
 // `serve` settings from flags, environment and config file: flag beats env beats file beats default.
 import { parseArgs } from "node:util";
-import { availableParallelism } from "node:os";
+import { autoWorkers } from "./cpu-quota.js";
 import { UsageError } from "./errors.js";
 import {
   isLoopback,
@@ -65,7 +65,7 @@ function envStr(env: Env, name: string): string | undefined {
 }
 
 function parseWorkers(value: string, what: string): number {
-  if (value === "auto") return availableParallelism();
+  if (value === "auto") return autoWorkers();
   if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 256)
     throw new UsageError(`${what}: expected a number from 1 to 256 or auto, got "${value}"`);
   return Number(value);

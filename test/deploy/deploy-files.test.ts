@@ -144,8 +144,8 @@ test("config snippets in deploy/ and the README pass our config schema and compi
     ["deploy/config.example.yaml", parseYaml(read("deploy/config.example.yaml"))],
     ["deploy/compose/spiffe-authz.yaml", parseYaml(read("deploy/compose/spiffe-authz.yaml"))],
     [
-      "deploy/kubernetes/configmap.yaml",
-      parseYaml(parseYaml(read("deploy/kubernetes/configmap.yaml")).data["config.yaml"]),
+      "deploy/kubernetes/10-configmap.yaml",
+      parseYaml(parseYaml(read("deploy/kubernetes/10-configmap.yaml")).data["config.yaml"]),
     ],
   ];
   for (const [name, value] of snippets) {
