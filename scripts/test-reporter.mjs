@@ -10,8 +10,8 @@ async function* failuresAndSummary(source) {
       // A suite (or parent test) fails because a child did: the child is reported, the parent adds nothing.
       if (event.data.details?.error?.failureType === "subtestsFailed") continue;
       yield event;
-    } else if (event.type === "test:diagnostic" && event.data.nesting === 0) {
-      yield event; // the run's summary: tests, pass, fail, cancelled, skipped, duration_ms
+    } else if (event.type === "test:diagnostic" && event.data.nesting === 0 && event.data.file === undefined) {
+      yield event; // the run's summary (tests, pass, fail, cancelled, skipped, duration_ms), not a test's own notes
     }
   }
 }

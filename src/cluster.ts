@@ -5,6 +5,7 @@ import cluster, { type Worker } from "node:cluster";
 import type { ServeOptions } from "./cli/serve-options.js";
 import type { Logger } from "./log.js";
 import { startServer } from "./server.js";
+import { guardStartup } from "./cli/startup-signals.js";
 import { clearStaleSocket } from "./grpc/host.js";
 import { compilePolicy } from "./policy/index.js";
 import { TrustStore } from "./trust/store.js";
@@ -50,8 +51,22 @@ export async function runCluster(opts: ServeOptions, log: Logger): Promise<numbe
   for (const a of [...opts.listen, ...(opts.plaintextListen ?? [])])
     if (a.kind === "unix" && a.path) await clearStaleSocket(a.path);
   const readiness = new Map<number, boolean>();
+  const reported = new Set<number>();
   const startedAt = new Map<number, number>();
   let stopping = false;
+  // SIGHUP re-reads the config in every worker (each holds its own policy); the primary only passes it on, to
+  // the workers that have started (one still starting reads the file as it starts, and until its handlers are
+  // in place a SIGHUP would kill it).
+  process.on("SIGHUP", () => {
+    if (stopping) return;
+    if (!opts.configPath) {
+      log.warn("SIGHUP ignored: serving without --config, there is no config file to re-read");
+      return;
+    }
+    const started = Object.values(cluster.workers ?? {}).filter((w) => w && reported.has(w.id));
+    log.info({ workers: started.length }, "SIGHUP: every started worker re-reads the config file");
+    for (const w of started) w?.process.kill("SIGHUP");
+  });
   let giveUp: ((code: number) => void) | undefined;
   // Workers that die soon after they start (a port in use, a broken mount) would otherwise be re-forked in a
   // tight loop. Restarts back off exponentially per round of early deaths; after EARLY_DEATH_ROUNDS rounds the
@@ -63,12 +78,15 @@ export async function runCluster(opts: ServeOptions, log: Logger): Promise<numbe
     readiness.set(w.id, false);
     startedAt.set(w.id, Date.now());
     w.on("message", (m: unknown) => {
-      if (isReady(m)) readiness.set(w.id, m.ready);
+      if (!isReady(m)) return;
+      readiness.set(w.id, m.ready);
+      reported.add(w.id);
     });
     return w;
   };
   cluster.on("exit", (w, code, signal) => {
     readiness.delete(w.id);
+    reported.delete(w.id);
     const lived = Date.now() - (startedAt.get(w.id) ?? 0);
     startedAt.delete(w.id);
     if (stopping) return;
@@ -134,7 +152,9 @@ export async function runCluster(opts: ServeOptions, log: Logger): Promise<numbe
 
 async function runWorker(opts: ServeOptions, log: Logger): Promise<number> {
   // The primary owns the metrics port; workers answer its snapshot requests over IPC instead.
+  const starting = guardStartup(log);
   const server = await startServer({ ...opts, metrics: null }, log);
+  if (starting.done()) server.reloadConfig();
   serveSnapshotsToPrimary(server.telemetry);
   const report = () => process.send?.({ type: READY, ready: server.store.ready() } satisfies ReadyMessage);
   server.store.onChange(report);

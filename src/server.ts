@@ -26,6 +26,8 @@ export interface RunningServer {
   readonly telemetry: Telemetry;
   /** The /metrics server's URL, when one runs. */
   readonly metricsUrl: string | undefined;
+  /** Re-reads the config file, as SIGHUP does (a warning when serving without one). */
+  reloadConfig(): void;
   /** Drains (health NOT_SERVING, in-flight calls finish or are cancelled at the drain timeout) and stops. */
   stop(): Promise<void>;
 }
@@ -211,9 +213,11 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
   );
 
   // SIGHUP re-reads the config file; a bad one is logged and the old one stays.
-  const onHup = () => {
+  const reloadConfig = () => {
     if (opts.configPath) config.reloadFile(opts.configPath);
+    else log.warn("SIGHUP ignored: serving without --config, there is no config file to re-read");
   };
+  const onHup = () => reloadConfig();
   process.on("SIGHUP", onHup);
 
   return {
@@ -223,6 +227,7 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
     config,
     telemetry,
     metricsUrl: metrics?.url,
+    reloadConfig,
     async stop() {
       process.off("SIGHUP", onHup);
       host.setServing(false);

@@ -1,6 +1,7 @@
 import { resolveServeOptions, SERVE_USAGE } from "./serve-options.js";
 import { createLogger } from "../log.js";
 import { startServer } from "../server.js";
+import { guardStartup } from "./startup-signals.js";
 
 /** `serve`: runs until SIGTERM/SIGINT, then drains and exits 0. */
 export async function serveCommand(argv: string[]): Promise<number> {
@@ -14,7 +15,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
     const { runCluster } = await import("../cluster.js");
     return runCluster(opts, log);
   }
+  const starting = guardStartup(log);
   const server = await startServer(opts, log);
+  if (starting.done()) server.reloadConfig();
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {

@@ -8,7 +8,8 @@ describe("a suite", () => {
     assert.deepEqual({ allow: true, ids: ["spiffe://td/a"] }, { allow: true, ids: ["spiffe://td/b"] });
   });
 });
-test("a passing top-level test", () => {
+test("a passing top-level test", (t) => {
   console.log("stdout of a passing test");
+  t.diagnostic("a note of a passing test");
 });
 test("a skipped test", { skip: "fixture" }, () => {});

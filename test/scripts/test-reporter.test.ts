@@ -30,6 +30,7 @@ test("the failure with its diff and location, then the summary; passing tests pr
   assert.match(out, /ℹ skipped 1\b/);
   assert.doesNotMatch(out, /a passing (test inside it|top-level test)/);
   assert.doesNotMatch(out, /stdout of a passing test/);
+  assert.doesNotMatch(out, /a note of a passing test/);
   assert.doesNotMatch(out, /✖ a suite/, "the suite fails only because its child did: not reported again");
 });
 
