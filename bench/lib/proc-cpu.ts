@@ -1,0 +1,45 @@
+// CPU time of a process and its descendants from /proc (utime + stime), for "CPU seconds per 1000 requests".
+import { execFileSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+
+let ticksPerSecond: number | undefined;
+function clkTck(): number {
+  if (ticksPerSecond === undefined) {
+    const t = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+    ticksPerSecond = Number.isFinite(t) && t > 0 ? t : 100;
+  }
+  return ticksPerSecond;
+}
+
+function ownTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // The command name may hold spaces and parentheses: fields are counted after the last ')'.
+  const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // rest[0] is field 3 (state); utime and stime are fields 14 and 15.
+  return Number(rest[11]) + Number(rest[12]);
+}
+
+function children(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+      readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number),
+    );
+  } catch {
+    return [];
+  }
+}
+
+/** CPU seconds used so far by `pid` and its live descendants (spiffe-authz --workers: the workers too). */
+export function treeCpuSeconds(pid: number): number {
+  let ticks = 0;
+  const visit = (p: number) => {
+    try {
+      ticks += ownTicks(p);
+    } catch {
+      return; // gone
+    }
+    for (const c of children(p)) visit(c);
+  };
+  visit(pid);
+  return ticks / clkTck();
+}
