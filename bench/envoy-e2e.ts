@@ -11,10 +11,20 @@
 // Environment: BENCH_ENVOY_SECONDS (per chain per rate, split over the rounds; default 12), BENCH_ENVOY_ROUNDS
 // (default 3), BENCH_ENVOY_RATES (default 500,1000,2000; 50 % of the measured maximum is added),
 // BENCH_ENVOY_MAX_SECONDS (per chain, default 5), BENCH_ENVOY_MAX_WORKERS (default 32),
-// BENCH_ENVOY_AUTHZ_ARGS (extra `serve` flags, e.g. "--workers 2": an extra row, not the headline).
+// BENCH_ENVOY_AUTHZ_ARGS (extra `serve` flags, e.g. "--workers 2": an extra row, not the headline),
+// BENCH_ENVOY_PROFILE=1 (spiffe-authz under node --cpu-prof; its self time by function and origin is printed).
 // Needs the peers and the bench tools: `npm run peers -- --bench`. Exits 1 on a MISS or a wrong answer.
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, mkdirSync, openSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer, request, type Server } from "node:http";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
@@ -32,6 +42,7 @@ import {
   type ChainFigures,
   type TargetLine,
 } from "./lib/envoy-verdicts.js";
+import { summariseProfile } from "./lib/cpu-profile.js";
 import { treeCpuSeconds } from "./lib/proc-cpu.js";
 import { ensureBuilt } from "./lib/processes.js";
 import { suiteOutcome } from "./lib/verdicts.js";
@@ -60,6 +71,7 @@ const RATES = (process.env["BENCH_ENVOY_RATES"] ?? "500,1000,2000").split(",").m
   return v;
 });
 const AUTHZ_ARGS = (process.env["BENCH_ENVOY_AUTHZ_ARGS"] ?? "").split(/\s+/).filter(Boolean);
+const PROFILE = process.env["BENCH_ENVOY_PROFILE"] === "1";
 const TARGET_RATE = 1000;
 const CONFIG = join(ROOT, "deploy/config.example.yaml");
 
@@ -131,13 +143,29 @@ async function teardown(): Promise<void> {
     if (exited(c)) continue;
     const gone = new Promise((r) => c.once("exit", r));
     c.kill("SIGTERM");
-    const t = setTimeout(() => c.kill("SIGKILL"), 5000);
+    // spiffe-authz drains before it exits (and writes its --cpu-prof profile then).
+    const t = setTimeout(() => c.kill("SIGKILL"), 15_000);
     await gone;
     clearTimeout(t);
   }
   upstream.closeAllConnections();
   await new Promise<void>((r) => upstream.close(() => r()));
+  printProfile();
   await scene.teardown(failed);
+}
+/** With BENCH_ENVOY_PROFILE=1: where spiffe-authz's CPU went (the profile is written when it exits). */
+function printProfile(): void {
+  if (!PROFILE) return;
+  const dir = scene.path("profile");
+  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".cpuprofile")) : [];
+  if (files.length === 0) console.log("profile: spiffe-authz wrote no .cpuprofile");
+  for (const f of files) {
+    const s = summariseProfile(join(dir, f));
+    const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+    console.log(`\nspiffe-authz CPU profile (${f}, ${(s.totalMs / 1000).toFixed(1)} s wall, self time):`);
+    console.log(`  by origin: ${s.byOrigin.map((o) => `${o.name} ${pct(o.share)}`).join(", ")}`);
+    for (const fn of s.byFunction) console.log(`  ${pct(fn.share).padStart(7)}  ${fn.name}`);
+  }
 }
 
 // ── One measured step ────────────────────────────────────────────────────────────────────────────────────────
@@ -249,6 +277,7 @@ try {
   const authzPort = await freePort();
   const metricsPort = await freePort();
   const authz = spawnLogged("spiffe-authz", process.execPath, [
+    ...(PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${scene.path("profile")}`] : []),
     join(ROOT, "bin/spiffe-authz.js"),
     "serve",
     "--grpc-address",
@@ -331,9 +360,14 @@ try {
     envoy: envoy.child.pid!,
     authz: { none: undefined, rbac: undefined, "spiffe-authz": authz.child.pid!, "opa-envoy": opa.child.pid! },
   };
+  // Through (c): every request, and those answered with a decision (200 or 403; the rest timed out in Envoy).
   let spiffeAuthzRequests = 0;
+  let spiffeAuthzDecided = 0;
   const counted = (chain: Chain, s: Step) => {
-    if (chain === "spiffe-authz") spiffeAuthzRequests += total(s.result);
+    if (chain === "spiffe-authz") {
+      spiffeAuthzRequests += total(s.result);
+      spiffeAuthzDecided += ok200(s.result) + (s.result.codes.get(403) ?? 0);
+    }
     return s;
   };
 
@@ -392,12 +426,13 @@ try {
     authzCpu: number;
     envoyCpu: number;
     spanS: number;
+    sent: number;
   }
-  const figures = new Map<number, Record<Chain, ChainFigures & { achieved: number; whys: string[] }>>();
+  const figures = new Map<number, Record<Chain, ChainFigures & { achieved: number; sent: number; whys: string[] }>>();
   for (const rate of rates) {
     const acc = {} as Record<Chain, Acc>;
     for (const c of CHAINS)
-      acc[c] = { lat: [], p99s: [], requests: 0, bad: 0, whys: [], authzCpu: 0, envoyCpu: 0, spanS: 0 };
+      acc[c] = { lat: [], p99s: [], requests: 0, bad: 0, whys: [], authzCpu: 0, envoyCpu: 0, spanS: 0, sent: 0 };
     for (let round = 0; round < ROUNDS; round++) {
       for (const chain of CHAINS) {
         const s = counted(
@@ -414,9 +449,10 @@ try {
         a.authzCpu += s.authzCpu;
         a.envoyCpu += s.envoyCpu;
         a.spanS += s.result.spanS;
+        a.sent += s.result.sentRps;
       }
     }
-    const row = {} as Record<Chain, ChainFigures & { achieved: number; whys: string[] }>;
+    const row = {} as Record<Chain, ChainFigures & { achieved: number; sent: number; whys: string[] }>;
     for (const c of CHAINS) {
       const a = acc[c];
       const sorted = Float64Array.from(a.lat).sort();
@@ -431,6 +467,7 @@ try {
         authzCpuPer1k: (a.authzCpu / a.requests) * 1000,
         envoyCpuPer1k: (a.envoyCpu / a.requests) * 1000,
         achieved: a.requests / a.spanS,
+        sent: a.sent / ROUNDS,
         whys: a.whys,
       };
     }
@@ -456,9 +493,9 @@ try {
       `${loadEnd.map((x) => x.toFixed(2)).join(" ")} at end; ${new Date().toISOString()}, ${((performance.now() - t0) / 60_000).toFixed(1)} min ═══\n`,
   );
   console.log(
-    "| offered/s | chain | achieved/s | p50 ms | p99 ms | p99.9 ms | added p50 | added p99 | added p99.9 | authorizer CPU s / 1000 req | Envoy CPU s / 1000 req | wrong |",
+    "| offered/s | chain | sent/s | answered/s | p50 ms | p99 ms | p99.9 ms | added p50 | added p99 | added p99.9 | authorizer CPU s / 1000 req | Envoy CPU s / 1000 req | wrong |",
   );
-  console.log("|---|---|---|---|---|---|---|---|---|---|---|---|");
+  console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const [rate, row] of figures) {
     const base = row.none;
     for (const c of CHAINS) {
@@ -467,7 +504,7 @@ try {
       const authzCpu = c === "none" ? NaN : authorizerCpuPer1k(f, base, c === "rbac");
       const label = `${CHAIN_LABEL[c]}${rate === half ? " (50 % load)" : ""}`;
       console.log(
-        `| ${rate} | ${label} | ${f.achieved.toFixed(0)} | ${ms(f.p50Ms)} | ${ms(f.p99Ms)} | ${ms(f.p999Ms)} | ` +
+        `| ${rate} | ${label} | ${f.sent.toFixed(0)} | ${f.achieved.toFixed(0)} | ${ms(f.p50Ms)} | ${ms(f.p99Ms)} | ${ms(f.p999Ms)} | ` +
           `${c === "none" ? "—" : plus(d.p50Ms)} | ${c === "none" ? "—" : plus(d.p99Ms)} | ${c === "none" ? "—" : plus(d.p999Ms)} | ` +
           `${cpuText(authzCpu)}${c === "rbac" ? " (Envoy's extra)" : ""} | ${cpuText(f.envoyCpuPer1k)} | ${f.bad} |`,
       );
@@ -477,8 +514,11 @@ try {
     `\nmaximum (closed loop, ${MAX_WORKERS} workers, ${MAX_SECONDS} s): ${CHAINS.map((c) => `${c} ${maxRps[c].toFixed(0)}/s`).join(", ")}`,
   );
   console.log(
-    `audit: ${auditLines} JSON lines from spiffe-authz for ${spiffeAuthzRequests} requests through chain (c)` +
-      (auditLines === spiffeAuthzRequests ? " (one per decision)" : " — NOT one per decision"),
+    `audit: ${auditLines} JSON lines from spiffe-authz; through chain (c) ${spiffeAuthzRequests} requests, ` +
+      `${spiffeAuthzDecided} answered 200/403 by a decision` +
+      (auditLines >= spiffeAuthzDecided
+        ? " (every decision delivered was audited)"
+        : " — FEWER audit lines than decisions"),
   );
   for (const [rate, row] of figures)
     for (const c of CHAINS)
@@ -523,6 +563,7 @@ try {
     maxRps,
     auditLines,
     spiffeAuthzRequests,
+    spiffeAuthzDecided,
     figures: Object.fromEntries([...figures].map(([r, row]) => [r, row])),
     targets: lines,
     loadStart,

@@ -36,6 +36,8 @@ export interface AttackResult {
   latenciesMs: Float64Array;
   /** First request sent → last answer received, s. */
   spanS: number;
+  /** Requests sent per second (first to last send): the offered rate that vegeta kept. */
+  sentRps: number;
   /** The first few error texts vegeta recorded. */
   errors: string[];
 }
@@ -90,6 +92,7 @@ export async function attack(o: {
   const errors: string[] = [];
   let first = Infinity;
   let last = 0;
+  let lastSent = 0;
   let pending = "";
   const line = (l: string) => {
     if (!l) return;
@@ -104,6 +107,7 @@ export async function attack(o: {
     lat.push(ms);
     first = Math.min(first, ts);
     last = Math.max(last, ts + ms);
+    lastSent = Math.max(lastSent, ts);
     if (code === 0 && errors.length < 3) errors.push(l.split(",").slice(5, 7).join(",").slice(0, 200));
   };
   await run(VEGETA, ["encode", "--to", "csv", out], (chunk) => {
@@ -114,5 +118,6 @@ export async function attack(o: {
   });
   line(pending);
   const latenciesMs = Float64Array.from(lat).sort();
-  return { codes, latenciesMs, spanS: (last - first) / 1000, errors };
+  const sentRps = lat.length > 1 ? ((lat.length - 1) * 1000) / (lastSent - first) : NaN;
+  return { codes, latenciesMs, spanS: (last - first) / 1000, sentRps, errors };
 }
