@@ -43,7 +43,7 @@ import {
   type TargetLine,
 } from "./lib/envoy-verdicts.js";
 import { summariseProfile } from "./lib/cpu-profile.js";
-import { treeCpuSeconds } from "./lib/proc-cpu.js";
+import { threadCpuSeconds, treeCpuSeconds } from "./lib/proc-cpu.js";
 import { ensureBuilt } from "./lib/processes.js";
 import { suiteOutcome } from "./lib/verdicts.js";
 import { attack, missingBenchTool, OPA_ENVOY, VEGETA, type AttackResult, type ClientCert } from "./lib/vegeta.js";
@@ -162,7 +162,9 @@ function printProfile(): void {
   for (const f of files) {
     const s = summariseProfile(join(dir, f));
     const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
-    console.log(`\nspiffe-authz CPU profile (${f}, ${(s.totalMs / 1000).toFixed(1)} s wall, self time):`);
+    console.log(
+      `\nspiffe-authz CPU profile, main thread (${f}: ${(s.totalMs / 1000).toFixed(1)} s wall, ${(s.busyMs / 1000).toFixed(1)} s busy; shares of busy self time):`,
+    );
     console.log(`  by origin: ${s.byOrigin.map((o) => `${o.name} ${pct(o.share)}`).join(", ")}`);
     for (const fn of s.byFunction) console.log(`  ${pct(fn.share).padStart(7)}  ${fn.name}`);
   }
@@ -519,6 +521,13 @@ try {
       (auditLines >= spiffeAuthzDecided
         ? " (every decision delivered was audited)"
         : " — FEWER audit lines than decisions"),
+  );
+  const threads = threadCpuSeconds(authz.child.pid!);
+  console.log(
+    `spiffe-authz CPU by thread over the whole run: ${threads
+      .filter((t) => t.seconds >= 0.05)
+      .map((t) => `${t.thread} ${t.seconds.toFixed(1)} s`)
+      .join(", ")}`,
   );
   for (const [rate, row] of figures)
     for (const c of CHAINS)

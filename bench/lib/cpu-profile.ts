@@ -15,7 +15,10 @@ interface Profile {
 }
 
 export interface ProfileSummary {
+  /** Wall time the profile covers. */
   totalMs: number;
+  /** Main-thread time not idle; shares below are of this. */
+  busyMs: number;
   byFunction: Array<{ name: string; ms: number; share: number }>;
   byOrigin: Array<{ name: string; ms: number; share: number }>;
 }
@@ -32,12 +35,15 @@ export function originOf(url: string): string {
 
 export function summariseProfile(file: string, top = 12): ProfileSummary {
   const p = JSON.parse(readFileSync(file, "utf8")) as Profile;
-  const totalHits = p.nodes.reduce((s, n) => s + (n.hitCount ?? 0), 0);
+  const allHits = p.nodes.reduce((s, n) => s + (n.hitCount ?? 0), 0);
   const totalMs = (p.endTime - p.startTime) / 1000;
-  const msPerHit = totalHits ? totalMs / totalHits : 0;
+  const msPerHit = allHits ? totalMs / allHits : 0;
+  // Idle samples are the event loop waiting: not CPU.
+  const busy = p.nodes.filter((n) => n.callFrame.functionName !== "(idle)");
+  const totalHits = busy.reduce((s, n) => s + (n.hitCount ?? 0), 0);
   const fn = new Map<string, number>();
   const origin = new Map<string, number>();
-  for (const n of p.nodes) {
+  for (const n of busy) {
     const hits = n.hitCount ?? 0;
     if (!hits) continue;
     const { functionName, url, lineNumber } = n.callFrame;
@@ -52,5 +58,5 @@ export function summariseProfile(file: string, top = 12): ProfileSummary {
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
       .map(([name, hits]) => ({ name, ms: hits * msPerHit, share: totalHits ? hits / totalHits : 0 }));
-  return { totalMs, byFunction: rank(fn), byOrigin: rank(origin) };
+  return { totalMs, busyMs: totalHits * msPerHit, byFunction: rank(fn), byOrigin: rank(origin) };
 }

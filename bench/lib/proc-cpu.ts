@@ -43,3 +43,24 @@ export function treeCpuSeconds(pid: number): number {
   visit(pid);
   return ticks / clkTck();
 }
+
+/** CPU seconds of one process by thread name (/proc/<pid>/task/<tid>/comm): main, libuv workers, V8 helpers. */
+export function threadCpuSeconds(pid: number): Array<{ thread: string; seconds: number }> {
+  const by = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim();
+      const name = Number(tid) === pid ? `${comm} (main)` : comm;
+      by.set(name, (by.get(name) ?? 0) + taskTicks(pid, Number(tid)) / clkTck());
+    } catch {
+      // the thread ended
+    }
+  }
+  return [...by].map(([thread, seconds]) => ({ thread, seconds })).sort((a, b) => b.seconds - a.seconds);
+}
+
+function taskTicks(pid: number, tid: number): number {
+  const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+  const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(rest[11]) + Number(rest[12]);
+}
