@@ -433,7 +433,7 @@ try {
     spanS: number;
     sent: number;
   }
-  const figures = new Map<number, Record<Chain, ChainFigures & { achieved: number; sent: number; whys: string[] }>>();
+  const figures = new Map<number, Record<Chain, ChainFigures & { achieved: number; whys: string[] }>>();
   for (const rate of rates) {
     const acc = {} as Record<Chain, Acc>;
     for (const c of CHAINS)
@@ -457,7 +457,7 @@ try {
         a.sent += s.result.sentRps;
       }
     }
-    const row = {} as Record<Chain, ChainFigures & { achieved: number; sent: number; whys: string[] }>;
+    const row = {} as Record<Chain, ChainFigures & { achieved: number; whys: string[] }>;
     for (const c of CHAINS) {
       const a = acc[c];
       const sorted = Float64Array.from(a.lat).sort();
@@ -472,7 +472,7 @@ try {
         authzCpuPer1k: (a.authzCpu / a.requests) * 1000,
         envoyCpuPer1k: (a.envoyCpu / a.requests) * 1000,
         achieved: a.requests / a.spanS,
-        sent: a.sent / ROUNDS,
+        sentRps: a.sent / ROUNDS,
         whys: a.whys,
       };
     }
@@ -509,7 +509,7 @@ try {
       const authzCpu = c === "none" ? NaN : authorizerCpuPer1k(f, base, c === "rbac");
       const label = `${CHAIN_LABEL[c]}${rate === half ? " (50 % load)" : ""}`;
       console.log(
-        `| ${rate} | ${label} | ${f.sent.toFixed(0)} | ${f.achieved.toFixed(0)} | ${ms(f.p50Ms)} | ${ms(f.p99Ms)} | ${ms(f.p999Ms)} | ` +
+        `| ${rate} | ${label} | ${f.sentRps.toFixed(0)} | ${f.achieved.toFixed(0)} | ${ms(f.p50Ms)} | ${ms(f.p99Ms)} | ${ms(f.p999Ms)} | ` +
           `${c === "none" ? "—" : plus(d.p50Ms)} | ${c === "none" ? "—" : plus(d.p99Ms)} | ${c === "none" ? "—" : plus(d.p999Ms)} | ` +
           `${cpuText(authzCpu)}${c === "rbac" ? " (Envoy's extra)" : ""} | ${cpuText(f.envoyCpuPer1k)} | ${f.bad} |`,
       );

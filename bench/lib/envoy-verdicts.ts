@@ -11,6 +11,8 @@ export interface ChainFigures {
   /** One p99 per interleaved round, in round order (the noise estimate pairs these with the baseline's). */
   p99sMs: number[];
   requests: number;
+  /** Requests vegeta sent per second (averaged over the rounds): below the offered rate, the run is not open loop. */
+  sentRps: number;
   /** Responses other than the expected one (allowed identity: 200 seen by the upstream). */
   bad: number;
   /** CPU seconds of the authorizer process(es) per 1000 requests; NaN for chains without one. */
@@ -52,13 +54,16 @@ const miss = (why: string): Verdict => ({ ok: false, why });
 const PASS: Verdict = { ok: true, why: "" };
 
 function clean(run: EnvoyRun): Verdict {
-  const bad = [run.none, run.rbac, run.spiffeAuthz, run.opaEnvoy]
-    .filter((c): c is ChainFigures => c !== undefined)
-    .reduce((s, c) => s + c.bad, 0);
-  const rates = new Set(
-    [run.none, run.rbac, run.spiffeAuthz, run.opaEnvoy].filter((c) => c !== undefined).map((c) => c!.rate),
-  );
+  const chains = [run.none, run.rbac, run.spiffeAuthz, run.opaEnvoy].filter((c): c is ChainFigures => c !== undefined);
+  const bad = chains.reduce((s, c) => s + c.bad, 0);
+  const rates = new Set(chains.map((c) => c.rate));
   if (rates.size !== 1) return miss(`chains measured at different offered rates (${[...rates].join(", ")}/s)`);
+  // A load generator that fell behind measured a closed loop at a lower rate, not the offered one.
+  const behind = chains.filter((c) => !(c.sentRps >= 0.95 * c.rate));
+  if (behind.length)
+    return miss(
+      `the load generator sent only ${behind.map((c) => c.sentRps.toFixed(0)).join(", ")}/s of ${behind[0]!.rate}/s offered`,
+    );
   return bad > 0 ? miss(`${bad} wrong or missing answers`) : PASS;
 }
 
@@ -68,7 +73,8 @@ function clean(run: EnvoyRun): Verdict {
  *   ahead of OPA-Envoy on added p99 (the per-round difference spiffe-authz − OPA-Envoy is negative on average and
  *   the merged p99 is lower) and on CPU per 1000 requests;
  *   within 2× of RBAC's added p99 (RBAC's added p99 must itself stand out of the noise, or 2× of it means nothing).
- * Any wrong or missing answer, or chains at different rates, misses every target.
+ * Any wrong or missing answer, chains at different rates, or a load generator that did not keep the offered rate
+ * (≥ 95 %), misses every target.
  */
 export function envoyTargets(run: EnvoyRun, goalMs = 1): TargetLine[] {
   const out: TargetLine[] = [];

@@ -23,6 +23,7 @@ const fig = (p99sMs: number[], o: Partial<ChainFigures> = {}): ChainFigures => (
   p999Ms: Math.max(...p99sMs) + 1,
   p99sMs,
   requests: 12_000,
+  sentRps: 1000,
   bad: 0,
   authzCpuPer1k: NaN,
   envoyCpuPer1k: 0.2,
@@ -62,7 +63,7 @@ test("envoy-e2e targets: behind OPA-Envoy on p99 or on CPU misses", () => {
   assert.deepEqual(results(noOpa), [true, false, false, true]);
 });
 
-test("envoy-e2e targets: one wrong answer anywhere, or chains at different rates, misses every line", () => {
+test("envoy-e2e targets: one wrong answer anywhere, chains at different rates, or a load generator behind the offered rate miss every line", () => {
   const wrong = good();
   wrong.opaEnvoy = { ...wrong.opaEnvoy!, bad: 1 };
   assert.deepEqual(results(wrong), [false, false, false, false]);
@@ -70,6 +71,11 @@ test("envoy-e2e targets: one wrong answer anywhere, or chains at different rates
   const rates = good();
   rates.none = { ...rates.none, rate: 500 };
   assert.deepEqual(results(rates), [false, false, false, false]);
+  // vegeta starved of CPU sends fewer requests than offered: the latencies are not those of the offered rate.
+  const behind = good();
+  behind.opaEnvoy = { ...behind.opaEnvoy!, sentRps: 569 };
+  assert.deepEqual(results(behind), [false, false, false, false]);
+  assert.match(envoyTargets(behind)[1]!.why, /sent only 569\/s of 1000\/s/);
 });
 
 test("envoy-e2e targets: RBAC's added p99 inside the noise cannot anchor a 2× goal; a noisy run cannot pass 1 ms", () => {
