@@ -525,6 +525,11 @@ try {
         ? " (every decision delivered was audited)"
         : " — FEWER audit lines than decisions"),
   );
+  const proto = async (chain: Chain, v: string) =>
+    stat(`http.bench_${chain.replace("-", "_")}.downstream_cx_${v}_total`).catch(() => NaN);
+  const protos: string[] = [];
+  for (const c of CHAINS) protos.push(`${c} HTTP/1.1 ${await proto(c, "http1")}, HTTP/2 ${await proto(c, "http2")}`);
+  console.log(`client connections Envoy accepted: ${protos.join("; ")}`);
   const threads = threadCpuSeconds(authz.child.pid!);
   console.log(
     `spiffe-authz CPU by thread over the whole run: ${threads
