@@ -39,10 +39,20 @@ export const LOADER_OPTIONS: protoLoader.Options = {
   oneofs: true,
 };
 
+/** grpc.health.v1.Health, served through grpc-health-check, which ships its proto. */
+export const HEALTH_SERVICE = "grpc.health.v1.Health";
+// The package has no "exports" map, so its package.json resolves; the proto sits beside it.
+const HEALTH_PROTO = fileURLToPath(
+  new URL("./proto/health/v1/health.proto", import.meta.resolve("grpc-health-check/package.json")),
+);
+
 let cached: protoLoader.PackageDefinition | undefined;
 
-/** All our protos through proto-loader (parsed once; the result is shared, treat it as read-only). */
+/**
+ * All our protos and the health proto through proto-loader (parsed once; the result is shared, treat it as
+ * read-only).
+ */
 export function loadPackageDefinition(): protoLoader.PackageDefinition {
-  cached ??= protoLoader.loadSync([...PROTO_FILES], LOADER_OPTIONS);
+  cached ??= protoLoader.loadSync([...PROTO_FILES, HEALTH_PROTO], LOADER_OPTIONS);
   return cached;
 }

@@ -164,9 +164,19 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
   watcher.start();
 
   let grpcTargets: string[];
+  let metrics: MetricsServer | undefined;
   try {
     grpcTargets = await host.bind(opts.listen, serverTls?.credentials);
     if (opts.plaintextListen?.length) grpcTargets = await host.bind(opts.plaintextListen);
+    if (opts.metrics) {
+      metrics = await startMetricsServer({
+        ...opts.metrics,
+        source: telemetry,
+        ready: () => store.ready(),
+        onError: (err) => log.warn({ err }, "metrics scrape failed"),
+      });
+      log.info({ address: metrics.url }, "metrics listening");
+    }
   } catch (err) {
     // Nothing may keep the process alive after a failed start (timers, file watchers, the Workload API channel).
     host.server.forceShutdown();
@@ -177,16 +187,6 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
     store.close();
     await telemetry.shutdown();
     throw err;
-  }
-  let metrics: MetricsServer | undefined;
-  if (opts.metrics) {
-    metrics = await startMetricsServer({
-      ...opts.metrics,
-      source: telemetry,
-      ready: () => store.ready(),
-      onError: (err) => log.warn({ err }, "metrics scrape failed"),
-    });
-    log.info({ address: metrics.url }, "metrics listening");
   }
   const updateHealth = () => host.setServing(store.ready());
   store.onChange(updateHealth);

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { UsageError } from "./errors.js";
 import { ConfigError } from "../config/errors.js";
-import { TelemetryConfigError } from "../telemetry/index.js";
+import { MetricsListenError, TelemetryConfigError } from "../telemetry/index.js";
 import { ListenError } from "../grpc/errors.js";
 
 const USAGE = `Usage: spiffe-authz <command> [options]
@@ -60,7 +60,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       process.stderr.write(`spiffe-authz: ${err.message}\n`);
       return 2;
     }
-    if (err instanceof ListenError) {
+    if (err instanceof ListenError || err instanceof MetricsListenError) {
       process.stderr.write(`spiffe-authz: ${err.message}\n`);
       return 1;
     }

@@ -125,11 +125,15 @@ export class GrpcHost {
   async enableReflection(): Promise<void> {
     if (this.reflection) return this.reflection;
     this.reflection = (async () => {
-      const [{ ReflectionService }, { loadPackageDefinition }] = await Promise.all([
+      const [{ ReflectionService }, { loadPackageDefinition, HEALTH_SERVICE }] = await Promise.all([
         import("@grpc/reflection"),
         import("../protos.js"),
       ]);
-      new ReflectionService(loadPackageDefinition()).addToServer(this.server);
+      // Only what this port answers: our protos also describe the Workload API (a client of ours, not served
+      // here), and health is served by grpc-health-check from its own proto.
+      new ReflectionService(loadPackageDefinition(), {
+        services: [...this.serviceNames, HEALTH_SERVICE],
+      }).addToServer(this.server);
     })();
     return this.reflection;
   }

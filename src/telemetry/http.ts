@@ -35,6 +35,11 @@ function send(res: ServerResponse, status: number, body: string, contentType = "
   res.end(body);
 }
 
+/** The metrics address cannot be bound (in use, no permission): the process cannot serve as configured. */
+export class MetricsListenError extends Error {
+  override readonly name = "MetricsListenError";
+}
+
 /** Starts listening; rejects if the address cannot be bound (in use, bad host). */
 export function startMetricsServer(opts: MetricsServerOptions): Promise<MetricsServer> {
   const ready = opts.ready ?? (() => true);
@@ -83,7 +88,11 @@ export function startMetricsServer(opts: MetricsServerOptions): Promise<MetricsS
 
   return new Promise((resolve, reject) => {
     const onListenError = (err: Error) =>
-      reject(new Error(`metrics server: cannot listen on ${opts.host}:${opts.port}: ${err.message}`));
+      reject(
+        new MetricsListenError(
+          `metrics: cannot listen on ${opts.host}:${opts.port}: ${err.message} (--metrics-address, METRICS_ADDRESS)`,
+        ),
+      );
     server.once("error", onListenError);
     server.listen(opts.port, opts.host, () => {
       server.off("error", onListenError);

@@ -8,7 +8,13 @@ export type {
   Unsubscribe,
 } from "./telemetry.js";
 export { createNoopTelemetry } from "./noop.js";
-export { startMetricsServer, type MetricsServer, type MetricsServerOptions, type MetricsSource } from "./http.js";
+export {
+  MetricsListenError,
+  startMetricsServer,
+  type MetricsServer,
+  type MetricsServerOptions,
+  type MetricsSource,
+} from "./http.js";
 export { aggregate, mergeSnapshots } from "./aggregate.js";
 export { serialize, PROMETHEUS_CONTENT_TYPE } from "./exposition.js";
 export type { Aggregator, FamilyType, MetricFamily, MetricsSnapshot, Sample } from "./snapshot.js";

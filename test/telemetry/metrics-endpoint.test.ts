@@ -231,7 +231,7 @@ describe("telemetry: server edge cases", () => {
     const a = await startMetricsServer({ host: "127.0.0.1", port: 0, source: { metricsText: async () => "" } });
     await assert.rejects(
       startMetricsServer({ host: "127.0.0.1", port: a.port, source: { metricsText: async () => "" } }),
-      /metrics server: cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/,
+      /metrics: cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/,
     );
     await Promise.all([a.close(), a.close()]);
   });
