@@ -16,6 +16,7 @@ import { compileAllowlist } from "./policy/allowlist.js";
 import { createTelemetry, startMetricsServer, type MetricsServer, type Telemetry } from "./telemetry/index.js";
 import type { ServeOptions } from "./cli/serve-options.js";
 import type { Logger } from "./log.js";
+import { watchConfigFile } from "./config/file-watch.js";
 
 export interface RunningServer {
   /** gRPC targets actually bound (real ports for `:0`). */
@@ -79,6 +80,7 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
   // zentinel.accept-configure, then tighten-only); zentinel.* is read from the file config at each use, so a
   // reload applies to new streams; RequestReload re-reads the file exactly as SIGHUP does.
   const configPath = opts.configPath;
+  const fileWatch = configPath ? watchConfigFile(configPath, () => config.reloadFile(configPath), log) : undefined;
   const zentinel = zentinelAgentService({
     engine,
     applyConfig: (json, source, version) => config.applyPushed(json, source, version),
@@ -90,7 +92,7 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
         maxStreams: z["max-streams"],
       };
     },
-    ...(configPath ? { reloadConfig: () => config.reloadFile(configPath) } : {}),
+    ...(fileWatch ? { reloadConfig: () => fileWatch.reloadNow() } : {}),
     health: () =>
       !store.ready()
         ? { state: "unhealthy", message: "no trust bundles yet" }
@@ -180,6 +182,7 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
   } catch (err) {
     // Nothing may keep the process alive after a failed start (timers, file watchers, the Workload API channel).
     host.server.forceShutdown();
+    fileWatch?.close();
     serverTls?.close();
     ownSvid?.close();
     watcher.close();
@@ -212,9 +215,10 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
     "spiffe-authz serving",
   );
 
-  // SIGHUP re-reads the config file; a bad one is logged and the old one stays.
+  // SIGHUP re-reads the config file, as does a change to it on disk (fileWatch); a bad one is logged and the old
+  // one stays.
   const reloadConfig = () => {
-    if (opts.configPath) config.reloadFile(opts.configPath);
+    if (fileWatch) fileWatch.reloadNow();
     else log.warn("SIGHUP ignored: serving without --config, there is no config file to re-read");
   };
   const onHup = () => reloadConfig();
@@ -230,6 +234,7 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
     reloadConfig,
     async stop() {
       process.off("SIGHUP", onHup);
+      fileWatch?.close();
       host.setServing(false);
       await zentinel.drain();
       const outcome = await host.drain(opts.drainTimeoutMs);
