@@ -20,11 +20,13 @@ test("README offline tour: openssl makes a CA and an SVID, check allows it, serv
   const grpc = await freePort();
   const metrics = await freePort();
   // If a step fails, the background server must not outlive the script (it would hold the output pipe open).
-  const script = "trap 'kill $(jobs -p) 2>/dev/null' EXIT\n" + block
-    .replace(/^npm ci && npm run build\n/m, "")
-    .replace(/^export SPIFFE_AUTHZ=.*\n/m, "")
-    .replaceAll("127.0.0.1:50051", `127.0.0.1:${grpc}`)
-    .replaceAll("127.0.0.1:9464", `127.0.0.1:${metrics}`);
+  const script =
+    "trap 'kill $(jobs -p) 2>/dev/null' EXIT\n" +
+    block
+      .replace(/^npm ci && npm run build\n/m, "")
+      .replace(/^export SPIFFE_AUTHZ=.*\n/m, "")
+      .replaceAll("127.0.0.1:50051", `127.0.0.1:${grpc}`)
+      .replaceAll("127.0.0.1:9464", `127.0.0.1:${metrics}`);
   const cwd = mkdtempSync(join(tmpdir(), "readme-tour-"));
   const r = spawnSync("bash", ["-e", "-c", script], {
     cwd,
