@@ -164,7 +164,10 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
       "duplicate-intermediate",
     ),
   }),
-  fc.record({ t: fc.constant("bundle" as const), v: fc.constantFrom<BundleShape>("rotation-root", "intermediate-anchor") }),
+  fc.record({
+    t: fc.constant("bundle" as const),
+    v: fc.constantFrom<BundleShape>("rotation-root", "intermediate-anchor"),
+  }),
 );
 
 const keyChoice = fc.constantFrom<KeyChoice>(...KEY_CHOICES);
@@ -194,7 +197,14 @@ export interface KeyPool {
   rotationRoot: KeyPair;
 }
 
-export async function makeKeyPool(): Promise<KeyPool> {
+let shared: Promise<KeyPool> | undefined;
+
+/** One pool per process: the suite and the fixed-chain tests share it. */
+export function keyPool(): Promise<KeyPool> {
+  return (shared ??= makeKeyPool());
+}
+
+async function makeKeyPool(): Promise<KeyPool> {
   const four = (type: Parameters<typeof generateKeyPair>[0], rsaPss = false) =>
     Promise.all([0, 1, 2, 3].map(() => generateKeyPair(type, { rsaPss })));
   return {
@@ -221,7 +231,10 @@ const cat = (...parts: Uint8Array[]) => Uint8Array.from(Buffer.concat(parts));
 function generalName([tag, value]: Subtree): Uint8Array {
   if (tag === IP) {
     const [addr, bits] = value.split("/") as [string, string];
-    const mask = Array.from({ length: 4 }, (_, i) => (0xff << (8 - Math.min(8, Math.max(0, Number(bits) - 8 * i)))) & 0xff);
+    const mask = Array.from(
+      { length: 4 },
+      (_, i) => (0xff << (8 - Math.min(8, Math.max(0, Number(bits) - 8 * i)))) & 0xff,
+    );
     return tlv(tag, Uint8Array.from([...addr.split(".").map(Number), ...mask]));
   }
   return tlv(tag, Buffer.from(value, "ascii"));
@@ -242,16 +255,16 @@ function extraExtension(v: ExtraExtension): DevExtension {
     case "unknown-critical":
       return rawExtension("1.3.6.1.4.1.99999.1", v === "unknown-critical", Uint8Array.from([0x05, 0x00]));
     case "duplicate-san":
-      return rawExtension(
-        "2.5.29.17",
-        false,
-        tlv(0x30, tlv(URI, Buffer.from("spiffe://example.org/second", "ascii"))),
-      );
+      return rawExtension("2.5.29.17", false, tlv(0x30, tlv(URI, Buffer.from("spiffe://example.org/second", "ascii"))));
     case "duplicate-ku":
       return rawExtension("2.5.29.15", true, Uint8Array.from([0x03, 0x02, 0x07, 0x80]));
     case "policies-critical":
       // certificatePolicies { anyPolicy }
-      return rawExtension("2.5.29.32", true, tlv(0x30, tlv(0x30, tlv(0x06, Uint8Array.from([0x55, 0x1d, 0x20, 0x00])))));
+      return rawExtension(
+        "2.5.29.32",
+        true,
+        tlv(0x30, tlv(0x30, tlv(0x06, Uint8Array.from([0x55, 0x1d, 0x20, 0x00])))),
+      );
   }
 }
 
@@ -348,10 +361,14 @@ export async function buildCase(s: Scenario, pool: KeyPool, nowMs = Date.now()):
   const issuerTd = cross ? OTHER_TD : HOME_TD;
   const rootName = cross && !cross.sameRootName ? `${OTHER_TD} root` : `${HOME_TD} root`;
 
-  const root = await DevCertificateAuthority.createRoot(issuerTd, { ...optionsFor(s, "root", pool, now), name: rootName });
+  const root = await DevCertificateAuthority.createRoot(issuerTd, {
+    ...optionsFor(s, "root", pool, now),
+    name: rootName,
+  });
   const cas = [root];
   if (s.depth >= 1) cas.push(await root.createIntermediate(optionsFor(s, "inter1", pool, now)));
-  if (s.depth >= 2) cas.push(await (cas[1] as DevCertificateAuthority).createIntermediate(optionsFor(s, "inter2", pool, now)));
+  if (s.depth >= 2)
+    cas.push(await (cas[1] as DevCertificateAuthority).createIntermediate(optionsFor(s, "inter2", pool, now)));
   const issuer = cas[cas.length - 1] as DevCertificateAuthority;
   const leafOpts = optionsFor(s, "leaf", pool, now);
   leafOpts.uris ??= ["spiffe://example.org/workload"];

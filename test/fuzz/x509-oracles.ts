@@ -134,14 +134,17 @@ export function nodeCryptoProblem(c: BuiltCase, v: Extract<OurVerdict, { ok: tru
   if (!(leaf.subjectAltName ?? "").split(", ").includes(`URI:${v.svid.id.toString()}`))
     return `leaf SAN ${leaf.subjectAltName} does not hold ${v.svid.id.toString()}`;
   const top = v.svid.verifiedChain[v.svid.verifiedChain.length - 1];
-  if (!top || !v.anchors.some((a) => Buffer.compare(a, top.der) === 0)) return "path does not end at a bundle certificate";
+  if (!top || !v.anchors.some((a) => Buffer.compare(a, top.der) === 0))
+    return "path does not end at a bundle certificate";
   return undefined;
 }
 
 // ------------------------------------------------------------------------------------------------------
-// Where we may reject what OpenSSL accepts: SPIFFE's own rules (X509-SVID.md), strict DER, and the kinds of
-// certificate SPIRE never issues that we refuse rather than half-evaluate. Each names our reason and the
-// detail text that identifies the rule. docs/x509.md lists the same ids (checked by x509-differential.test.ts).
+// Where we may reject what OpenSSL accepts: SPIFFE's own rules (X509-SVID.md) and the name constraint kinds
+// SPIRE never writes, which we refuse rather than half-evaluate. Each names our reason and the detail text
+// that identifies the rule. Only rules seen in practice are listed (x509-differential.test.ts shows each one
+// on a fixed chain); our other stricter checks (duplicate extensions, CAs without keyCertSign or cA, unknown
+// critical extensions) OpenSSL -x509_strict shares. docs/x509.md lists the same ids.
 
 export interface StricterRule {
   id: string;
@@ -170,34 +173,11 @@ export const STRICTER_RULES: readonly StricterRule[] = [
     why: "X509-SVID §4.3: a leaf has digitalSignature and neither keyCertSign nor cRLSign",
   },
   {
-    id: "svid-ca-key-usage",
-    reason: "untrusted",
-    detail: /lacks keyCertSign key usage/,
-    why: "X509-SVID §4.3: a signing certificate, bundle roots included, asserts keyCertSign",
-  },
-  {
-    id: "svid-ca-basic-constraints",
-    reason: "untrusted",
-    detail: /is not a CA \(basicConstraints cA is not true\)/,
-    why: "X509-SVID §4.1: a signing certificate, bundle roots included, has cA=true",
-  },
-  {
     id: "name-constraint-kinds",
     reason: "untrusted",
-    detail: /unsupported (rfc822Name|iPAddress|directoryName|otherName|x400Address|ediPartyName|registeredID|unknown) name constraint/,
+    detail:
+      /unsupported (rfc822Name|iPAddress|directoryName|otherName|x400Address|ediPartyName|registeredID|unknown) name constraint/,
     why: "only URI and DNS constraints are evaluated (X509-SVID §4.2); a CA with any other kind never validates",
-  },
-  {
-    id: "der-duplicate-extension",
-    reason: "malformed_certificate",
-    detail: /duplicate extension/,
-    why: "RFC 5280 §4.2: one instance of each extension (a second SAN could smuggle a second identity)",
-  },
-  {
-    id: "der-duplicate-extension",
-    reason: "bundle_refused",
-    detail: /duplicate extension/,
-    why: "the same, for a bundle root: the bundle is refused when it arrives",
   },
 ];
 
@@ -209,7 +189,11 @@ export const STRICTER_RULES: readonly StricterRule[] = [
 export interface OpensslStricterRule {
   id: string;
   code: number;
-  applies: (c: BuiltCase, ours: Extract<OurVerdict, { ok: true }>, openssl: Extract<OpensslVerdict, { ok: false }>) => boolean;
+  applies: (
+    c: BuiltCase,
+    ours: Extract<OurVerdict, { ok: true }>,
+    openssl: Extract<OpensslVerdict, { ok: false }>,
+  ) => boolean;
   why: string;
 }
 
@@ -285,7 +269,8 @@ export async function judge(c: BuiltCase): Promise<{ ours: OurVerdict; openssl: 
       return { ours, openssl, result: { agree: false, rule: undefined, problem } };
     }
     const r = compare(one, oursOne, await opensslVerdict(one, [anchor]));
-    if (!r.agree && r.rule === undefined) return { ours, openssl, result: { ...r, problem: `root ${i} alone: ${r.problem}` } };
+    if (!r.agree && r.rule === undefined)
+      return { ours, openssl, result: { ...r, problem: `root ${i} alone: ${r.problem}` } };
     if (!r.agree) rules.push(r.rule);
   }
   return { ours, openssl, result: { agree: false, rule: rules.join("+") } };

@@ -5,13 +5,13 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { defineProperty, type FuzzProperty, type FuzzSuite } from "../harness.js";
-import { buildCase, makeKeyPool, scenarioArb } from "../x509-chains.js";
+import { buildCase, keyPool, scenarioArb } from "../x509-chains.js";
 import { judge } from "../x509-oracles.js";
 
 export const x509Suite: FuzzSuite = {
   name: "x509",
   async properties(): Promise<FuzzProperty[]> {
-    const pool = await makeKeyPool();
+    const pool = await keyPool();
     return [
       defineProperty(
         "x509/never-looser-than-openssl",
