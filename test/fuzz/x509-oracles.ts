@@ -2,11 +2,12 @@
 // reconciles them. `openssl verify` (the CLI, a separate process) gets exactly the trust anchors our verifier
 // used: the bundle of the SVID's own trust domain, nothing from the system store. node:crypto's
 // X509Certificate re-checks every link of a path we accepted. Our verdict may differ from OpenSSL's only
-// where SPIFFE asks for more than RFC 5280 path validation does: STRICTER_RULES lists those rules, each
-// tied to our rejection reason; docs/x509.md explains them. Any other disagreement fails the property.
+// where SPIFFE asks for more than RFC 5280 path validation does (STRICTER_RULES, each tied to our rejection
+// reason) or where OpenSSL reads RFC 5280 more strictly than go-spiffe and we do (OPENSSL_STRICTER, each tied
+// to OpenSSL's error code); docs/x509.md explains them. Any other disagreement fails the property.
 import { execFile } from "node:child_process";
 import { X509Certificate } from "node:crypto";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -72,6 +73,7 @@ function tdOf(c: BuiltCase): string {
 export type OpensslVerdict = { ok: true } | { ok: false; code: number; message: string; depth: number };
 
 const work = mkdtempSync(join(tmpdir(), "x509-differential-"));
+process.on("exit", () => rmSync(work, { recursive: true, force: true }));
 let serial = 0;
 
 function pem(ders: readonly Uint8Array[]): string {
@@ -96,11 +98,17 @@ export async function opensslVerdict(c: BuiltCase, anchors: readonly Uint8Array[
     args.push("-untrusted", `${base}-untrusted.pem`);
   }
   args.push(`${base}-leaf.pem`);
-  const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile("openssl", args, { env: { ...process.env, OPENSSL_CONF: "/dev/null" } }, (err, stdout, stderr) =>
-      resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, stdout, stderr }),
-    );
-  });
+  const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>(
+    (resolve, reject) => {
+      // OPENSSL_CONF=/dev/null: the distribution's openssl.cnf may change defaults (security level, providers).
+      execFile("openssl", args, { env: { ...process.env, OPENSSL_CONF: "/dev/null" } }, (err, stdout, stderr) => {
+        if (err && typeof err.code !== "number")
+          reject(new Error(`the X.509 differential needs the openssl CLI on PATH: ${err.message}`));
+        else resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
+      });
+    },
+  );
+  for (const f of ["ca", "leaf", "untrusted"]) rmSync(`${base}-${f}.pem`, { force: true });
   if (code === 0 && /: OK\s*$/.test(stdout)) return { ok: true };
   const m = /error (\d+) at (\d+) depth lookup: ([^\n]*)/.exec(stderr);
   if (!m) {
