@@ -6,7 +6,7 @@
 // parsed from DER and the intermediate's key imported every time. Only the bundle root is pre-parsed,
 // as it is in the service (bundles are parsed once when they arrive).
 import { execFileSync } from "node:child_process";
-import { X509Certificate } from "node:crypto";
+import { X509Certificate, createPublicKey, verify as cryptoVerify } from "node:crypto";
 import { cpus, hostname } from "node:os";
 import { readFileSync } from "node:fs";
 import "reflect-metadata"; // before @peculiar/x509: its tsyringe dependency needs Reflect metadata
@@ -133,6 +133,24 @@ async function main(): Promise<void> {
   results.push(
     runSync("spiffe core, intermediate passed pre-parsed (still 2 signatures)", () => {
       verifyX509Svid([leaf(), parsedInt], bundles, now, { keyCache: false });
+    }),
+  );
+
+  // 6. The other candidate replacement: @peculiar/x509's synchronous parser (pure-JS ASN.1 through
+  //    @peculiar/asn1-x509) with node:crypto verifying the signed bytes; the issuer's key imported from its
+  //    SPKI on every call (nothing cached, like row 1). Signatures only, no SPIFFE checks.
+  // `tbs` (the TBSCertificate's bytes as read) is private in the typings; it is what verify() itself signs over.
+  const tbsOf = (c: x509.X509Certificate) => new Uint8Array((c as unknown as { tbs: ArrayBuffer }).tbs);
+  const rootSpki = createPublicKey({ key: Buffer.from(pecRoot.publicKey.rawData), format: "der", type: "spki" });
+  results.push(
+    runSync("@peculiar/x509 (asn1-x509) parse + node:crypto verify (sync, signatures only)", () => {
+      const l = new x509.X509Certificate(leaf());
+      const int = new x509.X509Certificate(intDer);
+      const intKey = createPublicKey({ key: Buffer.from(int.publicKey.rawData), format: "der", type: "spki" });
+      const ok =
+        cryptoVerify("sha256", tbsOf(l), { key: intKey, dsaEncoding: "der" }, new Uint8Array(l.signature)) &&
+        cryptoVerify("sha256", tbsOf(int), { key: rootSpki, dsaEncoding: "der" }, new Uint8Array(int.signature));
+      if (!ok) throw new Error("verify failed");
     }),
   );
 

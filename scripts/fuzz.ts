@@ -2,6 +2,7 @@
 //
 //   npm run fuzz                        # ≈1.9M cases (each property's longRuns), 2 workers, at most 45 min
 //   npm run fuzz -- xfcc check/wire     # only properties whose name contains one of these
+//   npm run fuzz -- x509/               # the X.509 differential against openssl verify alone (5000 cases)
 //   FUZZ_RUNS=5000000 FUZZ_SEED=42 FUZZ_MINUTES=120 FUZZ_WORKERS=1 npm run fuzz
 //
 // FUZZ_RUNS changes the total number of cases, shared out in proportion to each property's `longRuns`. The
@@ -18,9 +19,19 @@ import { configSuite } from "../test/fuzz/suites/config.js";
 import { jwtSuite } from "../test/fuzz/suites/jwt.js";
 import { regexSuite } from "../test/fuzz/suites/regex.js";
 import { spiffeIdSuite } from "../test/fuzz/suites/spiffe-id.js";
+import { x509Suite } from "../test/fuzz/suites/x509.js";
 import { xfccSuite } from "../test/fuzz/suites/xfcc.js";
 
-const SUITES: FuzzSuite[] = [checkSuite, xfccSuite, certsSuite, spiffeIdSuite, jwtSuite, configSuite, regexSuite];
+const SUITES: FuzzSuite[] = [
+  checkSuite,
+  xfccSuite,
+  certsSuite,
+  spiffeIdSuite,
+  jwtSuite,
+  configSuite,
+  regexSuite,
+  x509Suite,
+];
 
 interface Result {
   name: string;
@@ -62,6 +73,7 @@ async function plan(filters: string[], total: number | undefined): Promise<Array
 /** Rough cost of one case, relative to a parser case: the Check path verifies signatures, config parses YAML. */
 function costOf(name: string): number {
   if (name.startsWith("check/")) return 15;
+  if (name.startsWith("x509/")) return 1500; // builds a chain and runs `openssl verify` per case
   if (name.startsWith("config/valid") || name === "xfcc/cert-and-chain-encodings") return 25;
   if (name.startsWith("config/")) return 5;
   return 1;

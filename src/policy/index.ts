@@ -2,6 +2,6 @@ export { compilePolicy, selectRoute } from "./policy.js";
 export type { Policy, CompiledRoute, RouteSelection, IdentityHeaderNames } from "./policy.js";
 export { compileAllowlist } from "./allowlist.js";
 export type { Allowlist, AllowlistMatch } from "./allowlist.js";
-export { compilePattern, backtrackingProblem, PatternError, MAX_PATTERN_LENGTH } from "./pattern.js";
+export { compilePattern, PatternError, MAX_PATTERN_LENGTH } from "./pattern.js";
 export type { CompiledPattern } from "./pattern.js";
 export { normalizePath, pathHasPrefix } from "./routes.js";

@@ -54,7 +54,7 @@ test("checkOffline: bad bundle → CheckInputError naming the trust domain; bad 
   );
   await assert.rejects(
     checkOffline({
-      config: parseConfig({ allowlist: { patterns: ["(a+)+"] } }),
+      config: parseConfig({ allowlist: { patterns: ["(a)\\1"] } }),
       certPem: svid.pem,
       bundles: new Map(),
     }),

@@ -146,10 +146,10 @@ test("serve: TCP and unix socket in one run, health SERVING for every service na
 test("serve: bad config, missing config and bad flags exit 2 with one clear line", async () => {
   const dir = mkdtempSync(join(tmpdir(), "serve-bad-"));
   const bad = join(dir, "bad.yaml");
-  writeFileSync(bad, "allowlist:\n  patterns: ['(a+)+$']\n");
+  writeFileSync(bad, "allowlist:\n  patterns: ['(a)\\1']\n");
   let r = await runCli(["serve", "--config", bad, "--metrics-address", "off"]);
   assert.equal(r.code, 2);
-  assert.match(r.stderr.trim(), /^config: allowlist\.patterns\[0\]: .*backtrack/);
+  assert.match(r.stderr.trim(), /^config: allowlist\.patterns\[0\]: not a valid RE2 regular expression/);
   assert.equal(r.stderr.trim().split("\n").length, 1);
 
   writeFileSync(bad, "tls: { require-mtls: maybe }\n");

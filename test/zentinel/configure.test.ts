@@ -34,7 +34,7 @@ test("a new allowlist decides the next event; a malformed one is refused with it
 
   for (const [json, key] of [
     [JSON.stringify({ allowlist: { exact: "not-a-list" } }), /allowlist\.exact/],
-    [JSON.stringify({ allowlist: { patterns: ["(a+)+$"] } }), /allowlist\.patterns/],
+    [JSON.stringify({ allowlist: { patterns: ["(a)\\1"] } }), /allowlist\.patterns/],
     [JSON.stringify({ alowlist: {} }), /alowlist/],
     ["{not json", /not valid JSON/],
   ] as const) {
