@@ -16,8 +16,8 @@ export interface Address {
 function parseHostPort(value: string, what: string): Address {
   const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]*)):(\d{1,5})$/.exec(value);
   const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535)
-    throw new UsageError(`${what}: expected host:port, [ipv6]:port or unix:///path, got "${value}"`);
+  if (!m) throw new UsageError(`${what}: expected host:port, [ipv6]:port or unix:///path, got "${value}"`);
+  if (port > 65535) throw new UsageError(`${what}: port ${port} is out of range (0 to 65535), in "${value}"`);
   const host = m[1] ?? (m[2] || "0.0.0.0");
   const target = m[1] ? `[${host}]:${port}` : `${host}:${port}`;
   return { kind: "tcp", target, host, port };

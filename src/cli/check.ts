@@ -57,13 +57,17 @@ export async function checkCommand(argv: string[]): Promise<number> {
   if (!v.cert) throw new UsageError("check: --cert is required");
   const config = loadConfigFile(v.config);
   const bundles = new Map<string, string | Uint8Array>();
-  config["trust-bundles"].forEach((b, i) =>
-    bundles.set(b["trust-domain"], readFile(b.path, `config: trust-bundles[${i}].path`)),
-  );
+  // Where each trust domain's bundle came from, for messages about it.
+  const origin = new Map<string, string>();
+  config["trust-bundles"].forEach((b, i) => {
+    bundles.set(b["trust-domain"], readFile(b.path, `config: trust-bundles[${i}].path`));
+    origin.set(b["trust-domain"], `config trust-bundles[${i}].path ${b.path}`);
+  });
   for (const spec of v.bundle ?? []) {
     const eq = spec.indexOf("=");
     if (eq <= 0 || eq === spec.length - 1) throw new UsageError(`--bundle: expected TD=FILE, got "${spec}"`);
     bundles.set(spec.slice(0, eq), readFile(spec.slice(eq + 1), "--bundle"));
+    origin.set(spec.slice(0, eq), `--bundle ${spec}`);
   }
   try {
     const decision = await checkOffline({
@@ -76,9 +80,18 @@ export async function checkCommand(argv: string[]): Promise<number> {
       path: v.path ?? "/",
     });
     process.stdout.write(`${JSON.stringify(decision, null, 2)}\n`);
+    if (decision.reason === "unknown_trust_domain") {
+      const td = decision.detail.match(/trust domain "?([^\s"]+)"?/)?.[1] ?? "TD";
+      process.stderr.write(
+        `spiffe-authz: hint: no bundle for ${td}: pass --bundle ${td}=FILE or list it under trust-bundles in the config\n`,
+      );
+    }
     return decision.allow ? 0 : 1;
   } catch (err) {
-    if (err instanceof CheckInputError) throw new UsageError(err.message);
+    if (err instanceof CheckInputError) {
+      const td = /^bundle for (\S+): /.exec(err.message)?.[1];
+      throw new UsageError(td && origin.has(td) ? `${origin.get(td)}: ${err.message}` : err.message);
+    }
     throw err;
   }
 }

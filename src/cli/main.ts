@@ -65,7 +65,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       return 1;
     }
     if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
+      process.stderr.write(`spiffe-authz: ${err.message}\n`);
       return 2;
     }
     throw err;

@@ -68,6 +68,20 @@ export function configErrorFromZod(error: z.ZodError): ConfigError {
               : typeof issue.input;
       return new ConfigError(path, `expected ${issue.expected}, got ${got}`);
     }
+    case "too_small":
+    case "too_big": {
+      // zod says "Too small: expected number to be >0"; say what the key needs and what it got.
+      const small = issue.code === "too_small";
+      const bound = Number(issue.code === "too_small" ? issue.minimum : issue.maximum);
+      const inclusive = issue.inclusive !== false;
+      const got = typeof issue.input === "number" ? `, got ${issue.input}` : "";
+      if (issue.origin === "number" || issue.origin === "int") {
+        const rel = small ? (inclusive ? "at least" : "greater than") : inclusive ? "at most" : "less than";
+        return new ConfigError(path, `must be ${rel} ${bound}${got}`);
+      }
+      const unit = issue.origin === "string" ? "characters" : issue.origin === "array" ? "entries" : "items";
+      return new ConfigError(path, `must have ${small ? "at least" : "at most"} ${bound} ${unit}`);
+    }
     default:
       return new ConfigError(path, issue.message);
   }

@@ -27,8 +27,10 @@ export function parseConfigText(text: string, source = "config", opts: ConfigTex
     value = parseYaml(text, { uniqueKeys: true, maxAliasCount: 100 });
   } catch (err) {
     if (err instanceof YAMLParseError) {
-      const where = err.linePos?.[0] ? ` at line ${err.linePos[0].line}` : "";
-      throw new ConfigError("", `${source}: not valid YAML/JSON${where}: ${err.code}`);
+      // The parser's own sentence ("Implicit keys need to be on a single line at line 2, column 4:"), without
+      // the source excerpt it appends: the error is one line.
+      const sentence = err.message.split("\n")[0]!.replace(/:$/, "");
+      throw new ConfigError("", `${source}: not valid YAML/JSON: ${sentence}`);
     }
     throw new ConfigError("", `${source}: not valid YAML/JSON`);
   }

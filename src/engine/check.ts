@@ -37,12 +37,21 @@ export class CheckInputError extends Error {
   override readonly name = "CheckInputError";
 }
 
+/** Reads a bundle in the format its first bytes announce; a failure says which format it was read as. */
 function parseBundle(td: string, content: string | Uint8Array): AnyBundle {
   const text = typeof content === "string" ? content : Buffer.from(content).toString("latin1");
   const head = text.trimStart();
-  if (head.startsWith("{")) return parseSpiffeBundle(td, content);
-  if (head.startsWith("-----BEGIN") || typeof content === "string") return parseX509BundlePem(td, text);
-  return parseX509BundleDer(td, content);
+  const [format, parse] = head.startsWith("{")
+    ? ["SPIFFE bundle JSON", () => parseSpiffeBundle(td, content)]
+    : head.startsWith("-----BEGIN") || typeof content === "string"
+      ? ["PEM", () => parseX509BundlePem(td, text)]
+      : ["DER (neither PEM nor SPIFFE bundle JSON)", () => parseX509BundleDer(td, content)];
+  try {
+    return parse();
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new Error(`read as ${format}: ${why}`, { cause: err });
+  }
 }
 
 export function bundleSetFromFiles(bundles: ReadonlyMap<string, string | Uint8Array>): BundleSet {

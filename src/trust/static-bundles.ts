@@ -19,9 +19,17 @@ export const MAX_BUNDLE_FILE_BYTES = 1024 * 1024;
 /** Detects the format from the content: JSON document, PEM text, or DER bytes. */
 export function parseBundleFile(trustDomain: string, bytes: Uint8Array): AnyBundle {
   const head = Buffer.from(bytes.subarray(0, 64)).toString("latin1").trimStart();
-  if (head.startsWith("{")) return parseSpiffeBundle(trustDomain, bytes);
-  if (head.startsWith("-----BEGIN")) return parseX509BundlePem(trustDomain, Buffer.from(bytes).toString("utf8"));
-  return parseX509BundleDer(trustDomain, bytes);
+  const [format, parse] = head.startsWith("{")
+    ? ["SPIFFE bundle JSON", () => parseSpiffeBundle(trustDomain, bytes)]
+    : head.startsWith("-----BEGIN")
+      ? ["PEM", () => parseX509BundlePem(trustDomain, Buffer.from(bytes).toString("utf8"))]
+      : ["DER (neither PEM nor SPIFFE bundle JSON)", () => parseX509BundleDer(trustDomain, bytes)];
+  try {
+    return parse();
+  } catch (err) {
+    // Say which format the bytes were taken for: a garbage file otherwise reads as a puzzling DER error.
+    throw new Error(`read as ${format}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
 }
 
 interface Loaded {

@@ -109,7 +109,7 @@ test("flag beats env beats file beats default", () => {
 test("bad flags and env are usage errors naming the flag", () => {
   const cases: Array<[string[], Record<string, string>, RegExp]> = [
     [["--grpc-address", "nope"], {}, /^--grpc-address: expected host:port/],
-    [["--grpc-address", "1.2.3.4:70000"], {}, /^--grpc-address: /],
+    [["--grpc-address", "1.2.3.4:70000"], {}, /^--grpc-address: port 70000 is out of range \(0 to 65535\)/],
     [["--metrics-address", "9464"], {}, /^--metrics-address: /],
     [["--spire-socket", "http://x"], {}, /^--spire-socket: unsupported scheme/],
     [["--workers", "0"], {}, /^--workers: /],

@@ -100,11 +100,24 @@ test("top level must be a mapping, YAML syntax errors name the file and line", (
   assert.match(errorOf(() => parseConfigText("- a\n- b", "c.yaml")).message, /^config: c\.yaml: expected a mapping/);
   assert.match(
     errorOf(() => parseConfigText("a: [\n", "c.yaml")).message,
-    /^config: c\.yaml: not valid YAML\/JSON at line \d+/,
+    /^config: c\.yaml: not valid YAML\/JSON: .* at line \d+, column \d+$/,
   );
-  assert.match(
-    errorOf(() => parseConfigText("tls: {}\ntls: {}\n", "c.yaml")).message,
-    /^config: c\.yaml: not valid YAML/,
+  // The parser's sentence, not its error code (was: "MULTILINE_IMPLICIT_KEY", "DUPLICATE_KEY").
+  const dup = errorOf(() => parseConfigText("tls: {}\ntls: {}\n", "c.yaml")).message;
+  assert.match(dup, /^config: c\.yaml: not valid YAML\/JSON: Map keys must be unique at line 2, column 1$/);
+  const indent = errorOf(() => parseConfigText("allowlist:\n  exact: [a\n   b: c\n", "c.yaml")).message;
+  assert.doesNotMatch(indent, /[A-Z]{3,}_[A-Z_]+/, indent);
+  assert.equal(indent.includes("\n"), false);
+});
+
+test("bounds are said in words, with the value given (not zod's \"Too small: expected number to be >0\")", () => {
+  assert.equal(
+    errorOf(() => parseConfig({ spire: { "api-timeout-ms": 0 } })).message,
+    "config: spire.api-timeout-ms: must be greater than 0, got 0",
+  );
+  assert.equal(
+    errorOf(() => parseConfig({ spire: { "api-timeout-ms": 600_001 } })).message,
+    "config: spire.api-timeout-ms: must be at most 600000, got 600001",
   );
 });
 

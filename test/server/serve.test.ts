@@ -149,17 +149,17 @@ test("serve: bad config, missing config and bad flags exit 2 with one clear line
   writeFileSync(bad, "allowlist:\n  patterns: ['(a)\\1']\n");
   let r = await runCli(["serve", "--config", bad, "--metrics-address", "off"]);
   assert.equal(r.code, 2);
-  assert.match(r.stderr.trim(), /^config: allowlist\.patterns\[0\]: not a valid RE2 regular expression/);
+  assert.match(r.stderr.trim(), /^spiffe-authz: config: allowlist\.patterns\[0\]: not a valid RE2 regular expression/);
   assert.equal(r.stderr.trim().split("\n").length, 1);
 
   writeFileSync(bad, "tls: { require-mtls: maybe }\n");
   r = await runCli(["serve", "--config", bad]);
   assert.equal(r.code, 2);
-  assert.equal(r.stderr.trim(), "config: tls.require-mtls: expected boolean, got string");
+  assert.equal(r.stderr.trim(), "spiffe-authz: config: tls.require-mtls: expected boolean, got string");
 
   r = await runCli(["serve", "--config", join(dir, "missing.yaml")]);
   assert.equal(r.code, 2);
-  assert.equal(r.stderr.trim(), `config: cannot read ${join(dir, "missing.yaml")}: no such file`);
+  assert.equal(r.stderr.trim(), `spiffe-authz: config: cannot read ${join(dir, "missing.yaml")}: no such file`);
 
   r = await runCli(["serve", "--grpc-address", "localhost"]);
   assert.equal(r.code, 2);
@@ -171,7 +171,7 @@ test("serve: bad config, missing config and bad flags exit 2 with one clear line
   writeFileSync(bad, "trust-bundles: [{ trust-domain: partner.org, path: /nonexistent/partner.pem }]\n");
   r = await runCli(["serve", "--config", bad, "--metrics-address", "off", "--grpc-address", "127.0.0.1:0"]);
   assert.equal(r.code, 2);
-  assert.match(r.stderr.trim(), /^config: trust-bundles\[0\]\.path: \/nonexistent\/partner\.pem: /);
+  assert.match(r.stderr.trim(), /^spiffe-authz: config: trust-bundles\[0\]\.path: \/nonexistent\/partner\.pem: /);
 });
 
 test("serve --workers 2: one address served by two processes, /metrics adds up both, SIGTERM stops all", async () => {
