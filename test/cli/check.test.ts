@@ -71,7 +71,10 @@ test("usage and config errors: exit 2 with one line naming the problem", async (
   assert.match(r.stderr, /--config is required/);
   r = await runCli(["check", "--config", join(dir, "bad.yaml"), "--cert", join(dir, "web.pem")]);
   assert.equal(r.code, 2);
-  assert.equal(r.stderr.trim(), "spiffe-authz: config: failure.spire-unavailable: expected fail_closed|fail_open|cache");
+  assert.equal(
+    r.stderr.trim(),
+    "spiffe-authz: config: failure.spire-unavailable: expected fail_closed|fail_open|cache",
+  );
   r = await runCli([
     "check",
     "--config",

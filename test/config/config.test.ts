@@ -110,7 +110,7 @@ test("top level must be a mapping, YAML syntax errors name the file and line", (
   assert.equal(indent.includes("\n"), false);
 });
 
-test("bounds are said in words, with the value given (not zod's \"Too small: expected number to be >0\")", () => {
+test('bounds are said in words, with the value given (not zod\'s "Too small: expected number to be >0")', () => {
   assert.equal(
     errorOf(() => parseConfig({ spire: { "api-timeout-ms": 0 } })).message,
     "config: spire.api-timeout-ms: must be greater than 0, got 0",
