@@ -81,7 +81,10 @@ describe("deploy: Grafana dashboard and Prometheus alerts", () => {
   const panels = (ps: Panel[]): Panel[] => ps.flatMap((p) => [p, ...panels(p.panels ?? [])]);
   const dashboardExprs = (): string[] => [
     ...panels(dashboard.panels).flatMap((p) => (p.targets ?? []).map((t) => t.expr ?? "")),
-    ...(dashboard.templating?.list ?? []).filter((v) => v.type === "query").map((v) => String(v.query)),
+    // label_values(METRIC{…}, label): the series queried is the metric; the label is not a metric name.
+    ...(dashboard.templating?.list ?? [])
+      .filter((v) => v.type === "query")
+      .map((v) => String(v.query).replace(/^label_values\((.*),\s*[a-z_]+\)$/, "$1")),
   ];
   const alertExprs = (): string[] => rules.groups.flatMap((g) => g.rules.map((r) => r.expr));
 
@@ -155,6 +158,21 @@ describe("deploy: Grafana dashboard and Prometheus alerts", () => {
       /spiffe_authz_trust_bundle_age_seconds\) > 3000/,
     );
     assert.match(byName.get("SpiffeAuthzDenySpike")?.expr ?? "", /decision="deny"/);
+    assert.match(
+      byName.get("SpiffeAuthzVerificationBypassed")?.expr ?? "",
+      /spiffe_authz_decisions_total\{reason=~"fail_open\|log_and_allow"\}/,
+    );
+  });
+
+  it("the dashboard can be narrowed to one job and instance: every query is filtered by both", () => {
+    const vars = (dashboard.templating?.list ?? []) as Array<{ name?: string; type: string; query?: unknown }>;
+    assert.deepEqual(
+      vars.filter((v) => v.type === "query").map((v) => v.name),
+      ["job", "instance"],
+    );
+    for (const e of panels(dashboard.panels).flatMap((p) => (p.targets ?? []).map((t) => t.expr ?? "")))
+      for (const m of e.matchAll(/spiffe_authz_[a-z_]+(\{[^}]*\})?/g))
+        assert.match(m[1] ?? "", /job=~"\$job",instance=~"\$instance"/, `${m[0]} in ${e}`);
   });
 
   it("every metric the alerts query is on /metrics", () => {
