@@ -93,8 +93,11 @@ const loggedMsg = (msg: string) => async (c: Cell) => c.stack.lines().some((l) =
 /** Lost Workload API, per DESIGN.md: 503 at once / allow without identity / the cached bundles until cache-ttl, then 503. */
 const lostPhases = (mode: FailurePolicy): Phase[] => {
   const common = { ready: true, zentinel: "degraded" as const, connected: 0 as const, trustDomains: 0 };
-  if (mode === "fail_closed") return [{ ...common, decision: UNAVAILABLE }];
-  if (mode === "fail_open") return [{ ...common, decision: FAIL_OPEN }];
+  // The gauge reads 0 when either stream (X.509 or JWT bundles) is lost; X.509 decisions follow when the X.509
+  // stream's own reconnect grace (1 s) runs out, which on a loaded machine can come a moment after the JWT one.
+  const graceMs = 3000;
+  if (mode === "fail_closed") return [{ ...common, decision: UNAVAILABLE, pollMs: graceMs }];
+  if (mode === "fail_open") return [{ ...common, decision: FAIL_OPEN, pollMs: graceMs }];
   return [
     { ...common, decision: OK, trustDomains: 1 },
     { ...common, decision: UNAVAILABLE, pollMs: CACHE_TTL_S * 1000 + 4000 },
