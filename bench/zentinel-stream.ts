@@ -26,7 +26,7 @@ import { serviceDefinition } from "../src/grpc/service-definition.js";
 import { DevWorkloadApi } from "../src/trust/dev-workload-api/server.js";
 import { startServer } from "../src/server.js";
 import { parseConfig } from "../src/config/load.js";
-import { parseListenAddress, parseWorkloadApiAddress } from "../src/cli/address.js";
+import { parseListenAddress, parseWorkloadApiAddress } from "../src/grpc/address.js";
 import { silentLogger } from "../src/log.js";
 
 const flag = process.argv.indexOf("--in-flight");

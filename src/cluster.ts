@@ -2,7 +2,7 @@
 // thread, so this is how a multi-core machine is used). Each worker has its own watcher and cache; the primary
 // serves one /metrics that adds up the workers' instruments, and /readyz while every worker can decide.
 import cluster, { type Worker } from "node:cluster";
-import type { ServeOptions } from "./cli/serve-options.js";
+import type { ServeOptions } from "./serve-options.js";
 import type { Logger } from "./log.js";
 import { startServer } from "./server.js";
 import { guardStartup } from "./cli/startup-signals.js";

@@ -2,7 +2,7 @@
 // store, both doors → one gRPC host, and owns start-up readiness and graceful shutdown.
 import { Engine } from "./engine/engine.js";
 import { createAuditListener } from "./engine/audit.js";
-import { ConfigManager } from "./config/manager.js";
+import { ConfigManager } from "./policy/config-manager.js";
 import { GrpcHost, type HostedService } from "./grpc/host.js";
 import { envoyAuthorizationService } from "./adapters/envoy/service.js";
 import { zentinelAgentService } from "./adapters/zentinel/service.js";
@@ -11,10 +11,10 @@ import { TrustStore } from "./trust/store.js";
 import { WorkloadApiWatcher } from "./trust/workload-api/watcher.js";
 import { StaticBundles } from "./trust/static-bundles.js";
 import { SvidWatcher } from "./trust/workload-api/svid-watcher.js";
-import { spiffeServerCredentials, type SpiffeServerTls } from "./grpc/spiffe-tls.js";
+import { spiffeServerCredentials, type SpiffeServerTls } from "./trust/server-tls.js";
 import { compileAllowlist } from "./policy/allowlist.js";
 import { createTelemetry, startMetricsServer, type MetricsServer, type Telemetry } from "./telemetry/index.js";
-import type { ServeOptions } from "./cli/serve-options.js";
+import type { ServeOptions } from "./serve-options.js";
 import type { Logger } from "./log.js";
 import { watchConfigFile } from "./config/file-watch.js";
 

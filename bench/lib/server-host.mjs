@@ -42,7 +42,7 @@ if (spec.kind === "noop") {
 } else {
   const { startServer } = await import(new URL("server.js", dist).href);
   const { parseConfig } = await import(new URL("config/load.js", dist).href);
-  const { parseListenAddress, parseWorkloadApiAddress } = await import(new URL("cli/address.js", dist).href);
+  const { parseListenAddress, parseWorkloadApiAddress } = await import(new URL("grpc/address.js", dist).href);
   const { createLogger, silentLogger } = await import(new URL("log.js", dist).href);
   const server = await startServer(
     {

@@ -22,7 +22,7 @@ import {
 import { DevWorkloadApi } from "../trust/dev-workload-api/server.js";
 import { DevCertificateAuthority } from "../dev-ca/index.js";
 import { parseConfig } from "../config/load.js";
-import { parseListenAddress, parseWorkloadApiAddress } from "./address.js";
+import { parseListenAddress, parseWorkloadApiAddress } from "../grpc/address.js";
 import { createLogger } from "../log.js";
 import { startServer } from "../server.js";
 import { UsageError } from "./errors.js";

@@ -1,4 +1,4 @@
-import { resolveServeOptions, SERVE_USAGE } from "./serve-options.js";
+import { resolveServeOptions, SERVE_USAGE } from "./serve-flags.js";
 import { createLogger } from "../log.js";
 import { startServer } from "../server.js";
 import { guardStartup } from "./startup-signals.js";

@@ -6,7 +6,7 @@ import { lstatSync, unlinkSync } from "node:fs";
 import { format } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation, type ServingStatus } from "grpc-health-check";
-import { isLoopback, type Address } from "../cli/address.js";
+import { isLoopback, type Address } from "./address.js";
 import type { Logger } from "../log.js";
 import { ListenError } from "./errors.js";
 

@@ -2,7 +2,6 @@
 // when any entry matches; an allowlist with no entries at all allows every verified ID.
 import type { AllowlistConfig } from "../config/schema.js";
 import { ConfigError } from "../config/errors.js";
-import type { VerifiedIdentity } from "../engine/types.js";
 import { parseConfigId, parseConfigTrustDomain } from "./ids.js";
 import { compilePattern, type CompiledPattern } from "./pattern.js";
 
@@ -14,11 +13,19 @@ interface PrefixRule {
   strict: boolean;
 }
 
+/** What an allowlist looks at: a verified SPIFFE ID, split. The engine's VerifiedIdentity is one. */
+export interface IdentityToMatch {
+  spiffeId: string;
+  trustDomain: string;
+  /** The ID's path, e.g. `/ns/default/sa/web`. */
+  path: string;
+}
+
 export interface Allowlist {
   /** No entries: authentication only. */
   readonly empty: boolean;
   /** Which kind of entry allowed the ID, or undefined when none did. */
-  match(id: Pick<VerifiedIdentity, "spiffeId" | "trustDomain" | "path">): AllowlistMatch | undefined;
+  match(id: IdentityToMatch): AllowlistMatch | undefined;
 }
 
 export type AllowlistMatch = "empty" | "exact" | "prefix" | "trust-domain" | "pattern";

@@ -2,7 +2,6 @@
 // found here and reported as a ConfigError naming the key path, so a bad reload never reaches requests.
 import type { Config } from "../config/schema.js";
 import { ConfigError } from "../config/errors.js";
-import type { AuthzRequest } from "../engine/types.js";
 import { compileAllowlist, type Allowlist } from "./allowlist.js";
 import { canonicalPrefix, pathHasPrefix, pathReadings } from "./routes.js";
 
@@ -219,15 +218,21 @@ function combine(policy: Policy, chosen: ReadonlyArray<CompiledRoute | undefined
   return sel;
 }
 
+/** What route selection looks at; the engine's AuthzRequest is one. */
+export interface RequestToRoute {
+  /** Envoy `context_extensions["route"]` or Zentinel `RequestMetadata.route_id`. */
+  routeName?: string;
+  path: string;
+  method: string;
+  headers?: ReadonlyMap<string, string>;
+}
+
 /**
  * The route named by the request (an undefined name is unknown_route, never the top-level allowlist); else the
  * first route each plausible reading of the path and method falls under, else the top-level allowlist. When
  * readings disagree, the request must be allowed under every route they select.
  */
-export function selectRoute(
-  policy: Policy,
-  req: Pick<AuthzRequest, "routeName" | "path" | "method"> & { headers?: ReadonlyMap<string, string> },
-): RouteSelection {
+export function selectRoute(policy: Policy, req: RequestToRoute): RouteSelection {
   if (req.routeName !== undefined && req.routeName !== "") {
     const named = policy.routes.find((r) => r.name === req.routeName);
     if (named) return { route: named, allowlist: named.allowlist };

@@ -133,7 +133,7 @@ test("missing or unreadable file is a clear error", () => {
 });
 
 test("reload: a file that would empty a non-empty allowlist (a cut-off write) is refused; a restart applies it", async () => {
-  const { ConfigManager } = await import("../../src/config/manager.js");
+  const { ConfigManager } = await import("../../src/policy/config-manager.js");
   const { silentLogger } = await import("../../src/log.js");
   const dir = mkdtempSync(join(tmpdir(), "cfg-open-"));
   const file = join(dir, "c.yaml");

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseConfig } from "../../src/config/load.js";
 import { loosenings, mergeOverFile } from "../../src/config/tighten.js";
-import { ConfigManager } from "../../src/config/manager.js";
+import { ConfigManager } from "../../src/policy/config-manager.js";
 import type { Config } from "../../src/config/schema.js";
 import { silentLogger } from "../../src/log.js";
 

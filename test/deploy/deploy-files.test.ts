@@ -8,7 +8,7 @@ import { parseAllDocuments, parse as parseYaml } from "yaml";
 import { parse as parseKdl, type Node as KdlNode } from "@bgotink/kdl";
 import { parseConfig, parseConfigText } from "../../src/config/load.js";
 import { compilePolicy } from "../../src/policy/index.js";
-import { DEFAULT_GRPC_ADDRESS, SERVE_USAGE } from "../../src/cli/serve-options.js";
+import { DEFAULT_GRPC_ADDRESS, SERVE_USAGE } from "../../src/cli/serve-flags.js";
 import { CHECK_USAGE } from "../../src/cli/check.js";
 import { METRIC } from "../../src/telemetry/index.js";
 

@@ -8,7 +8,7 @@ import { envoyAuthorizationService } from "../../src/adapters/envoy/service.js";
 import { Engine } from "../../src/engine/engine.js";
 import { compilePolicy } from "../../src/policy/index.js";
 import { parseConfig } from "../../src/config/load.js";
-import { parseListenAddress } from "../../src/cli/address.js";
+import { parseListenAddress } from "../../src/grpc/address.js";
 import { BundleSet } from "../../src/spiffe/index.js";
 import { DevCertificateAuthority } from "../../src/dev-ca/index.js";
 import type { TrustSnapshot } from "../../src/trust/snapshot.js";

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { DevWorkloadApi } from "../../src/trust/dev-workload-api/server.js";
 import { startServer } from "../../src/server.js";
 import { parseConfig } from "../../src/config/load.js";
-import { parseListenAddress, parseWorkloadApiAddress } from "../../src/cli/address.js";
+import { parseListenAddress, parseWorkloadApiAddress } from "../../src/grpc/address.js";
 import { silentLogger } from "../../src/log.js";
 import { checkRequest, envoyClient, unary, type CheckResponseObj } from "../helpers/clients.js";
 import { until } from "../helpers/log-capture.js";

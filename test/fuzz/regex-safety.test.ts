@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { ConfigError } from "../../src/config/errors.js";
 import { loadConfigFile, parseConfig } from "../../src/config/load.js";
-import { ConfigManager } from "../../src/config/manager.js";
+import { ConfigManager } from "../../src/policy/config-manager.js";
 import { silentLogger } from "../../src/log.js";
 import { compilePolicy } from "../../src/policy/index.js";
 import { compilePattern, MAX_PATTERN_LENGTH, PatternError } from "../../src/policy/pattern.js";

@@ -9,7 +9,7 @@ import { startServer, type RunningServer } from "../../src/server.js";
 import { parseConfig } from "../../src/config/load.js";
 import type { ConfigInput } from "../../src/config/schema.js";
 import type { FailurePolicy } from "../../src/trust/store.js";
-import { parseListenAddress, parseWorkloadApiAddress } from "../../src/cli/address.js";
+import { parseListenAddress, parseWorkloadApiAddress } from "../../src/grpc/address.js";
 import type * as grpc from "@grpc/grpc-js";
 import {
   checkRequest,

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { DevWorkloadApi } from "../../src/trust/dev-workload-api/server.js";
 import { startServer } from "../../src/server.js";
 import { loadConfigFile } from "../../src/config/load.js";
-import { parseListenAddress, parseWorkloadApiAddress } from "../../src/cli/address.js";
+import { parseListenAddress, parseWorkloadApiAddress } from "../../src/grpc/address.js";
 import { capturedLogger, until } from "../helpers/log-capture.js";
 
 test("SIGHUP reload: good file applied, bad and deleted files keep the old config, spire/trust-bundles changes need a restart", async () => {

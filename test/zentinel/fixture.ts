@@ -19,7 +19,7 @@ import { compilePolicy } from "../../src/policy/index.js";
 import { parseConfig } from "../../src/config/load.js";
 import { mergeOverFile } from "../../src/config/tighten.js";
 import { ConfigError } from "../../src/config/errors.js";
-import { parseListenAddress } from "../../src/cli/address.js";
+import { parseListenAddress } from "../../src/grpc/address.js";
 import { BundleSet } from "../../src/spiffe/index.js";
 import { DevCertificateAuthority } from "../../src/dev-ca/index.js";
 import { createTelemetry, METRIC } from "../../src/telemetry/index.js";

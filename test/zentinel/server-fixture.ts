@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type * as grpc from "@grpc/grpc-js";
 import { DevWorkloadApi } from "../../src/trust/dev-workload-api/server.js";
 import { startServer, type RunningServer } from "../../src/server.js";
-import { resolveServeOptions } from "../../src/cli/serve-options.js";
+import { resolveServeOptions } from "../../src/cli/serve-flags.js";
 import { METRIC } from "../../src/telemetry/index.js";
 import { zentinelClient, type Client } from "../helpers/clients.js";
 import { capturedLogger } from "../helpers/log-capture.js";

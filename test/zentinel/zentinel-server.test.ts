@@ -8,7 +8,7 @@ import type * as grpc from "@grpc/grpc-js";
 import { DevWorkloadApi } from "../../src/trust/dev-workload-api/server.js";
 import { startServer } from "../../src/server.js";
 import { parseConfig } from "../../src/config/load.js";
-import { parseListenAddress, parseWorkloadApiAddress } from "../../src/cli/address.js";
+import { parseListenAddress, parseWorkloadApiAddress } from "../../src/grpc/address.js";
 import { silentLogger } from "../../src/log.js";
 import { zentinelClient } from "../helpers/clients.js";
 import { until } from "../helpers/log-capture.js";

@@ -7,7 +7,7 @@ import fc from "fast-check";
 import { stringify as toYaml } from "yaml";
 import { ConfigError } from "../../../src/config/errors.js";
 import { parseConfig, parseConfigText } from "../../../src/config/load.js";
-import { ConfigManager } from "../../../src/config/manager.js";
+import { ConfigManager } from "../../../src/policy/config-manager.js";
 import { loosenings } from "../../../src/config/tighten.js";
 import { compilePolicy } from "../../../src/policy/index.js";
 import { silentLogger } from "../../../src/log.js";

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { resolveServeOptions, type ServeOptions } from "../../src/cli/serve-options.js";
+import { resolveServeOptions, type ServeOptions } from "../../src/cli/serve-flags.js";
 import { UsageError } from "../../src/cli/errors.js";
 import { ConfigError } from "../../src/config/errors.js";
 

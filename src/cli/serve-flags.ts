@@ -2,33 +2,33 @@
 import { parseArgs } from "node:util";
 import { autoWorkers } from "./cpu-quota.js";
 import { UsageError } from "./errors.js";
-import {
-  isLoopback,
-  parseListenAddress,
-  parseMetricsAddress,
-  parseWorkloadApiAddress,
-  type Address,
-} from "./address.js";
+import * as address from "../grpc/address.js";
+import { AddressError } from "../grpc/errors.js";
 import { loadConfigFile, parseConfig } from "../config/load.js";
-import type { Config } from "../config/schema.js";
+import type { ServeOptions } from "../serve-options.js";
+
+export type { ServeOptions };
+type Address = address.Address;
+
+/** A bad address in a flag or environment variable is a usage error like any other (exit 2, one line). */
+function usage<A extends unknown[], R>(parse: (...args: A) => R): (...args: A) => R {
+  return (...args) => {
+    try {
+      return parse(...args);
+    } catch (err) {
+      throw err instanceof AddressError ? new UsageError(err.message) : err;
+    }
+  };
+}
+const parseListenAddress = usage(address.parseListenAddress);
+const parseWorkloadApiAddress = usage(address.parseWorkloadApiAddress);
+const parseMetricsAddress = usage(address.parseMetricsAddress);
+const { isLoopback } = address;
 
 export const DEFAULT_GRPC_ADDRESS = "0.0.0.0:50051";
 export const DEFAULT_SPIRE_SOCKET = "/run/spire/sockets/agent.sock";
 export const DEFAULT_METRICS_ADDRESS = "0.0.0.0:9464";
 export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
-
-export interface ServeOptions {
-  listen: Address[];
-  /** Plaintext even under server.tls.mode spiffe; loopback or unix only (Zentinel 0.6 cannot do agent TLS). */
-  plaintextListen?: Address[];
-  spireSocket: Address;
-  metrics: { host: string; port: number } | null;
-  configPath: string | undefined;
-  config: Config;
-  verbose: boolean;
-  drainTimeoutMs: number;
-  workers: number;
-}
 
 export const SERVE_USAGE = `Usage: spiffe-authz serve [options]
 

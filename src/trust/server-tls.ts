@@ -13,8 +13,8 @@ import type { AuthContext } from "@grpc/grpc-js/build/src/auth-context.js";
 import { SvidError, verifyX509Svid, type BundleSet } from "../spiffe/index.js";
 import type { Allowlist } from "../policy/allowlist.js";
 import type { Logger } from "../log.js";
-import type { OwnSvid } from "../trust/workload-api/svid-watcher.js";
-import type { TrustSnapshot } from "../trust/snapshot.js";
+import type { OwnSvid } from "./workload-api/svid-watcher.js";
+import type { TrustSnapshot } from "./snapshot.js";
 
 export interface SpiffeTlsSources {
   /** Our own SVID: called at once with the current one, then with each re-issued one. */

@@ -1,6 +1,6 @@
 import { isIPv4, isIPv6 } from "node:net";
 import { isAbsolute, resolve } from "node:path";
-import { UsageError } from "./errors.js";
+import { AddressError } from "./errors.js";
 
 /** A listen or dial address in the form grpc-js understands (`host:port` or `unix:///abs/path`). */
 export interface Address {
@@ -16,15 +16,15 @@ export interface Address {
 function parseHostPort(value: string, what: string): Address {
   const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]*)):(\d{1,5})$/.exec(value);
   const port = m ? Number(m[3]) : NaN;
-  if (!m) throw new UsageError(`${what}: expected host:port, [ipv6]:port or unix:///path, got "${value}"`);
-  if (port > 65535) throw new UsageError(`${what}: port ${port} is out of range (0 to 65535), in "${value}"`);
+  if (!m) throw new AddressError(`${what}: expected host:port, [ipv6]:port or unix:///path, got "${value}"`);
+  if (port > 65535) throw new AddressError(`${what}: port ${port} is out of range (0 to 65535), in "${value}"`);
   const host = m[1] ?? (m[2] || "0.0.0.0");
   const target = m[1] ? `[${host}]:${port}` : `${host}:${port}`;
   return { kind: "tcp", target, host, port };
 }
 
 function unixAddress(path: string, what: string): Address {
-  if (!path) throw new UsageError(`${what}: empty unix socket path`);
+  if (!path) throw new AddressError(`${what}: empty unix socket path`);
   const abs = isAbsolute(path) ? path : resolve(path);
   return { kind: "unix", target: `unix://${abs}`, path: abs };
 }
@@ -41,7 +41,7 @@ export function parseWorkloadApiAddress(value: string, what: string): Address {
   if (value.startsWith("tcp://")) return parseHostPort(value.slice("tcp://".length), what);
   if (value.startsWith("unix:")) return parseListenAddress(value, what);
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value))
-    throw new UsageError(`${what}: unsupported scheme in "${value}" (use a path, unix:///path or tcp://host:port)`);
+    throw new AddressError(`${what}: unsupported scheme in "${value}" (use a path, unix:///path or tcp://host:port)`);
   return unixAddress(value, what);
 }
 

@@ -1,10 +1,10 @@
 // The config in force. Config files and Zentinel Configure events both land here; the last one applied
 // wins, atomically (compile first, then swap), and a bad one leaves the previous config deciding.
-import type { Config } from "./schema.js";
-import { ConfigError } from "./errors.js";
-import { loadConfigFile, parseConfig } from "./load.js";
-import { loosenings, mergeOverFile } from "./tighten.js";
-import { compilePolicy, type Policy } from "../policy/index.js";
+import type { Config } from "../config/schema.js";
+import { ConfigError } from "../config/errors.js";
+import { loadConfigFile, parseConfig } from "../config/load.js";
+import { loosenings, mergeOverFile } from "../config/tighten.js";
+import { compilePolicy, type Policy } from "./policy.js";
 import type { Logger } from "../log.js";
 
 export type ConfigSource = "defaults" | "file" | "handshake" | "configure";
