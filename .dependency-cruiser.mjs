@@ -6,6 +6,8 @@ export const LAYERS = [
   { name: "base", path: "^src/(gen/|log\\.ts$|protos\\.ts$)" },
   // SPIFFE IDs, SVIDs and bundles; knows nothing of gRPC, Envoy or Zentinel
   { name: "spiffe", path: "^src/spiffe/" },
+  // formats a request presents its credentials in: Envoy's XFCC header, URL-encoded PEM
+  { name: "formats", path: "^src/formats/" },
   // the development CA behind `demo` and the tests' certificates
   { name: "dev-ca", path: "^src/dev-ca/" },
   // the config file's schema, loading, and the tighten-only rules for pushed config

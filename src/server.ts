@@ -51,9 +51,9 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
     serviceVersion: process.env["npm_package_version"],
   });
   const store = new TrustStore(cfg.failure["spire-unavailable"], cfg.failure["cache-ttl"]);
-  const statics = new StaticBundles(cfg["trust-bundles"], store, log, () => telemetry.bundleUpdated("file"));
-  statics.loadAll();
-  statics.watch();
+  const staticBundles = new StaticBundles(cfg["trust-bundles"], store, log, () => telemetry.bundleUpdated("file"));
+  staticBundles.loadAll();
+  staticBundles.watch();
 
   const engine = new Engine({ policy: config.applied.policy, policyVersion: config.applied.version, trust: store });
   engine.onDecision(createAuditListener(log.child({ component: "audit" })));
@@ -186,7 +186,7 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
     serverTls?.close();
     ownSvid?.close();
     watcher.close();
-    statics.close();
+    staticBundles.close();
     store.close();
     await telemetry.shutdown();
     throw err;
@@ -241,7 +241,7 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
       serverTls?.close();
       ownSvid?.close();
       watcher.close();
-      statics.close();
+      staticBundles.close();
       store.close();
       await metrics?.close();
       await telemetry.shutdown();

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { UsageError } from "./errors.js";
 import { loadConfigFile } from "../config/load.js";
-import { CheckInputError, checkOffline } from "../engine/check.js";
+import { CheckInputError, checkOffline } from "../engine/offline.js";
 
 export const CHECK_USAGE = `Usage: spiffe-authz check --config FILE --cert LEAF.pem [options]
 

@@ -21,7 +21,7 @@ export { KEY_TYPES, generateKeyPair, privateKeyPem, type KeyType } from "./keys.
 /** A SPIFFE bundle document for `td` with these CAs' roots and JWT keys. */
 export function spiffeBundleJson(
   td: TrustDomainLike,
-  parts: {
+  contents: {
     x509?: readonly DevCertificateAuthority[];
     jwt?: readonly DevJwtAuthority[];
     sequenceNumber?: number;
@@ -29,9 +29,9 @@ export function spiffeBundleJson(
   },
 ): string {
   return formatSpiffeBundle({
-    x509: x509BundleOf(td, parts.x509 ?? []),
-    jwt: jwtBundleOf(td, parts.jwt ?? []),
-    ...(parts.sequenceNumber !== undefined ? { sequenceNumber: parts.sequenceNumber } : {}),
-    ...(parts.refreshHintSeconds !== undefined ? { refreshHintSeconds: parts.refreshHintSeconds } : {}),
+    x509: x509BundleOf(td, contents.x509 ?? []),
+    jwt: jwtBundleOf(td, contents.jwt ?? []),
+    ...(contents.sequenceNumber !== undefined ? { sequenceNumber: contents.sequenceNumber } : {}),
+    ...(contents.refreshHintSeconds !== undefined ? { refreshHintSeconds: contents.refreshHintSeconds } : {}),
   });
 }

@@ -3,10 +3,10 @@
 // X.509 credential is present at all — a bearer JWT-SVID. A credential that is present but unreadable is
 // malformed; we never fall through to a weaker source when a stronger one is garbage.
 import type { Config } from "../config/schema.js";
-import { CredentialError } from "./errors.js";
-import { splitPemCertificates, urlDecode } from "./pem.js";
+import { CredentialError } from "../formats/errors.js";
+import { splitPemCertificates, urlDecode } from "../formats/client-pem.js";
 import type { AuthzRequest } from "./types.js";
-import { xfccCertificates } from "./xfcc.js";
+import { xfccCertificates } from "../formats/xfcc.js";
 
 /** Largest `attributes.source.certificate` accepted (URL-encoded PEM; a chain of 8 fits easily). */
 export const MAX_SOURCE_CERTIFICATE_BYTES = 64 * 1024;

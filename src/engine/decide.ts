@@ -31,8 +31,8 @@ import {
   presentedX509,
   type PresentedCredential,
 } from "./credentials.js";
-import { XFCC_MAX_HEADER_BYTES } from "./xfcc.js";
-import { CredentialError } from "./errors.js";
+import { XFCC_MAX_HEADER_BYTES } from "../formats/xfcc.js";
+import { CredentialError } from "../formats/errors.js";
 import type {
   AuthzRequest,
   CertInfo,

@@ -16,8 +16,8 @@ export {
   MAX_SOURCE_CERTIFICATE_BYTES,
   type PresentedCredential,
 } from "./credentials.js";
-export { CredentialError } from "./errors.js";
-export { MAX_CERT_DER_BYTES, MAX_CHAIN_CERTS } from "./pem.js";
+export { CredentialError } from "../formats/errors.js";
+export { MAX_CERT_DER_BYTES, MAX_CHAIN_CERTS } from "../formats/client-pem.js";
 export {
   parseXfcc,
   selectXfccElement,
@@ -29,5 +29,5 @@ export {
   type XfccCertificates,
   type XfccElement,
   type XfccElementChoice,
-} from "./xfcc.js";
-export { checkOffline, bundleSetFromFiles, CheckInputError, type CheckOfflineOptions } from "./check.js";
+} from "../formats/xfcc.js";
+export { checkOffline, bundleSetFromFiles, CheckInputError, type CheckOfflineOptions } from "./offline.js";

@@ -1,10 +1,10 @@
 // Merging the snapshots of several worker processes into one /metrics answer (for a node:cluster
-// primary). Each family carries its own rule (snapshot.ts): counters and histogram series add up, our
+// primary). Each family carries its own rule (families.ts): counters and histogram series add up, our
 // gauges keep the worst value across workers, and prom-client's process metrics keep prom-client's hints
 // (start time omitted, version first, event-loop lag averaged, counters summed). Gauges are merged rather
 // than labelled per worker so that queries and alerts read the same with one process or many.
 import { serialize } from "./exposition.js";
-import type { Aggregator, MetricFamily, MetricsSnapshot, Sample } from "./snapshot.js";
+import type { Aggregator, MetricFamily, MetricsSnapshot, Sample } from "./families.js";
 
 const COMBINE: Record<Exclude<Aggregator, "omit">, (values: number[]) => number> = {
   sum: (v) => v.reduce((a, b) => a + b, 0),

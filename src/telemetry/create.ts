@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import { defaultResource, detectResources, envDetector, resourceFromAttributes } from "@opentelemetry/resources";
 import { MeterProvider, type IMetricReader } from "@opentelemetry/sdk-metrics";
 import { Registry, collectDefaultMetrics } from "prom-client";
-import { METER_NAME } from "./names.js";
+import { METER_NAME } from "./metric-names.js";
 import { createNoopTelemetry } from "./noop.js";
 import { OtelTelemetry } from "./otel.js";
 import { createOtlpReader, otlpSettingsFromEnv, type OtlpSettings } from "./otlp.js";

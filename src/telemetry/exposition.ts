@@ -1,7 +1,7 @@
 // Prometheus text exposition format 0.0.4, written by hand: the format is small, and owning it lets one
 // endpoint serve OTel instruments and prom-client process metrics (and, later, merged worker snapshots)
 // without a second exporter or HTTP server.
-import type { MetricFamily } from "./snapshot.js";
+import type { MetricFamily } from "./families.js";
 
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 

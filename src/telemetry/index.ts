@@ -17,7 +17,7 @@ export {
 } from "./http.js";
 export { aggregate, mergeSnapshots } from "./aggregate.js";
 export { serialize, PROMETHEUS_CONTENT_TYPE } from "./exposition.js";
-export type { Aggregator, FamilyType, MetricFamily, MetricsSnapshot, Sample } from "./snapshot.js";
-export { METRIC, DURATION_BUCKETS_SECONDS, type BundleUpdateSource } from "./names.js";
+export type { Aggregator, FamilyType, MetricFamily, MetricsSnapshot, Sample } from "./families.js";
+export { METRIC, DURATION_BUCKETS_SECONDS, type BundleUpdateSource } from "./metric-names.js";
 export { TelemetryConfigError, otlpSettingsFromEnv, type OtlpProtocol, type OtlpSettings } from "./otlp.js";
-export { clusterMetricsSource, collectWorkerSnapshots, serveSnapshotsToPrimary } from "./cluster.js";
+export { clusterMetricsSource, collectWorkerSnapshots, serveSnapshotsToPrimary } from "./worker-metrics.js";

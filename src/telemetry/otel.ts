@@ -6,9 +6,9 @@ import { DataPointType, type MeterProvider } from "@opentelemetry/sdk-metrics";
 import type { Registry } from "prom-client";
 import { REASONS, type Reason, type Transport } from "../engine/types.js";
 import { serialize } from "./exposition.js";
-import { DURATION_BUCKETS_SECONDS, HELP, METRIC, type BundleUpdateSource } from "./names.js";
+import { DURATION_BUCKETS_SECONDS, HELP, METRIC, type BundleUpdateSource } from "./metric-names.js";
 import type { PullMetricReader } from "./pull-reader.js";
-import { familiesFromOtel, familiesFromPromClient, type MetricFamily, type MetricsSnapshot } from "./snapshot.js";
+import { familiesFromOtel, familiesFromPromClient, type MetricFamily, type MetricsSnapshot } from "./families.js";
 import type {
   BundleUpdateTime,
   CacheCounts,
@@ -146,7 +146,7 @@ export class OtelTelemetry implements Telemetry {
       [hits, misses],
     );
 
-    // An up-down counter, not a gauge: open streams add up across workers (snapshot.ts sums non-monotonic sums).
+    // An up-down counter, not a gauge: open streams add up across workers (families.ts sums non-monotonic sums).
     meter
       .createObservableUpDownCounter(METRIC.zentinelStreams, { description: HELP[METRIC.zentinelStreams] })
       .addCallback((result) => {

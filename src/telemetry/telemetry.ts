@@ -2,8 +2,8 @@
 // `createTelemetry({ enabled: false })` gives the same interface doing nothing (noop.ts), so callers never
 // branch and the on/off cost can be benchmarked.
 import type { AuthzRequest, Decision, Reason, Transport } from "../engine/types.js";
-import type { BundleUpdateSource } from "./names.js";
-import type { MetricsSnapshot } from "./snapshot.js";
+import type { BundleUpdateSource } from "./metric-names.js";
+import type { MetricsSnapshot } from "./families.js";
 
 /** What recordDecision needs of a Decision; a whole Decision fits. */
 export type DecisionOutcome = Pick<Decision, "allow" | "reason">;

@@ -59,7 +59,7 @@ function freshSide<B>(): SpireSide<B> {
 }
 
 /** Static SPIFFE bundle documents split into their parts; an empty part of a JSON document adds nothing. */
-function parts(b: AnyBundle): Array<X509Bundle | JwtBundle> {
+function splitDocument(b: AnyBundle): Array<X509Bundle | JwtBundle> {
   if (b instanceof X509Bundle || b instanceof JwtBundle) return [b];
   const out: Array<X509Bundle | JwtBundle> = [];
   if (b.x509.authorities.length > 0) out.push(b.x509);
@@ -68,7 +68,7 @@ function parts(b: AnyBundle): Array<X509Bundle | JwtBundle> {
   return out;
 }
 
-function unite(a: X509Bundle | JwtBundle | undefined, b: X509Bundle | JwtBundle): X509Bundle | JwtBundle {
+function mergeBundles(a: X509Bundle | JwtBundle | undefined, b: X509Bundle | JwtBundle): X509Bundle | JwtBundle {
   if (!a) return b;
   if (a instanceof X509Bundle && b instanceof X509Bundle)
     return X509Bundle.fromCertificates(a.trustDomain, [...a.authorities, ...b.authorities]);
@@ -104,7 +104,7 @@ export class TrustStore implements TrustSnapshotSource {
   private lastConnected = false;
   private readonly x509 = freshSide<X509Bundle>();
   private readonly jwt = freshSide<JwtBundle>();
-  private readonly statics = new Map<string, StaticEntry>();
+  private readonly fileBundles = new Map<string, StaticEntry>();
   private readonly listeners = new Set<(s: TrustSnapshot) => void>();
   private readonly connectivityListeners = new Set<(connected: boolean) => void>();
   private cacheTimer: NodeJS.Timeout | undefined;
@@ -148,7 +148,7 @@ export class TrustStore implements TrustSnapshotSource {
    */
   ready(): boolean {
     if (this.failure === "fail_open") return true;
-    return this.x509.delivered || this.jwt.delivered || this.statics.size > 0;
+    return this.x509.delivered || this.jwt.delivered || this.fileBundles.size > 0;
   }
 
   /** The Workload API streams that ever delivered are up (X.509 required). For health and the gauge. */
@@ -182,7 +182,7 @@ export class TrustStore implements TrustSnapshotSource {
       let t = -Infinity;
       if (usable.x509) t = Math.max(t, this.x509.receivedAt.get(td.name) ?? -Infinity);
       if (usable.jwt) t = Math.max(t, this.jwt.receivedAt.get(td.name) ?? -Infinity);
-      for (const e of this.statics.values())
+      for (const e of this.fileBundles.values())
         if (e.bundles.some((b) => b.trustDomain.name === td.name)) t = Math.max(t, e.loadedAt);
       if (t > -Infinity) out.push({ trustDomain: td.name, updatedAt: new Date(t) });
     }
@@ -234,12 +234,12 @@ export class TrustStore implements TrustSnapshotSource {
 
   /** Bundles loaded from one static file entry (replaces that entry's previous bundles). */
   setStatic(key: string, bundles: AnyBundle[]): void {
-    this.statics.set(key, { bundles: bundles.flatMap(parts), loadedAt: this.clock() });
+    this.fileBundles.set(key, { bundles: bundles.flatMap(splitDocument), loadedAt: this.clock() });
     this.rebuild();
   }
 
   removeStatic(key: string): void {
-    if (this.statics.delete(key)) this.rebuild();
+    if (this.fileBundles.delete(key)) this.rebuild();
   }
 
   /** Re-evaluates time-dependent state (cache-ttl expiry). A timer does it by itself; tests with an injected clock call it. */
@@ -268,12 +268,12 @@ export class TrustStore implements TrustSnapshotSource {
     const merged = new Map<string, X509Bundle | JwtBundle>();
     const add = (b: X509Bundle | JwtBundle) => {
       const key = `${b instanceof JwtBundle ? "jwt" : "x509"}:${b.trustDomain.name}`;
-      merged.set(key, unite(merged.get(key), b));
+      merged.set(key, mergeBundles(merged.get(key), b));
     };
     // SPIRE first, so its JWT key wins a kid clash with a static file.
     if (x509Usable) for (const b of this.x509.bundles.values()) add(b);
     if (jwtUsable) for (const b of this.jwt.bundles.values()) add(b);
-    for (const e of this.statics.values()) for (const b of e.bundles) add(b);
+    for (const e of this.fileBundles.values()) for (const b of e.bundles) add(b);
 
     const spireAvailable = this.spireConfigured ? x509Usable : true;
     const key = `${spireAvailable}\n${[...merged.values()].map(fingerprint).sort().join("\n")}`;

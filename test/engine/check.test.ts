@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseConfig } from "../../src/config/load.js";
 import { ConfigError } from "../../src/config/errors.js";
-import { checkOffline, CheckInputError } from "../../src/engine/check.js";
+import { checkOffline, CheckInputError } from "../../src/engine/offline.js";
 import { DevCertificateAuthority, spiffeBundleJson } from "../../src/dev-ca/index.js";
 
 test("checkOffline: leaf + chain against PEM and SPIFFE-bundle-JSON files, with routes", async () => {

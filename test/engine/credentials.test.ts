@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseConfig } from "../../src/config/load.js";
 import { extractCredentials, MAX_JWT_BYTES, MAX_SOURCE_CERTIFICATE_BYTES } from "../../src/engine/credentials.js";
-import { CredentialError } from "../../src/engine/errors.js";
+import { CredentialError } from "../../src/formats/errors.js";
 import type { AuthzRequest } from "../../src/engine/types.js";
 
 function pem(tag: number): string {

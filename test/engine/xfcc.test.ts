@@ -9,9 +9,9 @@ import {
   XFCC_MAX_ELEMENTS,
   XFCC_MAX_HEADER_BYTES,
   XFCC_MAX_PAIRS_PER_ELEMENT,
-} from "../../src/engine/xfcc.js";
-import { CredentialError } from "../../src/engine/errors.js";
-import { MAX_CERT_DER_BYTES, MAX_CHAIN_CERTS, splitPemCertificates } from "../../src/engine/pem.js";
+} from "../../src/formats/xfcc.js";
+import { CredentialError } from "../../src/formats/errors.js";
+import { MAX_CERT_DER_BYTES, MAX_CHAIN_CERTS, splitPemCertificates } from "../../src/formats/client-pem.js";
 
 // The grammar does not care what the DER says, so fixed byte strings stand in for certificates here;
 // real certificates go through the same code in decide.test.ts.

@@ -11,7 +11,7 @@ import {
   type ZentinelService,
   type ZentinelSettings,
   type HealthReport,
-  type MetricsSnapshot,
+  type ReportedMetrics,
 } from "../../src/adapters/zentinel/service.js";
 import { Engine } from "../../src/engine/engine.js";
 import { createAuditListener } from "../../src/engine/audit.js";
@@ -131,7 +131,7 @@ export async function startDoor(
           version ?? source,
         );
         applied.push([source, version]);
-        return { ok: true };
+        return { ok: true, version: version ?? source };
       } catch (err) {
         if (err instanceof ConfigError)
           return { ok: false, error: err.message, ...(err.keyPath ? { field: err.keyPath } : {}) };
@@ -141,7 +141,7 @@ export async function startDoor(
     },
     settings: () => ({ acceptConfigure: true, handshakeTimeoutMs: 10_000, maxStreams: 1024, ...opts.settings }),
     health: () => health,
-    metrics: async (): Promise<MetricsSnapshot> => ({
+    metrics: async (): Promise<ReportedMetrics> => ({
       counters: (await telemetry.decisionCounts()).map((c) => ({
         name: METRIC.decisions,
         labels: { decision: c.decision, reason: c.reason, transport: c.transport },

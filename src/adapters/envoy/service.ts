@@ -6,7 +6,7 @@ import { serviceDefinition } from "../../grpc/service-definition.js";
 import type { HostedService } from "../../grpc/host.js";
 import type { AuthzRequest, Decision } from "../../engine/types.js";
 import type { Logger } from "../../log.js";
-import { internalErrorResponse, toAuthzRequest, toCheckResponse } from "./check.js";
+import { internalErrorResponse, toAuthzRequest, toCheckResponse } from "./translate.js";
 
 export interface Decider {
   /** A Decision, or a Promise of one (JWT-SVIDs). */

@@ -16,29 +16,29 @@ import {
   type ConfigUpdateResponseSchema,
   type ProxyControl,
 } from "../../gen/zentinel/agent/v2/agent_v2_pb.js";
-import type { Door, Session } from "./door.js";
+import type { ZentinelAgent, Session } from "./agent.js";
 import type { Logger } from "../../log.js";
 
 /** What a config update request gets, mirroring the upstream ConfigUpdateHandler (observability.rs). */
 function answer(
   req: ConfigUpdateRequest,
-  door: Door,
+  agent: ZentinelAgent,
   log: Logger,
 ): MessageInitShape<typeof ConfigUpdateResponseSchema> {
   const base = { requestId: req.requestId, timestampMs: BigInt(Date.now()) };
   const u = req.updateType;
   switch (u.case) {
     case "restartRequired":
-      door.log.warn(
+      agent.log.warn(
         { reason: u.value.reason, gracePeriodMs: u.value.gracePeriodMs },
         "Zentinel peer reports a restart is required",
       );
       return { ...base, accepted: true };
     case "configError":
-      door.log.error({ error: u.value.error, field: u.value.field }, "Zentinel peer reports a configuration error");
+      agent.log.error({ error: u.value.error, field: u.value.field }, "Zentinel peer reports a configuration error");
       return { ...base, accepted: true };
     case "requestReload": {
-      const reload = door.deps.reloadConfig;
+      const reload = agent.deps.reloadConfig;
       if (!reload) {
         log.info({ requestId: req.requestId }, "Zentinel RequestReload: nothing to reload (started without --config)");
         return {
@@ -66,12 +66,12 @@ function answer(
   }
 }
 
-export function controlStreamHandler(door: Door) {
+export function controlStreamHandler(agent: ZentinelAgent) {
   return (call: grpc.ServerDuplexStream<AgentControl, ProxyControl>): void => {
     // Same reason as ProcessStream: a tonic client waits for response headers before it sends anything.
-    if (!door.admit(call)) return;
+    if (!agent.admit(call)) return;
     call.sendMetadata(new grpc.Metadata());
-    const log = door.log.child({ peer: call.getPeer(), stream: "control" });
+    const log = agent.log.child({ peer: call.getPeer(), stream: "control" });
     let open = true;
     const session: Session = {
       inFlight: 0,
@@ -79,23 +79,23 @@ export function controlStreamHandler(door: Door) {
       end: () => {
         if (!open) return;
         open = false;
-        door.sessions.delete(session);
+        agent.sessions.delete(session);
         call.end();
       },
     };
     const gone = () => {
       open = false;
-      door.sessions.delete(session);
+      agent.sessions.delete(session);
     };
-    if (door.draining) return session.end();
-    door.sessions.add(session);
+    if (agent.draining) return session.end();
+    agent.sessions.add(session);
     call.on("data", (m: AgentControl) => {
       const c = m.message;
       switch (c.case) {
         case "configUpdate":
           if (open)
             call.write(
-              create(ProxyControlSchema, { message: { case: "configResponse", value: answer(c.value, door, log) } }),
+              create(ProxyControlSchema, { message: { case: "configResponse", value: answer(c.value, agent, log) } }),
             );
           return;
         case "log": {

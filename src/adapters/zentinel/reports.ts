@@ -33,7 +33,7 @@ export interface HistogramSample {
   buckets: Array<{ le: number; count: number }>;
   help?: string;
 }
-export interface MetricsSnapshot {
+export interface ReportedMetrics {
   counters: CounterSample[];
   gauges?: GaugeSample[];
   histograms?: HistogramSample[];
@@ -110,7 +110,7 @@ const u64 = (v: number): bigint => (Number.isFinite(v) && v > 0 ? BigInt(Math.ro
 /** Counters are cumulative totals; the proxy's collector stores the latest value per series, not a sum. */
 export function metricsReport(
   agentId: string,
-  m: MetricsSnapshot,
+  m: ReportedMetrics,
   intervalMs: number,
 ): MessageInitShape<typeof MetricsReportSchema> {
   return {

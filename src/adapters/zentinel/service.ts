@@ -11,13 +11,13 @@ import {
 import { serviceDefinition } from "../../grpc/service-definition.js";
 import type { HostedService } from "../../grpc/host.js";
 import { allowUnchanged } from "./translate.js";
-import { Door, type AgentToProxyInit, type ZentinelDeps } from "./door.js";
+import { ZentinelAgent, type AgentToProxyInit, type ZentinelDeps } from "./agent.js";
 import { processStreamHandler } from "./stream.js";
 import { controlStreamHandler } from "./control.js";
 
 export { PROTOCOL_VERSION } from "./reports.js";
-export type { HealthReport, MetricsSnapshot, CounterSample, GaugeSample, HistogramSample } from "./reports.js";
-export type { ZentinelDeps, ZentinelSettings, Decider, ApplyConfigResult, ConfigSource } from "./door.js";
+export type { HealthReport, ReportedMetrics, CounterSample, GaugeSample, HistogramSample } from "./reports.js";
+export type { ZentinelDeps, ZentinelSettings, Decider } from "./agent.js";
 
 export interface ZentinelService extends HostedService {
   /**
@@ -35,23 +35,23 @@ export interface ZentinelService extends HostedService {
 class InvalidEvent extends Error {}
 
 /** ProcessEvent: the same answers as on the stream, for one event without a session. */
-async function processOne(door: Door, m: ProxyToAgent, peer: string): Promise<AgentToProxyInit> {
+async function processOne(agent: ZentinelAgent, m: ProxyToAgent, peer: string): Promise<AgentToProxyInit> {
   const c = m.message;
   switch (c.case) {
     case "handshake":
       // A capability query: there is no session to report a config error on, so config_json is not applied
       // here (push config with a `configure` event, which does answer errors).
-      return door.handshakeResponse(door.negotiate(c.value));
+      return agent.handshakeResponse(agent.negotiate(c.value));
     case "requestHeaders": {
       const cid = c.value.metadata?.correlationId ?? "";
-      const value = door.draining ? door.drainingResponse(cid) : await door.decide(c.value);
+      const value = agent.draining ? agent.drainingResponse(cid) : await agent.decide(c.value);
       return { message: { case: "response", value } };
     }
     case "ping":
-      return door.pong(c.value);
+      return agent.pong(c.value);
     case "configure":
       // Accepted: an empty AgentToProxy (nothing to report); rejected: ConfigUpdateRequest{config_error}.
-      return door.configure(c.value, door.noticeFor(peer)) ?? {};
+      return agent.configure(c.value, agent.noticeFor(peer)) ?? {};
     case "requestBodyChunk":
     case "responseHeaders":
     case "responseBodyChunk":
@@ -72,17 +72,17 @@ async function processOne(door: Door, m: ProxyToAgent, peer: string): Promise<Ag
  * config file's schema); `deps.health()` and `deps.metrics()` are read at every report.
  */
 export function zentinelAgentService(deps: ZentinelDeps): ZentinelService {
-  const door = new Door(deps);
+  const agent = new ZentinelAgent(deps);
 
   const ProcessEvent = (
     call: grpc.ServerUnaryCall<ProxyToAgent, AgentToProxy>,
     cb: grpc.sendUnaryData<AgentToProxy>,
   ) => {
-    processOne(door, call.request, call.getPeer()).then(
+    processOne(agent, call.request, call.getPeer()).then(
       (out) => cb(null, create(AgentToProxySchema, out)),
       (err: unknown) => {
         if (err instanceof InvalidEvent) return cb({ code: grpc.status.INVALID_ARGUMENT, details: err.message });
-        door.log.error({ err }, "Zentinel ProcessEvent failed");
+        agent.log.error({ err }, "Zentinel ProcessEvent failed");
         cb({ code: grpc.status.INTERNAL, details: "internal error" });
       },
     );
@@ -92,12 +92,12 @@ export function zentinelAgentService(deps: ZentinelDeps): ZentinelService {
     name: AgentServiceV2.typeName,
     definition: serviceDefinition(AgentServiceV2),
     implementation: {
-      ProcessStream: processStreamHandler(door),
-      ControlStream: controlStreamHandler(door),
+      ProcessStream: processStreamHandler(agent),
+      ControlStream: controlStreamHandler(agent),
       ProcessEvent,
     },
-    drain: (timeoutMs?: number) => door.drain(timeoutMs),
-    shutdown: () => door.shutdown(),
-    streams: () => door.sessions.size,
+    drain: (timeoutMs?: number) => agent.drain(timeoutMs),
+    shutdown: () => agent.shutdown(),
+    streams: () => agent.sessions.size,
   };
 }

@@ -18,16 +18,17 @@ import {
 } from "../../gen/zentinel/agent/v2/agent_v2_pb.js";
 import type { Logger } from "../../log.js";
 import { allowUnchanged } from "./translate.js";
-import type { AgentToProxyInit, ConfigNotice, Door, Session } from "./door.js";
+import type { AgentToProxyInit, ConfigNotice, ZentinelAgent, Session } from "./agent.js";
 
-interface Ticket {
+/** A request_headers event waiting for its answer; a cancel marks it so the answer is dropped. */
+interface PendingEvent {
   readonly cid: string;
   cancelled: boolean;
 }
 
-export function processStreamHandler(door: Door) {
+export function processStreamHandler(agent: ZentinelAgent) {
   return (call: grpc.ServerDuplexStream<ProxyToAgent, AgentToProxy>): void => {
-    if (door.admit(call)) new StreamSession(door, call);
+    if (agent.admit(call)) new StreamSession(agent, call);
   };
 }
 
@@ -38,23 +39,23 @@ class StreamSession implements Session {
   private paused = false;
   private metricsBusy = false;
   /** In-flight request_headers events; cancel (rare) scans it, so the hot path allocates no index. */
-  private readonly tickets = new Set<Ticket>();
+  private readonly pending = new Set<PendingEvent>();
   private readonly timers: NodeJS.Timeout[] = [];
   private handshakeTimer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
   private readonly notice: ConfigNotice = { refusalLogged: false };
 
   constructor(
-    private readonly door: Door,
+    private readonly agent: ZentinelAgent,
     private readonly call: grpc.ServerDuplexStream<ProxyToAgent, AgentToProxy>,
   ) {
-    this.log = door.log.child({ peer: call.getPeer() });
+    this.log = agent.log.child({ peer: call.getPeer() });
     // tonic returns from `process_stream(..).await` only once response headers arrive, and the proxy sends its
     // handshake after that; grpc-js would send headers with our first message. Without this both sides wait.
     call.sendMetadata(new grpc.Metadata());
-    door.sessions.add(this);
+    agent.sessions.add(this);
     // A stream that never says hello would hold its session (and a zentinel.max-streams slot) for good.
-    const timeoutMs = door.settings().handshakeTimeoutMs;
+    const timeoutMs = agent.settings().handshakeTimeoutMs;
     this.handshakeTimer = setTimeout(() => this.handshakeExpired(timeoutMs), timeoutMs).unref();
     call.on("data", (m: ProxyToAgent) => this.onMessage(m));
     call.on("end", () => {
@@ -71,7 +72,7 @@ class StreamSession implements Session {
   }
 
   reportHealth(): void {
-    if (this.phase === "open") this.write(this.door.healthMessage());
+    if (this.phase === "open") this.write(this.agent.healthMessage());
   }
 
   end(): void {
@@ -89,12 +90,12 @@ class StreamSession implements Session {
     this.phase = "closed";
     clearTimeout(this.handshakeTimer);
     for (const t of this.timers) clearInterval(t);
-    for (const t of this.tickets) t.cancelled = true;
-    this.tickets.clear();
-    this.door.sessions.delete(this);
+    for (const t of this.pending) t.cancelled = true;
+    this.pending.clear();
+    this.agent.sessions.delete(this);
     // Close our side before the last in-flight events settle: drain must not wait for answers nobody sends.
     this.inFlight = 0;
-    this.door.settled();
+    this.agent.settled();
   }
 
   private handshakeExpired(timeoutMs: number): void {
@@ -135,18 +136,18 @@ class StreamSession implements Session {
       case "cancel":
         return this.onCancel(c.value);
       case "configure": {
-        const out = this.door.configure(c.value, this.notice);
+        const out = this.agent.configure(c.value, this.notice);
         if (out) this.write(out);
         return;
       }
       case "ping":
-        return this.write(this.door.pong(c.value));
+        return this.write(this.agent.pong(c.value));
       case "handshake": {
         // Not something the proxy does; answer it as the first one, without restarting the reports.
-        const error = this.door.negotiate(c.value);
-        this.write(this.door.handshakeResponse(error));
+        const error = this.agent.negotiate(c.value);
+        this.write(this.agent.handshakeResponse(error));
         if (error === undefined) {
-          const cfg = this.door.applyConfig(c.value.configJson, "handshake", undefined, this.notice);
+          const cfg = this.agent.applyConfig(c.value.configJson, "handshake", undefined, this.notice);
           if (cfg) this.write(cfg);
         }
         return;
@@ -157,46 +158,46 @@ class StreamSession implements Session {
   }
 
   private onHandshake(h: HandshakeRequest): void {
-    const error = this.door.negotiate(h);
+    const error = this.agent.negotiate(h);
     if (error !== undefined) return this.refuse(error);
     this.phase = "open";
     clearTimeout(this.handshakeTimer);
-    this.write(this.door.handshakeResponse(undefined));
+    this.write(this.agent.handshakeResponse(undefined));
     // A rejected config does not fail the handshake: a refused handshake leaves the proxy without this agent
     // (manager.rs logs it and carries on), so every request would fall to the route filter's failure-mode:
     // all 5xx (closed) or no identity check at all (open). The old config keeps deciding; the error goes out
     // as ConfigUpdateRequest{config_error}, which the proxy logs at error level. The same holds for a
     // config_json we do not even look at (zentinel.accept-configure false): success, config ignored, one
     // warning in our log for the connection.
-    const cfg = this.door.applyConfig(h.configJson, "handshake", undefined, this.notice);
+    const cfg = this.agent.applyConfig(h.configJson, "handshake", undefined, this.notice);
     if (cfg) this.write(cfg);
     this.log.info(
       { proxyId: h.proxyId, proxyVersion: h.proxyVersion, supportedVersions: h.supportedVersions },
       "Zentinel proxy connected",
     );
-    this.door.warnAboutXfccOnce();
-    this.write(this.door.healthMessage());
-    this.timers.push(setInterval(() => this.reportHealth(), this.door.healthIntervalMs).unref());
-    this.timers.push(setInterval(() => this.reportMetrics(), this.door.metricsIntervalMs).unref());
+    this.agent.warnAboutXfccOnce();
+    this.write(this.agent.healthMessage());
+    this.timers.push(setInterval(() => this.reportHealth(), this.agent.healthIntervalMs).unref());
+    this.timers.push(setInterval(() => this.reportMetrics(), this.agent.metricsIntervalMs).unref());
   }
 
   /** success=false with the reason, then a clean end (OK status): the proxy reports "Handshake failed: <reason>". */
   private refuse(error: string): void {
     this.log.warn({ error }, "Zentinel handshake refused");
-    this.write(this.door.handshakeResponse(error));
+    this.write(this.agent.handshakeResponse(error));
     this.end();
   }
 
   private onRequestHeaders(ev: RequestHeadersEvent): void {
     const cid = ev.metadata?.correlationId ?? "";
-    if (this.door.draining)
-      return this.write({ message: { case: "response", value: this.door.drainingResponse(cid) } });
-    const ticket: Ticket = { cid, cancelled: false };
-    this.track(ticket);
+    if (this.agent.draining)
+      return this.write({ message: { case: "response", value: this.agent.drainingResponse(cid) } });
+    const event: PendingEvent = { cid, cancelled: false };
+    this.track(event);
     // Not awaited: the next event is read while this one is decided.
-    void this.door.decide(ev).then((value) => {
-      if (!ticket.cancelled) this.write({ message: { case: "response", value } });
-      this.untrack(ticket);
+    void this.agent.decide(ev).then((value) => {
+      if (!event.cancelled) this.write({ message: { case: "response", value } });
+      this.untrack(event);
     });
   }
 
@@ -204,38 +205,38 @@ class StreamSession implements Session {
   private onCancel(c: CancelRequest): void {
     // The pool sends every cancel to all its connections: most are for events on other streams.
     let hit = false;
-    for (const t of this.tickets) {
+    for (const t of this.pending) {
       if (t.cid === c.correlationId) hit = t.cancelled = true;
     }
     if (hit) this.log.debug({ correlationId: c.correlationId, reason: c.reason }, "Zentinel event cancelled");
   }
 
-  private track(t: Ticket): void {
-    this.tickets.add(t);
+  private track(t: PendingEvent): void {
+    this.pending.add(t);
     this.inFlight++;
     // Backpressure instead of unbounded buffering: stop reading; HTTP/2 flow control holds the proxy back.
-    if (this.inFlight >= this.door.maxConcurrency && !this.paused) {
+    if (this.inFlight >= this.agent.maxConcurrency && !this.paused) {
       this.paused = true;
       this.call.pause();
     }
   }
 
-  private untrack(t: Ticket): void {
+  private untrack(t: PendingEvent): void {
     if (this.phase === "closed") return;
-    this.tickets.delete(t);
+    this.pending.delete(t);
     this.inFlight--;
-    if (this.paused && this.inFlight < this.door.maxConcurrency) {
+    if (this.paused && this.inFlight < this.agent.maxConcurrency) {
       this.paused = false;
       this.call.resume();
     }
-    this.door.settled();
+    this.agent.settled();
     this.finishIfIdle();
   }
 
   private reportMetrics(): void {
     if (this.metricsBusy || this.phase !== "open") return;
     this.metricsBusy = true;
-    this.door
+    this.agent
       .metricsMessage()
       .then(
         (msg) => this.write(msg),

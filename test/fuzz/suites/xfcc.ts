@@ -1,8 +1,8 @@
-// XFCC parser (src/engine/xfcc.ts): a model-based round trip (what we serialise is what it parses, limits
+// XFCC parser (src/formats/xfcc.ts): a model-based round trip (what we serialise is what it parses, limits
 // and duplicates rejected exactly when the model says so), arbitrary text, and mutated real headers.
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { CredentialError } from "../../../src/engine/errors.js";
+import { CredentialError } from "../../../src/formats/errors.js";
 import {
   parseXfcc,
   xfccCertificates,
@@ -10,7 +10,7 @@ import {
   XFCC_MAX_ELEMENTS,
   XFCC_MAX_PAIRS_PER_ELEMENT,
   type XfccElement,
-} from "../../../src/engine/xfcc.js";
+} from "../../../src/formats/xfcc.js";
 import { DevCertificateAuthority } from "../../../src/dev-ca/index.js";
 import {
   applyStringEdits,

@@ -2,7 +2,7 @@
 // receive from each worker over IPC and merge (aggregate.ts), and what the Zentinel MetricsReport reads.
 import { DataPointType, type MetricData, type ResourceMetrics } from "@opentelemetry/sdk-metrics";
 import type { Registry } from "prom-client";
-import { METRIC } from "./names.js";
+import { METRIC } from "./metric-names.js";
 
 export type FamilyType = "counter" | "gauge" | "histogram" | "summary" | "untyped";
 

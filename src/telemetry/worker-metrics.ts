@@ -4,7 +4,7 @@
 import cluster from "node:cluster";
 import { aggregate } from "./aggregate.js";
 import type { MetricsSource } from "./http.js";
-import type { MetricsSnapshot } from "./snapshot.js";
+import type { MetricsSnapshot } from "./families.js";
 
 const REQ = "spiffe-authz:metrics-snapshot-req";
 const RES = "spiffe-authz:metrics-snapshot-res";

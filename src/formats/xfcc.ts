@@ -7,7 +7,7 @@
 // Everything a client can send goes through here, so every path ends in either a result or XfccError,
 // and every loop is bounded by the header size limit.
 import { CredentialError } from "./errors.js";
-import { splitPemCertificates, urlDecode } from "./pem.js";
+import { splitPemCertificates, urlDecode } from "./client-pem.js";
 
 /** Largest header accepted, in UTF-8 bytes. */
 export const XFCC_MAX_HEADER_BYTES = 64 * 1024;

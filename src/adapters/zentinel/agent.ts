@@ -12,6 +12,7 @@ import type {
 } from "../../gen/zentinel/agent/v2/agent_v2_pb.js";
 import type { AuthzRequest, Decision } from "../../engine/types.js";
 import type { Logger } from "../../log.js";
+import type { ApplyResult, PushedSource } from "../../policy/config-manager.js";
 import { blockResponse, toAgentResponse, toAuthzRequest, type AgentResponseInit } from "./translate.js";
 import {
   PROTOCOL_VERSION,
@@ -20,7 +21,7 @@ import {
   metricsReport,
   type CounterSample,
   type HealthReport,
-  type MetricsSnapshot,
+  type ReportedMetrics,
 } from "./reports.js";
 
 export type AgentToProxyInit = MessageInitShape<typeof AgentToProxySchema>;
@@ -29,9 +30,6 @@ export interface Decider {
   /** A Decision, or a Promise of one (JWT-SVIDs); `await` takes both. */
   decide(req: AuthzRequest): Decision | Promise<Decision>;
 }
-
-export type ConfigSource = "handshake" | "configure";
-export type ApplyConfigResult = { ok: true; version?: string } | { ok: false; error: string; field?: string };
 
 /** The `zentinel` section of the config file. */
 export interface ZentinelSettings {
@@ -56,18 +54,18 @@ export interface ZentinelDeps {
    * Validates and applies a config (same schema as the file); on error the previous config stays in force.
    * Called only while settings().acceptConfigure is true.
    */
-  applyConfig(json: string, source: ConfigSource, version?: string): ApplyConfigResult;
+  applyConfig(json: string, source: PushedSource, version?: string): ApplyResult;
   /** Read when a stream opens and at every pushed config, so a config file reload applies. Default: DEFAULT_SETTINGS. */
   settings?: () => ZentinelSettings;
   /** ControlStream RequestReload: re-reads the config file as SIGHUP does. Absent when there is no file. */
-  reloadConfig?: () => ApplyConfigResult;
+  reloadConfig?: () => ApplyResult;
   /** degraded: Workload API lost but still deciding (cache); unhealthy: cannot decide (no bundles). */
   health(): HealthReport;
   /**
    * Current values read from the same OTel instruments as /metrics (no second set of counters here).
    * A bare counter array is accepted too (what server.ts passes today).
    */
-  metrics(): MetricsSnapshot | CounterSample[] | Promise<MetricsSnapshot | CounterSample[]>;
+  metrics(): ReportedMetrics | CounterSample[] | Promise<ReportedMetrics | CounterSample[]>;
   log: Logger;
   version: string;
   /** Default `spiffe-authz-<pid>`. */
@@ -104,7 +102,7 @@ export function isEmptyConfig(json: string): boolean {
   return /^\s*(\{\s*\}|null)?\s*$/.test(json);
 }
 
-export class Door {
+export class ZentinelAgent {
   readonly agentId: string;
   readonly healthIntervalMs: number;
   readonly metricsIntervalMs: number;
@@ -237,7 +235,7 @@ export class Door {
    */
   applyConfig(
     json: string,
-    source: ConfigSource,
+    source: PushedSource,
     version: string | undefined,
     notice: ConfigNotice,
   ): AgentToProxyInit | undefined {
@@ -268,7 +266,7 @@ export class Door {
   private configError(
     error: string,
     field: string | undefined,
-    source: ConfigSource,
+    source: PushedSource,
     version: string | undefined,
   ): AgentToProxyInit {
     return {
@@ -333,7 +331,7 @@ export class Door {
 
   async metricsMessage(): Promise<AgentToProxyInit> {
     const raw = await this.deps.metrics();
-    const snapshot: MetricsSnapshot = Array.isArray(raw) ? { counters: raw } : raw;
+    const snapshot: ReportedMetrics = Array.isArray(raw) ? { counters: raw } : raw;
     return { message: { case: "metrics", value: metricsReport(this.agentId, snapshot, this.metricsIntervalMs) } };
   }
 

@@ -13,8 +13,8 @@ import {
 } from "../spiffe/index.js";
 import type { TrustSnapshot } from "../trust/snapshot.js";
 import { decide } from "./decide.js";
-import { CredentialError } from "./errors.js";
-import { splitPemCertificates } from "./pem.js";
+import { CredentialError } from "../formats/errors.js";
+import { splitPemCertificates } from "../formats/client-pem.js";
 import type { AuthzRequest, Decision } from "./types.js";
 
 export interface CheckOfflineOptions {
