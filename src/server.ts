@@ -6,6 +6,7 @@ import { ConfigManager } from "./policy/config-manager.js";
 import { GrpcHost, type HostedService } from "./grpc/host.js";
 import { envoyAuthorizationService } from "./adapters/envoy/service.js";
 import { zentinelAgentService } from "./adapters/zentinel/service.js";
+import { trustHealth } from "./adapters/zentinel/health.js";
 import { METRIC } from "./telemetry/index.js";
 import { TrustStore } from "./trust/store.js";
 import { WorkloadApiWatcher } from "./trust/workload-api/watcher.js";
@@ -93,12 +94,7 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
       };
     },
     ...(fileWatch ? { reloadConfig: () => fileWatch.reloadNow() } : {}),
-    health: () =>
-      !store.ready()
-        ? { state: "unhealthy", message: "no trust bundles yet" }
-        : store.workloadApiConnected
-          ? { state: "healthy" }
-          : { state: "degraded", message: `Workload API lost (${config.applied.config.failure["spire-unavailable"]})` },
+    health: () => trustHealth(store, () => config.applied.config.failure["spire-unavailable"]),
     metrics: async () =>
       (await telemetry.decisionCounts()).map((c) => ({
         name: METRIC.decisions,

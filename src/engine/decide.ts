@@ -12,19 +12,10 @@
 // failure.validation-failure=log_and_allow turns authentication failures (step 1-2, 401) into allows
 // without identity; authorisation (403) and availability (503) are never bypassed by it.
 import { selectRoute, type Policy } from "../policy/index.js";
-import {
-  ANY_TIME,
-  parseCertificate,
-  SvidError,
-  verifyJwtSvid,
-  verifyX509Svid,
-  type Certificate,
-  type SpiffeId,
-  type SvidFailureReason,
-  type TimeWindow,
-} from "../spiffe/index.js";
+import { ANY_TIME, SvidError, verifyJwtSvid, type SvidFailureReason, type TimeWindow } from "../spiffe/index.js";
 import type { TrustSnapshot } from "../trust/snapshot.js";
-import { ChainCache, type CachedVerification } from "./chain-cache.js";
+import { ChainCache } from "./chain-cache.js";
+import { identityOf, leafCertInfo, verifyX509Cached, type Verified } from "./verify-x509.js";
 import {
   extractCredentials,
   MAX_SOURCE_CERTIFICATE_BYTES,
@@ -33,15 +24,7 @@ import {
 } from "./credentials.js";
 import { XFCC_MAX_HEADER_BYTES } from "../formats/xfcc.js";
 import { CredentialError } from "../formats/errors.js";
-import type {
-  AuthzRequest,
-  CertInfo,
-  Decision,
-  DecisionStatus,
-  HeaderToSet,
-  Reason,
-  VerifiedIdentity,
-} from "./types.js";
+import type { AuthzRequest, CertInfo, Decision, DecisionStatus, HeaderToSet, Reason } from "./types.js";
 
 const MAX_RAW_CREDENTIAL_BYTES = Math.max(MAX_SOURCE_CERTIFICATE_BYTES, XFCC_MAX_HEADER_BYTES);
 
@@ -49,11 +32,6 @@ const OK: DecisionStatus = { httpStatus: 200, grpcCode: 0 };
 const UNAUTHENTICATED: DecisionStatus = { httpStatus: 401, grpcCode: 16 };
 const PERMISSION_DENIED: DecisionStatus = { httpStatus: 403, grpcCode: 7 };
 const UNAVAILABLE: DecisionStatus = { httpStatus: 503, grpcCode: 14 };
-
-interface Verified {
-  identity: VerifiedIdentity;
-  certInfo?: CertInfo;
-}
 
 export function decide(
   req: AuthzRequest,
@@ -238,56 +216,4 @@ function freezeDecision(d: Decision): Decision {
   for (const h of d.headersToSet) Object.freeze(h);
   Object.freeze(d.headersToRemove);
   return Object.freeze(d);
-}
-
-// Frozen: cached results are shared by every decision (and listener) that hits them.
-function identityOf(id: SpiffeId, method: VerifiedIdentity["method"]): VerifiedIdentity {
-  return Object.freeze({ spiffeId: id.toString(), trustDomain: id.trustDomain.name, path: id.path, method });
-}
-
-function certInfoOf(cert: Certificate): CertInfo {
-  return Object.freeze({
-    serial: cert.serialNumberHex,
-    issuer: cert.issuer,
-    notAfter: cert.notAfter.toISOString(),
-    sha256: cert.sha256Hex(),
-  });
-}
-
-/** Leaf details for the audit log of a failed verification; undefined when the leaf does not even parse. */
-function leafCertInfo(der: Uint8Array | undefined): CertInfo | undefined {
-  if (!der) return undefined;
-  try {
-    return certInfoOf(parseCertificate(der));
-  } catch {
-    return undefined;
-  }
-}
-
-function verifyX509(der: Uint8Array[], snapshot: TrustSnapshot, now: Date): CachedVerification {
-  const svid = verifyX509Svid(der, snapshot.bundles, now);
-  // The whole verified path (root included) bounds how long this result may be reused.
-  let notBeforeMs = -Infinity;
-  let notAfterMs = Infinity;
-  for (const c of svid.verifiedChain) {
-    notBeforeMs = Math.max(notBeforeMs, c.notBeforeMs);
-    notAfterMs = Math.min(notAfterMs, c.notAfterMs);
-  }
-  return { identity: identityOf(svid.id, "spiffe"), notBeforeMs, notAfterMs, certInfo: certInfoOf(svid.leaf) };
-}
-
-/**
- * `rawKey` (the unparsed input's key, set whenever there is a cache: decide() looked it up and missed) is where
- * the result is stored, so the next identical request skips parsing.
- */
-function verifyX509Cached(
-  der: Uint8Array[],
-  snapshot: TrustSnapshot,
-  now: Date,
-  cache: ChainCache | undefined,
-  rawKey: string | undefined,
-): Verified {
-  const v = verifyX509(der, snapshot, now);
-  if (cache && rawKey !== undefined) cache.set(rawKey, snapshot.generation, v, now);
-  return { identity: v.identity, certInfo: v.certInfo };
 }

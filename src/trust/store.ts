@@ -13,8 +13,9 @@
 //   bundle is additive; it can never hide what SPIRE says). JWT keys with the same kid: SPIRE's wins.
 // - generation increases exactly when the usable bundles or spireAvailable change; an identical message
 //   (a resync, a re-sent map) keeps the snapshot, so verified-chain caches survive it.
-import { BundleSet, JwtBundle, X509Bundle, type AnyBundle } from "../spiffe/index.js";
+import { BundleSet, JwtBundle, type AnyBundle, type X509Bundle } from "../spiffe/index.js";
 import type { TrustSnapshot, TrustSnapshotSource } from "./snapshot.js";
+import { fingerprint, mergeBundles, splitDocument } from "./merge.js";
 import type { Config } from "../config/schema.js";
 
 export type FailurePolicy = Config["failure"]["spire-unavailable"];
@@ -24,19 +25,6 @@ export interface BundleAge {
   trustDomain: string;
   /** When a source last delivered this domain's bundle (the freshest source, if several contribute). */
   updatedAt: Date;
-}
-
-/** What health checks and metrics need to know about the trust sources. */
-export interface TrustHealth {
-  /** Decisions are possible (see ready()). */
-  ready: boolean;
-  /** Workload API streams that delivered are up. False is "degraded" for health. */
-  workloadApiConnected: boolean;
-  /** The Workload API has delivered at least once since start. */
-  spireDelivered: boolean;
-  spireAvailable: boolean;
-  generation: number;
-  trustDomains: number;
 }
 
 interface SpireSide<B> {
@@ -58,55 +46,14 @@ function freshSide<B>(): SpireSide<B> {
   return { bundles: new Map(), connected: false, delivered: false, lostAt: undefined, receivedAt: new Map() };
 }
 
-/** Static SPIFFE bundle documents split into their parts; an empty part of a JSON document adds nothing. */
-function splitDocument(b: AnyBundle): Array<X509Bundle | JwtBundle> {
-  if (b instanceof X509Bundle || b instanceof JwtBundle) return [b];
-  const out: Array<X509Bundle | JwtBundle> = [];
-  if (b.x509.authorities.length > 0) out.push(b.x509);
-  if (b.jwt.size > 0) out.push(b.jwt);
-  if (out.length === 0) out.push(b.x509); // an explicitly empty document still names its domain
-  return out;
-}
-
-function mergeBundles(a: X509Bundle | JwtBundle | undefined, b: X509Bundle | JwtBundle): X509Bundle | JwtBundle {
-  if (!a) return b;
-  if (a instanceof X509Bundle && b instanceof X509Bundle)
-    return X509Bundle.fromCertificates(a.trustDomain, [...a.authorities, ...b.authorities]);
-  if (a instanceof JwtBundle && b instanceof JwtBundle) {
-    const kids = new Set(a.authorities.map((k) => k.keyId));
-    return JwtBundle.fromAuthorities(a.trustDomain, [
-      ...a.authorities,
-      ...b.authorities.filter((k) => !kids.has(k.keyId)),
-    ]);
-  }
-  return b;
-}
-
-const fingerprints = new WeakMap<X509Bundle | JwtBundle, string>();
-
-/** Content identity of a bundle, to tell a real change from a re-sent one. */
-function fingerprint(b: X509Bundle | JwtBundle): string {
-  let fp = fingerprints.get(b);
-  if (fp === undefined) {
-    fp =
-      b instanceof X509Bundle
-        ? `x509 ${b.trustDomain.name} ${b.authorities.map((c) => c.sha256Hex()).join(",")}`
-        : `jwt ${b.trustDomain.name} ${JSON.stringify(b.toJwks())}`;
-    fingerprints.set(b, fp);
-  }
-  return fp;
-}
-
 export class TrustStore implements TrustSnapshotSource {
   private snapshot: TrustSnapshot = { generation: 0, bundles: BundleSet.empty, spireAvailable: false };
   private snapshotKey = "";
   private lastReady = false;
-  private lastConnected = false;
   private readonly x509 = freshSide<X509Bundle>();
   private readonly jwt = freshSide<JwtBundle>();
   private readonly fileBundles = new Map<string, StaticEntry>();
   private readonly listeners = new Set<(s: TrustSnapshot) => void>();
-  private readonly connectivityListeners = new Set<(connected: boolean) => void>();
   private cacheTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -135,12 +82,6 @@ export class TrustStore implements TrustSnapshotSource {
     return () => this.listeners.delete(cb);
   }
 
-  /** Told when the Workload API connection goes up or down (health: degraded while down). */
-  onConnectivity(cb: (connected: boolean) => void): () => void {
-    this.connectivityListeners.add(cb);
-    return () => this.connectivityListeners.delete(cb);
-  }
-
   /**
    * Decisions are possible: fail_open always; fail_closed / cache once SPIRE delivered its first bundle
    * message (even an empty one) or a static bundle is loaded. It stays true after a Workload API loss: the
@@ -154,17 +95,6 @@ export class TrustStore implements TrustSnapshotSource {
   /** The Workload API streams that ever delivered are up (X.509 required). For health and the gauge. */
   get workloadApiConnected(): boolean {
     return this.x509.connected && (this.jwt.connected || !this.jwt.delivered);
-  }
-
-  health(): TrustHealth {
-    return {
-      ready: this.ready(),
-      workloadApiConnected: this.workloadApiConnected,
-      spireDelivered: this.x509.delivered || this.jwt.delivered,
-      spireAvailable: this.snapshot.spireAvailable,
-      generation: this.snapshot.generation,
-      trustDomains: this.snapshot.bundles.size,
-    };
   }
 
   setFailurePolicy(failure: FailurePolicy, cacheTtlSeconds: number): void {
@@ -302,11 +232,6 @@ export class TrustStore implements TrustSnapshotSource {
     if (changed || ready !== this.lastReady) {
       this.lastReady = ready;
       for (const cb of this.listeners) cb(this.snapshot);
-    }
-    const connected = this.workloadApiConnected;
-    if (connected !== this.lastConnected) {
-      this.lastConnected = connected;
-      for (const cb of this.connectivityListeners) cb(connected);
     }
   }
 }

@@ -193,31 +193,25 @@ test("bundle ages: one entry per trust domain in the snapshot, dated by its fres
   store.close();
 });
 
-test("connectivity: onConnectivity on each transition; the JWT stream counts once it delivered", async () => {
+test("connectivity: workloadApiConnected follows each transition; the JWT stream counts once it delivered", async () => {
   const { spireRoot } = await fixtures();
   const jwt = await DevJwtAuthority.create("example.org");
   const store = new TrustStore("fail_closed", 60);
-  const seen: boolean[] = [];
-  store.onConnectivity((c) => seen.push(c));
+  const seen: boolean[] = [store.workloadApiConnected];
   store.setSpireX509([spireRoot.x509Bundle()]);
+  seen.push(store.workloadApiConnected);
   assert.equal(store.workloadApiConnected, true, "an agent that never serves JWT bundles is still 'connected'");
   store.setSpireJwt([jwt.jwtBundle()]);
   store.setSpireJwtConnected(false);
-  assert.equal(store.workloadApiConnected, false);
-  assert.equal(store.health().workloadApiConnected, false);
+  seen.push(store.workloadApiConnected);
   store.setSpireJwt([jwt.jwtBundle()]);
+  seen.push(store.workloadApiConnected);
   store.setSpireConnected(false);
-  assert.deepEqual(seen, [true, false, true, false]);
-  assert.deepEqual(
-    { ...store.health(), generation: 0 },
-    {
-      ready: true,
-      workloadApiConnected: false,
-      spireDelivered: true,
-      spireAvailable: false,
-      generation: 0,
-      trustDomains: 0,
-    },
-  );
+  seen.push(store.workloadApiConnected);
+  assert.deepEqual(seen, [false, true, false, true, false]);
+  // Both streams lost under fail_closed: still ready (the failure policy decides), SPIRE unavailable, no bundles.
+  assert.equal(store.ready(), true);
+  assert.equal(store.current().spireAvailable, false);
+  assert.equal(store.current().bundles.size, 0);
   store.close();
 });

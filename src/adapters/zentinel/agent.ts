@@ -1,160 +1,56 @@
-// State shared by every Zentinel stream of one server: the deps, the capabilities we announce, the open
-// sessions, and whether the door is draining. Also the per-event answers that ProcessStream and ProcessEvent
-// give alike.
-import * as grpc from "@grpc/grpc-js";
-import type { MessageInitShape } from "@bufbuild/protobuf";
+// The Zentinel agent: what every stream of one server shares (the deps, the capabilities we announce, config
+// notices) and the per-event answers that ProcessStream and ProcessEvent give alike. The open streams and
+// draining are its SessionRegistry (sessions.ts); what it is given is deps.ts.
 import type {
-  AgentToProxySchema,
   ConfigureEvent,
   HandshakeRequest,
   Ping,
   RequestHeadersEvent,
 } from "../../gen/zentinel/agent/v2/agent_v2_pb.js";
-import type { AuthzRequest, Decision } from "../../engine/types.js";
-import type { Logger } from "../../log.js";
-import type { ApplyResult, PushedSource } from "../../policy/config-manager.js";
+import type { PushedSource } from "../../policy/config-manager.js";
 import { blockResponse, toAgentResponse, toAuthzRequest, type AgentResponseInit } from "./translate.js";
 import {
   PROTOCOL_VERSION,
   capabilities,
   healthStatus,
   metricsReport,
-  type CounterSample,
   type HealthReport,
   type ReportedMetrics,
 } from "./reports.js";
+import {
+  DEFAULT_SETTINGS,
+  isEmptyConfig,
+  type AgentToProxyInit,
+  type ConfigNotice,
+  type ZentinelDeps,
+  type ZentinelSettings,
+} from "./deps.js";
+import { SessionRegistry } from "./sessions.js";
 
-export type AgentToProxyInit = MessageInitShape<typeof AgentToProxySchema>;
-
-export interface Decider {
-  /** A Decision, or a Promise of one (JWT-SVIDs); `await` takes both. */
-  decide(req: AuthzRequest): Decision | Promise<Decision>;
-}
-
-/** The `zentinel` section of the config file. */
-export interface ZentinelSettings {
-  /** Whether Configure events and handshake config_json are applied at all (then deps.applyConfig decides). */
-  acceptConfigure: boolean;
-  /** A ProcessStream without a handshake by then is ended (DEADLINE_EXCEEDED). */
-  handshakeTimeoutMs: number;
-  /** Open ProcessStreams and ControlStreams together; beyond it a new one is refused (RESOURCE_EXHAUSTED). */
-  maxStreams: number;
-}
-
-/** The schema's defaults: what a door whose deps say nothing runs with (config pushed over the network refused). */
-export const DEFAULT_SETTINGS: Readonly<ZentinelSettings> = Object.freeze({
-  acceptConfigure: false,
-  handshakeTimeoutMs: 10_000,
-  maxStreams: 1024,
-});
-
-export interface ZentinelDeps {
-  engine: Decider;
-  /**
-   * Validates and applies a config (same schema as the file); on error the previous config stays in force.
-   * Called only while settings().acceptConfigure is true.
-   */
-  applyConfig(json: string, source: PushedSource, version?: string): ApplyResult;
-  /** Read when a stream opens and at every pushed config, so a config file reload applies. Default: DEFAULT_SETTINGS. */
-  settings?: () => ZentinelSettings;
-  /** ControlStream RequestReload: re-reads the config file as SIGHUP does. Absent when there is no file. */
-  reloadConfig?: () => ApplyResult;
-  /** degraded: Workload API lost but still deciding (cache); unhealthy: cannot decide (no bundles). */
-  health(): HealthReport;
-  /**
-   * Current values read from the same OTel instruments as /metrics (no second set of counters here).
-   * A bare counter array is accepted too (what server.ts passes today).
-   */
-  metrics(): ReportedMetrics | CounterSample[] | Promise<ReportedMetrics | CounterSample[]>;
-  log: Logger;
-  version: string;
-  /** Default `spiffe-authz-<pid>`. */
-  agentId?: string;
-  /** HealthStatus period on every ProcessStream (default 10 s). */
-  healthIntervalMs?: number;
-  /** MetricsReport period on every ProcessStream (default 10 s). */
-  metricsIntervalMs?: number;
-  /** In-flight events per stream before we stop reading from it (default 1000; the proxy uses ≤ 100). */
-  maxConcurrency?: number;
-  /** How long drain() waits for in-flight events before ending streams anyway (default 5 s). */
-  drainTimeoutMs?: number;
-}
-
-/**
- * Whether a connection has been told (in our log) that its pushed config is ignored. A ProcessStream has one;
- * ProcessEvent calls share one per peer address.
- */
-export interface ConfigNotice {
-  refusalLogged: boolean;
-}
-
-/** An open ProcessStream or ControlStream. */
-export interface Session {
-  readonly inFlight: number;
-  /** Sends a HealthStatus now (no-op on streams that carry none). */
-  reportHealth(): void;
-  /** Ends the stream with OK status; answers still pending are dropped. */
-  end(): void;
-}
-
-/** `{}` (what the proxy always sends: client.rs hard-codes it), "" and null carry no config: keep the one in force. */
-export function isEmptyConfig(json: string): boolean {
-  return /^\s*(\{\s*\}|null)?\s*$/.test(json);
-}
-
-export class ZentinelAgent {
+export class ZentinelAgent extends SessionRegistry {
   readonly agentId: string;
   readonly healthIntervalMs: number;
   readonly metricsIntervalMs: number;
   readonly maxConcurrency: number;
-  readonly drainTimeoutMs: number;
-  readonly log: Logger;
-  readonly sessions = new Set<Session>();
-  private drainingSince: number | undefined;
   private configSeq = 0;
-  private idleWaiters: Array<() => void> = [];
   private xfccWarned = false;
-  private capWarned = false;
   /** ProcessEvent has no connection of its own: peers are told apart by address (unix-socket peers share one). */
   private readonly peerNotices = new Map<string, ConfigNotice>();
 
   constructor(readonly deps: ZentinelDeps) {
+    super(
+      deps.log.child({ door: "zentinel" }),
+      deps.drainTimeoutMs ?? 5000,
+      () => (deps.settings?.() ?? DEFAULT_SETTINGS).maxStreams,
+    );
     this.agentId = deps.agentId ?? `spiffe-authz-${process.pid}`;
     this.healthIntervalMs = deps.healthIntervalMs ?? 10_000;
     this.metricsIntervalMs = deps.metricsIntervalMs ?? 10_000;
     this.maxConcurrency = deps.maxConcurrency ?? 1000;
-    this.drainTimeoutMs = deps.drainTimeoutMs ?? 5000;
-    this.log = deps.log.child({ door: "zentinel" });
   }
 
   settings(): ZentinelSettings {
     return this.deps.settings?.() ?? DEFAULT_SETTINGS;
-  }
-
-  /**
-   * Admits a new ProcessStream or ControlStream, or refuses it with RESOURCE_EXHAUSTED before anything is
-   * sent or held for it. Both kinds count: each holds a session and its buffers until the peer goes, and
-   * neither needs a credential to open, so only their sum bounds what peers can make us hold.
-   */
-  admit(call: grpc.ServerDuplexStream<unknown, unknown>): boolean {
-    const max = this.settings().maxStreams;
-    if (this.sessions.size < max) {
-      this.capWarned = false;
-      return true;
-    }
-    // Once per episode at the cap, not once per refused stream: a reconnect loop would flood the log.
-    if (!this.capWarned) {
-      this.capWarned = true;
-      this.log.warn(
-        { streams: this.sessions.size, maxStreams: max, peer: call.getPeer() },
-        "Zentinel stream refused: zentinel.max-streams reached (said once until a stream is admitted again)",
-      );
-    }
-    call.emit("error", {
-      code: grpc.status.RESOURCE_EXHAUSTED,
-      details: `spiffe-authz serves at most ${max} Zentinel streams at once (zentinel.max-streams); retry later or on another instance`,
-    });
-    return false;
   }
 
   noticeFor(peer: string): ConfigNotice {
@@ -178,21 +74,6 @@ export class ZentinelAgent {
       "Zentinel door: client certificates come only from the configured XFCC header (tls.client-cert-header), which Zentinel neither sets nor sanitizes; " +
         "a hop in front of Zentinel must terminate mTLS and replace that header, or clients can present any certificate they have seen (docs/security.md)",
     );
-  }
-
-  get draining(): boolean {
-    return this.drainingSince !== undefined;
-  }
-
-  inFlight(): number {
-    let n = 0;
-    for (const s of this.sessions) n += s.inFlight;
-    return n;
-  }
-
-  /** Called by a session whenever one of its events settles. */
-  settled(): void {
-    if (this.idleWaiters.length > 0 && this.inFlight() === 0) for (const w of this.idleWaiters.splice(0)) w();
   }
 
   /** Refusal reason for a handshake, or undefined to accept it. */
@@ -333,31 +214,5 @@ export class ZentinelAgent {
     const raw = await this.deps.metrics();
     const snapshot: ReportedMetrics = Array.isArray(raw) ? { counters: raw } : raw;
     return { message: { case: "metrics", value: metricsReport(this.agentId, snapshot, this.metricsIntervalMs) } };
-  }
-
-  /** Stop taking new work, report DRAINING, let in-flight events finish (bounded), then end every stream OK. */
-  async drain(timeoutMs = this.drainTimeoutMs): Promise<void> {
-    if (this.drainingSince === undefined) {
-      this.drainingSince = Date.now();
-      this.log.info({ streams: this.sessions.size, inFlight: this.inFlight() }, "Zentinel door draining");
-      for (const s of this.sessions) s.reportHealth();
-    }
-    if (this.inFlight() > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
-      const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
-      await Promise.race([idle, late]);
-      clearTimeout(timer);
-      const left = this.inFlight();
-      if (left > 0)
-        this.log.warn({ inFlight: left, timeoutMs }, "Zentinel drain timeout; ending streams with events unanswered");
-    }
-    this.shutdown();
-  }
-
-  /** Ends every stream now (OK status); answers still pending are dropped. */
-  shutdown(): void {
-    this.drainingSince ??= Date.now();
-    for (const s of [...this.sessions]) s.end();
   }
 }

@@ -16,7 +16,8 @@ import {
   type ConfigUpdateResponseSchema,
   type ProxyControl,
 } from "../../gen/zentinel/agent/v2/agent_v2_pb.js";
-import type { ZentinelAgent, Session } from "./agent.js";
+import type { ZentinelAgent } from "./agent.js";
+import type { Session } from "./deps.js";
 import type { Logger } from "../../log.js";
 
 /** What a config update request gets, mirroring the upstream ConfigUpdateHandler (observability.rs). */

@@ -11,13 +11,14 @@ import {
 import { serviceDefinition } from "../../grpc/service-definition.js";
 import type { HostedService } from "../../grpc/host.js";
 import { allowUnchanged } from "./translate.js";
-import { ZentinelAgent, type AgentToProxyInit, type ZentinelDeps } from "./agent.js";
+import { ZentinelAgent } from "./agent.js";
+import type { AgentToProxyInit, ZentinelDeps } from "./deps.js";
 import { processStreamHandler } from "./stream.js";
 import { controlStreamHandler } from "./control.js";
 
 export { PROTOCOL_VERSION } from "./reports.js";
 export type { HealthReport, ReportedMetrics, CounterSample, GaugeSample, HistogramSample } from "./reports.js";
-export type { ZentinelDeps, ZentinelSettings, Decider } from "./agent.js";
+export type { ZentinelDeps, ZentinelSettings, Decider } from "./deps.js";
 
 export interface ZentinelService extends HostedService {
   /**

@@ -18,7 +18,8 @@ import {
 } from "../../gen/zentinel/agent/v2/agent_v2_pb.js";
 import type { Logger } from "../../log.js";
 import { allowUnchanged } from "./translate.js";
-import type { AgentToProxyInit, ConfigNotice, ZentinelAgent, Session } from "./agent.js";
+import type { ZentinelAgent } from "./agent.js";
+import type { AgentToProxyInit, ConfigNotice, Session } from "./deps.js";
 
 /** A request_headers event waiting for its answer; a cancel marks it so the answer is dropped. */
 interface PendingEvent {

@@ -1,0 +1,64 @@
+// X.509-SVID verification as the engine uses it: the verified identity and leaf details, frozen because the
+// chain cache shares them between decisions, and the validity window that bounds how long the cache may
+// reuse the result. decide.ts asks; chain-cache.ts keeps.
+import { parseCertificate, verifyX509Svid, type Certificate, type SpiffeId } from "../spiffe/index.js";
+import type { TrustSnapshot } from "../trust/snapshot.js";
+import type { ChainCache, CachedVerification } from "./chain-cache.js";
+import type { CertInfo, VerifiedIdentity } from "./types.js";
+
+export interface Verified {
+  identity: VerifiedIdentity;
+  certInfo?: CertInfo;
+}
+
+// Frozen: cached results are shared by every decision (and listener) that hits them.
+export function identityOf(id: SpiffeId, method: VerifiedIdentity["method"]): VerifiedIdentity {
+  return Object.freeze({ spiffeId: id.toString(), trustDomain: id.trustDomain.name, path: id.path, method });
+}
+
+function certInfoOf(cert: Certificate): CertInfo {
+  return Object.freeze({
+    serial: cert.serialNumberHex,
+    issuer: cert.issuer,
+    notAfter: cert.notAfter.toISOString(),
+    sha256: cert.sha256Hex(),
+  });
+}
+
+/** Leaf details for the audit log of a failed verification; undefined when the leaf does not even parse. */
+export function leafCertInfo(der: Uint8Array | undefined): CertInfo | undefined {
+  if (!der) return undefined;
+  try {
+    return certInfoOf(parseCertificate(der));
+  } catch {
+    return undefined;
+  }
+}
+
+function verifyX509(der: Uint8Array[], snapshot: TrustSnapshot, now: Date): CachedVerification {
+  const svid = verifyX509Svid(der, snapshot.bundles, now);
+  // The whole verified path (root included) bounds how long this result may be reused.
+  let notBeforeMs = -Infinity;
+  let notAfterMs = Infinity;
+  for (const c of svid.verifiedChain) {
+    notBeforeMs = Math.max(notBeforeMs, c.notBeforeMs);
+    notAfterMs = Math.min(notAfterMs, c.notAfterMs);
+  }
+  return { identity: identityOf(svid.id, "spiffe"), notBeforeMs, notAfterMs, certInfo: certInfoOf(svid.leaf) };
+}
+
+/**
+ * `rawKey` (the unparsed input's key, set whenever there is a cache: decide() looked it up and missed) is where
+ * the result is stored, so the next identical request skips parsing.
+ */
+export function verifyX509Cached(
+  der: Uint8Array[],
+  snapshot: TrustSnapshot,
+  now: Date,
+  cache: ChainCache | undefined,
+  rawKey: string | undefined,
+): Verified {
+  const v = verifyX509(der, snapshot, now);
+  if (cache && rawKey !== undefined) cache.set(rawKey, snapshot.generation, v, now);
+  return { identity: v.identity, certInfo: v.certInfo };
+}
