@@ -4,13 +4,8 @@
 // without re-parsing. A Certificate is immutable and owns a copy of its DER, so callers may cache it
 // (bundle roots are parsed once per bundle; an engine may cache intermediates by their bytes).
 import { createHash, type KeyObject } from "node:crypto";
-import {
-  parsePublicKeyInfo,
-  parseSignatureAlgorithm,
-  importPublicKey,
-  type PublicKeyInfo,
-  type SignatureAlgorithm,
-} from "./algorithms.js";
+import { parseSignatureAlgorithm, type SignatureAlgorithm } from "./algorithms.js";
+import { importPublicKey, parsePublicKeyInfo, type PublicKeyInfo } from "./public-key.js";
 import {
   DerError,
   TAG_SEQUENCE,

@@ -13,7 +13,8 @@
 // issuer: the path through it is "untrusted" with a detail naming the root and its key, and the other roots
 // of the bundle keep working. Refusing the whole bundle when it arrives would turn one odd root into an
 // outage of the trust domain; roots come from SPIRE or our own files, never from the client.
-import { algorithmKeyMismatch, certificatePublicKeyProblem, verifySignature } from "./algorithms.js";
+import { algorithmKeyMismatch, verifySignature } from "./algorithms.js";
+import { certificatePublicKeyProblem } from "./public-key.js";
 import { KeyUsage, type Certificate } from "./certificate.js";
 import type { PublicKeyCache } from "./key-cache.js";
 import { nameConstraintProblem } from "./name-constraints.js";

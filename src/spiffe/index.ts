@@ -23,8 +23,8 @@ export {
   MIN_RSA_BITS,
   certificatePublicKeyProblem,
   type PublicKeyInfo,
-  type SignatureAlgorithm,
-} from "./algorithms.js";
+} from "./public-key.js";
+export type { SignatureAlgorithm } from "./algorithms.js";
 export { PublicKeyCache, sharedPublicKeyCache } from "./key-cache.js";
 export { DEFAULT_CHAIN_LIMITS, parseDerCertificates, parsePemCertificates, type CertificateListLimits } from "./pem.js";
 export {

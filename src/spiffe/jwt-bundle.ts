@@ -2,7 +2,7 @@
 // validated and imported when the bundle is parsed, so a bad key is a BundleError at load time, not a
 // surprise during a request.
 import { createPublicKey, type KeyObject } from "node:crypto";
-import { MAX_RSA_BITS, MIN_RSA_BITS } from "./algorithms.js";
+import { MAX_RSA_BITS, MIN_RSA_BITS } from "./public-key.js";
 import { BundleError } from "./errors.js";
 import {
   DEFAULT_MAX_BUNDLE_JSON_BYTES,

@@ -2,7 +2,7 @@
 // (`use: "x509-svid"`, one certificate in `x5c`) or JWT-SVID keys (`use: "jwt-svid"`, `kid` required),
 // plus `spiffe_sequence` and `spiffe_refresh_hint`. Entries with an unknown or missing `use`, or an unknown
 // key type, are ignored as the spec requires; malformed entries of a known kind are errors.
-import type { PublicKeyInfo } from "./algorithms.js";
+import type { PublicKeyInfo } from "./public-key.js";
 import { DEFAULT_MAX_BUNDLE_JSON_BYTES, bundleTrustDomain, parseJsonObject, type JsonObject } from "./bundle-input.js";
 import { parseCertificate, type Certificate } from "./certificate.js";
 import { BundleError, SvidError } from "./errors.js";

@@ -2,7 +2,7 @@
 // SPIFFE ID with a non-root path; a leaf that is not a CA and cannot sign certificates or CRLs; a path
 // through the supplied intermediates to a root in the bundle of THAT ID's trust domain; every certificate
 // of the path within validity. Synchronous: it runs on the request hot path.
-import { certificatePublicKeyProblem } from "./algorithms.js";
+import { certificatePublicKeyProblem } from "./public-key.js";
 import type { X509BundleSource } from "./bundle-source.js";
 import { buildPath } from "./chain.js";
 import {

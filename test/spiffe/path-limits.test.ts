@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import { DevCertificateAuthority } from "../../src/dev-ca/index.js";
-import { certificatePublicKeyProblem, type PublicKeyInfo } from "../../src/spiffe/algorithms.js";
+import { certificatePublicKeyProblem, type PublicKeyInfo } from "../../src/spiffe/public-key.js";
 import {
   ANY_TIME,
   BundleSet,

@@ -13,56 +13,13 @@ import {
   type JWTBundlesResponse,
   type X509BundlesResponse,
 } from "../../gen/spiffe/workload/workload_pb.js";
-import type { Logger } from "../../log.js";
-import type { TrustStore } from "../store.js";
 import { Backoff, DEFAULT_INITIAL_BACKOFF_MS, DEFAULT_MAX_BACKOFF_MS } from "./backoff.js";
 import { decodeBundleMap, type BundleKind, type BundleOf } from "./bundle-map.js";
 import { securityMetadata, workloadApiClient, type WorkloadClient } from "./client.js";
+import { codeName, HINTS, judgeLoss, logLoss } from "./lost-stream.js";
+import type { WatcherOptions } from "./watcher-options.js";
 
-/** What the watcher needs of the store; the TrustStore is one. */
-export type BundleSink = Pick<TrustStore, "setSpireBundles" | "setSpireConnected">;
-
-export interface WatcherOptions {
-  /** grpc-js target: `unix:///abs/path` or `host:port` (see parseWorkloadApiAddress). */
-  target: string;
-  store: BundleSink;
-  log: Logger;
-  /**
-   * spire.bundle-refresh-interval in ms. Not a poll: a stream that sent nothing for this long is re-opened
-   * (the agent re-sends its current state on a new stream), which guards against a silently stalled stream.
-   */
-  resyncIntervalMs: number;
-  /**
-   * spire.api-timeout-ms: a (re)opened stream that sends no first message within this is treated as lost
-   * (SPIRE answers a new stream at once, so silence means a wedged agent). Default 5000.
-   */
-  firstMessageTimeoutMs?: number;
-  /** Backoff: first ceiling (default 200 ms), cap (default 500 ms: the agent is local, see DEFAULT_MAX_BACKOFF_MS). */
-  initialBackoffMs?: number;
-  maxBackoffMs?: number;
-  /**
-   * Least wait after INVALID_ARGUMENT / UNIMPLEMENTED, and after a PERMISSION_DENIED that has lasted this long
-   * (default 5 s): those need an operator.
-   */
-  rejectedBackoffMs?: number;
-  /**
-   * How long a lost stream may take to come back before the store hears of it (default 1000 ms): fail_closed
-   * answers 503 this long after the agent is really gone, and not during SPIRE's own brief stream restarts.
-   */
-  reconnectGraceMs?: number;
-  /** A stream that delivered and stayed up this long resets the backoff (default 5 s): a flapping agent cannot make us spin. */
-  healthyAfterMs?: number;
-  /** Called after every applied message (the bundle-updates counter). */
-  onUpdate?: (kind: BundleKind) => void;
-  onEvent?: (event: WatcherEvent) => void;
-  /** Jitter source, for tests. */
-  random?: () => number;
-}
-
-export type WatcherEvent =
-  | { type: "connected"; kind: BundleKind }
-  | { type: "disconnected"; kind: BundleKind; code: string; details: string; retryInMs: number; refused: boolean }
-  | { type: "bundles"; kind: BundleKind; trustDomains: string[]; problems: number };
+export type { BundleSink, WatcherEvent, WatcherOptions } from "./watcher-options.js";
 
 interface StreamState<K extends BundleKind> {
   kind: K;
@@ -85,26 +42,6 @@ interface StreamState<K extends BundleKind> {
   lastCode: grpc.status | undefined;
   lastGood: Map<string, BundleOf<K>>;
 }
-
-const REFUSED: ReadonlySet<grpc.status> = new Set([
-  grpc.status.PERMISSION_DENIED,
-  grpc.status.INVALID_ARGUMENT,
-  grpc.status.UNIMPLEMENTED,
-]);
-
-const HINTS: Partial<Record<grpc.status, string>> = {
-  [grpc.status.PERMISSION_DENIED]:
-    "the SPIRE agent has no registration entry for this process: check `spire-server entry show` for an entry whose selectors (unix:uid, k8s:sa, docker:label, ...) match spiffe-authz, and that its parent ID is this node's agent",
-  [grpc.status.INVALID_ARGUMENT]:
-    "the agent did not see the `workload.spiffe.io: true` metadata that we send on every call: something between us and the agent (a proxy, a socket forwarder) strips gRPC metadata, or the address is not a Workload API",
-  [grpc.status.UNIMPLEMENTED]:
-    "the endpoint does not implement this Workload API method: check that the address is a SPIRE agent socket and the agent version",
-  [grpc.status.UNAVAILABLE]:
-    "cannot reach the SPIRE agent: check that it runs, the socket path (--spire-socket) and the socket's permissions",
-  [grpc.status.DEADLINE_EXCEEDED]: "the agent accepted the stream but sent nothing: it may be overloaded or wedged",
-};
-
-const codeName = (code: grpc.status) => grpc.status[code] ?? String(code);
 
 export class WorkloadApiWatcher {
   private readonly client: WorkloadClient;
@@ -278,17 +215,7 @@ export class WorkloadApiWatcher {
 
     if (s.upSince !== undefined && Date.now() - s.upSince >= (this.opts.healthyAfterMs ?? 5000)) s.backoff.reset();
     const rejectedMs = this.opts.rejectedBackoffMs ?? 5000;
-    let refused = REFUSED.has(code);
-    // PERMISSION_DENIED is also SPIRE's answer while it (re-)issues this workload's SVID: retried at the normal
-    // pace, logged as a refusal needing an operator only once it has lasted rejectedBackoffMs.
-    let transientDenial = false;
-    if (code === grpc.status.PERMISSION_DENIED) {
-      s.deniedSince ??= Date.now();
-      transientDenial = Date.now() - s.deniedSince < rejectedMs;
-      refused = !transientDenial;
-    } else {
-      s.deniedSince = undefined;
-    }
+    const { refused, transientDenial } = judgeLoss(s, code, rejectedMs);
     const delay = refused ? s.backoff.slow(rejectedMs) : s.backoff.next();
     const fields = {
       stream: s.method,
@@ -298,24 +225,7 @@ export class WorkloadApiWatcher {
       retryInMs: delay,
       hint: HINTS[code],
     };
-    if (transientDenial) {
-      const first = s.lastCode !== code;
-      this.opts.log[first ? "info" : "debug"](
-        fields,
-        "Workload API denied the call for now (an entry not yet synced, or SVIDs being re-issued); retrying",
-      );
-    } else if (refused && code !== grpc.status.UNIMPLEMENTED) {
-      this.opts.log.error(fields, "Workload API refused the call");
-    } else if (refused) {
-      this.opts.log.warn(fields, "Workload API method not implemented");
-    } else if (wasConnected || s.lastCode !== code) {
-      this.opts.log.warn(
-        fields,
-        wasConnected ? "Workload API stream lost; reconnecting" : "Workload API unreachable; retrying",
-      );
-    } else {
-      this.opts.log.debug(fields, "Workload API still unreachable; retrying");
-    }
+    logLoss(this.opts.log, fields, { code, refused, transientDenial, wasConnected, newCode: s.lastCode !== code });
     s.lastCode = code;
     this.opts.onEvent?.({
       type: "disconnected",
