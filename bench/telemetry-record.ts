@@ -5,7 +5,7 @@
 // Usage: npx tsx bench/telemetry-record.ts [--seconds N] [--markdown] [--json]
 import { cpus } from "node:os";
 import { MeterProvider } from "@opentelemetry/sdk-metrics";
-import type { Reason, Transport } from "../src/engine/types.js";
+import type { Reason, Transport } from "../src/engine/contract.js";
 import { createTelemetry, DURATION_BUCKETS_SECONDS, METRIC, type Telemetry } from "../src/telemetry/index.js";
 import { PullMetricReader } from "../src/telemetry/pull-reader.js";
 

@@ -4,7 +4,7 @@
 // always logged at warn, whatever `audit.log-success` says.
 import { preformattedLines, type Logger } from "../log.js";
 import type { DecisionContext, DecisionListener } from "./engine.js";
-import type { AuthzRequest, Decision } from "./types.js";
+import type { AuthzRequest, Decision } from "./contract.js";
 
 export interface AuditRecord {
   type: "audit";

@@ -18,7 +18,7 @@ import { createHash } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import type { CompiledRoute, Policy } from "../policy/index.js";
 import type { SvidFailureReason, TimeWindow } from "../spiffe/index.js";
-import type { CertInfo, Decision, VerifiedIdentity } from "./types.js";
+import type { CertInfo, SharedDecision, VerifiedIdentity } from "./contract.js";
 
 export const DEFAULT_CHAIN_CACHE_ENTRIES = 10_000;
 /**
@@ -47,7 +47,7 @@ export interface CachedVerification {
    * The last (frozen) decision made from this verification, valid only for the same policy object, route
    * and clock second (the auth-timestamp header). The entry's own bounds (generation, validity) still apply.
    */
-  lastDecision?: { policy: Policy; route: CompiledRoute | undefined; second: number; decision: Decision };
+  lastDecision?: { policy: Policy; route: CompiledRoute | undefined; second: number; decision: SharedDecision };
 }
 
 /** What a failed verification (or an unreadable credential) leaves to remember: the decision's inputs. */

@@ -5,7 +5,7 @@
 import type { Config } from "../config/schema.js";
 import { CredentialError } from "../formats/errors.js";
 import { splitPemCertificates, urlDecode } from "../formats/client-pem.js";
-import type { AuthzRequest } from "./types.js";
+import type { AuthzRequest } from "./contract.js";
 import { xfccCertificates } from "../formats/xfcc.js";
 
 /** Largest `attributes.source.certificate` accepted (URL-encoded PEM; a chain of 8 fits easily). */

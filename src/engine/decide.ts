@@ -24,14 +24,21 @@ import {
 } from "./credentials.js";
 import { XFCC_MAX_HEADER_BYTES } from "../formats/xfcc.js";
 import { CredentialError } from "../formats/errors.js";
-import type { AuthzRequest, CertInfo, Decision, DecisionStatus, HeaderToSet, Reason } from "./types.js";
+import {
+  ALLOWED,
+  PERMISSION_DENIED,
+  UNAUTHENTICATED,
+  UNAVAILABLE,
+  shareDecision,
+  type AuthzRequest,
+  type CertInfo,
+  type Decision,
+  type DecisionStatus,
+  type HeaderToSet,
+  type Reason,
+} from "./contract.js";
 
 const MAX_RAW_CREDENTIAL_BYTES = Math.max(MAX_SOURCE_CERTIFICATE_BYTES, XFCC_MAX_HEADER_BYTES);
-
-const OK: DecisionStatus = { httpStatus: 200, grpcCode: 0 };
-const UNAUTHENTICATED: DecisionStatus = { httpStatus: 401, grpcCode: 16 };
-const PERMISSION_DENIED: DecisionStatus = { httpStatus: 403, grpcCode: 7 };
-const UNAVAILABLE: DecisionStatus = { httpStatus: 503, grpcCode: 14 };
 
 export function decide(
   req: AuthzRequest,
@@ -62,7 +69,7 @@ export function decide(
   const authFailure = (reason: Reason, detail: string, certInfo?: CertInfo): Decision => {
     const d =
       cfg.failure["validation-failure"] === "log_and_allow"
-        ? base(OK, true, "log_and_allow", `${reason}: ${detail}`)
+        ? base(ALLOWED, true, "log_and_allow", `${reason}: ${detail}`)
         : base(UNAUTHENTICATED, false, reason, detail);
     if (certInfo && includeCert) d.certInfo = certInfo;
     return d;
@@ -96,7 +103,7 @@ export function decide(
         const second = Math.floor(now.getTime() / 1000);
         const memo = hit.lastDecision;
         if (memo && memo.policy === policy && memo.route === route && memo.second === second) return memo.decision;
-        const d = freezeDecision(
+        const d = shareDecision(
           allowOrDeny({ identity: hit.identity, ...(hit.certInfo ? { certInfo: hit.certInfo } : {}) }),
         );
         hit.lastDecision = { policy, route, second, decision: d };
@@ -124,7 +131,7 @@ export function decide(
 
   if (cred.kind === "none") {
     if (cfg.tls["require-mtls"]) return authFailure("no_certificate", "no client certificate presented");
-    return base(OK, true, "no_certificate", "no client certificate; mTLS not required");
+    return base(ALLOWED, true, "no_certificate", "no client certificate; mTLS not required");
   }
 
   if (cred.kind === "jwt") {
@@ -155,7 +162,7 @@ export function decide(
   function failureDecision(reason: SvidFailureReason, detail: string, certInfo: CertInfo | undefined): Decision {
     if (reason === "unknown_trust_domain" && !snapshot.spireAvailable) {
       if (cfg.failure["spire-unavailable"] === "fail_open") {
-        const d = base(OK, true, "fail_open", `SPIRE unavailable: ${detail}`);
+        const d = base(ALLOWED, true, "fail_open", `SPIRE unavailable: ${detail}`);
         if (certInfo) d.certInfo = certInfo;
         return d;
       }
@@ -201,19 +208,11 @@ export function decide(
       { name: h.authTimestamp, value: String(Math.floor(now.getTime() / 1000)) },
     ];
     const setNames = new Set(headersToSet.map((x) => x.name.toLowerCase()));
-    const d = base(OK, true, "ok", identity.spiffeId);
+    const d = base(ALLOWED, true, "ok", identity.spiffeId);
     d.identity = identity;
     d.headersToSet = headersToSet;
     d.headersToRemove = policy.identityHeaderNames.filter((n) => !setNames.has(n));
     if (includeCert && verified.certInfo) d.certInfo = verified.certInfo;
     return d;
   }
-}
-
-/** Shared by every request that hits the same memo, so nobody may change it (or its arrays) afterwards. */
-function freezeDecision(d: Decision): Decision {
-  Object.freeze(d.headersToSet);
-  for (const h of d.headersToSet) Object.freeze(h);
-  Object.freeze(d.headersToRemove);
-  return Object.freeze(d);
 }

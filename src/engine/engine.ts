@@ -5,7 +5,7 @@ import type { Policy } from "../policy/index.js";
 import type { TrustSnapshotSource } from "../trust/snapshot.js";
 import { ChainCache } from "./chain-cache.js";
 import { decide } from "./decide.js";
-import type { AuthzRequest, Decision } from "./types.js";
+import type { AuthzRequest, Decision } from "./contract.js";
 
 /** What a listener may want besides the request and decision: the policy that decided. */
 export interface DecisionContext {

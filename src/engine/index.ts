@@ -1,5 +1,5 @@
 // Public API of the decision engine.
-export * from "./types.js";
+export * from "./contract.js";
 export { decide } from "./decide.js";
 export { Engine, type DecisionContext, type DecisionListener, type EngineOptions } from "./engine.js";
 export { createAuditListener, auditRecord, type AuditRecord } from "./audit.js";

@@ -15,7 +15,7 @@ import type { TrustSnapshot } from "../trust/snapshot.js";
 import { decide } from "./decide.js";
 import { CredentialError } from "../formats/errors.js";
 import { splitPemCertificates } from "../formats/client-pem.js";
-import type { AuthzRequest, Decision } from "./types.js";
+import type { AuthzRequest, Decision } from "./contract.js";
 
 export interface CheckOfflineOptions {
   config: Config;

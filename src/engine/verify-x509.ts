@@ -4,7 +4,7 @@
 import { parseCertificate, verifyX509Svid, type Certificate, type SpiffeId } from "../spiffe/index.js";
 import type { TrustSnapshot } from "../trust/snapshot.js";
 import type { ChainCache, CachedVerification } from "./chain-cache.js";
-import type { CertInfo, VerifiedIdentity } from "./types.js";
+import type { CertInfo, VerifiedIdentity } from "./contract.js";
 
 export interface Verified {
   identity: VerifiedIdentity;

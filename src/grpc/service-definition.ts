@@ -10,10 +10,22 @@ import {
 } from "@bufbuild/protobuf";
 import type { MethodDefinition, ServiceDefinition } from "@grpc/grpc-js";
 
+declare const encodedAs: unique symbol;
+
+/**
+ * The pass-through rule: bytes a handler encoded itself (and may have cached) leave through the codec untouched,
+ * so they must be exactly `toBinary(D, message)`. The brand says so; only encode() makes them.
+ */
+export type Encoded<D extends DescMessage> = Uint8Array & { readonly [encodedAs]: D };
+
+/** `msg` as the bytes the codec would send for it, to answer with (again) as they are. */
+export function encode<D extends DescMessage>(desc: D, msg: MessageShape<D>): Encoded<D> {
+  return toBinary(desc, msg) as Encoded<D>;
+}
+
 function codec<D extends DescMessage>(desc: D) {
   return {
-    // Bytes pass through: a handler may answer with a message it encoded (and cached) itself.
-    serialize: (msg: MessageShape<D> | Uint8Array): Buffer => {
+    serialize: (msg: MessageShape<D> | Encoded<D>): Buffer => {
       const bytes = msg instanceof Uint8Array ? msg : toBinary(desc, msg);
       return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     },

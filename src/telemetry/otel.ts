@@ -4,7 +4,7 @@
 import type { Attributes, Counter, Histogram, Meter, ObservableResult } from "@opentelemetry/api";
 import { DataPointType, type MeterProvider } from "@opentelemetry/sdk-metrics";
 import type { Registry } from "prom-client";
-import { REASONS, type Reason, type Transport } from "../engine/types.js";
+import { REASONS, type Reason, type Transport } from "../engine/contract.js";
 import { serialize } from "./exposition.js";
 import { DURATION_BUCKETS_SECONDS, HELP, METRIC, type BundleUpdateSource } from "./metric-names.js";
 import type { PullMetricReader } from "./pull-reader.js";

@@ -1,7 +1,7 @@
 // The one telemetry object of a process: what the engine, the trust store and the Zentinel door call.
 // `createTelemetry({ enabled: false })` gives the same interface doing nothing (noop.ts), so callers never
 // branch and the on/off cost can be benchmarked.
-import type { AuthzRequest, Decision, Reason, Transport } from "../engine/types.js";
+import type { AuthzRequest, Decision, Reason, Transport } from "../engine/contract.js";
 import type { BundleUpdateSource } from "./metric-names.js";
 import type { MetricsSnapshot } from "./families.js";
 

@@ -6,7 +6,7 @@ import { parseConfig } from "../../src/config/load.js";
 import { compilePolicy } from "../../src/policy/index.js";
 import { createAuditListener } from "../../src/engine/audit.js";
 import type { DecisionContext } from "../../src/engine/engine.js";
-import type { AuthzRequest, Decision } from "../../src/engine/types.js";
+import type { AuthzRequest, Decision } from "../../src/engine/contract.js";
 
 function capture() {
   const lines: Record<string, unknown>[] = [];

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { parseConfig } from "../../src/config/load.js";
 import { extractCredentials, MAX_JWT_BYTES, MAX_SOURCE_CERTIFICATE_BYTES } from "../../src/engine/credentials.js";
 import { CredentialError } from "../../src/formats/errors.js";
-import type { AuthzRequest } from "../../src/engine/types.js";
+import type { AuthzRequest } from "../../src/engine/contract.js";
 
 function pem(tag: number): string {
   const b64 = Buffer.from(new Uint8Array(48).fill(tag)).toString("base64");

@@ -3,8 +3,8 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { decide } from "../../src/engine/decide.js";
 import { ChainCache } from "../../src/engine/chain-cache.js";
-import type { Decision, Reason } from "../../src/engine/types.js";
-import { REASONS } from "../../src/engine/types.js";
+import type { Decision, Reason } from "../../src/engine/contract.js";
+import { REASONS } from "../../src/engine/contract.js";
 import { DevCertificateAuthority, DevJwtAuthority } from "../../src/dev-ca/index.js";
 import { NOW, bareRequest, policyOf, sharedCas, snapshotOf, sourceCertRequest, xfccRequest } from "./helpers.js";
 

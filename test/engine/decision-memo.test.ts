@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { decide } from "../../src/engine/decide.js";
 import { ChainCache } from "../../src/engine/chain-cache.js";
-import type { Decision } from "../../src/engine/types.js";
+import type { Decision } from "../../src/engine/contract.js";
 import { DevCertificateAuthority } from "../../src/dev-ca/index.js";
 import { policyOf, sharedCas, snapshotOf, sourceCertRequest, xfccRequest } from "./helpers.js";
 

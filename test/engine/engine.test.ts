@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { parseConfig } from "../../src/config/load.js";
 import { compilePolicy } from "../../src/policy/index.js";
 import { Engine, type DecisionContext } from "../../src/engine/index.js";
-import type { AuthzRequest, Decision } from "../../src/engine/types.js";
+import type { AuthzRequest, Decision } from "../../src/engine/contract.js";
 import { BundleSet } from "../../src/spiffe/index.js";
 
 const trust = { current: () => ({ generation: 1, bundles: BundleSet.empty, spireAvailable: true }) };

@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { decide } from "../../src/engine/decide.js";
 import { ChainCache } from "../../src/engine/chain-cache.js";
-import type { AuthzRequest, Decision } from "../../src/engine/types.js";
+import type { AuthzRequest, Decision } from "../../src/engine/contract.js";
 import type { TrustSnapshot } from "../../src/trust/snapshot.js";
 import type { Policy } from "../../src/policy/index.js";
 import { DevCertificateAuthority } from "../../src/dev-ca/index.js";

@@ -5,7 +5,7 @@ import { compilePolicy, type Policy } from "../../src/policy/index.js";
 import { DevCertificateAuthority } from "../../src/dev-ca/index.js";
 import { BundleSet, type AnyBundle } from "../../src/spiffe/index.js";
 import type { TrustSnapshot } from "../../src/trust/snapshot.js";
-import type { AuthzRequest } from "../../src/engine/types.js";
+import type { AuthzRequest } from "../../src/engine/contract.js";
 
 export const NOW = new Date();
 

@@ -12,7 +12,7 @@ import {
   type CheckResponse,
 } from "../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
 import { Engine } from "../../src/engine/engine.js";
-import { REASONS, type Decision, type Reason } from "../../src/engine/types.js";
+import { REASONS, type Decision, type Reason } from "../../src/engine/contract.js";
 import type { Policy } from "../../src/policy/index.js";
 import type { TrustSnapshot } from "../../src/trust/snapshot.js";
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { request } from "node:http";
 import type { DecisionListener } from "../../src/engine/engine.js";
-import { REASONS } from "../../src/engine/types.js";
+import { REASONS } from "../../src/engine/contract.js";
 import {
   createTelemetry,
   DURATION_BUCKETS_SECONDS,

@@ -23,7 +23,7 @@ import { parseListenAddress } from "../../src/grpc/address.js";
 import { BundleSet } from "../../src/spiffe/index.js";
 import { DevCertificateAuthority } from "../../src/dev-ca/index.js";
 import { createTelemetry, METRIC } from "../../src/telemetry/index.js";
-import type { AuthzRequest } from "../../src/engine/types.js";
+import type { AuthzRequest } from "../../src/engine/contract.js";
 import type { TrustSnapshot } from "../../src/trust/snapshot.js";
 import { silentLogger } from "../../src/log.js";
 import { zentinelClient, type Client } from "../helpers/clients.js";

@@ -1,28 +1,27 @@
 import type * as grpc from "@grpc/grpc-js";
-import { toBinary } from "@bufbuild/protobuf";
 import { Authorization, CheckResponseSchema } from "../../gen/envoy/service/auth/v3/external_auth_pb.js";
 import type { CheckRequest, CheckResponse } from "../../gen/envoy/service/auth/v3/external_auth_pb.js";
-import { serviceDefinition } from "../../grpc/service-definition.js";
+import { encode, serviceDefinition, type Encoded } from "../../grpc/service-definition.js";
 import type { HostedService } from "../../grpc/host.js";
-import type { AuthzRequest, Decision } from "../../engine/types.js";
+import { isShared, type Decider, type Decision, type SharedDecision } from "../../engine/contract.js";
 import type { Logger } from "../../log.js";
 import { internalErrorResponse, toAuthzRequest, toCheckResponse } from "./translate.js";
 
-export interface Decider {
-  /** A Decision, or a Promise of one (JWT-SVIDs). */
-  decide(req: AuthzRequest): Decision | Promise<Decision>;
-}
+export type { Decider };
 
-// The engine hands a hot client the same frozen Decision for as long as policy, route and clock second stay
-// the same (see decide.ts); its encoded CheckResponse is then the same bytes too, so they are built once.
+/** A CheckResponse as its message, or as bytes encoded once for a shared decision. */
+type Answer = CheckResponse | Encoded<typeof CheckResponseSchema>;
+
+// The engine hands a hot client the same SharedDecision for as long as policy, route and clock second stay
+// the same (engine/contract.ts); its encoded CheckResponse is then the same bytes too, so they are built once.
 // Keyed weakly: a decision nobody holds any more takes its bytes with it.
-const encodedAnswers = new WeakMap<Decision, Uint8Array>();
+const encodedAnswers = new WeakMap<SharedDecision, Encoded<typeof CheckResponseSchema>>();
 
-function answer(d: Decision): CheckResponse | Uint8Array {
-  if (!Object.isFrozen(d)) return toCheckResponse(d);
+function answer(d: Decision): Answer {
+  if (!isShared(d)) return toCheckResponse(d);
   let bytes = encodedAnswers.get(d);
   if (bytes === undefined) {
-    bytes = toBinary(CheckResponseSchema, toCheckResponse(d));
+    bytes = encode(CheckResponseSchema, toCheckResponse(d));
     encodedAnswers.set(d, bytes);
   }
   return bytes;
@@ -32,12 +31,12 @@ function answer(d: Decision): CheckResponse | Uint8Array {
 export function envoyAuthorizationService(engine: Decider, log: Logger): HostedService {
   // The engine maps every bad input to a decision; a failure here is a bug. Deny in the answer itself, so the
   // request stays blocked even behind an Envoy configured with failure_mode_allow.
-  const failed = (callback: grpc.sendUnaryData<CheckResponse | Uint8Array>, err: unknown) => {
+  const failed = (callback: grpc.sendUnaryData<Answer>, err: unknown) => {
     log.error({ err }, "envoy Check failed");
     callback(null, internalErrorResponse());
   };
-  const reply = (callback: grpc.sendUnaryData<CheckResponse | Uint8Array>, d: Decision) => {
-    let out: CheckResponse | Uint8Array;
+  const reply = (callback: grpc.sendUnaryData<Answer>, d: Decision) => {
+    let out: Answer;
     try {
       out = answer(d);
     } catch (err) {
@@ -45,10 +44,7 @@ export function envoyAuthorizationService(engine: Decider, log: Logger): HostedS
     }
     callback(null, out);
   };
-  const Check = (
-    call: grpc.ServerUnaryCall<CheckRequest, CheckResponse>,
-    callback: grpc.sendUnaryData<CheckResponse | Uint8Array>,
-  ) => {
+  const Check = (call: grpc.ServerUnaryCall<CheckRequest, CheckResponse>, callback: grpc.sendUnaryData<Answer>) => {
     let out: Decision | Promise<Decision>;
     try {
       out = engine.decide(toAuthzRequest(call.request));

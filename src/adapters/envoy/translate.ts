@@ -3,7 +3,7 @@ import { create, type JsonObject } from "@bufbuild/protobuf";
 import type { CheckRequest, CheckResponse } from "../../gen/envoy/service/auth/v3/external_auth_pb.js";
 import { CheckResponseSchema } from "../../gen/envoy/service/auth/v3/external_auth_pb.js";
 import { HeaderValueOption_HeaderAppendAction } from "../../gen/envoy/config/core/v3/base_pb.js";
-import type { AuthzRequest, Decision } from "../../engine/types.js";
+import type { AuthzRequest, Decision } from "../../engine/contract.js";
 
 const textDecoder = new TextDecoder("utf-8", { fatal: false });
 

@@ -1,17 +1,14 @@
 // What the Zentinel agent is given (ZentinelDeps, ZentinelSettings) and the small types its parts share.
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { AgentToProxySchema } from "../../gen/zentinel/agent/v2/agent_v2_pb.js";
-import type { AuthzRequest, Decision } from "../../engine/types.js";
+import type { Decider } from "../../engine/contract.js";
+
+export type { Decider };
 import type { Logger } from "../../log.js";
 import type { ApplyResult, PushedSource } from "../../policy/config-manager.js";
 import type { CounterSample, HealthReport, ReportedMetrics } from "./reports.js";
 
 export type AgentToProxyInit = MessageInitShape<typeof AgentToProxySchema>;
-
-export interface Decider {
-  /** A Decision, or a Promise of one (JWT-SVIDs); `await` takes both. */
-  decide(req: AuthzRequest): Decision | Promise<Decision>;
-}
 
 /** The `zentinel` section of the config file. */
 export interface ZentinelSettings {

@@ -2,7 +2,7 @@
 // renames fields.
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { AgentResponseSchema, RequestHeadersEvent } from "../../gen/zentinel/agent/v2/agent_v2_pb.js";
-import type { AuthzRequest, Decision } from "../../engine/types.js";
+import type { AuthzRequest, Decision } from "../../engine/contract.js";
 
 export type AgentResponseInit = MessageInitShape<typeof AgentResponseSchema>;
 
