@@ -11,10 +11,10 @@
 // rounds so drift hits all alike.
 // Run: npx tsx bench/check-throughput.ts [--quick] [--json]   (p50/p99 at 50 % load: bench/latency.ts)
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, statSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { statSync } from "node:fs";
+import { cpus } from "node:os";
 import { join } from "node:path";
-import { DevWorkloadApi } from "../src/trust/dev-workload-api/server.js";
+import { startDevSpire } from "./lib/dev-spire.js";
 import { argv, emitJson, flag, machine } from "./lib/args.js";
 import { CHECK_PATH, checkFrame } from "./lib/grpc-wire.js";
 import { RawH2Connection, requestTemplate } from "./lib/h2-raw.js";
@@ -43,12 +43,7 @@ const ALL_CPUS = `0-${cpus().length - 1}`;
 const taskset = (cpu: string, pid: number) =>
   spawnSync("taskset", ["-a", "-p", "-c", cpu, String(pid)], { stdio: "ignore" });
 
-const dir = mkdtempSync(join(tmpdir(), "bench-"));
-const spire = await DevWorkloadApi.start({
-  trustDomain: "example.org",
-  address: `unix://${join(dir, "agent.sock")}`,
-  intermediate: true,
-});
+const { dir, spire } = await startDevSpire("bench");
 const ID = "spiffe://example.org/services/web";
 const svid = await spire.issueX509Svid(ID);
 const sourceFrame = checkFrame(svid.chainPem);

@@ -21,10 +21,8 @@
 // the servers on CPU 0 and the generators on CPU 1.
 // Run: npx tsx bench/latency.ts [--quick] [--seconds N] [--pin] [--json]
 import { spawnSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DevWorkloadApi } from "../src/trust/dev-workload-api/server.js";
+import { startDevSpire } from "./lib/dev-spire.js";
 import { argv, emitJson, flag, machine, numberArg } from "./lib/args.js";
 import { checkFrame } from "./lib/grpc-wire.js";
 import { bodyFile, h2load, haveTaskset, requireH2load } from "./lib/h2load.js";
@@ -45,12 +43,7 @@ const ROUNDS = numberArg("--rounds", quick ? 2 : 3);
 const LOAD = numberArg("--load", 0.5);
 const TARGET_P99_MS = 2;
 
-const dir = mkdtempSync(join(tmpdir(), "latency-"));
-const spire = await DevWorkloadApi.start({
-  trustDomain: "example.org",
-  address: `unix://${join(dir, "agent.sock")}`,
-  intermediate: true,
-});
+const { dir, spire } = await startDevSpire("latency");
 const svid = await spire.issueX509Svid("spiffe://example.org/services/web");
 const frame = checkFrame(svid.chainPem);
 const body = bodyFile(frame);

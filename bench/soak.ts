@@ -16,11 +16,10 @@
 //   so only calls sent during step 3's window are not judged; every other answer is.
 // Processes: this one (dev Workload API, orchestration), serve, and bench/lib/open-loop-driver.ts.
 // Run: npx tsx bench/soak.ts [--minutes N] [--rotate-seconds S] [--json]   (also: npm run soak -- --minutes N)
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DevCertificateAuthority } from "../src/dev-ca/index.js";
-import { DevWorkloadApi } from "../src/trust/dev-workload-api/server.js";
+import { serveFlags, startDevSpire } from "./lib/dev-spire.js";
 import { argv, emitJson, machine, numberArg, sleep } from "./lib/args.js";
 import { CHECK_PATH, checkFrame, freePort, type Outcome } from "./lib/grpc-wire.js";
 import { RawH2Connection, requestTemplate } from "./lib/h2-raw.js";
@@ -39,12 +38,7 @@ const LOAD = numberArg("--load", 0.5);
 const TARGET_RSS_MB = 150;
 const TARGET_ROTATION_MS = 100;
 
-const dir = mkdtempSync(join(tmpdir(), "soak-"));
-const spire = await DevWorkloadApi.start({
-  trustDomain: "example.org",
-  address: `unix://${join(dir, "agent.sock")}`,
-  intermediate: true,
-});
+const { dir, spire } = await startDevSpire("soak");
 const cfg = join(dir, "config.yaml");
 writeFileSync(
   cfg,
@@ -53,16 +47,7 @@ writeFileSync(
 const port = await freePort();
 const metrics = `127.0.0.1:${await freePort()}`;
 const target = `127.0.0.1:${port}`;
-const server = spawnServe([
-  "--grpc-address",
-  target,
-  "--spire-socket",
-  spire.target,
-  "--config",
-  cfg,
-  "--metrics-address",
-  metrics,
-]);
+const server = spawnServe(serveFlags({ grpcAddress: target, spireTarget: spire.target, config: cfg, metrics }));
 await waitReady(metrics, 30_000, server);
 
 interface Body {

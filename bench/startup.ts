@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { DevWorkloadApi } from "../src/trust/dev-workload-api/server.js";
 import { freePort } from "./lib/grpc-wire.js";
+import { serveFlags } from "./lib/dev-spire.js";
 
 const bin = fileURLToPath(new URL("../bin/spiffe-authz.js", import.meta.url));
 if (!existsSync(fileURLToPath(new URL("../dist/spiffe-authz.mjs", import.meta.url)))) {
@@ -83,12 +84,7 @@ for (let i = 0; i < RUNS; i++) {
     await startToServing((port) => [
       bin,
       "serve",
-      "--grpc-address",
-      `127.0.0.1:${port}`,
-      "--spire-socket",
-      spire.target,
-      "--metrics-address",
-      "off",
+      ...serveFlags({ grpcAddress: `127.0.0.1:${port}`, spireTarget: spire.target }),
     ]),
   );
 }

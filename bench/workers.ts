@@ -11,10 +11,10 @@
 // (bench/lib/outcome-sampler.ts) checks that answers are allows carrying the expected SPIFFE ID; each rate is
 // scaled by the correct share and any wrong answer misses the verdict (h2load counts any HTTP 200, gRPC denials
 // included). Run: npx tsx bench/workers.ts [--quick] [--seconds N] [--json]
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
 import { join } from "node:path";
-import { DevWorkloadApi } from "../src/trust/dev-workload-api/server.js";
+import { serveFlags, startDevSpire } from "./lib/dev-spire.js";
 import { argv, emitJson, flag, machine, numberArg } from "./lib/args.js";
 import { checkFrame, freePort } from "./lib/grpc-wire.js";
 import { bodyFile, h2load, haveTaskset, requireH2load } from "./lib/h2load.js";
@@ -34,12 +34,7 @@ const pinned = haveTaskset() && cpus().length > 1;
 // This process runs the answer sampler during the rounds. It is left unpinned: pinned to h2load's CPU it starved
 // h2load and the worker sharing that CPU (0.88× in one run, against 1.52× unpinned the run before).
 
-const dir = mkdtempSync(join(tmpdir(), "workers-"));
-const spire = await DevWorkloadApi.start({
-  trustDomain: "example.org",
-  address: `unix://${join(dir, "agent.sock")}`,
-  intermediate: true,
-});
+const { dir, spire } = await startDevSpire("workers");
 const ID = "spiffe://example.org/services/web";
 const svid = await spire.issueX509Svid(ID);
 const frame = checkFrame(svid.chainPem);
@@ -60,14 +55,7 @@ async function serve(workers: number): Promise<Serve> {
   const port = await freePort();
   const metrics = `127.0.0.1:${await freePort()}`;
   const server = spawnServe([
-    "--grpc-address",
-    `127.0.0.1:${port}`,
-    "--spire-socket",
-    spire.target,
-    "--config",
-    cfg,
-    "--metrics-address",
-    metrics,
+    ...serveFlags({ grpcAddress: `127.0.0.1:${port}`, spireTarget: spire.target, config: cfg, metrics }),
     "--workers",
     String(workers),
   ]);

@@ -14,6 +14,7 @@ import { zentinelClient } from "../test/helpers/clients.js";
 import { emitJson, machine, numberArg, sleep } from "./lib/args.js";
 import { freePort } from "./lib/grpc-wire.js";
 import { ensureBuilt } from "./lib/processes.js";
+import { serveFlags } from "./lib/dev-spire.js";
 
 const CONNECTIONS = numberArg("--connections", 20);
 const PER_CONNECTION = numberArg("--streams-per-connection", 150);
@@ -36,16 +37,7 @@ async function main(): Promise<void> {
   const port = await freePort();
   const server = spawn(
     process.execPath,
-    [
-      "bin/spiffe-authz.js",
-      "serve",
-      "--grpc-address",
-      `127.0.0.1:${port}`,
-      "--spire-socket",
-      spire.target,
-      "--metrics-address",
-      "off",
-    ],
+    ["bin/spiffe-authz.js", "serve", ...serveFlags({ grpcAddress: `127.0.0.1:${port}`, spireTarget: spire.target })],
     {
       stdio: ["ignore", "pipe", "pipe"],
     },

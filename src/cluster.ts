@@ -5,7 +5,7 @@ import cluster, { type Worker } from "node:cluster";
 import type { ServeOptions } from "./serve-options.js";
 import type { Logger } from "./log.js";
 import { startServer } from "./server.js";
-import { guardStartup } from "./cli/startup-signals.js";
+import { guardStartup } from "./startup-signals.js";
 import { clearStaleSocket } from "./grpc/host.js";
 import { compilePolicy } from "./policy/index.js";
 import { TrustStore } from "./trust/store.js";

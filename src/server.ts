@@ -3,7 +3,7 @@
 import { Engine } from "./engine/engine.js";
 import { createAuditListener } from "./engine/audit.js";
 import { ConfigManager } from "./policy/config-manager.js";
-import { GrpcHost, type HostedService } from "./grpc/host.js";
+import { GrpcHost } from "./grpc/host.js";
 import { envoyAuthorizationService } from "./adapters/envoy/service.js";
 import { zentinelAgentService } from "./adapters/zentinel/service.js";
 import { trustHealth } from "./adapters/zentinel/health.js";
@@ -39,8 +39,6 @@ export interface ServerExtras {
   telemetry?: boolean;
   /** Zentinel HealthStatus / MetricsReport periods (default 10 s each); tests shorten them. */
   zentinelIntervalsMs?: { health: number; metrics: number };
-  /** Extra services on the same host (the Zentinel door is added here by the caller until it is wired in). */
-  services?: (deps: { engine: Engine; store: TrustStore; config: ConfigManager }) => HostedService[];
 }
 
 export async function startServer(opts: ServeOptions, log: Logger, extras: ServerExtras = {}): Promise<RunningServer> {
@@ -109,11 +107,7 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
       : {}),
   });
   telemetry.observeZentinelStreams(() => zentinel.streams()); // Zentinel door: spiffe_authz_zentinel_streams
-  const services = [
-    envoyAuthorizationService(engine, log),
-    zentinel,
-    ...(extras.services?.({ engine, store, config }) ?? []),
-  ];
+  const services = [envoyAuthorizationService(engine, log), zentinel];
   const host = new GrpcHost(services, log);
 
   // server.tls.mode spiffe: our own SVID from the Workload API must be in hand before the port opens, since

@@ -1,6 +1,7 @@
 // CPU time of a process and its descendants from /proc (utime + stime), for "CPU seconds per 1000 requests".
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
+import { childrenOf } from "./processes.js";
 
 let ticksPerSecond: number | undefined;
 function clkTck(): number {
@@ -19,16 +20,6 @@ function ownTicks(pid: number): number {
   return Number(rest[11]) + Number(rest[12]);
 }
 
-function children(pid: number): number[] {
-  try {
-    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
-      readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number),
-    );
-  } catch {
-    return [];
-  }
-}
-
 /** CPU seconds used so far by `pid` and its live descendants (spiffe-authz --workers: the workers too). */
 export function treeCpuSeconds(pid: number): number {
   let ticks = 0;
@@ -38,7 +29,7 @@ export function treeCpuSeconds(pid: number): number {
     } catch {
       return; // gone
     }
-    for (const c of children(p)) visit(c);
+    for (const c of childrenOf(p)) visit(c);
   };
   visit(pid);
   return ticks / clkTck();

@@ -292,7 +292,8 @@ function statusOf(pid: number): { rss: number } {
   const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return { rss: m ? Number(m[1]) * 1024 : 0 };
 }
-function childrenOf(pid: number): number[] {
+/** The child processes of every thread of `pid` (Linux /proc). */
+export function childrenOf(pid: number): number[] {
   try {
     return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
       readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number),

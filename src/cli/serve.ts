@@ -1,7 +1,7 @@
 import { resolveServeOptions, SERVE_USAGE } from "./serve-flags.js";
 import { createLogger } from "../log.js";
 import { startServer } from "../server.js";
-import { guardStartup } from "./startup-signals.js";
+import { guardStartup } from "../startup-signals.js";
 
 /** `serve`: runs until SIGTERM/SIGINT, then drains and exits 0. */
 export async function serveCommand(argv: string[]): Promise<number> {

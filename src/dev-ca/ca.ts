@@ -182,12 +182,23 @@ export interface CaOptions extends CertificateOptions {
 }
 
 export class DevCertificateAuthority {
+  readonly der: Uint8Array;
+  readonly pem: string;
+  readonly certificate: Certificate;
+  readonly keys: CryptoKeyPair;
+  readonly keyType: KeyType;
+  /** Subject DN string as given to the generator (pass it as `issuerName` to imitate this CA). */
+  readonly subjectDn: string;
+
   private constructor(
     readonly trustDomain: TrustDomain,
     private readonly built: Built,
     /** The CA that signed this one; undefined for a root. */
     readonly parent: DevCertificateAuthority | undefined,
-  ) {}
+  ) {
+    ({ der: this.der, pem: this.pem, certificate: this.certificate, keys: this.keys, keyType: this.keyType } = built);
+    this.subjectDn = built.subjectDn;
+  }
 
   /** A self-signed root CA for `td` (an X.509-SVID signing certificate with URI SAN `spiffe://td`). */
   static async createRoot(td: TrustDomainLike, opts: CaOptions = {}): Promise<DevCertificateAuthority> {
@@ -254,26 +265,6 @@ export class DevCertificateAuthority {
   /** Parses `id` in this CA's trust domain, for callers that want a SpiffeId. */
   spiffeId(path: string): SpiffeId {
     return parseSpiffeId(`${this.trustDomain.idString()}${path}`);
-  }
-
-  get der(): Uint8Array {
-    return this.built.der;
-  }
-  get pem(): string {
-    return this.built.pem;
-  }
-  get certificate(): Certificate {
-    return this.built.certificate;
-  }
-  get keys(): CryptoKeyPair {
-    return this.built.keys;
-  }
-  get keyType(): KeyType {
-    return this.built.keyType;
-  }
-  /** Subject DN string as given to the generator (pass it as `issuerName` to imitate this CA). */
-  get subjectDn(): string {
-    return this.built.subjectDn;
   }
 
   /** This CA's certificate and its ancestors' up to, not including, the root; nearest first. */

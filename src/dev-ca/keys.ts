@@ -20,12 +20,17 @@ export interface KeyOptions {
 
 const subtle = webcrypto.subtle;
 
+/** The EC key types: curve to generate on, and the hash its certificate signatures use (SPIRE's pairing). */
+const EC = {
+  "ec-p256": { namedCurve: "P-256", hash: "SHA-256" },
+  "ec-p384": { namedCurve: "P-384", hash: "SHA-384" },
+} as const;
+
 function genParams(type: KeyType, opts: KeyOptions): EcKeyGenParams | RsaHashedKeyGenParams | Algorithm {
   switch (type) {
     case "ec-p256":
-      return { name: "ECDSA", namedCurve: "P-256" } as EcKeyGenParams;
     case "ec-p384":
-      return { name: "ECDSA", namedCurve: "P-384" } as EcKeyGenParams;
+      return { name: "ECDSA", namedCurve: EC[type].namedCurve } as EcKeyGenParams;
     case "rsa-2048":
       return {
         name: opts.rsaPss ? "RSA-PSS" : "RSASSA-PKCS1-v1_5",
@@ -47,9 +52,8 @@ export async function generateKeyPair(type: KeyType = "ec-p256", opts: KeyOption
 export function signingAlgorithm(type: KeyType, opts: KeyOptions = {}): Algorithm {
   switch (type) {
     case "ec-p256":
-      return { name: "ECDSA", hash: "SHA-256" } as EcdsaParams;
     case "ec-p384":
-      return { name: "ECDSA", hash: "SHA-384" } as EcdsaParams;
+      return { name: "ECDSA", hash: EC[type].hash } as EcdsaParams;
     case "rsa-2048":
       return opts.rsaPss
         ? ({ name: "RSA-PSS", hash: "SHA-256", saltLength: 32 } as RsaPssParams & { hash: string })

@@ -58,7 +58,7 @@ const MAX_DECODE_ROUNDS = 3;
  * Every plausible reading of a request path an upstream might route on, each normalised (normalizePath): as
  * sent; percent-decoded fully, once and repeatedly (%2F, %5C, %2E included); with `\` read as `/`; with
  * `;parameters` stripped per segment; and their combinations. The query is never part of the path. A route
- * applies when any reading falls under it (DESIGN.md), so `/payments;v=1`, `/payments%2Fx`,
+ * applies when any reading falls under it (docs/architecture.md), so `/payments;v=1`, `/payments%2Fx`,
  * `/api/%2e%2e/payments/x`, `/payments\x` and `//payments/x` all count as /payments.
  */
 export function pathReadings(raw: string): string[] {

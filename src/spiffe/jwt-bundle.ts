@@ -171,7 +171,7 @@ export interface JwtBundleLimits {
 export const DEFAULT_JWT_BUNDLE_LIMITS: JwtBundleLimits = { maxBytes: DEFAULT_MAX_BUNDLE_JSON_BYTES, maxKeys: 100 };
 
 /** The `keys` array of a JWK Set, bounded. */
-export function jwksKeys(doc: JsonObject, maxKeys: number, what: string): JsonObject[] {
+function jwksKeys(doc: JsonObject, maxKeys: number, what: string): JsonObject[] {
   const keys = doc["keys"];
   if (!Array.isArray(keys)) throw new BundleError(`${what}: "keys" must be present and an array`);
   if (keys.length > maxKeys) throw new BundleError(`${what}: more than ${maxKeys} keys`);
@@ -179,6 +179,23 @@ export function jwksKeys(doc: JsonObject, maxKeys: number, what: string): JsonOb
     if (!isJsonObject(k)) throw new BundleError(`${what}: key ${i} is not a JSON object`);
     return k;
   });
+}
+
+/**
+ * How every JSON bundle document is opened: its trust domain, the limits in force, the document (size-bounded),
+ * and its bounded `keys`, read only when asked (a caller may check other members first).
+ */
+export function openJwksDocument<L extends { maxBytes: number; maxKeys: number }>(
+  td: TrustDomainLike,
+  input: string | Uint8Array,
+  defaults: L,
+  limits: Partial<L>,
+  what: string,
+): { trustDomain: TrustDomain; l: L; doc: JsonObject; keys: () => JsonObject[] } {
+  const trustDomain = bundleTrustDomain(td);
+  const l = { ...defaults, ...limits };
+  const doc = parseJsonObject(input, l.maxBytes, what);
+  return { trustDomain, l, doc, keys: () => jwksKeys(doc, l.maxKeys, what) };
 }
 
 /**
@@ -191,11 +208,9 @@ export function parseJwtBundle(
   jwks: string | Uint8Array,
   limits: Partial<JwtBundleLimits> = {},
 ): JwtBundle {
-  const trustDomain = bundleTrustDomain(td);
-  const l = { ...DEFAULT_JWT_BUNDLE_LIMITS, ...limits };
-  const doc = parseJsonObject(jwks, l.maxBytes, "JWKS");
+  const { trustDomain, keys } = openJwksDocument(td, jwks, DEFAULT_JWT_BUNDLE_LIMITS, limits, "JWKS");
   const authorities: JwtAuthority[] = [];
-  jwksKeys(doc, l.maxKeys, "JWKS").forEach((entry, i) => {
+  keys().forEach((entry, i) => {
     const use = entry["use"];
     if (use !== undefined && use !== "jwt-svid" && use !== "sig") return;
     const a = parseJwtAuthority(entry, `JWKS key ${i}`);

@@ -99,26 +99,24 @@ function asSvidError(err: unknown): never {
   throw err;
 }
 
-/** A presented chain in PEM (leaf first). Throws SvidError("malformed_certificate"); empty is malformed. */
-export function parsePemCertificates(pem: string, limits: Partial<CertificateListLimits> = {}): Uint8Array[] {
+/** A presented chain, split by `split`; SvidError("malformed_certificate") for bad input and for none at all. */
+function presentedChain(split: () => Uint8Array[], none: string): Uint8Array[] {
   let out: Uint8Array[] = [];
   try {
-    out = splitPem(pem, { ...DEFAULT_CHAIN_LIMITS, ...limits });
+    out = split();
   } catch (err) {
     asSvidError(err);
   }
-  if (out.length === 0) throw new SvidError("malformed_certificate", "no PEM certificate found");
+  if (out.length === 0) throw new SvidError("malformed_certificate", none);
   return out;
+}
+
+/** A presented chain in PEM (leaf first). Throws SvidError("malformed_certificate"); empty is malformed. */
+export function parsePemCertificates(pem: string, limits: Partial<CertificateListLimits> = {}): Uint8Array[] {
+  return presentedChain(() => splitPem(pem, { ...DEFAULT_CHAIN_LIMITS, ...limits }), "no PEM certificate found");
 }
 
 /** A presented chain as concatenated DER (the Workload API's `x509_svid` field). */
 export function parseDerCertificates(der: Uint8Array, limits: Partial<CertificateListLimits> = {}): Uint8Array[] {
-  let out: Uint8Array[] = [];
-  try {
-    out = splitDer(der, { ...DEFAULT_CHAIN_LIMITS, ...limits });
-  } catch (err) {
-    asSvidError(err);
-  }
-  if (out.length === 0) throw new SvidError("malformed_certificate", "no certificate found");
-  return out;
+  return presentedChain(() => splitDer(der, { ...DEFAULT_CHAIN_LIMITS, ...limits }), "no certificate found");
 }

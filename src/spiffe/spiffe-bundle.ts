@@ -3,10 +3,10 @@
 // plus `spiffe_sequence` and `spiffe_refresh_hint`. Entries with an unknown or missing `use`, or an unknown
 // key type, are ignored as the spec requires; malformed entries of a known kind are errors.
 import type { PublicKeyInfo } from "./public-key.js";
-import { DEFAULT_MAX_BUNDLE_JSON_BYTES, bundleTrustDomain, parseJsonObject, type JsonObject } from "./bundle-input.js";
+import { DEFAULT_MAX_BUNDLE_JSON_BYTES, type JsonObject } from "./bundle-input.js";
 import { parseCertificate, type Certificate } from "./certificate.js";
 import { BundleError, SvidError } from "./errors.js";
-import { JwtBundle, jwksKeys, parseJwtAuthority, type JwtAuthority } from "./jwt-bundle.js";
+import { JwtBundle, openJwksDocument, parseJwtAuthority, type JwtAuthority } from "./jwt-bundle.js";
 import type { TrustDomain, TrustDomainLike } from "./trust-domain.js";
 import { DEFAULT_BUNDLE_LIMITS, X509Bundle } from "./x509-bundle.js";
 
@@ -101,14 +101,18 @@ export function parseSpiffeBundle(
   json: string | Uint8Array,
   limits: Partial<SpiffeBundleLimits> = {},
 ): SpiffeBundle {
-  const trustDomain = bundleTrustDomain(td);
-  const l = { ...DEFAULT_SPIFFE_BUNDLE_LIMITS, ...limits };
-  const doc = parseJsonObject(json, l.maxBytes, "SPIFFE bundle");
+  const { trustDomain, l, doc, keys } = openJwksDocument(
+    td,
+    json,
+    DEFAULT_SPIFFE_BUNDLE_LIMITS,
+    limits,
+    "SPIFFE bundle",
+  );
   const sequenceNumber = optionalUint(doc, "spiffe_sequence");
   const refreshHintSeconds = optionalUint(doc, "spiffe_refresh_hint");
   const roots: Certificate[] = [];
   const jwtKeys: JwtAuthority[] = [];
-  jwksKeys(doc, l.maxKeys, "SPIFFE bundle").forEach((entry, i) => {
+  keys().forEach((entry, i) => {
     const where = `SPIFFE bundle key ${i}`;
     const use = entry["use"];
     if (use === "x509-svid") {

@@ -66,12 +66,23 @@ export function parseX509BundlePem(
   pem: string,
   limits: Partial<CertificateListLimits> = {},
 ): X509Bundle {
+  return bundleOf(td, limits, (l) => {
+    if (typeof pem !== "string") throw new BundleError("PEM bundle must be a string");
+    const ders = split(() => splitPem(pem, l));
+    if (ders.length === 0 && pem.trim() !== "") throw new BundleError("no PEM certificate found");
+    return ders;
+  });
+}
+
+/** The bundle of the certificates `splitAll` finds, each parsed under the same limits. */
+function bundleOf(
+  td: TrustDomainLike,
+  limits: Partial<CertificateListLimits>,
+  splitAll: (l: CertificateListLimits) => Uint8Array[],
+): X509Bundle {
   const trustDomain = bundleTrustDomain(td);
   const l = { ...DEFAULT_BUNDLE_LIMITS, ...limits };
-  if (typeof pem !== "string") throw new BundleError("PEM bundle must be a string");
-  const ders = split(() => splitPem(pem, l));
-  if (ders.length === 0 && pem.trim() !== "") throw new BundleError("no PEM certificate found");
-  return X509Bundle.fromCertificates(trustDomain, parseAll(ders, l.maxCertificateBytes));
+  return X509Bundle.fromCertificates(trustDomain, parseAll(splitAll(l), l.maxCertificateBytes));
 }
 
 /** Concatenated DER certificates, as the Workload API sends bundles. Empty input is an empty bundle. */
@@ -80,8 +91,5 @@ export function parseX509BundleDer(
   der: Uint8Array,
   limits: Partial<CertificateListLimits> = {},
 ): X509Bundle {
-  const trustDomain = bundleTrustDomain(td);
-  const l = { ...DEFAULT_BUNDLE_LIMITS, ...limits };
-  const ders = split(() => splitDer(der, l));
-  return X509Bundle.fromCertificates(trustDomain, parseAll(ders, l.maxCertificateBytes));
+  return bundleOf(td, limits, (l) => split(() => splitDer(der, l)));
 }

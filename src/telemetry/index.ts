@@ -1,12 +1,5 @@
 export { createTelemetry, type TelemetryOptions } from "./create.js";
-export type {
-  BundleUpdateTime,
-  CacheCounts,
-  DecisionCount,
-  DecisionOutcome,
-  Telemetry,
-  Unsubscribe,
-} from "./telemetry.js";
+export type * from "./telemetry.js";
 export { createNoopTelemetry } from "./noop.js";
 export {
   MetricsListenError,

@@ -1,4 +1,4 @@
-// The metric contract of DESIGN.md in one place: instrument names are the exact Prometheus names, so
+// The metric contract of docs/architecture.md in one place: instrument names are the exact Prometheus names, so
 // /metrics, an OTLP → Prometheus pipeline (which keeps an existing `_total`/`_seconds` suffix) and the
 // dashboards in deploy/ all speak the same names.
 

@@ -14,7 +14,7 @@ import { parseConfig } from "../../src/config/load.js";
 import { compilePolicy } from "../../src/policy/index.js";
 import { createAuditListener } from "../../src/engine/audit.js";
 import type { DecisionContext } from "../../src/engine/engine.js";
-import type { AuthzRequest, Decision } from "../../src/engine/types.js";
+import type { AuthzRequest, Decision } from "../../src/engine/contract.js";
 import { createLogger } from "../../src/log.js";
 import { until } from "../helpers/log-capture.js";
 

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseConfig } from "../../src/config/load.js";
 import { compilePolicy } from "../../src/policy/index.js";
-import { Engine, type DecisionContext } from "../../src/engine/index.js";
+import { Engine, type DecisionContext } from "../../src/engine/engine.js";
 import type { AuthzRequest, Decision } from "../../src/engine/contract.js";
 import { BundleSet } from "../../src/spiffe/index.js";
 
@@ -67,7 +67,7 @@ test("the clock is injected", async () => {
 });
 
 test("audit listener subscribed to the Engine writes one line per decision", async () => {
-  const { createAuditListener } = await import("../../src/engine/index.js");
+  const { createAuditListener } = await import("../../src/engine/audit.js");
   const { pino } = await import("pino");
   const { Writable } = await import("node:stream");
   const lines: string[] = [];

@@ -21,6 +21,7 @@ import {
   type CheckResponseObj,
   type Client,
 } from "../helpers/clients.js";
+import { status as grpcStatus } from "@grpc/grpc-js";
 
 let host: GrpcHost;
 let tcp: Client;
@@ -64,7 +65,7 @@ test("allowed SVID over TCP: OK, identity headers overwrite, spoofed header remo
     "Check",
     checkRequest({ certPem: svid.pem, headers: { "x-spiffe-id": "spiffe://example.org/admin" } }),
   );
-  assert.equal(res.status.code, 0);
+  assert.equal(res.status.code, grpcStatus.OK);
   assert.equal(res.http_response, "ok_response");
   const h = headerMap(res);
   assert.equal(h["X-SPIFFE-Id"], "spiffe://example.org/services/web");
@@ -86,14 +87,14 @@ test("allowed SVID over TCP: OK, identity headers overwrite, spoofed header remo
 test("same decisions over the unix socket", async () => {
   const svid = await example.issueX509Svid("spiffe://example.org/servicesx");
   const res = await unary<CheckResponseObj>(unix, "Check", checkRequest({ certPem: svid.pem }));
-  assert.equal(res.status.code, 7);
+  assert.equal(res.status.code, grpcStatus.PERMISSION_DENIED);
   assert.equal(res.denied_response?.status.code, "Forbidden");
   assert.equal(JSON.parse(res.denied_response!.body).reason, "not_allowed");
 });
 
 test("no certificate → UNAUTHENTICATED with 401 and a JSON reason", async () => {
   const res = await unary<CheckResponseObj>(tcp, "Check", checkRequest({}));
-  assert.equal(res.status.code, 16);
+  assert.equal(res.status.code, grpcStatus.UNAUTHENTICATED);
   assert.equal(res.denied_response?.status.code, "Unauthorized");
   assert.deepEqual(JSON.parse(res.denied_response!.body).reason, "no_certificate");
   assert.deepEqual(
@@ -105,7 +106,7 @@ test("no certificate → UNAUTHENTICATED with 401 and a JSON reason", async () =
 test("certificate from another trust domain → 401 unknown_trust_domain; expired → 401 expired", async () => {
   const foreign = await other.issueX509Svid("spiffe://other.org/services/web");
   let res = await unary<CheckResponseObj>(tcp, "Check", checkRequest({ certPem: foreign.pem }));
-  assert.equal(res.status.code, 16);
+  assert.equal(res.status.code, grpcStatus.UNAUTHENTICATED);
   assert.equal(JSON.parse(res.denied_response!.body).reason, "unknown_trust_domain");
   const expired = await example.issueX509Svid("spiffe://example.org/services/web", {
     notBefore: new Date(Date.now() - 7200_000),
@@ -121,7 +122,7 @@ test("SPIRE unavailable and no bundle → UNAVAILABLE with 503", async () => {
   try {
     const svid = await example.issueX509Svid("spiffe://example.org/services/web");
     const res = await unary<CheckResponseObj>(tcp, "Check", checkRequest({ certPem: svid.pem }));
-    assert.equal(res.status.code, 14);
+    assert.equal(res.status.code, grpcStatus.UNAVAILABLE);
     assert.equal(res.denied_response?.status.code, "ServiceUnavailable");
     assert.equal(JSON.parse(res.denied_response!.body).reason, "spire_unavailable");
   } finally {
@@ -133,8 +134,8 @@ test("route named by context_extensions applies its own allowlist", async () => 
   const svid = await example.issueX509Svid("spiffe://example.org/services/web");
   const dflt = await unary<CheckResponseObj>(tcp, "Check", checkRequest({ certPem: svid.pem }));
   const payments = await unary<CheckResponseObj>(tcp, "Check", checkRequest({ certPem: svid.pem, route: "payments" }));
-  assert.equal(dflt.status.code, 0);
-  assert.equal(payments.status.code, 7);
+  assert.equal(dflt.status.code, grpcStatus.OK);
+  assert.equal(payments.status.code, grpcStatus.PERMISSION_DENIED);
 });
 
 test("health reports SERVING for the empty name and the service name; unknown service is NOT_FOUND", async () => {
@@ -168,7 +169,7 @@ test("an engine failure is answered with a denial (500), never a transport error
   const c = envoyClient(t!);
   try {
     const res = await unary<CheckResponseObj>(c, "Check", checkRequest({}));
-    assert.equal(res.status.code, 13);
+    assert.equal(res.status.code, grpcStatus.INTERNAL);
     assert.equal(res.http_response, "denied_response");
     assert.equal(res.denied_response?.status.code, "InternalServerError");
     assert.equal(JSON.parse(res.denied_response!.body).reason, "internal_error");

@@ -9,6 +9,7 @@ import { checkRequest, unary, type CheckResponseObj } from "../helpers/clients.j
 import { DEFAULT_IDENTITY_HEADERS, everySpelling, spoofedIdentityHeaders } from "../helpers/identity-spellings.js";
 import { DevCertificateAuthority } from "../../src/dev-ca/index.js";
 import { poll, startStack, WEB, type Stack } from "../hardening/harness.js";
+import { status as grpcStatus } from "@grpc/grpc-js";
 
 let stack: Stack;
 const spoofs = spoofedIdentityHeaders();
@@ -77,7 +78,7 @@ test("deny 503 (SPIRE gone, trust domain unknown, fail_closed): no ok_response, 
   const res = (
     await poll(
       () => check(stranger),
-      (r) => r.status.code === 14,
+      (r) => r.status.code === grpcStatus.UNAVAILABLE,
       15_000,
       "503 once SPIRE is unavailable",
     )

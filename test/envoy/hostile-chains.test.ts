@@ -12,6 +12,7 @@ import { DEFAULT_MAX_SIGNATURE_CHECKS } from "../../src/spiffe/index.js";
 import { checkRequest, unary, type CheckResponseObj } from "../helpers/clients.js";
 import { poll, startStack, WEB, type Stack } from "../hardening/harness.js";
 import { E_2_32_MINUS_1, fakeRsaKeys, p521Keys } from "../spiffe/hostile-keys.js";
+import { status as grpcStatus } from "@grpc/grpc-js";
 
 interface Answer {
   code: number;
@@ -63,7 +64,7 @@ after(async () => {
 
 async function check(certPem: string, headers: Record<string, string> = {}): Promise<Answer> {
   const res = await unary<CheckResponseObj>(stack.envoy, "Check", checkRequest({ certPem, headers }));
-  if (res.status.code === 0) return { code: 0, http: "OK", reason: "ok", detail: "" };
+  if (res.status.code === grpcStatus.OK) return { code: 0, http: "OK", reason: "ok", detail: "" };
   const body = JSON.parse(res.denied_response?.body ?? "{}") as { reason: string; detail: string };
   return {
     code: res.status.code,

@@ -11,6 +11,7 @@ import { parseListenAddress, parseWorkloadApiAddress } from "../../src/grpc/addr
 import { silentLogger } from "../../src/log.js";
 import { checkRequest, envoyClient, unary, type CheckResponseObj } from "../helpers/clients.js";
 import { until } from "../helpers/log-capture.js";
+import { status as grpcStatus } from "@grpc/grpc-js";
 
 test("rotation: once the Workload API drops the old CA, a cached old certificate is denied and the new one allowed", async () => {
   const spire = await DevWorkloadApi.start({
@@ -36,7 +37,7 @@ test("rotation: once the Workload API drops the old CA, a cached old certificate
   const c = envoyClient(server.grpcTargets[0]!);
   const check = async (pem: string) => {
     const r = await unary<CheckResponseObj>(c, "Check", checkRequest({ certPem: pem }));
-    return r.status.code === 0 ? "ok" : (JSON.parse(r.denied_response!.body) as { reason: string }).reason;
+    return r.status.code === grpcStatus.OK ? "ok" : (JSON.parse(r.denied_response!.body) as { reason: string }).reason;
   };
   try {
     const old = await spire.issueX509Svid("spiffe://example.org/web");

@@ -15,6 +15,7 @@ import { Engine } from "../../src/engine/engine.js";
 import { REASONS, type Decision, type Reason } from "../../src/engine/contract.js";
 import type { Policy } from "../../src/policy/index.js";
 import type { TrustSnapshot } from "../../src/trust/snapshot.js";
+import { status as grpcStatus } from "@grpc/grpc-js";
 
 type CheckHandler = (
   call: Pick<grpc.ServerUnaryCall<CheckRequest, CheckResponse>, "request">,
@@ -108,7 +109,7 @@ export function assertAnswer(
   assert.equal(md?.reason, d.reason);
   assert.equal(md?.decision, d.allow ? "allow" : "deny");
   if (d.allow) {
-    assert.equal(res.status?.code, 0);
+    assert.equal(res.status?.code, grpcStatus.OK);
     assert.equal(d.httpStatus, 200);
     assert.equal(res.httpResponse.case, "okResponse");
     assert.ok(ALLOW_REASONS.has(d.reason), `allow with reason ${d.reason}`);

@@ -22,6 +22,7 @@ import {
 } from "../helpers/clients.js";
 import { capturedLogger, sleep } from "../helpers/log-capture.js";
 import { parsePrometheusText, sampleValue } from "../telemetry/prom-text.js";
+import { status as grpcStatus } from "@grpc/grpc-js";
 
 export const TD = "example.org";
 export const WEB = "spiffe://example.org/web";
@@ -46,7 +47,7 @@ const HTTP_OF: Record<string, number> = {
 };
 
 export function outcomeOf(res: CheckResponseObj): Outcome {
-  if (res.status.code === 0) {
+  if (res.status.code === grpcStatus.OK) {
     const md = res.dynamic_metadata?.fields ?? {};
     const reason = md["reason"]?.stringValue ?? md["reason"]?.string_value ?? "";
     const id = res.ok_response?.headers.find((h) => h.header.key.toLowerCase() === "x-spiffe-id")?.header.value;

@@ -13,14 +13,9 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import type * as grpc from "@grpc/grpc-js";
 import { GRPC_LIMITS } from "../../src/grpc/host.js";
-import {
-  MAX_CERT_DER_BYTES,
-  MAX_CHAIN_CERTS,
-  MAX_JWT_BYTES,
-  MAX_SOURCE_CERTIFICATE_BYTES,
-  XFCC_MAX_ELEMENTS,
-  XFCC_MAX_HEADER_BYTES,
-} from "../../src/engine/index.js";
+import { MAX_JWT_BYTES, MAX_SOURCE_CERTIFICATE_BYTES } from "../../src/engine/credentials.js";
+import { MAX_CERT_DER_BYTES, MAX_CHAIN_CERTS } from "../../src/formats/client-pem.js";
+import { XFCC_MAX_ELEMENTS, XFCC_MAX_HEADER_BYTES } from "../../src/formats/xfcc.js";
 import type { DevCertificateAuthority } from "../../src/dev-ca/index.js";
 import { checkRequest, unary, zentinelClient, type CheckResponseObj, type Client } from "../helpers/clients.js";
 import { until } from "../helpers/log-capture.js";

@@ -2,7 +2,7 @@
 // Workload API (src/trust/dev-workload-api); each row runs under fail_closed, fail_open and cache at once,
 // each cell with its own real server (startServer: watcher → trust store → engine → Envoy and Zentinel doors,
 // /metrics). For every cell we check, while the fault lasts and after it heals:
-//   - the Envoy Check decision for a valid SVID against DESIGN.md's table (503 spire_unavailable /
+//   - the Envoy Check decision for a valid SVID against the table in docs/architecture.md (503 spire_unavailable /
 //     200 fail_open without identity headers / 200 ok with identity from the cache within cache-ttl);
 //   - gRPC health and /readyz, the Zentinel door's HealthStatus, and /metrics
 //     (spiffe_authz_workload_api_connected, spiffe_authz_trust_domains, spiffe_authz_decisions_total);
@@ -90,7 +90,7 @@ const connectedIs = (v: number) => async (c: Cell) => (await gauge(c, "spiffe_au
 const trustDomainsAre = (v: number) => async (c: Cell) => (await gauge(c, "spiffe_authz_trust_domains")) === v;
 const loggedMsg = (msg: string) => async (c: Cell) => c.stack.lines().some((l) => l["msg"] === msg);
 
-/** Lost Workload API, per DESIGN.md: 503 at once / allow without identity / the cached bundles until cache-ttl, then 503. */
+/** Lost Workload API, per docs/architecture.md: 503 at once / allow without identity / the cached bundles until cache-ttl, then 503. */
 const lostPhases = (mode: FailurePolicy): Phase[] => {
   const common = { ready: true, zentinel: "degraded" as const, connected: 0 as const, trustDomains: 0 };
   // The gauge reads 0 when either stream (X.509 or JWT bundles) is lost; X.509 decisions follow when the X.509

@@ -9,6 +9,7 @@ import { checkRequest, envoyClient, unary, type CheckResponseObj, type Client } 
 import { connectAsProxy, headerOps, headersEvent, blockOf, type ProxyStream } from "../zentinel/fixture.js";
 import { until } from "../helpers/log-capture.js";
 import { startServerDoor, WEB, type ServerDoor } from "../zentinel/server-fixture.js";
+import { status as grpcStatus } from "@grpc/grpc-js";
 
 let door: ServerDoor;
 let envoy: Client;
@@ -55,7 +56,7 @@ async function answers(): Promise<{ envoy: string; zentinel: string }> {
     checkRequest({ headers: { "x-forwarded-client-cert": xfcc } }),
   );
   const e =
-    res.status.code === 0
+    res.status.code === grpcStatus.OK
       ? `allow ${res.ok_response!.headers.find((h) => h.header.key.toLowerCase() === "x-spiffe-id")?.header.value}`
       : `deny ${res.denied_response!.status.code} ${JSON.parse(res.denied_response!.body).reason}`;
   const cid = `x${stream.responses().length}`;

@@ -16,6 +16,7 @@ import {
 } from "../../src/gen/zentinel/agent/v2/agent_v2_pb.js";
 import { X509BundlesResponseSchema } from "../../src/gen/spiffe/workload/workload_pb.js";
 import { loadPackageDefinition, SERVICE_NAMES } from "../../src/protos.js";
+import { status as grpcStatus } from "@grpc/grpc-js";
 
 // ---- a tiny protobuf wire writer (deliberately independent of any protobuf library) ----------------------
 
@@ -278,7 +279,7 @@ test("CheckResponse: generated toBinary decodes through proto-loader with the sa
   const def = loadPackageDefinition()[SERVICE_NAMES.envoyAuthorization] as grpc.ServiceDefinition;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const res = def["Check"]!.responseDeserialize(Buffer.from(wire)) as any;
-  assert.equal(res.status.code, 0);
+  assert.equal(res.status.code, grpcStatus.OK);
   assert.equal(res.http_response, "ok_response");
   assert.equal(res.denied_response, undefined);
   const [h] = res.ok_response.headers;
@@ -295,7 +296,7 @@ test("CheckResponse: generated toBinary decodes through proto-loader with the sa
   });
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const d = def["Check"]!.responseDeserialize(Buffer.from(toBinary(CheckResponseSchema, denied))) as any;
-  assert.equal(d.status.code, 7);
+  assert.equal(d.status.code, grpcStatus.PERMISSION_DENIED);
   assert.equal(d.status.message, "not_allowed");
   assert.equal(d.http_response, "denied_response");
   assert.equal(d.denied_response.status.code, "Forbidden");

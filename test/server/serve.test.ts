@@ -19,6 +19,7 @@ import {
   type CheckResponseObj,
 } from "../helpers/clients.js";
 import { sleep } from "../helpers/log-capture.js";
+import { status as grpcStatus } from "@grpc/grpc-js";
 
 async function waitServing(target: string, timeoutMs = 15_000): Promise<void> {
   const h = healthClient(target);
@@ -98,7 +99,10 @@ test("serve: TCP and unix socket in one run, health SERVING for every service na
     // The same decisions are counted on /metrics, with process metrics beside them.
     const denied = await spire.issueX509Svid("spiffe://example.org/intruder");
     const c = envoyClient(`127.0.0.1:${port}`);
-    assert.equal((await unary<CheckResponseObj>(c, "Check", checkRequest({ certPem: denied.pem }))).status.code, 7);
+    assert.equal(
+      (await unary<CheckResponseObj>(c, "Check", checkRequest({ certPem: denied.pem }))).status.code,
+      grpcStatus.PERMISSION_DENIED,
+    );
     c.close();
     const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     assert.match(
@@ -200,7 +204,10 @@ test("serve --workers 2: one address served by two processes, /metrics adds up b
     // Separate connections, so the primary's round-robin spreads them over both workers.
     for (let i = 0; i < 8; i++) {
       const c = envoyClient(`127.0.0.1:${port}`);
-      assert.equal((await unary<CheckResponseObj>(c, "Check", checkRequest({ certPem: svid.pem }))).status.code, 0);
+      assert.equal(
+        (await unary<CheckResponseObj>(c, "Check", checkRequest({ certPem: svid.pem }))).status.code,
+        grpcStatus.OK,
+      );
       c.close();
     }
     let ready = 0;

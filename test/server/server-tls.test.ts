@@ -12,6 +12,7 @@ import { DevWorkloadApi } from "../../src/trust/dev-workload-api/server.js";
 import { CLI } from "../helpers/cli.js";
 import { checkRequest, envoyClient, freePort, unary, type CheckResponseObj, type Client } from "../helpers/clients.js";
 import { sleep, until } from "../helpers/log-capture.js";
+import { status as grpcStatus } from "@grpc/grpc-js";
 
 const SERVER_ID = "spiffe://example.org/spiffe-authz";
 
@@ -93,7 +94,7 @@ test("server.tls.mode spiffe: only authorized client SVIDs are answered; our own
     const t0 = Date.now();
     for (;;) {
       const r = await call(first).catch(() => undefined);
-      if (r?.status.code === 0) break;
+      if (r?.status.code === grpcStatus.OK) break;
       if (Date.now() - t0 > 15_000) throw new Error(`no decision for the authorized client:\n${logs}`);
       await sleep(100);
     }
@@ -139,7 +140,7 @@ test("server.tls.mode spiffe: only authorized client SVIDs are answered; our own
       afterSerials.push(s),
     );
     clients.push(second);
-    assert.equal((await call(second)).status.code, 0);
+    assert.equal((await call(second)).status.code, grpcStatus.OK);
     assert.ok(
       afterSerials.length > 0 && afterSerials.at(-1) !== before,
       "a new connection is served the re-issued SVID",

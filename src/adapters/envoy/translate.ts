@@ -1,5 +1,6 @@
 // Envoy ext_authz (gRPC, transport_api_version V3): CheckRequest → AuthzRequest → engine → CheckResponse.
 import { create, type JsonObject } from "@bufbuild/protobuf";
+import { status } from "@grpc/grpc-js";
 import type { CheckRequest, CheckResponse } from "../../gen/envoy/service/auth/v3/external_auth_pb.js";
 import { CheckResponseSchema } from "../../gen/envoy/service/auth/v3/external_auth_pb.js";
 import { HeaderValueOption_HeaderAppendAction } from "../../gen/envoy/config/core/v3/base_pb.js";
@@ -97,7 +98,7 @@ export function toCheckResponse(d: Decision): CheckResponse {
 /** A denial for an internal failure: status INTERNAL, HTTP 500. */
 export function internalErrorResponse(): CheckResponse {
   return create(CheckResponseSchema, {
-    status: { code: 13, message: "internal_error" },
+    status: { code: status.INTERNAL, message: "internal_error" },
     httpResponse: {
       case: "deniedResponse",
       value: {

@@ -2,7 +2,7 @@
 // up to spire.api-timeout-ms. Without a handler SIGHUP would kill the process (its default action) and SIGTERM
 // would end it silently with 143. Here SIGTERM/SIGINT stop it with a log line and exit 0 (a requested stop, not
 // a failure), and a SIGHUP is remembered so the config is re-read once the server runs.
-import type { Logger } from "../log.js";
+import type { Logger } from "./log.js";
 
 export interface StartupSignals {
   /** Removes the handlers; true when a SIGHUP arrived meanwhile. */
