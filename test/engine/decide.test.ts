@@ -6,7 +6,15 @@ import { ChainCache } from "../../src/engine/chain-cache.js";
 import type { Decision, Reason } from "../../src/engine/contract.js";
 import { REASONS } from "../../src/engine/contract.js";
 import { DevCertificateAuthority, DevJwtAuthority } from "../../src/dev-ca/index.js";
-import { NOW, bareRequest, policyOf, sharedCas, snapshotOf, sourceCertRequest, xfccRequest } from "./helpers.js";
+import {
+  NOW,
+  bareRequest,
+  policyOf,
+  sharedCas,
+  snapshotOf,
+  sourceCertRequest,
+  xfccRequest,
+} from "../helpers/engine.js";
 
 // The five default names in every -/_ spelling (an upstream may fold x_spiffe_id onto X-SPIFFE-Id): 4+8+8+4+4.
 const ALL_IDENTITY_HEADERS = policyOf({}).identityHeaderNames.slice().sort();

@@ -6,7 +6,7 @@ import { decide } from "../../src/engine/decide.js";
 import { ChainCache } from "../../src/engine/chain-cache.js";
 import type { Decision } from "../../src/engine/contract.js";
 import { DevCertificateAuthority } from "../../src/dev-ca/index.js";
-import { policyOf, sharedCas, snapshotOf, sourceCertRequest, xfccRequest } from "./helpers.js";
+import { policyOf, sharedCas, snapshotOf, sourceCertRequest, xfccRequest } from "../helpers/engine.js";
 
 // 100 ms into a whole second, a little after the certificates below are issued (they are valid from "now").
 const T0 = new Date((Math.floor(Date.now() / 1000) + 2) * 1000 + 100);

@@ -9,7 +9,7 @@ import type { AuthzRequest, Decision } from "../../src/engine/contract.js";
 import type { TrustSnapshot } from "../../src/trust/snapshot.js";
 import type { Policy } from "../../src/policy/index.js";
 import { DevCertificateAuthority } from "../../src/dev-ca/index.js";
-import { NOW, policyOf, sharedCas, snapshotOf, sourceCertRequest, xfccRequest } from "./helpers.js";
+import { NOW, policyOf, sharedCas, snapshotOf, sourceCertRequest, xfccRequest } from "../helpers/engine.js";
 
 const WEB = "spiffe://example.org/web";
 

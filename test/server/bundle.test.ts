@@ -20,8 +20,8 @@ import {
   type CheckResponseObj,
 } from "../helpers/clients.js";
 import { sleep, until } from "../helpers/log-capture.js";
-import { blockOf, connectAsProxy, headersEvent } from "../zentinel/fixture.js";
-import { decodeExportMetricsRequest } from "../telemetry/otlp-decode.js";
+import { blockOf, connectAsProxy, headersEvent } from "../helpers/zentinel.js";
+import { decodeExportMetricsRequest } from "../helpers/otlp-decode.js";
 import { METRIC } from "../../src/telemetry/index.js";
 import { status as grpcStatus } from "@grpc/grpc-js";
 

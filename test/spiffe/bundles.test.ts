@@ -18,7 +18,7 @@ import {
   verifyJwtSvid,
   verifyX509Svid,
 } from "../../src/spiffe/index.js";
-import { isBundleError, reasonOf } from "./helpers.js";
+import { isBundleError, reasonOf } from "../helpers/spiffe.js";
 
 const TD = "example.org";
 let ca1: DevCertificateAuthority;

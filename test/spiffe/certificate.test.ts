@@ -6,7 +6,7 @@ import { before, describe, test } from "node:test";
 import { DevCertificateAuthority, rawExtension } from "../../src/dev-ca/index.js";
 import { KeyUsage, parseCertificate } from "../../src/spiffe/index.js";
 import { readTlv, children } from "../../src/spiffe/der.js";
-import { reasonOf } from "./helpers.js";
+import { reasonOf } from "../helpers/spiffe.js";
 
 let root: DevCertificateAuthority;
 before(async () => {

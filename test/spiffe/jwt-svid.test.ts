@@ -4,7 +4,7 @@ import { createHmac, createPublicKey } from "node:crypto";
 import { before, describe, test } from "node:test";
 import { DevJwtAuthority, jwtBundleOf } from "../../src/dev-ca/index.js";
 import { BundleSet, verifyJwtSvid, type JwtBundleSource, type JwtSvidAlgorithm } from "../../src/spiffe/index.js";
-import { reasonOfAsync } from "./helpers.js";
+import { reasonOfAsync } from "../helpers/spiffe.js";
 
 const TD = "example.org";
 const OTHER = "other.org";

@@ -14,8 +14,8 @@ import {
   parseCertificate,
   verifyX509Svid,
 } from "../../src/spiffe/index.js";
-import { E_2_32_MINUS_1, E_3, fakeRsaKeys, p521Keys, rsaKeys } from "./hostile-keys.js";
-import { HOUR_MS, reasonOf, svidErrorOf } from "./helpers.js";
+import { E_2_32_MINUS_1, E_3, fakeRsaKeys, p521Keys, rsaKeys } from "../helpers/hostile-keys.js";
+import { HOUR_MS, reasonOf, svidErrorOf } from "../helpers/spiffe.js";
 
 const TD = "a.example";
 const ID = `spiffe://${TD}/web`;

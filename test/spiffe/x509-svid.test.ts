@@ -13,7 +13,7 @@ import {
   type CertificateInput,
   type X509BundleSource,
 } from "../../src/spiffe/index.js";
-import { DAY_MS, HOUR_MS, opensslVerifies, reasonOf, svidErrorOf } from "./helpers.js";
+import { DAY_MS, HOUR_MS, opensslVerifies, reasonOf, svidErrorOf } from "../helpers/spiffe.js";
 
 const TD_A = "a.example";
 const TD_B = "b.example";

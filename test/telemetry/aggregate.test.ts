@@ -11,7 +11,7 @@ import {
   serialize,
   type MetricsSnapshot,
 } from "../../src/telemetry/index.js";
-import { parsePrometheusText, sampleValue } from "./prom-text.js";
+import { parsePrometheusText, sampleValue } from "../helpers/prom-text.js";
 
 describe("telemetry: exposition format", () => {
   it("escapes label values and HELP, formats special values, and parses back", () => {
@@ -158,7 +158,7 @@ describe("telemetry: merging worker snapshots", () => {
 
 describe("telemetry: node:cluster primary serves merged worker metrics", () => {
   it("GET /metrics on the primary sums the workers' counters and keeps the worst gauges", async () => {
-    const fixture = fileURLToPath(new URL("./fixtures/cluster-metrics.ts", import.meta.url));
+    const fixture = fileURLToPath(new URL("../helpers/cluster-metrics.ts", import.meta.url));
     const child = spawn(process.execPath, ["--import", "tsx", fixture], { stdio: ["ignore", "pipe", "inherit"] });
     try {
       const line = await new Promise<string>((resolve, reject) => {

@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
 import { createTelemetry, startMetricsServer, type MetricsServer, type Telemetry } from "../../src/telemetry/index.js";
-import { allNames, parsePrometheusText } from "./prom-text.js";
+import { allNames, parsePrometheusText } from "../helpers/prom-text.js";
 
 const root = (p: string) => fileURLToPath(new URL(`../../${p}`, import.meta.url));
 

@@ -12,7 +12,7 @@ import {
   type MetricsServer,
   type Telemetry,
 } from "../../src/telemetry/index.js";
-import { parsePrometheusText, sampleValue } from "./prom-text.js";
+import { parsePrometheusText, sampleValue } from "../helpers/prom-text.js";
 
 interface Reply {
   status: number;

@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { createTelemetry, METRIC, otlpSettingsFromEnv, TelemetryConfigError } from "../../src/telemetry/index.js";
-import { decodeExportMetricsJson, decodeExportMetricsRequest, type OtlpMetric } from "./otlp-decode.js";
+import { decodeExportMetricsJson, decodeExportMetricsRequest, type OtlpMetric } from "../helpers/otlp-decode.js";
 
 describe("telemetry: OTLP settings from the environment", () => {
   it("is off without an endpoint", () => {
