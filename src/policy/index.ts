@@ -1,4 +1,5 @@
-export { compilePolicy, selectRoute } from "./policy.js";
+export { compilePolicy } from "./policy.js";
+export { selectRoute, type RequestToRoute } from "./route-selection.js";
 export type { Policy, CompiledRoute, RouteSelection, IdentityHeaderNames } from "./policy.js";
 export { compileAllowlist } from "./allowlist.js";
 export type { Allowlist, AllowlistMatch } from "./allowlist.js";

@@ -8,6 +8,7 @@ import { REASONS, type Reason, type Transport } from "../engine/contract.js";
 import { serialize } from "./exposition.js";
 import { DURATION_BUCKETS_SECONDS, HELP, METRIC, type BundleUpdateSource } from "./metric-names.js";
 import type { PullMetricReader } from "./pull-reader.js";
+import { observe, registerStateGauges, type StateSources } from "./state-gauges.js";
 import { familiesFromOtel, familiesFromPromClient, type MetricFamily, type MetricsSnapshot } from "./families.js";
 import type {
   BundleUpdateTime,
@@ -59,12 +60,9 @@ export class OtelTelemetry implements Telemetry {
   /** Outcomes outside the closed sets (only reachable from untyped callers): counted, not dropped. */
   private readonly oddTally = new Map<string, { attrs: Attributes; value: number }>();
   private readonly sourceAttrs: Record<BundleUpdateSource, Attributes>;
-  private connected: boolean | undefined;
-  private connectedSource: (() => boolean) | undefined;
-  private bundleSource: (() => Iterable<BundleUpdateTime>) | undefined;
-  private cacheSource: (() => CacheCounts) | undefined;
-  private streamsSource: (() => number) | undefined;
   private closed: Promise<void> | undefined;
+  /** What the state gauges read at collection (state-gauges.ts). */
+  private readonly sources: StateSources = {};
 
   constructor(meter: Meter, opts: OtelTelemetryOptions) {
     this.meterProvider = opts.meterProvider;
@@ -106,53 +104,7 @@ export class OtelTelemetry implements Telemetry {
     this.sourceAttrs = { spire: Object.freeze({ source: "spire" }), file: Object.freeze({ source: "file" }) };
     for (const source of BUNDLE_SOURCES) this.bundleUpdates.add(0, this.sourceAttrs[source]);
 
-    const bundleAge = meter.createObservableGauge(METRIC.bundleAge, { description: HELP[METRIC.bundleAge], unit: "s" });
-    const trustDomains = meter.createObservableGauge(METRIC.trustDomains, { description: HELP[METRIC.trustDomains] });
-    // One batch callback, so the trust store is asked once per collection for both gauges.
-    meter.addBatchObservableCallback(
-      (result) => {
-        const source = this.bundleSource;
-        if (!source) return;
-        const now = this.now();
-        let count = 0;
-        for (const { trustDomain, updatedAt } of source()) {
-          count++;
-          result.observe(bundleAge, Math.max(0, (now - updatedAt.getTime()) / 1000), { trust_domain: trustDomain });
-        }
-        result.observe(trustDomains, count);
-      },
-      [bundleAge, trustDomains],
-    );
-
-    meter
-      .createObservableGauge(METRIC.workloadApiConnected, { description: HELP[METRIC.workloadApiConnected] })
-      .addCallback((result) => {
-        const connected = this.connectedSource ? this.connectedSource() : this.connected;
-        // Absent until known: a deployment with static bundles only has no Workload API to be down.
-        if (connected !== undefined) result.observe(connected ? 1 : 0);
-      });
-
-    const hits = meter.createObservableCounter(METRIC.chainCacheHits, { description: HELP[METRIC.chainCacheHits] });
-    const misses = meter.createObservableCounter(METRIC.chainCacheMisses, {
-      description: HELP[METRIC.chainCacheMisses],
-    });
-    meter.addBatchObservableCallback(
-      (result) => {
-        const stats = this.cacheSource?.();
-        if (!stats) return;
-        result.observe(hits, stats.hits);
-        result.observe(misses, stats.misses);
-      },
-      [hits, misses],
-    );
-
-    // An up-down counter, not a gauge: open streams add up across workers (families.ts sums non-monotonic sums).
-    meter
-      .createObservableUpDownCounter(METRIC.zentinelStreams, { description: HELP[METRIC.zentinelStreams] })
-      .addCallback((result) => {
-        const source = this.streamsSource;
-        if (source) result.observe(source());
-      });
+    registerStateGauges(meter, this.sources, this.now);
   }
 
   recordDecision(transport: Transport, decision: DecisionOutcome, seconds: number): void {
@@ -183,14 +135,11 @@ export class OtelTelemetry implements Telemetry {
   };
 
   setWorkloadApiConnected(connected: boolean): void {
-    this.connected = connected;
+    this.sources.connected = connected;
   }
 
   observeWorkloadApi(cb: () => boolean): Unsubscribe {
-    this.connectedSource = cb;
-    return () => {
-      if (this.connectedSource === cb) this.connectedSource = undefined;
-    };
+    return observe(this.sources, "connectedSource", cb);
   }
 
   bundleUpdated(source: BundleUpdateSource): void {
@@ -198,24 +147,15 @@ export class OtelTelemetry implements Telemetry {
   }
 
   observeBundles(cb: () => Iterable<BundleUpdateTime>): Unsubscribe {
-    this.bundleSource = cb;
-    return () => {
-      if (this.bundleSource === cb) this.bundleSource = undefined;
-    };
+    return observe(this.sources, "bundleSource", cb);
   }
 
   observeCache(cb: () => CacheCounts): Unsubscribe {
-    this.cacheSource = cb;
-    return () => {
-      if (this.cacheSource === cb) this.cacheSource = undefined;
-    };
+    return observe(this.sources, "cacheSource", cb);
   }
 
   observeZentinelStreams(cb: () => number): Unsubscribe {
-    this.streamsSource = cb;
-    return () => {
-      if (this.streamsSource === cb) this.streamsSource = undefined;
-    };
+    return observe(this.sources, "streamsSource", cb);
   }
 
   private async otelFamilies(): Promise<MetricFamily[]> {
@@ -263,10 +203,10 @@ export class OtelTelemetry implements Telemetry {
 
   shutdown(): Promise<void> {
     this.closed ??= (async () => {
-      this.bundleSource = undefined;
-      this.cacheSource = undefined;
-      this.connectedSource = undefined;
-      this.streamsSource = undefined;
+      this.sources.bundleSource = undefined;
+      this.sources.cacheSource = undefined;
+      this.sources.connectedSource = undefined;
+      this.sources.streamsSource = undefined;
       try {
         await this.meterProvider.shutdown();
       } finally {
