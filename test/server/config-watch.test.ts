@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { DevWorkloadApi } from "../../src/trust/dev-workload-api/server.js";
 import { startServer, type RunningServer } from "../../src/server.js";
 import { loadConfigFile } from "../../src/config/load.js";
-import { parseListenAddress, parseWorkloadApiAddress } from "../../src/cli/address.js";
+import { parseListenAddress, parseWorkloadApiAddress } from "../../src/grpc/address.js";
 import { capturedLogger, sleep, until } from "../helpers/log-capture.js";
 
 const cfg = (id: string) => `allowlist: { exact: [spiffe://example.org/${id}] }\n`;
