@@ -7,7 +7,8 @@ const chosen = (process.env.SPIFFE_AUTHZ_MUTATE ?? Object.keys(folders).join(","
   .split(",")
   .filter((f) => f.length > 0);
 for (const f of chosen) {
-  if (!(f in folders)) throw new Error(`stryker.config: unknown folder ${f} (known: ${Object.keys(folders).join(", ")})`);
+  if (!(f in folders))
+    throw new Error(`stryker.config: unknown folder ${f} (known: ${Object.keys(folders).join(", ")})`);
 }
 const label = chosen.length === Object.keys(folders).length ? "all" : chosen.join("+");
 
@@ -23,7 +24,16 @@ export default {
     // TAP reporter must be named because Node 23+ prints the spec reporter even into a pipe, which the tap
     // runner cannot parse (every test file then reads as neither passed nor failed). Stryker's hook goes
     // first so that its global namespace exists before any instrumented module runs.
-    nodeArgs: ["-r", "{{hookFile}}", "-r", "./scripts/mutate-hook.cjs", "--import", "tsx", "--test-reporter=tap", "{{testFile}}"],
+    nodeArgs: [
+      "-r",
+      "{{hookFile}}",
+      "-r",
+      "./scripts/mutate-hook.cjs",
+      "--import",
+      "tsx",
+      "--test-reporter=tap",
+      "{{testFile}}",
+    ],
   },
   // The tap runner records coverage per test file (one process each), so each mutant runs only against the
   // test files that executed its code.
