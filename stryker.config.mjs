@@ -45,6 +45,9 @@ export default {
   ignorePatterns: ["dist", ".bench-out", "coverage", "reports", ".git"],
   tempDirName: ".stryker-tmp",
   cleanTempDir: "always",
+  // `npm run mutate -- FOLDER --incremental` re-tests only mutants whose code or covering tests changed since
+  // that folder's last run (the habit after adding a test for a survivor).
+  incrementalFile: `reports/mutation/${label}.incremental.json`,
   reporters: ["clear-text", "progress", "json", "html"],
   jsonReporter: { fileName: `reports/mutation/${label}.json` },
   htmlReporter: { fileName: `reports/mutation/${label}.html` },
