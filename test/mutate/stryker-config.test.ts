@@ -73,13 +73,24 @@ test("every source file of spiffe, policy, engine, adapters and the Workload API
   }
 });
 
+/** `a/{b,c}.ts` → `a/b.ts`, `a/c.ts`: each alternative must find a file, not just one of them. */
+function expandBraces(glob: string): string[] {
+  const m = /\{([^{}]*)\}/.exec(glob);
+  if (!m) return [glob];
+  return m[1]!
+    .split(",")
+    .flatMap((alt) => expandBraces(glob.slice(0, m.index) + alt + glob.slice(m.index + m[0].length)));
+}
+
 test("each folder's test globs each find test files", () => {
+  assert.deepEqual(expandBraces("t/{a,b}/{c,d}.ts"), ["t/a/c.ts", "t/a/d.ts", "t/b/c.ts", "t/b/d.ts"]);
   for (const [name, f] of Object.entries(folders)) {
-    for (const g of f.tests)
+    for (const g of f.tests.flatMap(expandBraces)) {
       assert.ok(
         tests.some((t) => matchesGlob(t, g)),
         `${name}: ${g} matches no test file`,
       );
+    }
   }
 });
 
