@@ -19,7 +19,11 @@ export default {
   plugins: ["@stryker-mutator/tap-runner"],
   mutate: chosen.flatMap((f) => folders[f].mutate),
   tap: {
-    testFiles: [...new Set(chosen.flatMap((f) => folders[f].tests))],
+    // SPIFFE_AUTHZ_MUTATE_TESTS (comma-separated globs) narrows a quick run, e.g. one source file (--mutate)
+    // against the one test file written for it.
+    testFiles: process.env.SPIFFE_AUTHZ_MUTATE_TESTS
+      ? process.env.SPIFFE_AUTHZ_MUTATE_TESTS.split(",")
+      : [...new Set(chosen.flatMap((f) => folders[f].tests))],
     // Our tests are node:test files written in TypeScript: tsx loads them (and the mutated sources), and the
     // TAP reporter must be named because Node 23+ prints the spec reporter even into a pipe, which the tap
     // runner cannot parse (every test file then reads as neither passed nor failed). Stryker's hook goes
@@ -40,9 +44,9 @@ export default {
   coverageAnalysis: "perTest",
   concurrency: 2,
   // Real servers, real certificates and a shared 2-core machine: a slow file must not read as a kill.
-  timeoutMS: 20000,
-  timeoutFactor: 2,
-  ignorePatterns: ["dist", ".bench-out", "coverage", "reports", ".git"],
+  timeoutMS: 10000,
+  timeoutFactor: 1.5,
+  ignorePatterns: ["dist", ".bench-out", "coverage", "reports", ".git", ".stryker-tmp*"],
   tempDirName: ".stryker-tmp",
   cleanTempDir: "always",
   // `npm run mutate -- FOLDER --incremental` re-tests only mutants whose code or covering tests changed since
