@@ -54,3 +54,27 @@ test("two ambiguous paths that select different routes get different selections,
     assert.equal(selectRoute(fresh, { path: order[0]!, method: "GET" }), sel[0]);
   }
 });
+
+test("more spellings an upstream reads as /payments select its route: a host-like first segment, parameters before or inside it", () => {
+  const p = compilePolicy(
+    parseConfig({
+      allowlist: { exact: ["spiffe://example.org/frontend"] },
+      routes: [
+        {
+          name: "payments",
+          match: { "path-prefix": "/payments" },
+          allowlist: { exact: ["spiffe://example.org/checkout"] },
+        },
+      ],
+    }),
+  );
+  for (const path of ["//evil/payments/x", "/;v=1/payments", "/payments;v=1/x", "/a;b/../payments"]) {
+    const sel = selectRoute(p, { path, method: "GET" });
+    assert.ok(sel.route?.name.split("+").includes("payments"), `${path} selects ${sel.route?.name ?? "(top-level)"}`);
+    assert.equal(sel.allowlist.match(idOf("spiffe://example.org/frontend")), undefined, path);
+  }
+  // Not every path is ambiguous: these stay on the top level.
+  for (const path of ["/api/payments", "/paymentsx", "/api?next=/payments", "//payments-archive/x"]) {
+    assert.equal(selectRoute(p, { path, method: "GET" }).route, undefined, path);
+  }
+});
