@@ -1,0 +1,59 @@
+// Mutation testing (StrykerJS) over the security-critical folders. `npm run mutate` runs every folder;
+// `npm run mutate -- spiffe policy` runs some (scripts/mutate.mjs passes the choice in SPIFFE_AUTHZ_MUTATE).
+// Folders are globs, not file lists, so renames and splits inside them need no change here.
+import { folders } from "./scripts/mutate-folders.mjs";
+
+const chosen = (process.env.SPIFFE_AUTHZ_MUTATE ?? Object.keys(folders).join(","))
+  .split(",")
+  .filter((f) => f.length > 0);
+for (const f of chosen) {
+  if (!(f in folders))
+    throw new Error(`stryker.config: unknown folder ${f} (known: ${Object.keys(folders).join(", ")})`);
+}
+const label = chosen.length === Object.keys(folders).length ? "all" : chosen.join("+");
+
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  packageManager: "npm",
+  testRunner: "tap",
+  plugins: ["@stryker-mutator/tap-runner"],
+  mutate: chosen.flatMap((f) => folders[f].mutate),
+  tap: {
+    // SPIFFE_AUTHZ_MUTATE_TESTS (comma-separated globs) narrows a quick run, e.g. one source file (--mutate)
+    // against the one test file written for it.
+    testFiles: process.env.SPIFFE_AUTHZ_MUTATE_TESTS
+      ? process.env.SPIFFE_AUTHZ_MUTATE_TESTS.split(",")
+      : [...new Set(chosen.flatMap((f) => folders[f].tests))],
+    // Our tests are node:test files written in TypeScript: tsx loads them (and the mutated sources), and the
+    // TAP reporter must be named because Node 23+ prints the spec reporter even into a pipe, which the tap
+    // runner cannot parse (every test file then reads as neither passed nor failed). Stryker's hook goes
+    // first so that its global namespace exists before any instrumented module runs.
+    nodeArgs: [
+      "-r",
+      "{{hookFile}}",
+      "-r",
+      "./scripts/mutate-hook.cjs",
+      "--import",
+      "tsx",
+      "--test-reporter=tap",
+      "{{testFile}}",
+    ],
+  },
+  // The tap runner records coverage per test file (one process each), so each mutant runs only against the
+  // test files that executed its code.
+  coverageAnalysis: "perTest",
+  concurrency: 2,
+  // Real servers, real certificates and a shared 2-core machine: a slow file must not read as a kill.
+  timeoutMS: 10000,
+  timeoutFactor: 1.5,
+  ignorePatterns: ["dist", ".bench-out", "coverage", "reports", ".git", ".stryker-tmp*"],
+  tempDirName: ".stryker-tmp",
+  cleanTempDir: "always",
+  // `npm run mutate -- FOLDER --incremental` re-tests only mutants whose code or covering tests changed since
+  // that folder's last run (the habit after adding a test for a survivor).
+  incrementalFile: `reports/mutation/${label}.incremental.json`,
+  reporters: ["clear-text", "progress", "json", "html"],
+  jsonReporter: { fileName: `reports/mutation/${label}.json` },
+  htmlReporter: { fileName: `reports/mutation/${label}.html` },
+  thresholds: { high: 90, low: 85, break: null },
+};
