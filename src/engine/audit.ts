@@ -4,7 +4,7 @@
 // always logged at warn, whatever `audit.log-success` says.
 import { preformattedLines, type Logger } from "../log.js";
 import type { DecisionContext, DecisionListener } from "./engine.js";
-import type { AuthzRequest, Decision } from "./contract.js";
+import { isShared, type AuthzRequest, type Decision } from "./contract.js";
 
 export interface AuditRecord {
   type: "audit";
@@ -120,7 +120,7 @@ const MSG_BYPASS = "authz decision (verification bypassed)";
  * A decision listener writing audit lines through `logger`. Settings come from the policy in force for
  * each decision (`ctx.policy.config.audit`), so a config reload applies without re-subscribing.
  *
- * Every decision is audited by default, so a line must cost little. A hot client gets the same frozen Decision
+ * Every decision is audited by default, so a line must cost little. A hot client gets the same SharedDecision
  * back for as long as policy, route and clock second stay the same (see decide.ts); the decision's share of its
  * line is serialised once and kept beside that Decision, and each request adds only its own fields. With a
  * logger from createLogger the line is written preformatted (log.ts preformattedLines); with any other logger
@@ -130,8 +130,8 @@ export function createAuditListener(logger: Logger): DecisionListener {
   const lines = preformattedLines(logger);
   const shares = new WeakMap<Decision, { ctx: DecisionContext; json: string }>();
   const shareOf = (d: Decision, ctx: DecisionContext): string => {
-    // Only a frozen Decision is handed to more than one request; another is serialised for its one line.
-    if (!Object.isFrozen(d)) return decisionShare(d, ctx);
+    // Only a SharedDecision is handed to more than one request; another is serialised for its one line.
+    if (!isShared(d)) return decisionShare(d, ctx);
     const known = shares.get(d);
     if (known && known.ctx === ctx) return known.json;
     const json = decisionShare(d, ctx);
