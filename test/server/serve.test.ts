@@ -1,13 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type * as grpc from "@grpc/grpc-js";
 import { DevWorkloadApi } from "../../src/trust/dev-workload-api/server.js";
-import { CLI, runCli } from "../helpers/cli.js";
+import { runCli, spawnServe } from "../helpers/cli.js";
 import {
   checkRequest,
   envoyClient,
@@ -38,21 +37,6 @@ async function waitServing(target: string, timeoutMs = 15_000): Promise<void> {
   } finally {
     h.close();
   }
-}
-
-/** `spiffe-authz serve ARGS` in a child process; `logs()` is everything it printed so far. */
-function spawnServe(args: string[]) {
-  const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", ...args], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let text = "";
-  child.stdout!.on("data", (d: Buffer) => (text += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (text += d.toString()));
-  return { child, logs: () => text, exit: exited(child) };
-}
-
-function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  return new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
 }
 
 test("serve: TCP and unix socket in one run, health SERVING for every service name, SIGTERM during an open bidi stream exits 0 within the drain timeout", async () => {

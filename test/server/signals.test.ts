@@ -2,27 +2,14 @@
 // process and in every worker of --workers; signals during start-up neither kill it silently nor get lost.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DevWorkloadApi } from "../../src/trust/dev-workload-api/server.js";
-import { CLI } from "../helpers/cli.js";
+import { spawnServe } from "../helpers/cli.js";
 import { checkRequest, envoyClient, freePort, healthClient, unary, type CheckResponseObj } from "../helpers/clients.js";
 import { sleep, until } from "../helpers/log-capture.js";
-
-function spawnServe(args: string[]) {
-  const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", ...args], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let text = "";
-  child.stdout!.on("data", (d: Buffer) => (text += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (text += d.toString()));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once("exit", (code, signal) => resolve({ code, signal })),
-  );
-  return { child, logs: () => text, exit };
-}
 
 async function serving(target: string, timeoutMs = 30_000): Promise<void> {
   const h = healthClient(target);
