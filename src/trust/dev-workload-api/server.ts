@@ -3,29 +3,28 @@
 // the security header is enforced, an unregistered caller gets PERMISSION_DENIED, bundle and SVID streams
 // get a new message on every change, a rotation keeps old and new roots until the old ones are dropped.
 // Not for production: keys live in memory, every caller gets the same configured identities.
-import { webcrypto } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
-import { create } from "@bufbuild/protobuf";
-import {
-  JWTBundlesResponseSchema,
-  JWTSVIDResponseSchema,
-  SpiffeWorkloadAPI,
-  ValidateJWTSVIDResponseSchema,
-  X509BundlesResponseSchema,
-  X509SVIDResponseSchema,
-  type JWTSVIDRequest,
-  type ValidateJWTSVIDRequest,
-} from "../../gen/spiffe/workload/workload_pb.js";
+import { SpiffeWorkloadAPI } from "../../gen/spiffe/workload/workload_pb.js";
 import { serviceDefinition } from "../../grpc/service-definition.js";
 import {
-  DevCertificateAuthority,
-  DevJwtAuthority,
   privateKeyPem,
   type CertificateOptions,
+  type DevCertificateAuthority,
+  type DevJwtAuthority,
   type DevX509Svid,
 } from "../../dev-ca/index.js";
-import { BundleSet, JwtBundle, SvidError, parseTrustDomain, verifyJwtSvid } from "../../spiffe/index.js";
+import { parseTrustDomain } from "../../spiffe/index.js";
 import { SECURITY_HEADER } from "../workload-api/client.js";
+import { DevAuthorities } from "./authorities.js";
+import { workloadApiHandlers } from "./handlers.js";
+import {
+  jwtBundlesResponse,
+  statusError,
+  x509BundlesResponse,
+  x509SvidResponse,
+  type BundleFaults,
+} from "./messages.js";
+import { PushStreams } from "./push-streams.js";
 
 export interface DevWorkloadApiOptions {
   trustDomain: string;
@@ -47,40 +46,16 @@ export interface DevX509SvidPem extends DevX509Svid {
   bundlePem: string;
 }
 
-type Stream = grpc.ServerWritableStream<unknown, unknown>;
-
-const concat = (parts: readonly Uint8Array[]) => new Uint8Array(Buffer.concat(parts));
-
-function statusError(code: grpc.status, details: string): grpc.ServiceError {
-  return Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() });
-}
-
-interface Authority {
-  root: DevCertificateAuthority;
-  /** What signs SVIDs: the root, or its intermediate. */
-  signer: DevCertificateAuthority;
-  jwt: DevJwtAuthority;
-}
-
-async function newAuthority(td: string, intermediate: boolean): Promise<Authority> {
-  const root = await DevCertificateAuthority.createRoot(td);
-  const signer = intermediate ? await root.createIntermediate() : root;
-  return { root, signer, jwt: await DevJwtAuthority.create(td) };
-}
-
 export class DevWorkloadApi {
   private server: grpc.Server | undefined;
-  /** Authorities in the bundle, oldest first; the last one signs. */
-  private authorities: Authority[] = [];
-  private readonly federated = new Map<string, Authority>();
-  private readonly x509Streams = new Set<Stream>();
-  private readonly jwtStreams = new Set<Stream>();
-  private readonly svidStreams = new Set<Stream>();
-  private readonly svidSends = new WeakMap<Stream, Promise<void>>();
+  private readonly streams = new PushStreams({
+    x509Bundles: () => x509BundlesResponse(this.cas, this.bundleFaults),
+    jwtBundles: () => jwtBundlesResponse(this.cas, this.bundleFaults),
+    x509Svids: () => x509SvidResponse(this.cas, this.identities),
+  });
+  // Fault-injection state, set by the methods under "fault injection" below.
   private stalled = false;
-  private malformed = false;
-  private empty = false;
-  private bareKeys = false;
+  private readonly bundleFaults: BundleFaults = { malformed: false, empty: false, bareKeys: false };
   private headerStripped = false;
   private deniedUntil = 0;
   /** SPIFFE IDs handed to callers; [] makes every call PERMISSION_DENIED ("no identity issued"). */
@@ -90,42 +65,41 @@ export class DevWorkloadApi {
   /** Calls received per method, refused ones included (tests count retries with it). */
   readonly calls: Record<string, number> = {};
 
-  private constructor(private readonly opts: DevWorkloadApiOptions) {
-    this.identities = opts.identities ?? [`spiffe://${parseTrustDomain(opts.trustDomain).name}/spiffe-authz`];
+  private constructor(
+    private readonly opts: DevWorkloadApiOptions,
+    private readonly cas: DevAuthorities,
+  ) {
+    this.identities = opts.identities ?? [`spiffe://${cas.trustDomain}/spiffe-authz`];
   }
 
   static async start(opts: DevWorkloadApiOptions): Promise<DevWorkloadApi> {
-    const api = new DevWorkloadApi(opts);
-    api.authorities = [await newAuthority(api.trustDomain, opts.intermediate ?? false)];
+    const td = parseTrustDomain(opts.trustDomain).name;
+    const api = new DevWorkloadApi(opts, await DevAuthorities.create(td, opts.intermediate ?? false));
     await api.listen();
     return api;
   }
 
   get trustDomain(): string {
-    return parseTrustDomain(this.opts.trustDomain).name;
-  }
-
-  private get newest(): Authority {
-    return this.authorities[this.authorities.length - 1] as Authority;
+    return this.cas.trustDomain;
   }
 
   /** The CA that signs new SVIDs (the intermediate when configured, else the newest root). */
   get ca(): DevCertificateAuthority {
-    return this.newest.signer;
+    return this.cas.newest.signer;
   }
 
   /** The newest root (what a rotation adds to the bundle). */
   get root(): DevCertificateAuthority {
-    return this.newest.root;
+    return this.cas.newest.root;
   }
 
   /** Every root in the current bundle, oldest first. */
   get roots(): DevCertificateAuthority[] {
-    return this.authorities.map((a) => a.root);
+    return this.cas.roots;
   }
 
   get jwtAuthority(): DevJwtAuthority {
-    return this.newest.jwt;
+    return this.cas.newest.jwt;
   }
 
   /** An X.509-SVID from the current signing CA, with PEM forms of the chain, key and bundle. */
@@ -140,38 +114,36 @@ export class DevWorkloadApi {
   }
 
   federatedCa(td: string): DevCertificateAuthority | undefined {
-    return this.federated.get(parseTrustDomain(td).name)?.signer;
+    return this.cas.federatedAuthority(td)?.signer;
   }
 
   federatedJwtAuthority(td: string): DevJwtAuthority | undefined {
-    return this.federated.get(parseTrustDomain(td).name)?.jwt;
+    return this.cas.federatedAuthority(td)?.jwt;
   }
 
   /** New root (and JWT key) that signs from now on; the bundle carries old and new, as during SPIRE's preparation phase. */
   async rotateCa(): Promise<DevCertificateAuthority> {
-    this.authorities.push(await newAuthority(this.trustDomain, this.opts.intermediate ?? false));
+    await this.cas.rotate();
     this.publish();
     return this.ca;
   }
 
   /** Only the newest authorities stay in the bundle: SVIDs from older CAs stop verifying. */
   dropOldAuthorities(): void {
-    this.authorities = [this.newest];
+    this.cas.dropOld();
     this.publish();
   }
 
   /** A second trust domain with its own CA, whose bundles appear in the bundle maps (federation). */
   async addFederatedDomain(td: string): Promise<DevCertificateAuthority> {
-    const name = parseTrustDomain(td).name;
-    const a = await newAuthority(name, false);
-    this.federated.set(name, a);
+    const a = await this.cas.addFederated(td);
     this.publish();
     return a.root;
   }
 
   /** Removes a federated trust domain from the bundle maps. */
   removeTrustDomain(td: string): void {
-    if (this.federated.delete(parseTrustDomain(td).name)) this.publish();
+    if (this.cas.removeFederated(td)) this.publish();
   }
 
   // ---- fault injection ------------------------------------------------------------------------------------
@@ -184,19 +156,19 @@ export class DevWorkloadApi {
 
   /** Bundle messages carry garbage for our own trust domain (federated ones stay well-formed). */
   sendMalformed(on = true): void {
-    this.malformed = on;
+    this.bundleFaults.malformed = on;
     this.publish();
   }
 
   /** Bundle messages carry an empty map. */
   sendEmpty(on = true): void {
-    this.empty = on;
+    this.bundleFaults.empty = on;
     this.publish();
   }
 
   /** Key bundle maps by bare trust domain name (`example.org`) instead of SPIRE's `spiffe://example.org`. */
   useBareKeys(on = true): void {
-    this.bareKeys = on;
+    this.bundleFaults.bareKeys = on;
     this.publish();
   }
 
@@ -206,11 +178,7 @@ export class DevWorkloadApi {
    */
   denyFor(ms: number): void {
     this.deniedUntil = Date.now() + ms;
-    const err = statusError(grpc.status.PERMISSION_DENIED, "no identity issued");
-    for (const set of [this.x509Streams, this.jwtStreams, this.svidStreams]) {
-      for (const call of set) call.emit("error", err);
-      set.clear();
-    }
+    this.streams.endAll(statusError(grpc.status.PERMISSION_DENIED, "no identity issued"));
   }
 
   /** Behave as if something between client and agent dropped gRPC metadata: every call lacks the security header. */
@@ -222,9 +190,7 @@ export class DevWorkloadApi {
   async close(): Promise<void> {
     const server = this.server;
     this.server = undefined;
-    this.x509Streams.clear();
-    this.jwtStreams.clear();
-    this.svidStreams.clear();
+    this.streams.forgetAll();
     server?.forceShutdown();
   }
 
@@ -238,7 +204,14 @@ export class DevWorkloadApi {
 
   private async listen(): Promise<void> {
     const server = new grpc.Server();
-    server.addService(serviceDefinition(SpiffeWorkloadAPI), this.handlers());
+    const handlers = workloadApiHandlers({
+      refuse: (method, md) => this.refuse(method, md),
+      subscribe: (method, call) => this.streams.add(method, call, !this.stalled),
+      identities: () => this.identities,
+      issueJwtSvid: (id, audience) => this.issueJwtSvid(id, audience),
+      jwtBundles: () => this.cas.jwtBundles(),
+    });
+    server.addService(serviceDefinition(SpiffeWorkloadAPI), handlers);
     const target = this.target || this.opts.address;
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
@@ -257,136 +230,7 @@ export class DevWorkloadApi {
     return undefined;
   }
 
-  private key(td: string): string {
-    return this.bareKeys ? td : `spiffe://${td}`;
-  }
-
-  private x509BundleMap(): Record<string, Uint8Array> {
-    if (this.empty) return {};
-    const own = this.malformed ? new Uint8Array([0x30, 0x03, 0x02, 0x01]) : concat(this.roots.map((r) => r.der));
-    const map: Record<string, Uint8Array> = { [this.key(this.trustDomain)]: own };
-    for (const [td, f] of this.federated) map[this.key(td)] = f.root.der;
-    return map;
-  }
-
-  private ownJwtBundle(): JwtBundle {
-    return JwtBundle.fromAuthorities(
-      parseTrustDomain(this.trustDomain),
-      this.authorities.map((a) => a.jwt.authority()),
-    );
-  }
-
-  private jwtBundleMap(): Record<string, Uint8Array> {
-    if (this.empty) return {};
-    const enc = (jwks: string) => new TextEncoder().encode(jwks);
-    const own = this.malformed ? enc("{not json") : enc(JSON.stringify(this.ownJwtBundle().toJwks()));
-    const map: Record<string, Uint8Array> = { [this.key(this.trustDomain)]: own };
-    for (const [td, f] of this.federated) map[this.key(td)] = enc(f.jwt.jwks());
-    return map;
-  }
-
   private publish(): void {
-    if (this.stalled) return;
-    for (const s of this.x509Streams) s.write(create(X509BundlesResponseSchema, { bundles: this.x509BundleMap() }));
-    for (const s of this.jwtStreams) s.write(create(JWTBundlesResponseSchema, { bundles: this.jwtBundleMap() }));
-    for (const s of this.svidStreams) this.sendSvids(s);
-  }
-
-  /** One X509SVIDResponse: an SVID per identity from the current signer, the bundle, federated bundles. */
-  private sendSvids(call: Stream): void {
-    // Issuing is async: chain per stream so a quick second change cannot overtake the first.
-    const prev = this.svidSends.get(call) ?? Promise.resolve();
-    const next = prev.then(async () => {
-      const svids = [];
-      for (const id of this.identities) {
-        const svid = await this.ca.issueX509Svid(id);
-        const key = new Uint8Array(await webcrypto.subtle.exportKey("pkcs8", svid.keys.privateKey));
-        svids.push({
-          spiffeId: svid.id,
-          x509Svid: concat(svid.chain),
-          x509SvidKey: key,
-          bundle: concat(this.roots.map((r) => r.der)),
-        });
-      }
-      const federatedBundles: Record<string, Uint8Array> = {};
-      for (const [td, f] of this.federated) federatedBundles[`spiffe://${td}`] = f.root.der;
-      call.write(create(X509SVIDResponseSchema, { svids, federatedBundles }));
-    });
-    this.svidSends.set(
-      call,
-      next.catch((err: unknown) => void call.emit("error", statusError(grpc.status.INTERNAL, String(err)))),
-    );
-  }
-
-  /** Server-streaming handler that registers the stream for pushes and sends the current state at once. */
-  private pushStream(method: string, set: Set<Stream>, first: (call: Stream) => void) {
-    return (call: Stream) => {
-      const refused = this.refuse(method, call.metadata);
-      if (refused) return void call.emit("error", refused);
-      set.add(call);
-      call.on("cancelled", () => set.delete(call));
-      call.on("close", () => set.delete(call));
-      if (!this.stalled) first(call);
-    };
-  }
-
-  private handlers(): grpc.UntypedServiceImplementation {
-    return {
-      FetchX509Bundles: this.pushStream("FetchX509Bundles", this.x509Streams, (c) =>
-        c.write(create(X509BundlesResponseSchema, { bundles: this.x509BundleMap() })),
-      ),
-      FetchJWTBundles: this.pushStream("FetchJWTBundles", this.jwtStreams, (c) =>
-        c.write(create(JWTBundlesResponseSchema, { bundles: this.jwtBundleMap() })),
-      ),
-      FetchX509SVID: this.pushStream("FetchX509SVID", this.svidStreams, (c) => this.sendSvids(c)),
-      FetchJWTSVID: (call: grpc.ServerUnaryCall<JWTSVIDRequest, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-        const refused = this.refuse("FetchJWTSVID", call.metadata);
-        if (refused) return cb(refused);
-        if (call.request.audience.length === 0)
-          return cb(statusError(grpc.status.INVALID_ARGUMENT, "audience must be specified"));
-        const ids = call.request.spiffeId
-          ? this.identities.filter((i) => i === call.request.spiffeId)
-          : this.identities;
-        if (ids.length === 0) return cb(statusError(grpc.status.PERMISSION_DENIED, "no identity issued"));
-        Promise.all(
-          ids.map(async (id) => ({ spiffeId: id, svid: await this.issueJwtSvid(id, call.request.audience) })),
-        ).then(
-          (svids) => cb(null, create(JWTSVIDResponseSchema, { svids })),
-          (err: unknown) => cb(statusError(grpc.status.INTERNAL, String(err))),
-        );
-      },
-      ValidateJWTSVID: (
-        call: grpc.ServerUnaryCall<ValidateJWTSVIDRequest, unknown>,
-        cb: grpc.sendUnaryData<unknown>,
-      ) => {
-        const refused = this.refuse("ValidateJWTSVID", call.metadata);
-        if (refused) return cb(refused);
-        if (!call.request.audience) return cb(statusError(grpc.status.INVALID_ARGUMENT, "audience must be specified"));
-        if (!call.request.svid) return cb(statusError(grpc.status.INVALID_ARGUMENT, "svid must be specified"));
-        const bundles = new BundleSet([
-          this.ownJwtBundle(),
-          ...[...this.federated.values()].map((f) => f.jwt.jwtBundle()),
-        ]);
-        verifyJwtSvid(call.request.svid, bundles, { audiences: [call.request.audience], now: new Date() }).then(
-          (svid) =>
-            cb(
-              null,
-              create(ValidateJWTSVIDResponseSchema, { spiffeId: svid.id.toString(), claims: svid.claims as never }),
-            ),
-          (err: unknown) =>
-            cb(statusError(grpc.status.INVALID_ARGUMENT, err instanceof SvidError ? err.message : String(err))),
-        );
-      },
-      FetchWITSVID: (call: Stream) =>
-        void call.emit(
-          "error",
-          statusError(grpc.status.UNIMPLEMENTED, "WIT-SVIDs are not supported by the dev Workload API"),
-        ),
-      FetchWITBundles: (call: Stream) =>
-        void call.emit(
-          "error",
-          statusError(grpc.status.UNIMPLEMENTED, "WIT-SVIDs are not supported by the dev Workload API"),
-        ),
-    };
+    if (!this.stalled) this.streams.sendAll();
   }
 }
