@@ -4,17 +4,14 @@ import type { TrustDomainLike } from "../spiffe/trust-domain.js";
 import { x509BundleOf, type DevCertificateAuthority } from "./ca.js";
 import { jwtBundleOf, type DevJwtAuthority } from "./jwt.js";
 
+export { DevCertificateAuthority, x509BundleOf, type CaOptions, type DevX509Svid } from "./ca.js";
 export {
-  DevCertificateAuthority,
   rawExtension,
-  x509BundleOf,
-  type CaOptions,
   type CertificateOptions,
   type DevExtension,
-  type DevX509Svid,
   type IssuedCertificate,
   type KeyUsageName,
-} from "./ca.js";
+} from "./certificate-builder.js";
 export { DevJwtAuthority, jwtBundleOf, type JwtAuthorityOptions, type JwtIssueOptions } from "./jwt.js";
 export { KEY_TYPES, generateKeyPair, privateKeyPem, type KeyType } from "./keys.js";
 
