@@ -13,35 +13,13 @@ import {
   type JWTBundlesResponse,
   type X509BundlesResponse,
 } from "../../gen/spiffe/workload/workload_pb.js";
-import { Backoff, DEFAULT_INITIAL_BACKOFF_MS, DEFAULT_MAX_BACKOFF_MS } from "./backoff.js";
 import { decodeBundleMap, type BundleKind, type BundleOf } from "./bundle-map.js";
+import { clearCallTimers, newStreamState, type StreamState } from "./bundle-stream.js";
 import { securityMetadata, workloadApiClient, type WorkloadClient } from "./client.js";
 import { codeName, HINTS, judgeLoss, logLoss } from "./lost-stream.js";
 import type { WatcherOptions } from "./watcher-options.js";
 
 export type { BundleSink, WatcherEvent, WatcherOptions } from "./watcher-options.js";
-
-interface StreamState<K extends BundleKind> {
-  kind: K;
-  method: "FetchX509Bundles" | "FetchJWTBundles";
-  call: grpc.ClientReadableStream<unknown> | undefined;
-  backoff: Backoff;
-  retryTimer: NodeJS.Timeout | undefined;
-  /** Re-open after resyncIntervalMs of silence. */
-  resyncTimer: NodeJS.Timeout | undefined;
-  /** No first message within firstMessageTimeoutMs → lost. */
-  firstTimer: NodeJS.Timeout | undefined;
-  /** Tells the store the stream is lost unless a new one delivers first. */
-  graceTimer: NodeJS.Timeout | undefined;
-  /** When the current run of PERMISSION_DENIED answers began. */
-  deniedSince: number | undefined;
-  /** When the current call delivered its first message. */
-  upSince: number | undefined;
-  /** Up, from the store's point of view (a quiet resync re-open does not change it). */
-  connected: boolean;
-  lastCode: grpc.status | undefined;
-  lastGood: Map<string, BundleOf<K>>;
-}
 
 export class WorkloadApiWatcher {
   private readonly client: WorkloadClient;
@@ -55,26 +33,7 @@ export class WorkloadApiWatcher {
 
   constructor(private readonly opts: WatcherOptions) {
     this.client = workloadApiClient(opts.target);
-    const fresh = <K extends BundleKind>(kind: K): StreamState<K> => ({
-      kind,
-      method: kind === "x509" ? "FetchX509Bundles" : "FetchJWTBundles",
-      call: undefined,
-      backoff: new Backoff({
-        initialMs: opts.initialBackoffMs ?? DEFAULT_INITIAL_BACKOFF_MS,
-        maxMs: opts.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS,
-        ...(opts.random ? { random: opts.random } : {}),
-      }),
-      retryTimer: undefined,
-      resyncTimer: undefined,
-      firstTimer: undefined,
-      graceTimer: undefined,
-      deniedSince: undefined,
-      upSince: undefined,
-      connected: false,
-      lastCode: undefined,
-      lastGood: new Map(),
-    });
-    this.streams = { x509: fresh("x509"), jwt: fresh("jwt") };
+    this.streams = { x509: newStreamState("x509", opts), jwt: newStreamState("jwt", opts) };
     this.firstDelivery = new Promise((r) => (this.resolveFirst = r));
   }
 
@@ -108,20 +67,13 @@ export class WorkloadApiWatcher {
     if (this.closed) return;
     this.closed = true;
     for (const s of [this.streams.x509, this.streams.jwt]) {
-      this.clearTimers(s);
+      clearCallTimers(s);
       clearTimeout(s.graceTimer);
       const call = s.call;
       s.call = undefined;
       call?.cancel();
     }
     this.client.close();
-  }
-
-  private clearTimers(s: StreamState<BundleKind>): void {
-    clearTimeout(s.retryTimer);
-    clearTimeout(s.resyncTimer);
-    clearTimeout(s.firstTimer);
-    s.retryTimer = s.resyncTimer = s.firstTimer = undefined;
   }
 
   private open<K extends BundleKind>(s: StreamState<K>): void {
@@ -196,7 +148,7 @@ export class WorkloadApiWatcher {
   private lost(s: StreamState<BundleKind>, code: grpc.status, details: string): void {
     const call = s.call;
     s.call = undefined;
-    this.clearTimers(s);
+    clearCallTimers(s);
     if (call) call.cancel();
     if (this.closed) return;
     const wasConnected = s.connected;
