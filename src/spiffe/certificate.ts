@@ -1,25 +1,16 @@
-// One parsed X.509 certificate, read by our own strict DER parser (der.ts). Why not node:crypto's
-// X509Certificate or @peculiar/x509: on Node 20 (OpenSSL 3.0) constructing an X509Certificate costs as much
-// as a signature check, @peculiar/x509 twice that, and neither exposes key usage bits or raw names
-// without re-parsing. A Certificate is immutable and owns a copy of its DER, so callers may cache it
+// One parsed X.509 certificate, read by our own strict DER parser (certificate-fields.ts on der.ts). Why not
+// node:crypto's X509Certificate or @peculiar/x509: on Node 20 (OpenSSL 3.0) constructing an X509Certificate
+// costs as much as a signature check, @peculiar/x509 twice that, and neither exposes key usage bits or raw
+// names without re-parsing. A Certificate is immutable and owns a copy of its DER, so callers may cache it
 // (bundle roots are parsed once per bundle; an engine may cache intermediates by their bytes).
 import { createHash, type KeyObject } from "node:crypto";
-import { parseSignatureAlgorithm, type SignatureAlgorithm } from "./algorithms.js";
-import { importPublicKey, parsePublicKeyInfo, type PublicKeyInfo } from "./public-key.js";
-import {
-  DerError,
-  TAG_SEQUENCE,
-  children,
-  readBitString,
-  readIntegerBytes,
-  readSmallUint,
-  readTime,
-  readTlv,
-  type Tlv,
-} from "./der.js";
+import type { SignatureAlgorithm } from "./algorithms.js";
+import { readCertificateFields, type CertificateFields } from "./certificate-fields.js";
+import { importPublicKey, type PublicKeyInfo } from "./public-key.js";
+import { DerError, type Tlv } from "./der.js";
 import { SvidError } from "./errors.js";
-import { formatName, validateName } from "./names.js";
-import { latin1, noExtensions, parseExtensions, type Extensions, type NameConstraints } from "./extensions.js";
+import { formatName } from "./names.js";
+import { latin1, type Extensions, type NameConstraints } from "./extensions.js";
 
 export type { NameConstraints };
 
@@ -46,32 +37,37 @@ export interface CertificateLimits {
 export const DEFAULT_MAX_CERTIFICATE_BYTES = 16 * 1024;
 
 export class Certificate {
-  /** @internal use parseCertificate */
-  constructor(
-    /** The exact DER bytes (our own copy). */
-    readonly der: Uint8Array,
-    private readonly tbsTlv: Tlv,
-    private readonly issuerTlv: Tlv,
-    private readonly subjectTlv: Tlv,
-    private readonly spkiTlv: Tlv,
-    /** Serial number, lowercase hex of its two's-complement bytes. */
-    readonly serialNumberHex: string,
-    readonly notBeforeMs: number,
-    readonly notAfterMs: number,
-    readonly signatureAlgorithm: SignatureAlgorithm,
-    private readonly signatureBytes: Uint8Array,
-    readonly publicKeyInfo: PublicKeyInfo,
-    private readonly ext: Extensions,
-  ) {
-    this.issuerKey = latin1(der.subarray(issuerTlv.start, issuerTlv.end));
-    this.subjectKey = latin1(der.subarray(subjectTlv.start, subjectTlv.end));
-    this.spkiKey = latin1(der.subarray(spkiTlv.start, spkiTlv.end));
-  }
-
+  /** Serial number, lowercase hex of its two's-complement bytes. */
+  readonly serialNumberHex: string;
+  readonly notBeforeMs: number;
+  readonly notAfterMs: number;
+  readonly signatureAlgorithm: SignatureAlgorithm;
+  readonly publicKeyInfo: PublicKeyInfo;
   /** Raw issuer / subject / SPKI DER as strings: cheap exact equality for path building. */
   readonly issuerKey: string;
   readonly subjectKey: string;
   readonly spkiKey: string;
+  private readonly ext: Extensions;
+
+  /** @internal use parseCertificate */
+  constructor(
+    /** The exact DER bytes (our own copy). */
+    readonly der: Uint8Array,
+    private readonly fields: CertificateFields,
+  ) {
+    ({
+      serialNumberHex: this.serialNumberHex,
+      notBeforeMs: this.notBeforeMs,
+      notAfterMs: this.notAfterMs,
+      signatureAlgorithm: this.signatureAlgorithm,
+      publicKeyInfo: this.publicKeyInfo,
+      extensions: this.ext,
+    } = fields);
+    const raw = (t: Tlv) => latin1(der.subarray(t.start, t.end));
+    this.issuerKey = raw(fields.issuer);
+    this.subjectKey = raw(fields.subject);
+    this.spkiKey = raw(fields.spki);
+  }
 
   private subjectText: string | undefined;
   private issuerText: string | undefined;
@@ -114,20 +110,20 @@ export class Certificate {
   }
   /** @internal the signed bytes and the signature over them */
   get tbsBytes(): Uint8Array {
-    return this.der.subarray(this.tbsTlv.start, this.tbsTlv.end);
+    return this.der.subarray(this.fields.tbs.start, this.fields.tbs.end);
   }
   get signature(): Uint8Array {
-    return this.signatureBytes;
+    return this.fields.signature;
   }
   get spkiDer(): Uint8Array {
-    return this.der.subarray(this.spkiTlv.start, this.spkiTlv.end);
+    return this.der.subarray(this.fields.spki.start, this.fields.spki.end);
   }
   /** RFC 4514 subject, for logs. */
   get subject(): string {
-    return (this.subjectText ??= formatName(this.der, this.subjectTlv));
+    return (this.subjectText ??= formatName(this.der, this.fields.subject));
   }
   get issuer(): string {
-    return (this.issuerText ??= formatName(this.der, this.issuerTlv));
+    return (this.issuerText ??= formatName(this.der, this.fields.issuer));
   }
   /** Subject and issuer are the same name (self-issued, usually self-signed). */
   get isSelfIssued(): boolean {
@@ -150,81 +146,6 @@ export class Certificate {
   }
 }
 
-function parse(der: Uint8Array): Certificate {
-  const cert = readTlv(der, 0, der.length);
-  if (cert.tag !== TAG_SEQUENCE || cert.end !== der.length) throw new DerError("not a single DER SEQUENCE");
-  const top = children(der, cert);
-  if (top.length !== 3) throw new DerError("Certificate: expected 3 fields");
-  const [tbs, outerAlg, sigTlv] = top as [Tlv, Tlv, Tlv];
-  if (tbs.tag !== TAG_SEQUENCE) throw new DerError("TBSCertificate: expected SEQUENCE");
-  const sig = readBitString(der, sigTlv);
-  if (sig.unusedBits !== 0) throw new DerError("signature has unused bits");
-
-  const f = children(der, tbs);
-  let i = 0;
-  const version = f[i];
-  // v3 only: SVIDs need extensions, and v1 "CA" certificates cannot say they are CAs.
-  if (!version || version.tag !== 0xa0) throw new DerError("only X.509 v3 certificates are supported");
-  const vInt = readTlv(der, version.contentStart, version.end);
-  if (vInt.end !== version.end || readSmallUint(der, vInt) !== 2)
-    throw new DerError("only X.509 v3 certificates are supported");
-  i++;
-  const serialTlv = f[i++];
-  if (!serialTlv) throw new DerError("missing serial number");
-  const serial = readIntegerBytes(der, serialTlv);
-  if (((serial[0] as number) & 0x80) !== 0) throw new DerError("negative serial number");
-  if (serial.length > 21) throw new DerError("serial number longer than 20 octets");
-  const innerAlg = f[i++];
-  const issuer = f[i++];
-  const validity = f[i++];
-  const subject = f[i++];
-  const spki = f[i++];
-  if (!innerAlg || !issuer || !validity || !subject || !spki) throw new DerError("TBSCertificate: missing fields");
-  // RFC 5280 §4.1.1.2: the signed and the unsigned algorithm identifiers must be identical.
-  if (Buffer.compare(der.subarray(innerAlg.start, innerAlg.end), der.subarray(outerAlg.start, outerAlg.end)) !== 0) {
-    throw new DerError("inner and outer signature algorithms differ");
-  }
-  const signatureAlgorithm = parseSignatureAlgorithm(der, outerAlg);
-  validateName(der, issuer);
-  validateName(der, subject);
-  if (validity.tag !== TAG_SEQUENCE) throw new DerError("Validity: expected SEQUENCE");
-  const times = children(der, validity);
-  if (times.length !== 2) throw new DerError("Validity: expected two times");
-  const notBefore = readTime(der, times[0] as Tlv);
-  const notAfter = readTime(der, times[1] as Tlv);
-  const publicKeyInfo = parsePublicKeyInfo(der, spki);
-
-  let ext: Extensions | undefined;
-  let lastTag = 0;
-  for (; i < f.length; i++) {
-    const t = f[i] as Tlv;
-    // issuerUniqueID [1], subjectUniqueID [2], extensions [3], each at most once and in that order.
-    if (t.tag <= lastTag) throw new DerError("TBSCertificate: unexpected field");
-    if (t.tag === 0x81 || t.tag === 0x82) {
-      lastTag = t.tag;
-      continue;
-    }
-    if (t.tag !== 0xa3) throw new DerError("TBSCertificate: unexpected field");
-    ext = parseExtensions(der, t);
-    lastTag = t.tag;
-  }
-  ext ??= noExtensions();
-  return new Certificate(
-    der,
-    tbs,
-    issuer,
-    subject,
-    spki,
-    Buffer.from(serial.buffer, serial.byteOffset, serial.byteLength).toString("hex"),
-    notBefore,
-    notAfter,
-    signatureAlgorithm,
-    sig.bytes,
-    publicKeyInfo,
-    ext,
-  );
-}
-
 /**
  * Parses one DER certificate. Throws SvidError("malformed_certificate") for anything that is not a
  * well-formed X.509 v3 certificate within the size limit; never anything else.
@@ -236,7 +157,8 @@ export function parseCertificate(der: Uint8Array, limits: Partial<CertificateLim
   if (der.length > max) throw new SvidError("malformed_certificate", `certificate larger than ${max} bytes`);
   try {
     // Our own copy: the caller's buffer may be reused after we return, and Certificates get cached.
-    return parse(new Uint8Array(der));
+    const copy = new Uint8Array(der);
+    return new Certificate(copy, readCertificateFields(copy));
   } catch (err) {
     if (err instanceof DerError)
       throw new SvidError("malformed_certificate", `cannot parse certificate: ${err.message}`);
