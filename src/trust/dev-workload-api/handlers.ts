@@ -1,5 +1,5 @@
-// The dev Workload API's gRPC handlers: each call is checked as SPIRE checks it, the three bundle and SVID
-// streams are handed to the server for pushes, the JWT-SVID calls are answered here, WIT-SVIDs are refused.
+// The dev Workload API's gRPC handlers: X.509 and JWT calls are checked as SPIRE checks them, the bundle and
+// X.509-SVID streams are handed to the server for pushes, JWT-SVID calls are answered here, WIT-SVIDs refused.
 import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import {
