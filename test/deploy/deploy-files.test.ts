@@ -217,7 +217,19 @@ test("every flag the README names exists in the commands' --help, and every --he
   const flagsIn = (s: string) => new Set([...s.matchAll(/(?<![\w-])--([a-z][a-z-]+)/g)].map((m) => m[1] as string));
   const readmeFlags = flagsIn(readme);
   const helpFlags = flagsIn(help);
-  for (const f of ["import", "test", "plaintext", "keep", "quick", "only", "minutes", "bench"]) readmeFlags.delete(f); // node, grpcurl, demo, bench and peers.sh flags
+  for (const f of [
+    "import",
+    "test",
+    "plaintext",
+    "keep",
+    "quick",
+    "only",
+    "minutes",
+    "bench",
+    "pin",
+    "max-semi-space-size",
+  ])
+    readmeFlags.delete(f); // node (and V8), grpcurl, demo, bench and peers.sh flags
   for (const f of readmeFlags) assert.ok(helpFlags.has(f), `README names --${f}, which no --help lists`);
   for (const f of helpFlags) if (f !== "help") assert.ok(readmeFlags.has(f), `--${f} is missing from the README`);
   // and every env var of the serve command is documented
