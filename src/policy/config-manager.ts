@@ -1,5 +1,6 @@
 // The config in force. Config files and Zentinel Configure events both land here; the last one applied
 // wins, atomically (compile first, then swap), and a bad one leaves the previous config deciding.
+import { createHash } from "node:crypto";
 import type { Config } from "../config/schema.js";
 import { ConfigError } from "../config/errors.js";
 import { loadConfigFile, parseConfig } from "../config/load.js";
@@ -30,7 +31,6 @@ export class ConfigManager {
    */
   private file: Config;
   private readonly listeners = new Set<(applied: AppliedConfig) => void>();
-  private counter = 0;
 
   /** Throws ConfigError when the initial config does not compile (the process exits 2). */
   constructor(
@@ -42,7 +42,7 @@ export class ConfigManager {
       config: initial,
       policy: compilePolicy(initial),
       source: initialSource,
-      version: `${initialSource}-0`,
+      version: versionOf(initialSource, initial),
     };
     this.file = initial;
     this.logWarnings(this.current.policy);
@@ -93,8 +93,8 @@ export class ConfigManager {
     source: ConfigSource,
     version: string | undefined,
   ): ApplyResult & { ok: true } {
-    const v = version ?? `${source}-${++this.counter}`;
-    const previous = this.current.source;
+    const v = version ?? versionOf(source, config);
+    const previous = this.current.version;
     this.current = { config, policy, source, version: v };
     this.log.info({ source, version: v, replaces: previous }, `config applied from ${source}`);
     this.logWarnings(policy);
@@ -225,4 +225,13 @@ export function openedAllowlists(current: Config, next: Config): string[] {
       out.push(`routes[${JSON.stringify(r.name)}].allowlist`);
   }
   return out;
+}
+
+/**
+ * A config's version when its sender named none: where it came from and a digest of what it says, e.g.
+ * `file:3f2a9c1e0b7d`. The same config gives the same version on every replica and after every restart, so an
+ * audit line's policy_version says which policy decided (a counter said only how many reloads came before).
+ */
+function versionOf(source: ConfigSource, config: Config): string {
+  return `${source}:${createHash("sha256").update(JSON.stringify(config)).digest("hex").slice(0, 12)}`;
 }
