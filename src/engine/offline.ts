@@ -3,15 +3,9 @@
 // the given bundle files and SPIRE considered available (so a missing bundle reads as unknown_trust_domain).
 import type { Config } from "../config/schema.js";
 import { compilePolicy } from "../policy/index.js";
-import {
-  BundleError,
-  BundleSet,
-  parseSpiffeBundle,
-  parseX509BundleDer,
-  parseX509BundlePem,
-  type AnyBundle,
-} from "../spiffe/index.js";
+import { BundleError, BundleSet, type AnyBundle } from "../spiffe/index.js";
 import type { TrustSnapshot } from "../trust/snapshot.js";
+import { parseBundleFile } from "../trust/static-bundles.js";
 import { decide } from "./decide.js";
 import { CredentialError } from "../formats/errors.js";
 import { splitPemCertificates } from "../formats/client-pem.js";
@@ -37,28 +31,11 @@ export class CheckInputError extends Error {
   override readonly name = "CheckInputError";
 }
 
-/** Reads a bundle in the format its first bytes announce; a failure says which format it was read as. */
-function parseBundle(td: string, content: string | Uint8Array): AnyBundle {
-  const text = typeof content === "string" ? content : Buffer.from(content).toString("latin1");
-  const head = text.trimStart();
-  const [format, parse] = head.startsWith("{")
-    ? ["SPIFFE bundle JSON", () => parseSpiffeBundle(td, content)]
-    : head.startsWith("-----BEGIN") || typeof content === "string"
-      ? ["PEM", () => parseX509BundlePem(td, text)]
-      : ["DER (neither PEM nor SPIFFE bundle JSON)", () => parseX509BundleDer(td, content)];
-  try {
-    return parse();
-  } catch (err) {
-    const why = err instanceof Error ? err.message : String(err);
-    throw new Error(`read as ${format}: ${why}`, { cause: err });
-  }
-}
-
 export function bundleSetFromFiles(bundles: ReadonlyMap<string, string | Uint8Array>): BundleSet {
   const parsed: AnyBundle[] = [];
   for (const [td, content] of bundles) {
     try {
-      parsed.push(parseBundle(td, content));
+      parsed.push(parseBundleFile(td, content));
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
       throw new CheckInputError(`bundle for ${td}: ${why}`);

@@ -16,14 +16,18 @@ export type StaticBundleEntry = Config["trust-bundles"][number];
 /** Bundle files are kilobytes; refusing more keeps a wrong path (a log, a device) from being slurped. */
 export const MAX_BUNDLE_FILE_BYTES = 1024 * 1024;
 
-/** Detects the format from the content: JSON document, PEM text, or DER bytes. */
-export function parseBundleFile(trustDomain: string, bytes: Uint8Array): AnyBundle {
-  const head = Buffer.from(bytes.subarray(0, 64)).toString("latin1").trimStart();
+/**
+ * Detects the format from the content: JSON document, PEM text, or DER bytes. Text handed over as a string
+ * (`check`'s library callers) is JSON or PEM, never DER. A failure says which format the content was read as.
+ */
+export function parseBundleFile(trustDomain: string, content: Uint8Array | string): AnyBundle {
+  const text = typeof content === "string";
+  const head = (text ? content.slice(0, 64) : Buffer.from(content.subarray(0, 64)).toString("latin1")).trimStart();
   const [format, parse] = head.startsWith("{")
-    ? ["SPIFFE bundle JSON", () => parseSpiffeBundle(trustDomain, bytes)]
-    : head.startsWith("-----BEGIN")
-      ? ["PEM", () => parseX509BundlePem(trustDomain, Buffer.from(bytes).toString("utf8"))]
-      : ["DER (neither PEM nor SPIFFE bundle JSON)", () => parseX509BundleDer(trustDomain, bytes)];
+    ? ["SPIFFE bundle JSON", () => parseSpiffeBundle(trustDomain, content)]
+    : head.startsWith("-----BEGIN") || text
+      ? ["PEM", () => parseX509BundlePem(trustDomain, text ? content : Buffer.from(content).toString("utf8"))]
+      : ["DER (neither PEM nor SPIFFE bundle JSON)", () => parseX509BundleDer(trustDomain, content)];
   try {
     return parse();
   } catch (err) {
