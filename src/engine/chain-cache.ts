@@ -14,7 +14,7 @@
 // they would to a fresh verification. Its time bound is the window over which the verification would give the
 // same error (SvidError.stableFor): a not-yet-valid certificate is remembered only until its notBefore.
 // Separate LRUs, so a flood of distinct bad credentials can never evict a good client's verification.
-import { createHash } from "node:crypto";
+import { createHash, hash } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import type { CompiledRoute, Policy } from "../policy/index.js";
 import type { SvidFailureReason, TimeWindow } from "../spiffe/index.js";
@@ -124,9 +124,12 @@ export class ChainCache {
     this.onLookup = opts.onLookup;
   }
 
-  /** SHA-256 of an unparsed credential (URL-encoded PEM, an XFCC header value, ...). */
+  /**
+   * SHA-256 of an unparsed credential (URL-encoded PEM, an XFCC header value, ...). One-shot crypto.hash, not a
+   * Hash object: this runs on every request, and for a 1.5 KB chain the object's set-up cost a third of the time.
+   */
   static keyForRaw(raw: string): string {
-    return createHash("sha256").update(raw).digest("base64");
+    return hash("sha256", raw, "base64");
   }
 
   /** SHA-256 over the chain, each certificate length-prefixed so that no two chains share a key. */
