@@ -41,8 +41,11 @@ export interface CachedVerification {
   /** Latest notBefore and earliest notAfter over the whole chain, epoch milliseconds. */
   notBeforeMs: number;
   notAfterMs: number;
-  /** Leaf details, kept so audit with include-cert-info does not need a re-parse. */
-  certInfo: CertInfo;
+  /**
+   * Leaf details, kept so audit with include-cert-info does not need a re-parse; worked out only when the policy
+   * that verified wanted them. A hit that needs them and finds none verifies afresh.
+   */
+  certInfo?: CertInfo;
   /**
    * The last (frozen) decision made from this verification, valid only for the same policy object, route
    * and clock second (the auth-timestamp header). The entry's own bounds (generation, validity) still apply.

@@ -99,7 +99,8 @@ export function decide(
     if (x509 && x509.raw.length <= MAX_RAW_CREDENTIAL_BYTES) {
       rawKey = ChainCache.keyForRaw(`${x509.from}\n${cfg.tls["xfcc-element"]}\n${x509.raw}`);
       const hit = cache.get(rawKey, snapshot.generation, now);
-      if (hit) {
+      // Verified under a policy that audited no certificate details, and this one does: verify afresh below.
+      if (hit && (hit.certInfo !== undefined || !includeCert)) {
         const second = Math.floor(now.getTime() / 1000);
         const memo = hit.lastDecision;
         if (memo && memo.policy === policy && memo.route === route && memo.second === second) return memo.decision;
@@ -143,7 +144,7 @@ export function decide(
 
   let verified: Verified;
   try {
-    verified = verifyX509Cached(cred.der, snapshot, now, cache, rawKey);
+    verified = verifyX509Cached(cred.der, snapshot, now, cache, rawKey, includeCert);
   } catch (err) {
     return verificationFailure(err, cred.der[0]);
   }

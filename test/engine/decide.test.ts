@@ -340,6 +340,25 @@ test("certInfo is filled only when audit.include-cert-info is on", async () => {
   assert.equal((await decide(xfccRequest(svid.pem), policyOf(), snap, NOW)).certInfo, undefined);
 });
 
+test("a cached verification made without leaf details is verified afresh once a reloaded policy audits them", async () => {
+  const { example } = await sharedCas();
+  const svid = await example.issueX509Svid("/a", { serialNumber: "0badc0de" });
+  const snap = snapshotOf([example.x509Bundle()]);
+  const cache = new ChainCache();
+  const plain = await decide(xfccRequest(svid.pem), policyOf(), snap, NOW, cache);
+  assert.equal(plain.certInfo, undefined);
+  assert.equal(cache.stats().size, 1);
+  const withCert = policyOf({ audit: { "include-cert-info": true } });
+  const d = await decide(xfccRequest(svid.pem), withCert, snap, NOW, cache);
+  assert.equal(d.certInfo?.serial, "0badc0de");
+  assert.equal(d.certInfo?.sha256, svid.certificate.sha256Hex());
+  // ...and the entry now holds them: a later hit under either policy answers from the cache.
+  const misses = cache.stats().misses;
+  assert.equal((await decide(xfccRequest(svid.pem), withCert, snap, NOW, cache)).certInfo?.serial, "0badc0de");
+  assert.equal((await decide(xfccRequest(svid.pem), policyOf(), snap, NOW, cache)).certInfo, undefined);
+  assert.equal(cache.stats().misses, misses);
+});
+
 test("JWT-SVID: ok with auth-method spiffe-jwt; audience, expiry, unknown trust domain; X.509 wins", async () => {
   const { example } = await sharedCas();
   const iss = await DevJwtAuthority.create("example.org");
