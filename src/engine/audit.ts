@@ -1,10 +1,11 @@
 // Audit log: one structured JSON line per decision, shaped for log pipelines (type="audit").
-// It records who (SPIFFE ID), what (request method, path without query), the outcome and why; never
-// certificates, headers or tokens. Bypass decisions (log_and_allow, fail_open) are security-relevant and
-// always logged at warn, whatever `audit.log-success` says.
+// It records who (SPIFFE ID), how (auth_method; credential_source: peer certificate, XFCC, JWT or none),
+// what (request method, path without query), the outcome and why; never certificates, headers or tokens.
+// Bypass decisions (log_and_allow, fail_open) are security-relevant and always logged at warn, whatever
+// `audit.log-success` says.
 import { preformattedLines, type Logger } from "../log.js";
 import type { DecisionContext, DecisionListener } from "./engine.js";
-import { isShared, type AuthzRequest, type Decision } from "./contract.js";
+import { isShared, type AuthzRequest, type CredentialSource, type Decision } from "./contract.js";
 
 export interface AuditRecord {
   type: "audit";
@@ -18,7 +19,8 @@ export interface AuditRecord {
   duration_ms: number;
   spiffe_id?: string;
   trust_domain?: string;
-  method?: string;
+  auth_method?: string;
+  credential_source?: CredentialSource;
   route?: string;
   request_id?: string;
   correlation_id?: string;
@@ -60,8 +62,9 @@ export function auditRecord(
   if (d.identity) {
     rec.spiffe_id = d.identity.spiffeId;
     rec.trust_domain = d.identity.trustDomain;
-    rec.method = d.identity.method;
+    rec.auth_method = d.identity.method;
   }
+  if (d.credentialSource) rec.credential_source = d.credentialSource;
   if (d.route !== undefined) rec.route = d.route;
   if (req.requestId) rec.request_id = cap(req.requestId);
   if (req.correlationId) rec.correlation_id = cap(req.correlationId);

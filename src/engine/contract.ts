@@ -53,6 +53,12 @@ export interface AuthzRequest {
 
 export type AuthMethod = "spiffe" | "spiffe-jwt";
 
+/**
+ * Where the credential a decision judged came from: Envoy's `attributes.source.certificate` (the peer of the
+ * TLS connection Envoy terminated), the client-certificate header (XFCC), a bearer JWT-SVID, or nothing.
+ */
+export type CredentialSource = "peer_certificate" | "xfcc" | "jwt" | "none";
+
 export interface VerifiedIdentity {
   spiffeId: string;
   trustDomain: string;
@@ -99,6 +105,8 @@ export type Decision = DecisionStatus & {
   route?: string;
   /** Leaf details for the audit log when `audit.include-cert-info` is on. */
   certInfo?: CertInfo;
+  /** Which credential was judged (decide() always sets it; the audit line records it). */
+  credentialSource?: CredentialSource;
 };
 
 /**

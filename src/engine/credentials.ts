@@ -5,7 +5,7 @@
 import type { Config } from "../config/schema.js";
 import { CredentialError } from "../formats/errors.js";
 import { splitPemCertificates, urlDecode } from "../formats/client-pem.js";
-import type { AuthzRequest } from "./contract.js";
+import type { AuthzRequest, CredentialSource } from "./contract.js";
 import { xfccCertificates } from "../formats/xfcc.js";
 
 /** Largest `attributes.source.certificate` accepted (URL-encoded PEM; a chain of 8 fits easily). */
@@ -19,6 +19,7 @@ export type PresentedCredential =
   | { kind: "jwt"; token: string };
 
 const BEARER = /^bearer[ \t]+(\S+)[ \t]*$/i;
+const BEARER_SCHEME = /^bearer(\s|$)/i;
 const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 /** The unparsed X.509 credential a request presents, if any, by the same precedence as extractCredentials. */
@@ -31,6 +32,22 @@ export function presentedX509(
   const xfcc = req.headers.get(config.tls["client-cert-header"].toLowerCase());
   if (xfcc !== undefined && xfcc.trim() !== "") return { from: "xfcc", raw: xfcc };
   return undefined;
+}
+
+/**
+ * Where the credential extractCredentials would judge comes from, by the same precedence, without parsing it:
+ * a present but unreadable credential still names its source. `x509` is presentedX509's answer when the
+ * caller already has it.
+ */
+export function credentialSource(
+  req: AuthzRequest,
+  config: Pick<Config, "tls" | "jwt">,
+  x509: ReturnType<typeof presentedX509> = presentedX509(req, config),
+): CredentialSource {
+  if (x509) return x509.from === "source-certificate" ? "peer_certificate" : "xfcc";
+  if (!config.jwt.enabled) return "none";
+  const auth = req.headers.get(config.jwt.header.toLowerCase());
+  return auth !== undefined && auth.trim() !== "" && BEARER_SCHEME.test(auth) ? "jwt" : "none";
 }
 
 /** Throws CredentialError (reason malformed_certificate) for a present but unusable credential. */
@@ -51,7 +68,7 @@ export function extractCredentials(req: AuthzRequest, config: Pick<Config, "tls"
     const auth = req.headers.get(config.jwt.header.toLowerCase());
     if (auth !== undefined && auth.trim() !== "") {
       // Another scheme (Basic, Negotiate, ...) is the upstream's business, not a SPIFFE credential, whatever its size.
-      if (!/^bearer(\s|$)/i.test(auth)) return { kind: "none" };
+      if (!BEARER_SCHEME.test(auth)) return { kind: "none" };
       if (auth.length > MAX_JWT_BYTES + 16)
         throw new CredentialError(`bearer token larger than ${MAX_JWT_BYTES} bytes`);
       const m = BEARER.exec(auth);

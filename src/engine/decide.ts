@@ -17,6 +17,7 @@ import type { TrustSnapshot } from "../trust/snapshot.js";
 import { ChainCache } from "./chain-cache.js";
 import { identityOf, leafCertInfo, verifyX509Cached, type Verified } from "./verify-x509.js";
 import {
+  credentialSource,
   extractCredentials,
   MAX_SOURCE_CERTIFICATE_BYTES,
   presentedX509,
@@ -51,6 +52,8 @@ export function decide(
   const selection = selectRoute(policy, req);
   const { route, allowlist } = selection;
   const includeCert = cfg.audit["include-cert-info"];
+  const x509 = presentedX509(req, cfg);
+  const source = credentialSource(req, cfg, x509);
 
   const base = (status: DecisionStatus, allow: boolean, reason: Reason, detail: string): Decision => {
     const d: Decision = {
@@ -60,6 +63,7 @@ export function decide(
       detail,
       headersToSet: [],
       headersToRemove: [...policy.identityHeaderNames],
+      credentialSource: source,
     };
     if (route) d.route = route.name;
     return d;
@@ -94,7 +98,6 @@ export function decide(
   // re-encoding its answer.
   let rawKey: string | undefined;
   if (cache) {
-    const x509 = presentedX509(req, cfg);
     // Over-limit input is refused by extractCredentials below; do not hash up to a whole gRPC message first.
     if (x509 && x509.raw.length <= MAX_RAW_CREDENTIAL_BYTES) {
       rawKey = ChainCache.keyForRaw(`${x509.from}\n${cfg.tls["xfcc-element"]}\n${x509.raw}`);

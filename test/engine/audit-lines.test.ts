@@ -79,6 +79,7 @@ const decisions: Record<string, Decision> = {
     headersToRemove: [],
     route: "payments",
     certInfo,
+    credentialSource: "xfcc",
   }) as Decision,
   "allow, not frozen": {
     httpStatus: 200,
@@ -98,6 +99,7 @@ const decisions: Record<string, Decision> = {
     detail: "leaf expired",
     headersToSet: [],
     headersToRemove: [],
+    credentialSource: "peer_certificate",
   },
   "bypass (log_and_allow, at warn)": {
     httpStatus: 200,

@@ -80,7 +80,8 @@ test("one structured line per decision with the documented fields; no secrets", 
   assert.equal(r.status, 200);
   assert.equal(r.spiffe_id, "spiffe://td/a");
   assert.equal(r.trust_domain, "td");
-  assert.equal(r.method, "spiffe");
+  assert.equal(r.auth_method, "spiffe");
+  assert.equal(r.method, undefined);
   assert.equal(r.route, "payments");
   assert.equal(r.transport, "envoy");
   assert.equal(r.path, "/payments/1");
