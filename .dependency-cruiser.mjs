@@ -2,8 +2,8 @@
 // from a layer above (docs/architecture.md says what each layer is for). `npm run lint:layers` checks it;
 // test/lint/layers.test.ts shows the check fails on a back-arrow.
 export const LAYERS = [
-  // generated code, logging and the proto files: the ground everything stands on
-  { name: "base", path: "^src/(gen/|log\\.ts$|protos\\.ts$)" },
+  // generated code, logging, the proto files and the package version: the ground everything stands on
+  { name: "base", path: "^src/(gen/|log\\.ts$|protos\\.ts$|version\\.ts$)" },
   // SPIFFE IDs, SVIDs and bundles; knows nothing of gRPC, Envoy or Zentinel
   { name: "spiffe", path: "^src/spiffe/" },
   // formats a request presents its credentials in: Envoy's XFCC header, URL-encoded PEM
@@ -25,7 +25,7 @@ export const LAYERS = [
   // the two doors: Envoy ext_authz and the Zentinel agent protocol
   { name: "adapters", path: "^src/adapters/" },
   // the composition root and the worker supervisor
-  { name: "composition", path: "^src/(?!(log|protos|cli)\\.ts$)[^/]+\\.ts$" },
+  { name: "composition", path: "^src/(?!(log|protos|version|cli)\\.ts$)[^/]+\\.ts$" },
   // the command line
   { name: "cli", path: "^src/(cli/|cli\\.ts$)" },
 ];

@@ -9,6 +9,7 @@ import { zentinelAgentService } from "./adapters/zentinel/service.js";
 import { trustHealth } from "./adapters/zentinel/health.js";
 import { METRIC } from "./telemetry/index.js";
 import { TrustStore } from "./trust/store.js";
+import { bundleExpiries } from "./trust/snapshot.js";
 import { WorkloadApiWatcher } from "./trust/workload-api/watcher.js";
 import { StaticBundles } from "./trust/static-bundles.js";
 import { SvidWatcher } from "./trust/workload-api/svid-watcher.js";
@@ -18,6 +19,7 @@ import { createTelemetry, startMetricsServer, type MetricsServer, type Telemetry
 import type { ServeOptions } from "./serve-options.js";
 import type { Logger } from "./log.js";
 import { watchConfigFile } from "./config/file-watch.js";
+import { packageVersion } from "./version.js";
 
 export interface RunningServer {
   /** gRPC targets actually bound (real ports for `:0`). */
@@ -45,10 +47,7 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
   const config = new ConfigManager(opts.config, log, opts.configPath ? "file" : "defaults");
   const cfg = config.applied.config;
 
-  const telemetry = createTelemetry({
-    enabled: extras.telemetry ?? true,
-    serviceVersion: process.env["npm_package_version"],
-  });
+  const telemetry = createTelemetry({ enabled: extras.telemetry ?? true, serviceVersion: packageVersion() });
   const store = new TrustStore(cfg.failure["spire-unavailable"], cfg.failure["cache-ttl"]);
   const staticBundles = new StaticBundles(cfg["trust-bundles"], store, log, () => telemetry.bundleUpdated("file"));
   staticBundles.loadAll();
@@ -59,6 +58,7 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
   engine.onDecision(telemetry.onDecision);
   telemetry.observeWorkloadApi(() => store.workloadApiConnected);
   telemetry.observeBundles(() => store.bundleAges());
+  telemetry.observeBundleExpiries(() => bundleExpiries(store.current().bundles));
   const cache = engine.cache;
   if (cache) telemetry.observeCache(() => cache.stats());
   const startupOnly = (c: typeof cfg) =>
@@ -79,7 +79,12 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
   // zentinel.accept-configure, then tighten-only); zentinel.* is read from the file config at each use, so a
   // reload applies to new streams; RequestReload re-reads the file exactly as SIGHUP does.
   const configPath = opts.configPath;
-  const fileWatch = configPath ? watchConfigFile(configPath, () => config.reloadFile(configPath), log) : undefined;
+  const reloadFile = (path: string) => {
+    const result = config.reloadFile(path);
+    telemetry.configReloaded(result.ok);
+    return result;
+  };
+  const fileWatch = configPath ? watchConfigFile(configPath, () => reloadFile(configPath), log) : undefined;
   const zentinel = zentinelAgentService({
     engine,
     applyConfig: (json, source, version) => config.applyPushed(json, source, version),
@@ -100,7 +105,7 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
         value: c.value,
       })),
     log,
-    version: process.env["npm_package_version"] ?? "0.1.0",
+    version: packageVersion(),
     drainTimeoutMs: opts.drainTimeoutMs,
     ...(extras.zentinelIntervalsMs
       ? { healthIntervalMs: extras.zentinelIntervalsMs.health, metricsIntervalMs: extras.zentinelIntervalsMs.metrics }
@@ -117,6 +122,8 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
   if (cfg.server.tls.mode === "spiffe") {
     ownSvid = new SvidWatcher(opts.spireSocket.target, log.child({ component: "own-svid" }));
     ownSvid.start();
+    const svids = ownSvid;
+    telemetry.observeSvidExpiry(() => svids.current?.notAfter);
     // As Envoy waits for SDS: a new registration entry takes the agent a sync interval (5 s) or more to hand out,
     // so keep waiting, and say so every api-timeout-ms.
     const waitMs = Math.max(1000, cfg.spire["api-timeout-ms"]);
@@ -134,7 +141,6 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
           "server.tls.authorized-clients",
         )),
     );
-    const svids = ownSvid;
     serverTls = spiffeServerCredentials({
       onSvid: (cb) => svids.onSvid(cb),
       trust: store,

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { packageVersion } from "../version.js";
 import { UsageError } from "./errors.js";
 import { ConfigError } from "../config/errors.js";
 import { MetricsListenError, TelemetryConfigError } from "../telemetry/index.js";
@@ -14,19 +14,6 @@ Commands:
 Run 'spiffe-authz <command> --help' for a command's options.
 `;
 
-/** Our package.json is the nearest one above this module: src/cli/, dist/cli/ or the bundle in dist/. */
-function version(): string {
-  for (let dir = new URL(".", import.meta.url); ; dir = new URL("..", dir)) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL("package.json", dir), "utf8")) as { name?: string; version: string };
-      if (pkg.name === "spiffe-authz") return pkg.version;
-    } catch {
-      // not here; look one level up
-    }
-    if (dir.pathname === "/") return "unknown";
-  }
-}
-
 /** Runs a command and returns its exit code; usage and config errors are one line on stderr, exit 2. */
 export async function runCommand(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -40,7 +27,7 @@ export async function runCommand(argv: string[]): Promise<number> {
         return await (await import("./demo.js")).demoCommand(rest);
       case "--version":
       case "-v":
-        process.stdout.write(`${version()}\n`);
+        process.stdout.write(`${packageVersion()}\n`);
         return 0;
       case undefined:
       case "help":

@@ -60,5 +60,6 @@ export function createTelemetry(opts: TelemetryOptions): Telemetry {
     processRegistry,
     onCollectError: opts.onCollectError,
     now: opts.now,
+    build: { version: opts.serviceVersion ?? "unknown", nodeVersion: process.version },
   });
 }

@@ -35,12 +35,17 @@ export interface MetricsSnapshot {
 /**
  * Cross-worker merge of our gauges: the worst value wins, because that is what an alert needs to see.
  * One worker with a stale bundle or a dropped Workload API stream denies its share of requests, so
- * age → max, connected → min, trust domains → min. Counters and histograms add up.
+ * age → max, connected → min, trust domains → min. Counters and histograms add up (config reloads too: each
+ * worker re-reads the file, so one SIGHUP with N workers counts N).
  */
 const GAUGE_AGGREGATOR: Record<string, Aggregator> = {
   [METRIC.bundleAge]: "max",
   [METRIC.workloadApiConnected]: "min",
   [METRIC.trustDomains]: "min",
+  // The oldest config in force, the SVID and bundle that expire first: what an alert must see.
+  [METRIC.configLastReload]: "min",
+  [METRIC.svidExpiry]: "min",
+  [METRIC.bundleExpiry]: "min",
 };
 
 const INVALID_NAME_CHARS = /[^a-zA-Z0-9_:]/g;

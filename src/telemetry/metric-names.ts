@@ -14,6 +14,11 @@ export const METRIC = {
   chainCacheHits: "spiffe_authz_chain_cache_hits_total",
   chainCacheMisses: "spiffe_authz_chain_cache_misses_total",
   zentinelStreams: "spiffe_authz_zentinel_streams",
+  configReloads: "spiffe_authz_config_reloads_total",
+  configLastReload: "spiffe_authz_config_last_reload_timestamp_seconds",
+  buildInfo: "spiffe_authz_build_info",
+  svidExpiry: "spiffe_authz_svid_expiry_timestamp_seconds",
+  bundleExpiry: "spiffe_authz_bundle_expiry_timestamp_seconds",
 } as const;
 
 export const HELP: Record<(typeof METRIC)[keyof typeof METRIC], string> = {
@@ -27,6 +32,14 @@ export const HELP: Record<(typeof METRIC)[keyof typeof METRIC], string> = {
   [METRIC.chainCacheHits]: "Verified-chain cache hits.",
   [METRIC.chainCacheMisses]: "Verified-chain cache misses.",
   [METRIC.zentinelStreams]: "Open Zentinel ProcessStreams and ControlStreams (bounded by zentinel.max-streams).",
+  [METRIC.configReloads]:
+    "Config file reloads (SIGHUP, a change on disk, Zentinel RequestReload) by result; counted in every process.",
+  [METRIC.configLastReload]:
+    "Unix time the config file in force was loaded: start-up or the last successful reload (oldest across workers).",
+  [METRIC.buildInfo]: "Always 1; the labels say which spiffe-authz and which Node.js run.",
+  [METRIC.svidExpiry]: "Unix time this service's own X509-SVID expires (server.tls.mode spiffe only).",
+  [METRIC.bundleExpiry]:
+    "Unix time the last X.509 root of the trust domain's bundle expires; after it nothing of that domain verifies.",
 };
 
 /**
@@ -36,6 +49,9 @@ export const HELP: Record<(typeof METRIC)[keyof typeof METRIC], string> = {
 export const DURATION_BUCKETS_SECONDS: readonly number[] = [
   0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
 ];
+
+/** The `result` attribute of spiffe_authz_config_reloads_total. */
+export type ConfigReloadResult = "success" | "failure";
 
 /** Where a bundle update came from (the `source` attribute of spiffe_authz_bundle_updates_total). */
 export type BundleUpdateSource = "spire" | "file";

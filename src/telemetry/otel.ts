@@ -9,8 +9,10 @@ import { serialize } from "./exposition.js";
 import { DURATION_BUCKETS_SECONDS, HELP, METRIC, type BundleUpdateSource } from "./metric-names.js";
 import type { PullMetricReader } from "./pull-reader.js";
 import { observe, registerStateGauges, type StateSources } from "./state-gauges.js";
+import { LifecycleMetrics, type BuildInfo } from "./lifecycle-metrics.js";
 import { familiesFromOtel, familiesFromPromClient, type MetricFamily, type MetricsSnapshot } from "./families.js";
 import type {
+  BundleExpiry,
   BundleUpdateTime,
   CacheCounts,
   DecisionCount,
@@ -37,8 +39,10 @@ export interface OtelTelemetryOptions {
   processRegistry?: Registry;
   /** Told about failures inside collection (a throwing observe callback); collection goes on. */
   onCollectError?: (errors: unknown[]) => void;
-  /** Wall clock in ms, for bundle ages. */
+  /** Wall clock in ms, for bundle ages and the last config reload. */
   now?: () => number;
+  /** spiffe_authz_build_info's labels. */
+  build: BuildInfo;
 }
 
 export class OtelTelemetry implements Telemetry {
@@ -63,6 +67,7 @@ export class OtelTelemetry implements Telemetry {
   private closed: Promise<void> | undefined;
   /** What the state gauges read at collection (state-gauges.ts). */
   private readonly sources: StateSources = {};
+  private readonly lifecycle: LifecycleMetrics;
 
   constructor(meter: Meter, opts: OtelTelemetryOptions) {
     this.meterProvider = opts.meterProvider;
@@ -105,6 +110,7 @@ export class OtelTelemetry implements Telemetry {
     for (const source of BUNDLE_SOURCES) this.bundleUpdates.add(0, this.sourceAttrs[source]);
 
     registerStateGauges(meter, this.sources, this.now);
+    this.lifecycle = new LifecycleMetrics(meter, opts.build, this.now);
   }
 
   recordDecision(transport: Transport, decision: DecisionOutcome, seconds: number): void {
@@ -158,6 +164,18 @@ export class OtelTelemetry implements Telemetry {
     return observe(this.sources, "streamsSource", cb);
   }
 
+  configReloaded(ok: boolean): void {
+    this.lifecycle.configReloaded(ok);
+  }
+
+  observeSvidExpiry(cb: () => Date | undefined): Unsubscribe {
+    return this.lifecycle.observeSvidExpiry(cb);
+  }
+
+  observeBundleExpiries(cb: () => Iterable<BundleExpiry>): Unsubscribe {
+    return this.lifecycle.observeBundleExpiries(cb);
+  }
+
   private async otelFamilies(): Promise<MetricFamily[]> {
     const { resourceMetrics, errors } = await this.reader.collect();
     if (errors.length > 0) this.onCollectError?.(errors);
@@ -207,6 +225,7 @@ export class OtelTelemetry implements Telemetry {
       this.sources.cacheSource = undefined;
       this.sources.connectedSource = undefined;
       this.sources.streamsSource = undefined;
+      this.lifecycle.close();
       try {
         await this.meterProvider.shutdown();
       } finally {

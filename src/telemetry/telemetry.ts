@@ -27,6 +27,12 @@ export interface CacheCounts {
   misses: number;
 }
 
+/** When a trust domain's bundle stops verifying anything: its last X.509 root's notAfter. */
+export interface BundleExpiry {
+  trustDomain: string;
+  expiresAt: Date;
+}
+
 export type Unsubscribe = () => void;
 
 export interface Telemetry {
@@ -53,6 +59,13 @@ export interface Telemetry {
   observeCache(cb: () => CacheCounts): Unsubscribe;
   /** Feeds spiffe_authz_zentinel_streams (open Zentinel streams); one source at a time. */
   observeZentinelStreams(cb: () => number): Unsubscribe;
+
+  /** Counts one config file reload (SIGHUP, file change, RequestReload); a success also moves the last-reload time. */
+  configReloaded(ok: boolean): void;
+  /** Feeds spiffe_authz_svid_expiry_timestamp_seconds (our own SVID, when we serve one); one source at a time. */
+  observeSvidExpiry(cb: () => Date | undefined): Unsubscribe;
+  /** Feeds spiffe_authz_bundle_expiry_timestamp_seconds; one source at a time. */
+  observeBundleExpiries(cb: () => Iterable<BundleExpiry>): Unsubscribe;
 
   /** This process's metrics (OTel instruments + process metrics) as JSON-able data, for /metrics or a primary. */
   snapshot(): Promise<MetricsSnapshot>;

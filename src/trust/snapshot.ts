@@ -16,3 +16,17 @@ export interface TrustSnapshot {
 export interface TrustSnapshotSource {
   current(): TrustSnapshot;
 }
+
+/**
+ * For each trust domain with X.509 roots, when the last of them expires. The latest, not the earliest: during a
+ * CA rotation the old root runs out while the new one already verifies, and that is no outage.
+ */
+export function bundleExpiries(bundles: BundleSet): Array<{ trustDomain: string; expiresAt: Date }> {
+  const out: Array<{ trustDomain: string; expiresAt: Date }> = [];
+  for (const td of bundles.trustDomains()) {
+    const roots = bundles.x509Bundle(td.name)?.authorities ?? [];
+    if (roots.length > 0)
+      out.push({ trustDomain: td.name, expiresAt: new Date(Math.max(...roots.map((r) => r.notAfterMs))) });
+  }
+  return out;
+}

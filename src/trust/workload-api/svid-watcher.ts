@@ -7,7 +7,7 @@ import type * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import { X509SVIDRequestSchema, type X509SVIDResponse } from "../../gen/spiffe/workload/workload_pb.js";
 import type { Logger } from "../../log.js";
-import { parseDerCertificates } from "../../spiffe/index.js";
+import { parseCertificate, parseDerCertificates } from "../../spiffe/index.js";
 import { Backoff } from "./backoff.js";
 import { securityMetadata, workloadApiClient, type WorkloadClient } from "./client.js";
 
@@ -17,17 +17,19 @@ export interface OwnSvid {
   certChainPem: string;
   /** PKCS#8 private key, PEM. */
   keyPem: string;
+  /** The leaf's notAfter (for the expiry gauge). */
+  notAfter: Date;
 }
 
 export function ownSvidFrom(msg: X509SVIDResponse): OwnSvid | undefined {
   const svid = msg.svids[0];
   if (!svid || svid.x509Svid.length === 0 || svid.x509SvidKey.length === 0) return undefined;
+  // The Workload API's concatenated DER, split with the same limits as a presented chain; PEM by node:crypto.
+  const ders = parseDerCertificates(svid.x509Svid);
   return {
     spiffeId: svid.spiffeId,
-    // The Workload API's concatenated DER, split with the same limits as a presented chain; PEM by node:crypto.
-    certChainPem: parseDerCertificates(svid.x509Svid)
-      .map((c) => new X509Certificate(c).toString())
-      .join(""),
+    certChainPem: ders.map((c) => new X509Certificate(c).toString()).join(""),
+    notAfter: parseCertificate(ders[0] as Uint8Array).notAfter,
     keyPem: createPrivateKey({ key: Buffer.from(svid.x509SvidKey), format: "der", type: "pkcs8" })
       .export({ format: "pem", type: "pkcs8" })
       .toString(),
