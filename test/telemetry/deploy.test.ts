@@ -1,11 +1,20 @@
-// The Grafana dashboard and the Prometheus alert rules parse, and every metric they query exists in a
-// real /metrics answer.
+// The Grafana dashboard and the Prometheus alert rules parse, and every metric they query exists in the
+// /metrics answer of a real server: startServer beside a dev Workload API, serving SPIFFE mTLS with its own
+// SVID (so the SVID expiry gauge is there too), after one decision.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
-import { createTelemetry, startMetricsServer, type MetricsServer, type Telemetry } from "../../src/telemetry/index.js";
+import { METRIC } from "../../src/telemetry/index.js";
+import { startServer, type RunningServer } from "../../src/server.js";
+import { DevWorkloadApi } from "../../src/trust/dev-workload-api/server.js";
+import { loadConfigFile } from "../../src/config/load.js";
+import { parseListenAddress, parseWorkloadApiAddress } from "../../src/grpc/address.js";
+import { capturedLogger } from "../helpers/log-capture.js";
+import { xfccRequest } from "../helpers/engine.js";
 import { allNames, parsePrometheusText } from "../helpers/prom-text.js";
 
 const root = (p: string) => fileURLToPath(new URL(`../../${p}`, import.meta.url));
@@ -72,8 +81,8 @@ interface RuleFile {
 }
 
 describe("deploy: Grafana dashboard and Prometheus alerts", () => {
-  let telemetry: Telemetry;
-  let server: MetricsServer;
+  let spire: DevWorkloadApi;
+  let server: RunningServer;
   let served: Set<string>;
   const dashboard = JSON.parse(readFileSync(root("deploy/grafana/spiffe-authz.json"), "utf8")) as Dashboard;
   const rules = parseYaml(readFileSync(root("deploy/prometheus/alerts.yaml"), "utf8")) as RuleFile;
@@ -89,19 +98,31 @@ describe("deploy: Grafana dashboard and Prometheus alerts", () => {
   const alertExprs = (): string[] => rules.groups.flatMap((g) => g.rules.map((r) => r.expr));
 
   before(async () => {
-    telemetry = createTelemetry({ enabled: true, otlp: false });
-    telemetry.recordDecision("envoy", { allow: true, reason: "ok" }, 0.0001);
-    telemetry.setWorkloadApiConnected(true);
-    telemetry.observeBundles(() => [{ trustDomain: "example.org", updatedAt: new Date() }]);
-    telemetry.observeCache(() => ({ hits: 1, misses: 1 }));
-    server = await startMetricsServer({ host: "127.0.0.1", port: 0, source: telemetry });
-    const res = await fetch(`${server.url}/metrics`);
+    const dir = mkdtempSync(join(tmpdir(), "deploy-metrics-"));
+    spire = await DevWorkloadApi.start({ trustDomain: "example.org", address: `unix://${join(dir, "agent.sock")}` });
+    const file = join(dir, "config.yaml");
+    writeFileSync(file, "allowlist: { exact: [spiffe://example.org/web] }\nserver: { tls: { mode: spiffe } }\n");
+    server = await startServer(
+      {
+        listen: [parseListenAddress("127.0.0.1:0", "t")],
+        spireSocket: parseWorkloadApiAddress(spire.target, "t"),
+        metrics: { host: "127.0.0.1", port: 0 },
+        configPath: file,
+        config: loadConfigFile(file),
+        verbose: false,
+        drainTimeoutMs: 500,
+        workers: 1,
+      },
+      capturedLogger().log,
+    );
+    await server.engine.decide(xfccRequest((await spire.issueX509Svid("spiffe://example.org/web")).pem));
+    const res = await fetch(`${server.metricsUrl}/metrics`);
     served = allNames(parsePrometheusText(await res.text()));
   });
 
   after(async () => {
-    await server.close();
-    await telemetry.shutdown();
+    await server.stop();
+    await spire.close();
   });
 
   it("the expression scanner finds metric names and nothing else", () => {
@@ -162,6 +183,18 @@ describe("deploy: Grafana dashboard and Prometheus alerts", () => {
       byName.get("SpiffeAuthzVerificationBypassed")?.expr ?? "",
       /spiffe_authz_decisions_total\{reason=~"fail_open\|log_and_allow"\}/,
     );
+    assert.match(
+      byName.get("SpiffeAuthzConfigReloadFailed")?.expr ?? "",
+      /increase\(spiffe_authz_config_reloads_total\{result="failure"\}\[10m\]\)\) > 0/,
+    );
+    assert.match(
+      byName.get("SpiffeAuthzSvidExpiringSoon")?.expr ?? "",
+      /\(spiffe_authz_svid_expiry_timestamp_seconds\) - time\(\) < \d+/,
+    );
+    assert.match(
+      byName.get("SpiffeAuthzTrustBundleExpiringSoon")?.expr ?? "",
+      /by \(job, instance, trust_domain\) \(spiffe_authz_bundle_expiry_timestamp_seconds\) - time\(\) < \d+/,
+    );
   });
 
   it("the dashboard can be narrowed to one job and instance: every query is filtered by both", () => {
@@ -177,7 +210,12 @@ describe("deploy: Grafana dashboard and Prometheus alerts", () => {
 
   it("every metric the alerts query is on /metrics", () => {
     const names = new Set(alertExprs().flatMap(metricNames));
-    assert.ok(names.has("spiffe_authz_decisions_total"));
+    for (const n of [METRIC.decisions, METRIC.configReloads, METRIC.svidExpiry, METRIC.bundleExpiry])
+      assert.ok(names.has(n), `the alerts use ${n}`);
     for (const n of names) assert.ok(served.has(n), `alerts query ${n}, which /metrics does not serve`);
+  });
+
+  it("the server these checks scrape serves every metric of the contract (metric-names.ts)", () => {
+    for (const n of Object.values(METRIC)) assert.ok(served.has(n), `${n} is not on /metrics`);
   });
 });
