@@ -9,6 +9,8 @@ const warning = cluster.isPrimary && !process.env["SPIFFE_AUTHZ_NODE_WARNED"] ? 
 if (warning) process.stderr.write(`${warning}\n`);
 
 process.exitCode = await runCommand(process.argv.slice(2));
-// A cluster worker that failed to start still holds its IPC channel to the primary, and disconnecting would
-// make node:cluster exit with 0; exit with the real code instead.
-if (process.exitCode !== 0 && process.connected) process.exit();
+// A command that returned is done; nothing still pending may hold the process open: a cluster worker that failed
+// to start still holds its IPC channel to the primary (and disconnecting would make node:cluster exit 0), and a
+// stopped server may leave an OTLP export to a collector that never answers, already given up on and logged,
+// that would otherwise keep it alive for the exporter's own timeout. Logs are flushed at exit (log.ts).
+process.exit();

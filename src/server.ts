@@ -47,7 +47,8 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
   const config = new ConfigManager(opts.config, log, opts.configPath ? "file" : "defaults");
   const cfg = config.applied.config;
 
-  const telemetry = createTelemetry({ enabled: extras.telemetry ?? true, serviceVersion: packageVersion() });
+  const otlp = { serviceVersion: packageVersion(), log: log.child({ component: "otlp" }) };
+  const telemetry = createTelemetry({ enabled: extras.telemetry ?? true, ...otlp });
   const store = new TrustStore(cfg.failure["spire-unavailable"], cfg.failure["cache-ttl"]);
   const staticBundles = new StaticBundles(cfg["trust-bundles"], store, log, () => telemetry.bundleUpdated("file"));
   staticBundles.loadAll();
@@ -79,12 +80,8 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
   // zentinel.accept-configure, then tighten-only); zentinel.* is read from the file config at each use, so a
   // reload applies to new streams; RequestReload re-reads the file exactly as SIGHUP does.
   const configPath = opts.configPath;
-  const reloadFile = (path: string) => {
-    const result = config.reloadFile(path);
-    telemetry.configReloaded(result.ok);
-    return result;
-  };
-  const fileWatch = configPath ? watchConfigFile(configPath, () => reloadFile(configPath), log) : undefined;
+  config.onReload((ok) => telemetry.configReloaded(ok));
+  const fileWatch = configPath ? watchConfigFile(configPath, () => config.reloadFile(configPath), log) : undefined;
   const zentinel = zentinelAgentService({
     engine,
     applyConfig: (json, source, version) => config.applyPushed(json, source, version),

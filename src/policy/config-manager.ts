@@ -31,6 +31,7 @@ export class ConfigManager {
    */
   private file: Config;
   private readonly listeners = new Set<(applied: AppliedConfig) => void>();
+  private readonly reloadListeners = new Set<(ok: boolean) => void>();
 
   /** Throws ConfigError when the initial config does not compile (the process exits 2). */
   constructor(
@@ -60,6 +61,12 @@ export class ConfigManager {
   onApply(cb: (applied: AppliedConfig) => void): () => void {
     this.listeners.add(cb);
     return () => this.listeners.delete(cb);
+  }
+
+  /** Told the outcome of every reloadFile (the reload counters). */
+  onReload(cb: (ok: boolean) => void): () => void {
+    this.reloadListeners.add(cb);
+    return () => this.reloadListeners.delete(cb);
   }
 
   /**
@@ -176,6 +183,12 @@ export class ConfigManager {
 
   /** Re-reads the config file (SIGHUP or a change on disk). An empty file is refused, not read as "all defaults". */
   reloadFile(path: string): ApplyResult {
+    const result = this.readFile(path);
+    for (const cb of this.reloadListeners) cb(result.ok);
+    return result;
+  }
+
+  private readFile(path: string): ApplyResult {
     let config: Config;
     try {
       config = loadConfigFile(path, { allowEmpty: false });

@@ -9,6 +9,13 @@ import { OtelTelemetry } from "./otel.js";
 import { createOtlpReader, otlpSettingsFromEnv, type OtlpSettings } from "./otlp.js";
 import { PullMetricReader } from "./pull-reader.js";
 import type { Telemetry } from "./telemetry.js";
+import type { Logger } from "../log.js";
+
+/**
+ * How long shutdown waits for the final OTLP export. A collector that never answers would otherwise hold a
+ * SIGTERM for the exporter's own timeout (10 s and more); what is not out by then is dropped, and logged.
+ */
+export const FINAL_EXPORT_TIMEOUT_MS = 1500;
 
 export interface TelemetryOptions {
   enabled: boolean;
@@ -20,8 +27,10 @@ export interface TelemetryOptions {
   processMetrics?: boolean;
   serviceVersion?: string;
   onCollectError?: (errors: unknown[]) => void;
-  /** Wall clock in ms, for bundle ages (tests). */
+  /** Wall clock in ms, for bundle ages and how often OTLP failures are reported (tests). */
   now?: () => number;
+  /** Where OTLP push says it is on, failing, recovered or cut short at shutdown; without it, silent. */
+  log?: Logger;
 }
 
 /**
@@ -34,7 +43,7 @@ export function createTelemetry(opts: TelemetryOptions): Telemetry {
   const otlp = opts.otlp === undefined ? otlpSettingsFromEnv(opts.env ?? process.env) : opts.otlp || undefined;
   const pullReader = new PullMetricReader();
   const readers: IMetricReader[] = [pullReader];
-  if (otlp) readers.push(createOtlpReader(otlp));
+  if (otlp) readers.push(createOtlpReader(otlp, opts.log, opts.now));
 
   // service.instance.id keeps the cumulative streams of several workers (or replicas) apart in an OTLP
   // backend; OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES (envDetector) override our defaults.
@@ -60,6 +69,16 @@ export function createTelemetry(opts: TelemetryOptions): Telemetry {
     processRegistry,
     onCollectError: opts.onCollectError,
     now: opts.now,
+    ...(otlp
+      ? {
+          shutdownTimeoutMs: FINAL_EXPORT_TIMEOUT_MS,
+          onShutdownTimeout: () =>
+            opts.log?.warn(
+              { endpoint: otlp.url, timeoutMs: FINAL_EXPORT_TIMEOUT_MS },
+              "OTLP final export did not finish in time; dropped",
+            ),
+        }
+      : {}),
     build: { version: opts.serviceVersion ?? "unknown", nodeVersion: process.version },
   });
 }

@@ -10,6 +10,7 @@ import { DURATION_BUCKETS_SECONDS, HELP, METRIC, type BundleUpdateSource } from 
 import type { PullMetricReader } from "./pull-reader.js";
 import { observe, registerStateGauges, type StateSources } from "./state-gauges.js";
 import { LifecycleMetrics, type BuildInfo } from "./lifecycle-metrics.js";
+import { finishesWithin } from "./otlp-reporting.js";
 import { familiesFromOtel, familiesFromPromClient, type MetricFamily, type MetricsSnapshot } from "./families.js";
 import type {
   BundleExpiry,
@@ -43,6 +44,9 @@ export interface OtelTelemetryOptions {
   now?: () => number;
   /** spiffe_authz_build_info's labels. */
   build: BuildInfo;
+  /** Shutdown waits this long for the readers' final export, then goes on without it (onShutdownTimeout). */
+  shutdownTimeoutMs?: number;
+  onShutdownTimeout?: () => void;
 }
 
 export class OtelTelemetry implements Telemetry {
@@ -69,7 +73,10 @@ export class OtelTelemetry implements Telemetry {
   private readonly sources: StateSources = {};
   private readonly lifecycle: LifecycleMetrics;
 
-  constructor(meter: Meter, opts: OtelTelemetryOptions) {
+  constructor(
+    meter: Meter,
+    private readonly opts: OtelTelemetryOptions,
+  ) {
     this.meterProvider = opts.meterProvider;
     this.reader = opts.pullReader;
     this.processRegistry = opts.processRegistry;
@@ -227,7 +234,11 @@ export class OtelTelemetry implements Telemetry {
       this.sources.streamsSource = undefined;
       this.lifecycle.close();
       try {
-        await this.meterProvider.shutdown();
+        // Bounded (create.ts): an OTLP collector that never answers must not hold a SIGTERM for its timeout.
+        const done = this.meterProvider.shutdown();
+        const limit = this.opts.shutdownTimeoutMs;
+        if (limit === undefined) await done;
+        else if (!(await finishesWithin(done, limit))) this.opts.onShutdownTimeout?.();
       } finally {
         this.processRegistry?.clear();
       }

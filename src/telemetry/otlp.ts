@@ -9,6 +9,8 @@ import type * as HttpExporters from "@opentelemetry/exporter-metrics-otlp-http";
 import type * as ExporterBase from "@opentelemetry/otlp-exporter-base/node-http";
 import type * as Transformer from "@opentelemetry/otlp-transformer";
 import { PeriodicExportingMetricReader, type PushMetricExporter } from "@opentelemetry/sdk-metrics";
+import type { Logger } from "../log.js";
+import { ReportingExporter } from "./otlp-reporting.js";
 
 // The exporters (and the OTLP transformer/gRPC stack under them) take longer to load than the rest of the
 // server together, and most deployments scrape /metrics instead. So they are loaded only when OTLP push is
@@ -119,9 +121,23 @@ export function createOtlpExporter(settings: OtlpSettings): PushMetricExporter {
   }
 }
 
-export function createOtlpReader(settings: OtlpSettings): PeriodicExportingMetricReader {
+/** The push reader; with `log`, it says that export is on and reports failing and recovering exports. */
+export function createOtlpReader(
+  settings: OtlpSettings,
+  log?: Logger,
+  now?: () => number,
+): PeriodicExportingMetricReader {
+  let exporter = createOtlpExporter(settings);
+  if (log) {
+    log.info(
+      { endpoint: settings.url, protocol: settings.protocol, intervalMs: settings.intervalMillis },
+      "OTLP metrics export on",
+    );
+    const report = { log, endpoint: settings.url, timeoutMs: settings.timeoutMillis, ...(now ? { now } : {}) };
+    exporter = new ReportingExporter(exporter, report);
+  }
   return new PeriodicExportingMetricReader({
-    exporter: createOtlpExporter(settings),
+    exporter,
     exportIntervalMillis: settings.intervalMillis,
     exportTimeoutMillis: settings.timeoutMillis,
   });

@@ -34,12 +34,16 @@ export function runCli(
 }
 
 /** `spiffe-authz serve ARGS` in a child process; `logs()` is everything it printed so far. */
-export function spawnServe(args: string[]): {
+export function spawnServe(
+  args: string[],
+  env: Record<string, string> = {},
+): {
   child: ChildProcess;
   logs: () => string;
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 } {
   const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", ...args], {
+    env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let text = "";
