@@ -26,6 +26,7 @@ import { parseListenAddress, parseWorkloadApiAddress } from "../grpc/address.js"
 import { createLogger } from "../log.js";
 import { startServer } from "../server.js";
 import { UsageError } from "./errors.js";
+import { keepInstructions, writeDemoFiles } from "./demo-files.js";
 
 const DEMO_CONFIG = {
   allowlist: { prefix: ["spiffe://example.org/services/"] },
@@ -117,8 +118,12 @@ function line(label: string, res: CheckResponse): string {
 
 export async function demoCommand(argv: string[]): Promise<number> {
   let keep = false;
+  let outDir: string | undefined;
   try {
-    keep = parseArgs({ args: argv, options: { keep: { type: "boolean" } }, strict: true }).values.keep ?? false;
+    const options = { keep: { type: "boolean" }, out: { type: "string" } } as const;
+    const { values } = parseArgs({ args: argv, options, strict: true });
+    keep = values.keep ?? false;
+    outDir = values.out;
   } catch (err) {
     throw new UsageError((err as Error).message.split("\n")[0] ?? "bad arguments");
   }
@@ -135,7 +140,8 @@ export async function demoCommand(argv: string[]): Promise<number> {
     {
       listen: [parseListenAddress("127.0.0.1:0", "demo")],
       spireSocket: parseWorkloadApiAddress(spire.target, "demo"),
-      metrics: null,
+      // Kept running, it serves /metrics as `serve` does, on a free port it prints.
+      metrics: keep ? { host: "127.0.0.1", port: 0 } : null,
       configPath: undefined,
       config: parseConfig(DEMO_CONFIG),
       verbose: false,
@@ -193,10 +199,11 @@ export async function demoCommand(argv: string[]): Promise<number> {
     out(line("services/web, certificate from the old CA", await check(request(web.pem))));
     out(line("services/web, certificate from the new CA", await check(request(fresh.pem))));
 
-    if (keep) {
-      out(
-        `\nServer kept running (Ctrl-C to stop). Try:\n  grpcurl -plaintext ${target} list\n  grpcurl -plaintext -d '{"attributes":{"request":{"http":{"path":"/"}}}}' ${target} envoy.service.auth.v3.Authorization/Check`,
-      );
+    // The certificates that just decided, for `check` and curl by hand: after the rotation, so they verify.
+    const files = keep || outDir !== undefined ? writeDemoFiles(outDir, fresh, DEMO_CONFIG) : undefined;
+    if (files && !keep) out(`\n  files in ${files.dir}: bundle.pem, web.pem, web.key, config.yaml`);
+    if (keep && files) {
+      out(keepInstructions({ grpc: target, metricsUrl: server.metricsUrl, files }));
       await new Promise<void>((resolve) => {
         process.once("SIGINT", () => resolve());
         process.once("SIGTERM", () => resolve());
