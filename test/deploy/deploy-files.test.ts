@@ -222,6 +222,7 @@ test("every flag the README names exists in the commands' --help, and every --he
     "test",
     "plaintext",
     "keep",
+    "out",
     "quick",
     "only",
     "minutes",
