@@ -124,6 +124,9 @@ describe("Envoy ext_authz → spiffe-authz, SVIDs from SPIRE", () => {
       assert.equal(elsewhere.status, 403, "checkout is not on the top-level allowlist");
       const audit = stack.authz.audit().find((a) => a["request_id"] === r1);
       assert.equal(audit?.["route"], "payments");
+      // Envoy sends the peer certificate it verified (include_peer_certificate), which wins over its XFCC header.
+      assert.equal(audit?.["credential_source"], "peer_certificate");
+      assert.equal(audit?.["auth_method"], "spiffe");
     }));
 
   it("a caller refused on /payments is refused under every spelling of it, by Envoy's normalisation or by spiffe-authz", () =>

@@ -88,6 +88,7 @@ describe("Zentinel proxy → spiffe-authz (agent protocol v2 over gRPC)", () => 
       const audit = stack.authz.audit().find((a) => a["correlation_id"] === r1);
       assert.equal(audit?.["reason"], "not_allowed");
       assert.equal(audit?.["transport"], "zentinel");
+      assert.equal(audit?.["credential_source"], "xfcc");
     }));
 
   it("JWT-SVID from the real agent → 200 with X-Auth-Method spiffe-jwt; wrong audience → 401", () =>
