@@ -122,7 +122,7 @@ describe("Envoy ext_authz → spiffe-authz, SVIDs from SPIRE", () => {
         headers: { "x-request-id": r3 },
       });
       assert.equal(elsewhere.status, 403, "checkout is not on the top-level allowlist");
-      const audit = stack.authz.audit().find((a) => a["request_id"] === r1);
+      const audit = await stack.authz.auditLine(r1, (a) => a["request_id"] === r1);
       assert.equal(audit?.["route"], "payments");
       // Envoy sends the peer certificate it verified (include_peer_certificate), which wins over its XFCC header.
       assert.equal(audit?.["credential_source"], "peer_certificate");

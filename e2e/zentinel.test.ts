@@ -85,7 +85,7 @@ describe("Zentinel proxy → spiffe-authz (agent protocol v2 over gRPC)", () => 
       const none = await get("/api/orders", { "x-request-id": r2, "x-spiffe-id": id("frontend") });
       assert.equal(none.status, 401);
       assert.equal(stack.echo.byRequestId(r2), undefined);
-      const audit = stack.authz.audit().find((a) => a["correlation_id"] === r1);
+      const audit = await stack.authz.auditLine(r1, (a) => a["correlation_id"] === r1);
       assert.equal(audit?.["reason"], "not_allowed");
       assert.equal(audit?.["transport"], "zentinel");
       assert.equal(audit?.["credential_source"], "xfcc");

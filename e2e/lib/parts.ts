@@ -79,11 +79,17 @@ export class Authz {
 
   /** The audit lines (one JSON object per decision) logged since `from` (an offset into the output). */
   audit(from = 0): Array<Record<string, unknown>> {
-    return this.proc.output
-      .slice(from)
-      .split("\n")
-      .filter((l) => l.includes('"component":"audit"'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = this.proc.output.slice(from).split("\n");
+    lines.pop(); // the line still being written (or "" after the last newline)
+    return lines.filter((l) => l.includes('"component":"audit"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  }
+
+  /**
+   * The first audit line `pick` accepts, waiting for it: audit lines are written at the end of the event-loop turn
+   * that decided, and reach this process through a pipe, so they may trail the response they describe.
+   */
+  auditLine(what: string, pick: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+    return until(`audit line for ${what}`, async () => this.audit().find(pick), 5000, 50);
   }
 }
 
