@@ -45,7 +45,9 @@ export function explainDecision(policy: Policy, req: AuthzRequest, decision: Dec
 /** The explanation as indented text lines, for `test --explain`. */
 export function explanationLines(e: DecisionExplanation): string[] {
   const out = e.route.reasons.map((r) => `route: ${r}`);
-  for (const a of e.allowlists ?? []) out.push(`allowlist (${a.route}): ${a.text}`);
+  for (const a of e.allowlists ?? []) {
+    out.push(`allowlist ${a.route === TOP_LEVEL ? a.route : `(route ${a.route})`}: ${a.text}`);
+  }
   if (e.credential !== undefined) out.push(`credential: ${e.credential}`);
   return out;
 }

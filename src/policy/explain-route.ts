@@ -72,7 +72,7 @@ export function explainRoute(policy: Policy, req: RequestToRoute): RouteExplanat
   const reasons = picked.map((r) => {
     const reading = readingText(req, chosen.get(r)!);
     if (r !== undefined) return `${ruleText(policy, r)} matches ${reading}`;
-    return `no route's match rule covers ${reading} (${withRules.length} routes with rules checked): the top-level allowlist`;
+    return `no route's match rule covers ${reading} (${withRules.length} ${withRules.length === 1 ? "route" : "routes"} with rules checked): the top-level allowlist`;
   });
   if (picked.length > 1) reasons.push("several readings select different routes: every one of them must allow");
   return { how: "by-path", routes: picked.map((r) => (r === undefined ? TOP_LEVEL : r.name)), reasons };
