@@ -5,7 +5,7 @@ import { printable } from "../config/errors.js";
 import type { Decision } from "../engine/contract.js";
 import { explanationLines } from "../engine/explain.js";
 import { loadPolicyTestFile, PolicyTestFileError, type PolicyTestFile } from "../engine/policy-test/file.js";
-import { runPolicyTestFile, type CaseResult } from "../engine/policy-test/run.js";
+import { preparePolicyTestFile, runPolicyTests, type CaseResult } from "../engine/policy-test/run.js";
 
 export const TEST_USAGE = `Usage: spiffe-authz test FILE... [--explain]
 
@@ -56,11 +56,13 @@ export async function testCommand(argv: string[]): Promise<number> {
   let passed = 0;
   let failed = 0;
   try {
-    // Every file is read and validated before any case runs: a bad file is a usage error, not a failed case.
-    const files = parsed.positionals.map(loadPolicyTestFile);
-    for (const t of files) {
-      for (const r of await runPolicyTestFile(t, { explain: parsed.values.explain === true })) {
-        process.stdout.write(report(t, r));
+    // Every file, and every config and certificate it names, is read and validated before any case runs: a
+    // bad file is a usage error, not a failed case.
+    const prepared = [];
+    for (const t of parsed.positionals.map(loadPolicyTestFile)) prepared.push(await preparePolicyTestFile(t));
+    for (const p of prepared) {
+      for (const r of await runPolicyTests(p, { explain: parsed.values.explain === true })) {
+        process.stdout.write(report(p.file, r));
         if (r.pass) passed++;
         else failed++;
       }

@@ -52,7 +52,7 @@ export function configErrorFromZod(error: z.ZodError): ConfigError {
 }
 
 /** The first zod issue as the key path it is about and one line saying what is wrong there (any zod-checked file). */
-export function describeZodError(error: z.ZodError): { keyPath: string; problem: string } {
+export function describeZodError(error: Pick<z.ZodError, "issues">): { keyPath: string; problem: string } {
   const issue = error.issues[0];
   if (!issue) return { keyPath: "", problem: "invalid" };
   const path = formatPath(issue.path);

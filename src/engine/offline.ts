@@ -31,9 +31,7 @@ export interface CheckOfflineOptions {
 
 /** A credential as a request would present it to the server. */
 export type OfflineCredential =
-  | { kind: "x509"; certPem: string; chainPem?: string }
-  | { kind: "jwt"; token: string }
-  | { kind: "none" };
+  { kind: "x509"; certPem: string; chainPem?: string } | { kind: "jwt"; token: string } | { kind: "none" };
 
 /** One request, as the proxy would pass it on. */
 export interface OfflineRequest {
@@ -112,9 +110,7 @@ export function decideOffline(
 }
 
 /** Throws ConfigError (bad config) or CheckInputError (bad bundle); everything else is a Decision. */
-export async function checkOffline(
-  opts: CheckOfflineOptions,
-): Promise<Decision & { explain?: DecisionExplanation }> {
+export async function checkOffline(opts: CheckOfflineOptions): Promise<Decision & { explain?: DecisionExplanation }> {
   const policy = compilePolicy(opts.config);
   const credential: OfflineCredential = {
     kind: "x509",

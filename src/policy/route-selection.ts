@@ -21,7 +21,12 @@ const combined = new WeakMap<Policy, Map<string, RouteSelection>>();
 const MAX_COMBINED_PER_POLICY = 256;
 
 /** The route a normalised path and method select by prefix, or undefined for the top-level allowlist. */
-export function routeForPath(policy: Policy, path: string, method: string, foldCase: boolean): CompiledRoute | undefined {
+export function routeForPath(
+  policy: Policy,
+  path: string,
+  method: string,
+  foldCase: boolean,
+): CompiledRoute | undefined {
   for (const r of policy.routes) {
     // A route without match conditions is one the proxy names (context_extensions / route_id); it must not
     // capture every unnamed request.

@@ -75,7 +75,10 @@ const caseSchema = z
     none: z.literal(true).optional(),
     route: nonEmpty.optional(),
     path: z.string().startsWith("/", "expected a path starting with /").optional(),
-    method: z.string().regex(/^[A-Za-z]+$/, "expected an HTTP method").optional(),
+    method: z
+      .string()
+      .regex(/^[A-Za-z]+$/, "expected an HTTP method")
+      .optional(),
     /** Further request headers, as the proxy would pass them on. */
     headers: z.record(z.string(), z.string()).optional(),
     expect: expectSchema.transform(toExpectation),
@@ -106,7 +109,11 @@ const fileSchema = z
     f.cases.forEach((c, i) => {
       const prev = seen.get(c.name);
       if (prev !== undefined)
-        ctx.addIssue({ code: "custom", message: `duplicate case name (also cases[${prev}])`, path: ["cases", i, "name"] });
+        ctx.addIssue({
+          code: "custom",
+          message: `duplicate case name (also cases[${prev}])`,
+          path: ["cases", i, "name"],
+        });
       seen.set(c.name, i);
     });
   });
@@ -139,7 +146,9 @@ export function loadPolicyTestFile(file: string): PolicyTestFile {
   }
   const res = fileSchema.safeParse(value, { reportInput: true });
   if (!res.success) {
-    const { keyPath, problem } = describeZodError(res.error);
+    // A misspelt key first: it is why the key it meant reads as missing.
+    const unknown = res.error.issues.filter((i) => i.code === "unrecognized_keys");
+    const { keyPath, problem } = describeZodError(unknown.length > 0 ? { issues: unknown } : res.error);
     throw new PolicyTestFileError(file, keyPath, problem);
   }
   const dir = dirname(resolve(file));

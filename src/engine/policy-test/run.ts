@@ -52,7 +52,11 @@ function readAt(t: PolicyTestFile, keyPath: string, path: string): Buffer {
   try {
     return readFileSync(resolve(t.dir, path));
   } catch (err) {
-    throw new PolicyTestFileError(t.file, keyPath, `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? why(err)}`);
+    throw new PolicyTestFileError(
+      t.file,
+      keyPath,
+      `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? why(err)}`,
+    );
   }
 }
 
@@ -116,7 +120,23 @@ function compare(expect: Expectation, d: Decision): Mismatch[] {
   return out;
 }
 
-export async function runPolicyTestFile(t: PolicyTestFile, opts: RunOptions = {}): Promise<CaseResult[]> {
+/** A case with its credential made and its files read: nothing left that can make the file bad. */
+interface PreparedCase {
+  readonly c: PolicyTestCase;
+  readonly credential: OfflineCredential;
+  readonly bundles: BundleSet;
+}
+
+/** A test file ready to run: its config compiled, every credential minted and every file it names read. */
+export interface PreparedTestFile {
+  readonly file: PolicyTestFile;
+  readonly config: Config;
+  readonly policy: Policy;
+  readonly cases: readonly PreparedCase[];
+}
+
+/** Throws PolicyTestFileError for a bad config or an unreadable certificate or bundle; decides nothing yet. */
+export async function preparePolicyTestFile(t: PolicyTestFile, now = new Date()): Promise<PreparedTestFile> {
   let config: Config;
   let policy: Policy;
   try {
@@ -128,8 +148,7 @@ export async function runPolicyTestFile(t: PolicyTestFile, opts: RunOptions = {}
   }
   const auth = await authorities(t.cases);
   const bundles = runBundles(t, config, auth);
-  const now = opts.now ?? new Date();
-  const results: CaseResult[] = [];
+  const cases: PreparedCase[] = [];
   for (const [i, c] of t.cases.entries()) {
     let credential: OfflineCredential = { kind: "none" };
     let caseBundles = bundles;
@@ -154,21 +173,31 @@ export async function runPolicyTestFile(t: PolicyTestFile, opts: RunOptions = {}
         }
       }
     }
-    const req = offlineRequest(config, {
+    cases.push({ c, credential, bundles: caseBundles });
+  }
+  return { file: t, config, policy, cases };
+}
+
+/** Decides every case as the server would and compares the decision with what the case expects. */
+export async function runPolicyTests(p: PreparedTestFile, opts: RunOptions = {}): Promise<CaseResult[]> {
+  const now = opts.now ?? new Date();
+  const results: CaseResult[] = [];
+  for (const { c, credential, bundles } of p.cases) {
+    const req = offlineRequest(p.config, {
       credential,
       ...(c.route !== undefined ? { route: c.route } : {}),
       method: c.method ?? "GET",
       path: c.path ?? "/",
       ...(c.headers !== undefined ? { headers: c.headers } : {}),
     });
-    const decision = await decideOffline(policy, caseBundles, req, now);
+    const decision = await decideOffline(p.policy, bundles, req, now);
     const mismatches = compare(c.expect, decision);
     results.push({
       name: c.name,
       pass: mismatches.length === 0,
       mismatches,
       decision,
-      ...(opts.explain ? { explanation: explainDecision(policy, req, decision) } : {}),
+      ...(opts.explain ? { explanation: explainDecision(p.policy, req, decision) } : {}),
     });
   }
   return results;
