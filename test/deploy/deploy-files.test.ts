@@ -10,6 +10,7 @@ import { parseConfig, parseConfigText } from "../../src/config/load.js";
 import { compilePolicy } from "../../src/policy/index.js";
 import { DEFAULT_GRPC_ADDRESS, SERVE_USAGE } from "../../src/cli/serve-flags.js";
 import { CHECK_USAGE } from "../../src/cli/check.js";
+import { TEST_USAGE } from "../../src/cli/test.js";
 import { METRIC } from "../../src/telemetry/index.js";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -213,7 +214,7 @@ test("the Zentinel KDL snippet is valid KDL wired as the proxy reads it, and its
 
 test("every flag the README names exists in the commands' --help, and every --help flag is in the README", () => {
   const readme = read("README.md");
-  const help = SERVE_USAGE + CHECK_USAGE;
+  const help = SERVE_USAGE + CHECK_USAGE + TEST_USAGE;
   const flagsIn = (s: string) => new Set([...s.matchAll(/(?<![\w-])--([a-z][a-z-]+)/g)].map((m) => m[1] as string));
   const readmeFlags = flagsIn(readme);
   const helpFlags = flagsIn(help);

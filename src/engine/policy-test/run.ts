@@ -8,9 +8,9 @@ import { ConfigError } from "../../config/errors.js";
 import type { Config } from "../../config/schema.js";
 import { DevCertificateAuthority, DevJwtAuthority } from "../../dev-ca/index.js";
 import { compilePolicy, TOP_LEVEL, type Policy } from "../../policy/index.js";
+import type { JwtBundle } from "../../spiffe/index.js";
 import {
   BundleSet,
-  JwtBundle,
   X509Bundle,
   idFromCertificate,
   parseCertificate,
