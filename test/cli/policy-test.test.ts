@@ -7,6 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { DevCertificateAuthority } from "../../src/dev-ca/index.js";
+import { parsePolicyTestText } from "../../src/engine/policy-test/file.js";
+import { preparePolicyTestFile, runPolicyTests } from "../../src/engine/policy-test/run.js";
 import { runCli } from "../helpers/cli.js";
 
 const ROOT = join(import.meta.dirname, "../..");
@@ -221,4 +223,15 @@ test("check --explain adds an explain object to the decision JSON", async () => 
   // Without the flag the JSON is the decision alone.
   r = await runCli([...base, join(dir, "inter.pem"), "--bundle", `example.org=${join(dir, "bundle.pem")}`]);
   assert.equal(JSON.parse(r.stdout).explain, undefined);
+});
+
+test("the README's example test file passes against deploy/config.example.yaml", async () => {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  const block = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => /^cases:/m.test(b));
+  assert.ok(block, "a yaml block with cases");
+  const t = parsePolicyTestText(block, "README", join(ROOT, "deploy"));
+  assert.equal(t.config, join(ROOT, "deploy/config.example.yaml"));
+  const results = await runPolicyTests(await preparePolicyTestFile(t));
+  assert.equal(results.length, 2);
+  for (const r of results) assert.ok(r.pass, `${r.name}: ${JSON.stringify(r.mismatches)}`);
 });

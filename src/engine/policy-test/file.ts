@@ -137,6 +137,11 @@ export function loadPolicyTestFile(file: string): PolicyTestFile {
   } catch (err) {
     throw new PolicyTestFileError(file, "", `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
+  return parsePolicyTestText(text, file, dirname(resolve(file)));
+}
+
+/** A test file's text; `file` names it in messages, `dir` is what its relative paths are relative to. */
+export function parsePolicyTestText(text: string, file: string, dir: string): PolicyTestFile {
   let value: unknown;
   try {
     value = parseYaml(text, { uniqueKeys: true, maxAliasCount: 100 });
@@ -151,6 +156,5 @@ export function loadPolicyTestFile(file: string): PolicyTestFile {
     const { keyPath, problem } = describeZodError(unknown.length > 0 ? { issues: unknown } : res.error);
     throw new PolicyTestFileError(file, keyPath, problem);
   }
-  const dir = dirname(resolve(file));
   return { file, dir, config: resolve(dir, res.data.config), cases: res.data.cases };
 }
