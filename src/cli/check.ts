@@ -15,6 +15,8 @@ export const CHECK_USAGE = `Usage: spiffe-authz check --config FILE --cert LEAF.
   --route NAME         route name, as Envoy context_extensions["route"] would give it
   --method M           request method for route matching (default GET)
   --path P             request path for route matching (default /)
+  --explain            add an "explain" object to the JSON: the route chosen and why, and the allowlist
+                       entry that allowed the identity (or what was checked), or why verification failed
   -h, --help           this help
 
 Prints the decision as JSON. Exit code: 0 allow, 1 deny, 2 usage or config error.
@@ -43,6 +45,7 @@ export async function checkCommand(argv: string[]): Promise<number> {
         route: { type: "string" },
         method: { type: "string" },
         path: { type: "string" },
+        explain: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     }).values;
@@ -78,6 +81,7 @@ export async function checkCommand(argv: string[]): Promise<number> {
       ...(v.route ? { route: v.route } : {}),
       method: v.method ?? "GET",
       path: v.path ?? "/",
+      explain: v.explain === true,
     });
     process.stdout.write(`${JSON.stringify(decision, null, 2)}\n`);
     if (decision.reason === "unknown_trust_domain") {

@@ -9,6 +9,7 @@ const USAGE = `Usage: spiffe-authz <command> [options]
 Commands:
   serve    run the gRPC authorization server (Envoy ext_authz + Zentinel agent v2)
   check    decide one certificate offline against a config: exit 0 allow, 1 deny, 2 usage
+  test     run policy test files against their configs: exit 0 all pass, 1 any fail, 2 a bad file
   demo     embedded dev Workload API + server + a few real decisions
 
 Run 'spiffe-authz <command> --help' for a command's options.
@@ -23,6 +24,8 @@ export async function runCommand(argv: string[]): Promise<number> {
         return await (await import("./serve.js")).serveCommand(rest);
       case "check":
         return await (await import("./check.js")).checkCommand(rest);
+      case "test":
+        return await (await import("./test.js")).testCommand(rest);
       case "demo":
         return await (await import("./demo.js")).demoCommand(rest);
       case "--version":
@@ -36,7 +39,7 @@ export async function runCommand(argv: string[]): Promise<number> {
         process.stdout.write(USAGE);
         return cmd === undefined ? 2 : 0;
       default:
-        throw new UsageError(`unknown command "${cmd}" (expected serve, check or demo)`);
+        throw new UsageError(`unknown command "${cmd}" (expected serve, check, test or demo)`);
     }
   } catch (err) {
     if (err instanceof UsageError) {

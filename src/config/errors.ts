@@ -5,7 +5,7 @@ import type { z } from "zod";
  * separators, bidirectional overrides. Keys, route names and patterns come from the config, i.e. from
  * whoever can write the file or send a Zentinel Configure event.
  */
-function printable(s: string): string {
+export function printable(s: string): string {
   return s.replace(
     // eslint-disable-next-line no-control-regex -- matching control characters is the point
     /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
@@ -47,16 +47,23 @@ function formatPath(path: readonly PropertyKey[]): string {
 
 /** Turns the first zod issue into a ConfigError whose path names the offending key. */
 export function configErrorFromZod(error: z.ZodError): ConfigError {
+  const { keyPath, problem } = describeZodError(error);
+  return new ConfigError(keyPath, problem);
+}
+
+/** The first zod issue as the key path it is about and one line saying what is wrong there (any zod-checked file). */
+export function describeZodError(error: Pick<z.ZodError, "issues">): { keyPath: string; problem: string } {
   const issue = error.issues[0];
-  if (!issue) return new ConfigError("", "invalid");
+  if (!issue) return { keyPath: "", problem: "invalid" };
   const path = formatPath(issue.path);
+  const at = (keyPath: string, problem: string) => ({ keyPath, problem });
   switch (issue.code) {
     case "unrecognized_keys": {
       const key = keyText(issue.keys[0] ?? "");
-      return new ConfigError(path ? `${path}.${key}` : key, "unknown key");
+      return at(path ? `${path}.${key}` : key, "unknown key");
     }
     case "invalid_value":
-      return new ConfigError(path, `expected ${issue.values.map(String).join("|")}`);
+      return at(path, `expected ${issue.values.map(String).join("|")}`);
     case "invalid_type": {
       const got =
         issue.input === undefined
@@ -66,7 +73,7 @@ export function configErrorFromZod(error: z.ZodError): ConfigError {
             : issue.input === null
               ? "null"
               : typeof issue.input;
-      return new ConfigError(path, `expected ${issue.expected}, got ${got}`);
+      return at(path, `expected ${issue.expected}, got ${got}`);
     }
     case "too_small":
     case "too_big": {
@@ -77,12 +84,12 @@ export function configErrorFromZod(error: z.ZodError): ConfigError {
       const got = typeof issue.input === "number" ? `, got ${issue.input}` : "";
       if (issue.origin === "number" || issue.origin === "int") {
         const rel = small ? (inclusive ? "at least" : "greater than") : inclusive ? "at most" : "less than";
-        return new ConfigError(path, `must be ${rel} ${bound}${got}`);
+        return at(path, `must be ${rel} ${bound}${got}`);
       }
       const unit = issue.origin === "string" ? "characters" : issue.origin === "array" ? "entries" : "items";
-      return new ConfigError(path, `must have ${small ? "at least" : "at most"} ${bound} ${unit}`);
+      return at(path, `must have ${small ? "at least" : "at most"} ${bound} ${unit}`);
     }
     default:
-      return new ConfigError(path, issue.message);
+      return at(path, issue.message);
   }
 }

@@ -1,8 +1,8 @@
-// Support for `spiffe-authz check`: what would the server decide for this certificate, with these bundles
-// and this config? Runs the same compilePolicy() and decide() as the server, with a snapshot built from
-// the given bundle files and SPIRE considered available (so a missing bundle reads as unknown_trust_domain).
+// Support for `spiffe-authz check` and `spiffe-authz test`: what would the server decide for this credential,
+// with these bundles and this config? Runs the same compilePolicy() and decide() as the server, with a snapshot
+// built from the given bundles and SPIRE considered available (so a missing bundle reads as unknown_trust_domain).
 import type { Config } from "../config/schema.js";
-import { compilePolicy } from "../policy/index.js";
+import { compilePolicy, type Policy } from "../policy/index.js";
 import { BundleError, BundleSet, type AnyBundle } from "../spiffe/index.js";
 import type { TrustSnapshot } from "../trust/snapshot.js";
 import { parseBundleFile } from "../trust/static-bundles.js";
@@ -10,6 +10,7 @@ import { decide } from "./decide.js";
 import { CredentialError } from "../formats/errors.js";
 import { splitPemCertificates } from "../formats/client-pem.js";
 import type { AuthzRequest, Decision } from "./contract.js";
+import { explainDecision, type DecisionExplanation } from "./explain.js";
 
 export interface CheckOfflineOptions {
   config: Config;
@@ -24,6 +25,22 @@ export interface CheckOfflineOptions {
   method?: string;
   path?: string;
   now?: Date;
+  /** Add an `explain` object to the decision (explain.ts). */
+  explain?: boolean;
+}
+
+/** A credential as a request would present it to the server. */
+export type OfflineCredential =
+  { kind: "x509"; certPem: string; chainPem?: string } | { kind: "jwt"; token: string } | { kind: "none" };
+
+/** One request, as the proxy would pass it on. */
+export interface OfflineRequest {
+  credential: OfflineCredential;
+  route?: string;
+  method?: string;
+  path?: string;
+  /** Further request headers (names are lower-cased here, as the doors do). */
+  headers?: Readonly<Record<string, string>>;
 }
 
 /** A bundle file that cannot be used; the message names the trust domain. */
@@ -67,17 +84,45 @@ function presented(certPem: string, chainPem: string | undefined): string {
   }
 }
 
+/**
+ * The AuthzRequest Envoy would send: the certificate as `source.certificate`, a JWT-SVID as a bearer token in
+ * the configured header.
+ */
+export function offlineRequest(config: Config, r: OfflineRequest): AuthzRequest {
+  const headers = new Map(Object.entries(r.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+  const req: AuthzRequest = { transport: "envoy", headers, method: r.method ?? "GET", path: r.path ?? "/" };
+  const cred = r.credential;
+  if (cred.kind === "x509") req.sourceCertificate = presented(cred.certPem, cred.chainPem);
+  if (cred.kind === "jwt") headers.set(config.jwt.header.toLowerCase(), `Bearer ${cred.token}`);
+  if (r.route !== undefined) req.routeName = r.route;
+  return req;
+}
+
+/** The server's decision for `req` under `policy`, trusting `bundles`, with SPIRE available. */
+export function decideOffline(
+  policy: Policy,
+  bundles: BundleSet,
+  req: AuthzRequest,
+  now: Date,
+): Decision | Promise<Decision> {
+  const snapshot: TrustSnapshot = { generation: 1, bundles, spireAvailable: true };
+  return decide(req, policy, snapshot, now);
+}
+
 /** Throws ConfigError (bad config) or CheckInputError (bad bundle); everything else is a Decision. */
-export async function checkOffline(opts: CheckOfflineOptions): Promise<Decision> {
+export async function checkOffline(opts: CheckOfflineOptions): Promise<Decision & { explain?: DecisionExplanation }> {
   const policy = compilePolicy(opts.config);
-  const snapshot: TrustSnapshot = { generation: 1, bundles: bundleSetFromFiles(opts.bundles), spireAvailable: true };
-  const req: AuthzRequest = {
-    transport: "envoy",
-    sourceCertificate: presented(opts.certPem, opts.chainPem),
-    headers: new Map(),
+  const credential: OfflineCredential = {
+    kind: "x509",
+    certPem: opts.certPem,
+    ...(opts.chainPem !== undefined ? { chainPem: opts.chainPem } : {}),
+  };
+  const req = offlineRequest(opts.config, {
+    credential,
     method: opts.method ?? "GET",
     path: opts.path ?? "/",
-  };
-  if (opts.route !== undefined) req.routeName = opts.route;
-  return decide(req, policy, snapshot, opts.now ?? new Date());
+    ...(opts.route !== undefined ? { route: opts.route } : {}),
+  });
+  const decision = await decideOffline(policy, bundleSetFromFiles(opts.bundles), req, opts.now ?? new Date());
+  return opts.explain ? { ...decision, explain: explainDecision(policy, req, decision) } : decision;
 }

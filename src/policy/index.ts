@@ -6,3 +6,5 @@ export type { Allowlist, AllowlistMatch } from "./allowlist.js";
 export { compilePattern, PatternError, MAX_PATTERN_LENGTH } from "./pattern.js";
 export type { CompiledPattern } from "./pattern.js";
 export { normalizePath, pathHasPrefix } from "./routes.js";
+export { explainRoute, TOP_LEVEL, type RouteExplanation, type RouteChoice } from "./explain-route.js";
+export type { AllowlistExplanation } from "./allowlist.js";

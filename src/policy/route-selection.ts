@@ -4,20 +4,29 @@ import type { Allowlist } from "./allowlist.js";
 import type { CompiledRoute, Policy, RouteSelection } from "./policy.js";
 import { pathHasPrefix, pathReadings } from "./routes.js";
 
-const NOTHING_ALLOWED: Allowlist = Object.freeze({ empty: false, match: () => undefined });
+const NOTHING_ALLOWED: Allowlist = Object.freeze({
+  empty: false,
+  match: () => undefined,
+  explain: () => ({ match: undefined, text: "no allowlist applies: the route is not defined in the config" }),
+});
 
 /**
  * Longest path read every way: pathReadings costs about a microsecond per byte of a path full of escapes, and
  * Envoy passes up to 60 KiB of headers by default. 8 KiB is far above real paths.
  */
-const MAX_READ_PATH_LENGTH = 8192;
+export const MAX_READ_PATH_LENGTH = 8192;
 
 /** Selections made of several routes, per policy: decide() memoises decisions by route object identity. */
 const combined = new WeakMap<Policy, Map<string, RouteSelection>>();
 const MAX_COMBINED_PER_POLICY = 256;
 
 /** The route a normalised path and method select by prefix, or undefined for the top-level allowlist. */
-function routeForPath(policy: Policy, path: string, method: string, foldCase: boolean): CompiledRoute | undefined {
+export function routeForPath(
+  policy: Policy,
+  path: string,
+  method: string,
+  foldCase: boolean,
+): CompiledRoute | undefined {
   for (const r of policy.routes) {
     // A route without match conditions is one the proxy names (context_extensions / route_id); it must not
     // capture every unnamed request.
@@ -36,7 +45,7 @@ const METHOD_OVERRIDE_HEADERS = ["x-http-method-override", "x-http-method", "x-m
  * Every method the upstream may run the request as: the one sent; GET for HEAD (most frameworks run the GET
  * handler); whatever a method-override header names.
  */
-function methodReadings(method: string, headers: ReadonlyMap<string, string> | undefined): string[] {
+export function methodReadings(method: string, headers: ReadonlyMap<string, string> | undefined): string[] {
   const out = new Set([method.toUpperCase()]);
   if (out.has("HEAD")) out.add("GET");
   for (const h of METHOD_OVERRIDE_HEADERS) {
@@ -66,6 +75,11 @@ function combine(policy: Policy, chosen: ReadonlyArray<CompiledRoute | undefined
         first ??= m;
       }
       return first;
+    },
+    explain(id: Parameters<Allowlist["match"]>[0]) {
+      const each = lists.map((l) => l.explain(id));
+      const denied = each.find((e) => e.match === undefined);
+      return denied ?? { match: each[0]!.match, text: each.map((e) => e.text).join("; and ") };
     },
   });
   const names = picked.map((r) => (r === undefined ? "(top-level)" : r.name));

@@ -10,6 +10,8 @@ import { parseConfig, parseConfigText } from "../../src/config/load.js";
 import { compilePolicy } from "../../src/policy/index.js";
 import { DEFAULT_GRPC_ADDRESS, SERVE_USAGE } from "../../src/cli/serve-flags.js";
 import { CHECK_USAGE } from "../../src/cli/check.js";
+import { TEST_USAGE } from "../../src/cli/test.js";
+import { parsePolicyTestText } from "../../src/engine/policy-test/file.js";
 import { METRIC } from "../../src/telemetry/index.js";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -151,9 +153,12 @@ test("config snippets in deploy/ and the README pass our config schema and compi
   for (const [name, value] of snippets) {
     assert.doesNotThrow(() => compilePolicy(parseConfig(value)), name);
   }
-  // YAML blocks in the README that look like our config.
+  // YAML blocks in the README: our config, or a policy test file (`spiffe-authz test`) for the example config.
   const blocks = [...read("README.md").matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] as string);
-  for (const b of blocks) compilePolicy(parseConfigText(b, "README"));
+  for (const b of blocks) {
+    if (/^cases:/m.test(b)) parsePolicyTestText(b, "README", join(import.meta.dirname, "../../deploy"));
+    else compilePolicy(parseConfigText(b, "README"));
+  }
 });
 
 // What the proxy's KDL loader (zentinel crates/config kdl_to_json) makes of a block: a child with one argument
@@ -213,7 +218,7 @@ test("the Zentinel KDL snippet is valid KDL wired as the proxy reads it, and its
 
 test("every flag the README names exists in the commands' --help, and every --help flag is in the README", () => {
   const readme = read("README.md");
-  const help = SERVE_USAGE + CHECK_USAGE;
+  const help = SERVE_USAGE + CHECK_USAGE + TEST_USAGE;
   const flagsIn = (s: string) => new Set([...s.matchAll(/(?<![\w-])--([a-z][a-z-]+)/g)].map((m) => m[1] as string));
   const readmeFlags = flagsIn(readme);
   const helpFlags = flagsIn(help);
