@@ -90,7 +90,7 @@ test("rfc9440: verified but not on the allowlist → 403; A's ID signed by B's r
 
 test("rfc9440: malformed headers → 401 malformed_certificate; a chain header with no Client-Cert is malformed too", async () => {
   const { web } = await setup;
-  for (const headers of [
+  for (const headers of <Array<Record<string, string>>>[
     { "client-cert": b64(web.der) },
     { "client-cert": `${sf(web.der)};x=1` },
     { "client-cert": `:${Buffer.from(web.der).toString("base64url")}:` },

@@ -51,7 +51,7 @@ test("rfc9440 through the Envoy door: web's Client-Cert allowed with its identit
   assert.equal(await answer({ "client-cert": sf(door.certs.web), "client-cert-chain": "" }), `allow ${WEB}`);
   assert.equal(await answer({ "client-cert": sf(door.certs.intruder) }), "deny Forbidden not_allowed");
   const der = new X509Certificate(door.certs.web).raw.toString("base64");
-  for (const bad of [
+  for (const bad of <Array<Record<string, string>>>[
     { "client-cert": der },
     { "client-cert": `:${der}` },
     { "client-cert": `${sf(door.certs.web)};by=proxy` },
