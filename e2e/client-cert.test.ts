@@ -52,8 +52,9 @@ describe("RFC 9440 Client-Cert set by the hop in front of Envoy → ext_authz �
       assert.equal(up.headers["x-spiffe-workload-id"], "/frontend");
       assert.equal(up.headers["x-auth-method"], "spiffe");
       assert.match(String(up.headers["x-auth-timestamp"]), /^\d{10}$/);
-      const audit = stack.authz.audit().find((a) => a["request_id"] === r);
-      assert.equal(audit?.["spiffe_id"], id("frontend"), JSON.stringify(audit));
+      const audit = await stack.authz.auditLine(r, (a) => a["request_id"] === r);
+      assert.equal(audit["spiffe_id"], id("frontend"), JSON.stringify(audit));
+      assert.equal(audit["credential_source"], "rfc9440");
     }));
 
   it("intruder's Client-Cert (a valid SVID, not on the allowlist) → 403; a malformed one → 401; neither reaches the upstream", () =>

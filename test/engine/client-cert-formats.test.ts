@@ -69,6 +69,7 @@ test("rfc9440: Client-Cert + Client-Cert-Chain → allowed as web; without the c
   const ok = await decideWith(RFC9440, request({ "client-cert": sf(web.der), "client-cert-chain": chainOf(web) }));
   assert.equal(ok.reason, "ok", ok.detail);
   assert.equal(ok.identity?.spiffeId, WEB);
+  assert.equal(ok.credentialSource, "rfc9440", "the audit line names the format");
   assert.deepEqual(
     ok.headersToSet.find((h) => h.name === "X-SPIFFE-Id"),
     { name: "X-SPIFFE-Id", value: WEB },
@@ -101,6 +102,7 @@ test("rfc9440: malformed headers → 401 malformed_certificate; a chain header w
     for (const requireMtls of [true, false]) {
       const d = await decideWith({ ...RFC9440, "require-mtls": requireMtls }, request(headers));
       assert.equal(d.reason, "malformed_certificate", `${JSON.stringify(headers).slice(0, 80)}: ${d.detail}`);
+      assert.equal(d.credentialSource, "rfc9440");
       assert.equal(d.httpStatus, 401);
     }
   }
@@ -111,6 +113,7 @@ test("rfc9440: Envoy's source certificate wins over Client-Cert, as it wins over
   const d = await decideWith(RFC9440, request({ "client-cert": sf(web.der) }, encodeURIComponent(intruder.pem)));
   assert.equal(d.reason, "not_allowed");
   assert.equal(d.identity?.spiffeId, "spiffe://example.org/intruder");
+  assert.equal(d.credentialSource, "peer_certificate");
 });
 
 test("pem-url: ALB's X-Amzn-Mtls-Clientcert (leaf + chain, +=/ unescaped) and nginx's escaped leaf → allowed as web", async () => {
@@ -122,6 +125,7 @@ test("pem-url: ALB's X-Amzn-Mtls-Clientcert (leaf + chain, +=/ unescaped) and ng
   const a = await decideWith(tls, request({ "x-amzn-mtls-clientcert": alb }));
   assert.equal(a.reason, "ok", a.detail);
   assert.equal(a.identity?.spiffeId, WEB);
+  assert.equal(a.credentialSource, "pem_url");
 
   const nginx = nginxEncode(webDirect.pem);
   assert.ok(!/[+/=]/.test(nginx), "nginx escapes + / =");
