@@ -2,13 +2,20 @@
 // the agent's socket, Envoy with SVIDs from the agent's SDS, and an upstream that records what reached it.
 import { realpathSync } from "node:fs";
 import { Envoy } from "./envoy.js";
-import { Authz, Echo } from "./parts.js";
+import { Authz, AUTHZ_CONFIG, Echo } from "./parts.js";
 import { requirePeers, type Peers } from "./peers.js";
 import { Scene } from "./proc.js";
 import { id, Spire, type Workload } from "./spire.js";
 
 export const ENVOY_ID = id("envoy");
 export const JWT_AUDIENCE = id("backend");
+
+export interface StackOptions {
+  envoy?: boolean;
+  workloads?: string[];
+  /** spiffe-authz's --config; default deploy/compose/spiffe-authz.yaml as shipped. */
+  authzConfig?: string;
+}
 
 export class Stack {
   readonly peers: Peers;
@@ -27,19 +34,19 @@ export class Stack {
   }
 
   /** SPIRE, entries for spiffe-authz, Envoy and the client workloads, then spiffe-authz (and Envoy). */
-  async start(opts: { envoy?: boolean; workloads?: string[] } = {}): Promise<this> {
+  async start(opts: StackOptions = {}): Promise<this> {
     // A stack that fails to come up keeps its logs too.
     return this.step(() => this.bringUp(opts));
   }
 
-  private async bringUp(opts: { envoy?: boolean; workloads?: string[] }): Promise<this> {
+  private async bringUp(opts: StackOptions): Promise<this> {
     await this.spire.start();
     // spiffe-authz runs on this very node binary; Envoy is registered by its real executable.
     await this.spire.register(id("spiffe-authz"), realpathSync(process.execPath));
     if (opts.envoy !== false) await this.spire.register(ENVOY_ID, this.peers.envoy);
     for (const w of opts.workloads ?? []) this.workloads.set(w, await this.spire.workload(w));
     await this.echo.start();
-    this.authz = new Authz(this.scene, this.spire.agentSocket);
+    this.authz = new Authz(this.scene, this.spire.agentSocket, opts.authzConfig ?? AUTHZ_CONFIG);
     await this.authz.start();
     if (opts.envoy !== false) {
       this.envoy = new Envoy(this.scene, this.peers);

@@ -25,6 +25,56 @@ const routeSchema = z.strictObject({
   allowlist: allowlistSchema.optional(),
 });
 
+/** How the hop in front hands us the client certificate when it is not Envoy's own `source.certificate`. */
+export const CLIENT_CERT_FORMATS = ["xfcc", "rfc9440", "pem-url"] as const;
+export type ClientCertFormat = (typeof CLIENT_CERT_FORMATS)[number];
+
+/** The header each format is read from unless `client-cert-header` says otherwise. */
+const DEFAULT_CLIENT_CERT_HEADER: Record<ClientCertFormat, string | undefined> = {
+  xfcc: "X-Forwarded-Client-Cert",
+  rfc9440: "Client-Cert",
+  // None: URL-encoded PEM has no standard header (AWS ALB sends X-Amzn-Mtls-Clientcert, nginx and Apache
+  // whatever name the operator writes). Guessing one would read a header the hop in front may not set, and a
+  // header the hop does not set, and so does not replace, is one the client writes.
+  "pem-url": undefined,
+};
+const DEFAULT_CHAIN_HEADER = "Client-Cert-Chain";
+
+// Header names and the format resolve together: the output always names the header in force (and, for rfc9440
+// only, the chain header), so a parsed config parses again to itself (pushed configs are merged over it).
+const tlsSchema = z
+  .strictObject({
+    "require-mtls": z.boolean().default(true),
+    "client-cert-format": z.enum(CLIENT_CERT_FORMATS).default("xfcc"),
+    "client-cert-header": headerName.optional(),
+    "client-cert-chain-header": headerName.optional(),
+    "xfcc-element": z.enum(["last", "first"]).default("last"),
+  })
+  .transform((t, ctx) => {
+    const format = t["client-cert-format"];
+    const fail = (key: string, message: string) => {
+      ctx.issues.push({ code: "custom", message, input: t, path: [key] });
+      return z.NEVER;
+    };
+    const header = t["client-cert-header"] ?? DEFAULT_CLIENT_CERT_HEADER[format];
+    if (header === undefined)
+      return fail("client-cert-header", `required with client-cert-format: ${format} (the header your proxy sets)`);
+    if (format !== "rfc9440" && t["client-cert-chain-header"] !== undefined)
+      return fail("client-cert-chain-header", "only read with client-cert-format: rfc9440");
+    if (format !== "xfcc" && t["xfcc-element"] !== "last")
+      return fail("xfcc-element", "only read with client-cert-format: xfcc");
+    const chainHeader = format === "rfc9440" ? (t["client-cert-chain-header"] ?? DEFAULT_CHAIN_HEADER) : undefined;
+    if (chainHeader !== undefined && chainHeader.toLowerCase() === header.toLowerCase())
+      return fail("client-cert-chain-header", `"${chainHeader}" is also tls.client-cert-header`);
+    return {
+      "require-mtls": t["require-mtls"],
+      "client-cert-format": format,
+      "client-cert-header": header,
+      ...(chainHeader !== undefined ? { "client-cert-chain-header": chainHeader } : {}),
+      "xfcc-element": t["xfcc-element"],
+    };
+  });
+
 export const configSchema = z.strictObject({
   spire: z
     .strictObject({
@@ -34,13 +84,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   "trust-bundles": z.array(z.strictObject({ "trust-domain": nonEmpty, path: nonEmpty })).default([]),
-  tls: z
-    .strictObject({
-      "require-mtls": z.boolean().default(true),
-      "client-cert-header": headerName.default("X-Forwarded-Client-Cert"),
-      "xfcc-element": z.enum(["last", "first"]).default("last"),
-    })
-    .prefault({}),
+  tls: tlsSchema.prefault({}),
   allowlist: allowlistSchema.prefault({}),
   jwt: z
     .strictObject({

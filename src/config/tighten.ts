@@ -89,7 +89,9 @@ const TOP: Rules<Config> = {
     "require-mtls": noTurnOff,
     // Where the client certificate is read from: a header or element the hop in front does not replace is
     // one the client writes itself.
+    "client-cert-format": fileOnly("how client certificates are read"),
     "client-cert-header": fileOnly("where client certificates are read from"),
+    "client-cert-chain-header": fileOnly("where client certificate chains are read from"),
     "xfcc-element": fileOnly("which XFCC element is trusted"),
   }),
   allowlist: notEmptied,

@@ -1,5 +1,6 @@
 // Audit log: one structured JSON line per decision, shaped for log pipelines (type="audit").
-// It records who (SPIFFE ID), how (auth_method; credential_source: peer certificate, XFCC, JWT or none),
+// It records who (SPIFFE ID), how (auth_method; credential_source: peer certificate, the client-cert header
+// by its format (XFCC, RFC 9440, URL-encoded PEM), JWT or none),
 // what (request method, path without query), the outcome and why; never certificates, headers or tokens.
 // Bypass decisions (log_and_allow, fail_open) are security-relevant and always logged at warn, whatever
 // `audit.log-success` says.

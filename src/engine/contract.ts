@@ -55,9 +55,10 @@ export type AuthMethod = "spiffe" | "spiffe-jwt";
 
 /**
  * Where the credential a decision judged came from: Envoy's `attributes.source.certificate` (the peer of the
- * TLS connection Envoy terminated), the client-certificate header (XFCC), a bearer JWT-SVID, or nothing.
+ * TLS connection Envoy terminated), the client-certificate header (named by tls.client-cert-format: XFCC,
+ * RFC 9440, URL-encoded PEM), a bearer JWT-SVID, or nothing.
  */
-export type CredentialSource = "peer_certificate" | "xfcc" | "jwt" | "none";
+export type CredentialSource = "peer_certificate" | "xfcc" | "rfc9440" | "pem_url" | "jwt" | "none";
 
 export interface VerifiedIdentity {
   spiffeId: string;

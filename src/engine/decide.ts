@@ -17,13 +17,16 @@ import type { TrustSnapshot } from "../trust/snapshot.js";
 import { ChainCache } from "./chain-cache.js";
 import { identityOf, leafCertInfo, verifyX509Cached, type Verified } from "./verify-x509.js";
 import {
+  cacheKeyText,
   credentialSource,
   extractCredentials,
   MAX_SOURCE_CERTIFICATE_BYTES,
+  presentedSize,
   presentedX509,
   type PresentedCredential,
 } from "./credentials.js";
 import { XFCC_MAX_HEADER_BYTES } from "../formats/xfcc.js";
+import { RFC9440_MAX_HEADER_BYTES } from "../formats/rfc9440.js";
 import { CredentialError } from "../formats/errors.js";
 import {
   ALLOWED,
@@ -39,7 +42,12 @@ import {
   type Reason,
 } from "./contract.js";
 
-const MAX_RAW_CREDENTIAL_BYTES = Math.max(MAX_SOURCE_CERTIFICATE_BYTES, XFCC_MAX_HEADER_BYTES);
+// Client-Cert and Client-Cert-Chain are two headers, each up to their limit.
+const MAX_RAW_CREDENTIAL_BYTES = Math.max(
+  MAX_SOURCE_CERTIFICATE_BYTES,
+  XFCC_MAX_HEADER_BYTES,
+  2 * RFC9440_MAX_HEADER_BYTES,
+);
 
 export function decide(
   req: AuthzRequest,
@@ -99,8 +107,8 @@ export function decide(
   let rawKey: string | undefined;
   if (cache) {
     // Over-limit input is refused by extractCredentials below; do not hash up to a whole gRPC message first.
-    if (x509 && x509.raw.length <= MAX_RAW_CREDENTIAL_BYTES) {
-      rawKey = ChainCache.keyForRaw(`${x509.from}\n${cfg.tls["xfcc-element"]}\n${x509.raw}`);
+    if (x509 && presentedSize(x509) <= MAX_RAW_CREDENTIAL_BYTES) {
+      rawKey = ChainCache.keyForRaw(cacheKeyText(x509, cfg));
       const hit = cache.get(rawKey, snapshot.generation, now);
       // Verified under a policy that audited no certificate details, and this one does: verify afresh below.
       if (hit && (hit.certInfo !== undefined || !includeCert)) {

@@ -27,3 +27,18 @@ export function urlDecode(value: string, what: string): string {
     throw new CredentialError(`${what}: invalid URL encoding`);
   }
 }
+
+/** Largest URL-encoded PEM accepted (a source certificate, a pem-url header): a chain of 8 fits easily. */
+export const MAX_URL_PEM_BYTES = 64 * 1024;
+
+/**
+ * DER of the certificates in URL-encoded PEM, leaf first: Envoy's `source.certificate`, AWS ALB's
+ * X-Amzn-Mtls-Clientcert (which leaves `+`, `=` and `/` unescaped), nginx's `$ssl_client_escaped_cert` (which
+ * escapes them). Percent-decoding alone reads every one of them: `+` is never a space here.
+ */
+export function urlPemCertificates(value: string, what: string): Uint8Array[] {
+  if (value.length > MAX_URL_PEM_BYTES || Buffer.byteLength(value, "utf8") > MAX_URL_PEM_BYTES) {
+    throw new CredentialError(`${what} larger than ${MAX_URL_PEM_BYTES} bytes`);
+  }
+  return splitPemCertificates(urlDecode(value, what), what);
+}

@@ -106,9 +106,11 @@ export function compilePolicy(config: Config): Policy {
   }
   const dupe = lower.find((n, k) => lower.indexOf(n) !== k);
   if (dupe !== undefined) throw new ConfigError("headers", `header name "${dupe}" is used for two identity headers`);
-  const clientCertHeader = config.tls["client-cert-header"].toLowerCase();
-  if (lower.includes(clientCertHeader)) {
-    throw new ConfigError("headers", `"${clientCertHeader}" is also tls.client-cert-header`);
+  // The client-cert headers are what a trusted hop writes for us to read; an identity header is what we write
+  // for the upstream (and strip from clients). One name for both would have us strip our own input.
+  for (const key of ["client-cert-header", "client-cert-chain-header"] as const) {
+    const name = config.tls[key]?.toLowerCase();
+    if (name !== undefined && lower.includes(name)) throw new ConfigError("headers", `"${name}" is also tls.${key}`);
   }
 
   return Object.freeze({

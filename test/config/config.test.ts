@@ -33,6 +33,58 @@ test("empty config gets the seed's defaults", () => {
   assert.deepEqual(c.routes, []);
 });
 
+test("tls.client-cert-format picks the header's default: XFCC, RFC 9440's pair, none for pem-url", () => {
+  const tls = (t: object) => parseConfig({ tls: t }).tls;
+  assert.equal(tls({})["client-cert-format"], "xfcc");
+  assert.equal(tls({})["client-cert-chain-header"], undefined);
+  assert.deepEqual(tls({ "client-cert-format": "rfc9440" }), {
+    "require-mtls": true,
+    "client-cert-format": "rfc9440",
+    "client-cert-header": "Client-Cert",
+    "client-cert-chain-header": "Client-Cert-Chain",
+    "xfcc-element": "last",
+  });
+  const alb = tls({ "client-cert-format": "pem-url", "client-cert-header": "X-Amzn-Mtls-Clientcert" });
+  assert.equal(alb["client-cert-header"], "X-Amzn-Mtls-Clientcert");
+  const own = tls({
+    "client-cert-format": "rfc9440",
+    "client-cert-header": "X-Cert",
+    "client-cert-chain-header": "X-Chain",
+  });
+  assert.deepEqual([own["client-cert-header"], own["client-cert-chain-header"]], ["X-Cert", "X-Chain"]);
+  // A parsed config parses again to itself (pushed configs are merged over it).
+  for (const t of [
+    {},
+    { "client-cert-format": "rfc9440" },
+    { "client-cert-format": "pem-url", "client-cert-header": "h" },
+  ])
+    assert.deepEqual(tls(tls(t)), tls(t));
+});
+
+test("tls keys the chosen format does not read, or a pem-url header left to guess, are errors", () => {
+  const err = (t: object) => errorOf(() => parseConfig({ tls: t })).message;
+  assert.match(
+    err({ "client-cert-format": "pem-url" }),
+    /^config: tls\.client-cert-header: required with client-cert-format: pem-url/,
+  );
+  assert.match(
+    err({ "client-cert-format": "pkcs7" }),
+    /^config: tls\.client-cert-format: expected xfcc\|rfc9440\|pem-url$/,
+  );
+  assert.match(
+    err({ "client-cert-chain-header": "X-Chain" }),
+    /^config: tls\.client-cert-chain-header: only read with client-cert-format: rfc9440$/,
+  );
+  assert.match(
+    err({ "client-cert-format": "rfc9440", "xfcc-element": "first" }),
+    /^config: tls\.xfcc-element: only read with client-cert-format: xfcc$/,
+  );
+  assert.match(
+    err({ "client-cert-format": "rfc9440", "client-cert-header": "X-Cert", "client-cert-chain-header": "x-cert" }),
+    /^config: tls\.client-cert-chain-header: "x-cert" is also tls\.client-cert-header$/,
+  );
+});
+
 test("the seed's full config block (as YAML) is accepted", () => {
   const c = parseConfigText(`
 spire: { socket: /run/spire/sockets/agent.sock, bundle-refresh-interval: 300, api-timeout-ms: 5000 }

@@ -52,6 +52,9 @@ test("loosenings: each way to loosen the file is named by its key", () => {
     [{ tls: { "require-mtls": false } }, ["tls.require-mtls"]],
     [{ tls: { "client-cert-header": "X-Client-Cert" } }, ["tls.client-cert-header"]],
     [{ tls: { "xfcc-element": "first" } }, ["tls.xfcc-element"]],
+    // The same header's bytes read another way: the file's header name stays, the format may not move.
+    [{ tls: { "client-cert-format": "pem-url" } }, ["tls.client-cert-format"]],
+    [{ tls: { "client-cert-format": "rfc9440" } }, ["tls.client-cert-format", "tls.client-cert-chain-header"]],
     [{ allowlist: { exact: [] } }, ["allowlist"]],
     [{ routes: [{ name: "pay", match: { "path-prefix": "/pay" }, allowlist: {} }] }, ['routes["pay"].allowlist']],
     [{ routes: [] }, ['routes["pay"]']],

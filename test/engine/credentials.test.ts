@@ -38,7 +38,7 @@ test("source certificate (URL-encoded PEM, may be a chain) wins over XFCC", () =
 
 test('empty source certificate (Envoy sends "" without mTLS) falls through to XFCC', () => {
   const c = extractCredentials(req({ "x-forwarded-client-cert": `Cert="${encodeURIComponent(pem(9))}"` }, ""), plain);
-  assert.equal(c.kind === "x509" && c.from, "xfcc");
+  assert.equal(c.kind === "x509" && c.from, "header");
   assert.deepEqual(der(c), [9]);
 });
 

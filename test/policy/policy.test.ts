@@ -157,6 +157,23 @@ test("bad entries name their key path", () => {
     /routes\[0\]\.match\.methods/,
   );
   configError(() => compilePolicy(parseConfig({ headers: { "trust-domain": "x-spiffe-id" } })), /^config: headers: /);
+  // The client-cert headers are our input; an identity header is our output, stripped from clients.
+  configError(
+    () => compilePolicy(parseConfig({ headers: { "spiffe-id": "X-Forwarded-Client-Cert" } })),
+    /^config: headers: "x-forwarded-client-cert" is also tls\.client-cert-header/,
+  );
+  configError(
+    () =>
+      compilePolicy(parseConfig({ tls: { "client-cert-format": "rfc9440" }, headers: { "spiffe-id": "client-cert" } })),
+    /^config: headers: "client-cert" is also tls\.client-cert-header/,
+  );
+  configError(
+    () =>
+      compilePolicy(
+        parseConfig({ tls: { "client-cert-format": "rfc9440" }, headers: { "workload-id": "Client-Cert-Chain" } }),
+      ),
+    /^config: headers: "client-cert-chain" is also tls\.client-cert-chain-header/,
+  );
   // every -/_ spelling must be removable: 2^7 would be too many
   configError(
     () => compilePolicy(parseConfig({ headers: { "spiffe-id": "X-Mesh-Caller-Spiffe-Id-Verified-By-Edge" } })),

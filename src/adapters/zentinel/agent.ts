@@ -64,14 +64,15 @@ export class ZentinelAgent extends SessionRegistry {
   }
 
   /**
-   * Zentinel hands agents no TLS peer certificate and neither sets nor strips X-Forwarded-Client-Cert, so on
-   * this door identities rest entirely on the hop in front of the proxy replacing that header. Said once, loudly.
+   * Zentinel hands agents no TLS peer certificate and neither sets nor strips X-Forwarded-Client-Cert (nor
+   * Client-Cert, nor any other), so on this door identities rest entirely on the hop in front of the proxy
+   * replacing the configured header. Said once, loudly.
    */
   warnAboutXfccOnce(): void {
     if (this.xfccWarned) return;
     this.xfccWarned = true;
     this.log.warn(
-      "Zentinel door: client certificates come only from the configured XFCC header (tls.client-cert-header), which Zentinel neither sets nor sanitizes; " +
+      "Zentinel door: client certificates come only from the configured client-cert header (tls.client-cert-header, in tls.client-cert-format), which Zentinel neither sets nor sanitizes; " +
         "a hop in front of Zentinel must terminate mTLS and replace that header, or clients can present any certificate they have seen (docs/security.md)",
     );
   }

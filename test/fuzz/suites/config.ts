@@ -95,7 +95,9 @@ const validConfig = fc
       tls: fc.record(
         {
           "require-mtls": fc.boolean(),
+          "client-cert-format": fc.constantFrom("xfcc", "rfc9440", "pem-url"),
           "client-cert-header": fc.constantFrom("X-Forwarded-Client-Cert", "x-client-cert"),
+          "client-cert-chain-header": fc.constantFrom("Client-Cert-Chain", "x-client-chain"),
           "xfcc-element": fc.constantFrom("first", "last"),
         },
         { requiredKeys: [] },
@@ -145,6 +147,13 @@ const validConfig = fc
     },
     { requiredKeys: [] },
   )
+  // Keys the format does not read are refused, and pem-url names its header: keep to valid combinations.
+  .filter((c) => {
+    const format = c.tls?.["client-cert-format"] ?? "xfcc";
+    if (format !== "xfcc" && c.tls?.["xfcc-element"] === "first") return false;
+    if (format !== "rfc9440" && c.tls?.["client-cert-chain-header"] !== undefined) return false;
+    return format !== "pem-url" || c.tls?.["client-cert-header"] !== undefined;
+  })
   // The jwt header must not collide with the client certificate header.
   .filter(
     (c) =>
@@ -178,6 +187,8 @@ const SUBKEYS = [
   "methods",
   "require-mtls",
   "client-cert-header",
+  "client-cert-format",
+  "client-cert-chain-header",
   "xfcc-element",
   "spire-unavailable",
   "cache-ttl",
@@ -253,6 +264,8 @@ const LOOSENINGS: Array<Record<string, unknown>> = [
   { tls: { "require-mtls": false } },
   { tls: { "xfcc-element": "first" } },
   { tls: { "client-cert-header": "X-Client-Cert" } },
+  { tls: { "client-cert-format": "pem-url" } },
+  { tls: { "client-cert-format": "rfc9440" } },
   { headers: { "spiffe-id": "X-Caller" } },
   { jwt: { enabled: true, audiences: ["spiffe://example.org/x"] } },
   { audit: { "log-failure": false } },
