@@ -62,6 +62,7 @@ export async function startServer(opts: ServeOptions, log: Logger, extras: Serve
   telemetry.observeBundleExpiries(() => bundleExpiries(store.current().bundles));
   const cache = engine.cache;
   if (cache) telemetry.observeCache(() => cache.stats());
+  telemetry.observeDryRun(() => engine.policy.dryRunScopes.length > 0);
   const startupOnly = (c: typeof cfg) =>
     JSON.stringify({ spire: c.spire, "trust-bundles": c["trust-bundles"], tlsMode: c.server.tls.mode });
   config.onApply((applied) => {

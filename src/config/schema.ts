@@ -23,6 +23,8 @@ const routeSchema = z.strictObject({
   // Absent: the top-level allowlist applies (a route the proxy names, e.g. each Zentinel route_id, without
   // rules of its own). Present, even empty, it replaces the top-level one.
   allowlist: allowlistSchema.optional(),
+  // Absent: the top-level `enforcement` applies.
+  enforcement: z.enum(["enforce", "dry-run"]).optional(),
 });
 
 /** How the hop in front hands us the client certificate when it is not Envoy's own `source.certificate`. */
@@ -136,6 +138,9 @@ export const configSchema = z.strictObject({
       "max-streams": z.int().positive().max(1_000_000).default(1024),
     })
     .prefault({}),
+  // dry-run: every request is allowed and the decision that would have been made is audited and counted
+  // apart. A loosening key: only the config file may set it (tighten.ts).
+  enforcement: z.enum(["enforce", "dry-run"]).default("enforce"),
 });
 
 /** Validated config with every default filled in. */
@@ -144,3 +149,4 @@ export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 export type AllowlistConfig = Config["allowlist"];
 export type RouteConfig = Config["routes"][number];
+export type Enforcement = Config["enforcement"];

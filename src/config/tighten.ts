@@ -70,6 +70,7 @@ const ROUTE: Rules<RouteConfig> = {
   allowlist: (file, next, at, out) => {
     if (file && next) notEmptied(file, next, at, out);
   },
+  enforcement: (file, next, at, out) => enforcement(file ?? "enforce", next ?? "enforce", at, out),
 };
 
 /** Every route of the file stays (a request named for it would otherwise fall to another allowlist). */
@@ -81,6 +82,9 @@ const routes: Check<RouteConfig[]> = (file, next, at, out) => {
     else section(ROUTE)(r, kept, where, out);
   }
 };
+
+/** dry-run lets every request through: a push may end it, never start it. */
+const enforcement = ranked<Config["enforcement"]>(["enforce", "dry-run"]);
 
 const TOP: Rules<Config> = {
   spire: fileOnly("the Workload API connection is set up at start-up"),
@@ -128,11 +132,34 @@ const TOP: Rules<Config> = {
   }),
   server: fileOnly("our own port's TLS and authorized clients"),
   zentinel: fileOnly("the Zentinel door's own settings"),
+  enforcement,
 };
 
-/** A route without an allowlist of its own decides with the top-level one: compare what decides. */
+/** A route without an allowlist or enforcement of its own has the top level's: compare what decides. */
 function effective(c: Config): Config {
-  return { ...c, routes: c.routes.map((r) => ({ ...r, allowlist: r.allowlist ?? c.allowlist })) };
+  return {
+    ...c,
+    routes: c.routes.map((r) => ({
+      ...r,
+      allowlist: r.allowlist ?? c.allowlist,
+      enforcement: r.enforcement ?? c.enforcement,
+    })),
+  };
+}
+
+/**
+ * While anything is in dry-run, which requests fall under it must stay the file's: a push that re-matched,
+ * re-ordered or added routes could move requests from an enforced route into a dry-run one (or to a dry-run
+ * top level). So the routes' names, order and matches are then the file's alone.
+ */
+function routingKept(file: Config, next: Config, out: Loosening[]): void {
+  const dry = next.enforcement === "dry-run" || next.routes.some((r) => r.enforcement === "dry-run");
+  const routing = (c: Config) => c.routes.map((r) => ({ name: r.name, match: r.match }));
+  if (dry && !isDeepStrictEqual(routing(file), routing(next)))
+    out.push({
+      field: "routes",
+      problem: `names, order and matches may not change while enforcement dry-run is in force (file: ${json(routing(file))})`,
+    });
 }
 
 /** Ways `next` (a pushed config, already merged over the file) would loosen `file`; empty when it does not. */
@@ -140,6 +167,7 @@ export function loosenings(file: Config, next: Config): Loosening[] {
   const out: Loosening[] = [];
   const [f, n] = [effective(file), effective(next)];
   for (const key of Object.keys(TOP) as Array<keyof Config>) (TOP[key] as Check<unknown>)(f[key], n[key], key, out);
+  routingKept(f, n, out);
   return out;
 }
 

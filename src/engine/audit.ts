@@ -2,8 +2,9 @@
 // It records who (SPIFFE ID), how (auth_method; credential_source: peer certificate, the client-cert header
 // by its format (XFCC, RFC 9440, URL-encoded PEM), JWT or none),
 // what (request method, path without query), the outcome and why; never certificates, headers or tokens.
-// Bypass decisions (log_and_allow, fail_open) are security-relevant and always logged at warn, whatever
-// `audit.log-success` says.
+// Bypass decisions (log_and_allow, fail_open) and would-be denies under `enforcement: dry-run` are
+// security-relevant and always logged at warn, whatever `audit.log-*` say. A dry-run line always says so
+// ("enforcement":"dry-run" with "would_allow"), never passing for an enforced allow.
 import { preformattedLines, type Logger } from "../log.js";
 import type { DecisionContext, DecisionListener } from "./engine.js";
 import { isShared, type AuthzRequest, type CredentialSource, type Decision } from "./contract.js";
@@ -28,6 +29,10 @@ export interface AuditRecord {
   traceparent?: string;
   policy_version?: string;
   cert?: { serial: string; issuer: string; not_after: string; sha256: string };
+  /** Only under `enforcement: dry-run`, whose decisions all pass (status 200): what enforcement would have done. */
+  enforcement?: "dry-run";
+  would_allow?: boolean;
+  would_status?: number;
 }
 
 const MAX_FIELD = 512;
@@ -71,6 +76,11 @@ export function auditRecord(
   if (req.correlationId) rec.correlation_id = cap(req.correlationId);
   if (req.traceparent) rec.traceparent = cap(req.traceparent);
   if (ctx?.policyVersion) rec.policy_version = ctx.policyVersion;
+  if (d.dryRun) {
+    rec.enforcement = "dry-run";
+    rec.would_allow = d.dryRun.allow;
+    rec.would_status = d.dryRun.httpStatus;
+  }
   const includeCert = ctx ? ctx.policy.config.audit["include-cert-info"] : true;
   if (includeCert && d.certInfo) {
     rec.cert = {
@@ -119,6 +129,7 @@ function requestShare(req: AuthzRequest, durationSeconds: number): string {
 
 const MSG = "authz decision";
 const MSG_BYPASS = "authz decision (verification bypassed)";
+const MSG_DRY_RUN_DENY = "authz decision (dry-run: would deny, not enforced)";
 
 /**
  * A decision listener writing audit lines through `logger`. Settings come from the policy in force for
@@ -145,9 +156,12 @@ export function createAuditListener(logger: Logger): DecisionListener {
   return (req, decision, durationSeconds, ctx) => {
     const audit = ctx.policy.config.audit;
     const bypass = decision.reason === "log_and_allow" || decision.reason === "fail_open";
-    if (!bypass && (decision.allow ? !audit["log-success"] : !audit["log-failure"])) return;
-    const level = bypass ? "warn" : "info";
-    const msg = bypass ? MSG_BYPASS : MSG;
+    // A would-be deny under dry-run is a request let through that the policy would stop: what dry-run is
+    // there to show, so always written, at warn, as bypasses are.
+    const wouldDeny = decision.dryRun !== undefined && !decision.dryRun.allow;
+    if (!bypass && !wouldDeny && (decision.allow ? !audit["log-success"] : !audit["log-failure"])) return;
+    const level = bypass || wouldDeny ? "warn" : "info";
+    const msg = wouldDeny ? MSG_DRY_RUN_DENY : bypass ? MSG_BYPASS : MSG;
     if (!lines) {
       logger[level](auditRecord(req, decision, durationSeconds, ctx), msg);
       return;

@@ -92,6 +92,13 @@ export interface CertInfo {
   sha256: string;
 }
 
+/**
+ * What enforcement would have answered, on a decision made under `enforcement: dry-run`: the Decision itself
+ * then allows (status 200), its `reason` and `detail` are the would-be ones, and identity headers are set only
+ * when an identity was verified.
+ */
+export type DryRunVerdict = DecisionStatus & { allow: boolean };
+
 export type Decision = DecisionStatus & {
   allow: boolean;
   reason: Reason;
@@ -108,6 +115,8 @@ export type Decision = DecisionStatus & {
   certInfo?: CertInfo;
   /** Which credential was judged (decide() always sets it; the audit line records it). */
   credentialSource?: CredentialSource;
+  /** Present only under `enforcement: dry-run` (never on an enforced decision): the would-be verdict. */
+  dryRun?: DryRunVerdict;
 };
 
 /**
@@ -137,6 +146,7 @@ export function shareDecision(d: Decision): SharedDecision {
   Object.freeze(d.headersToSet);
   for (const h of d.headersToSet) Object.freeze(h);
   Object.freeze(d.headersToRemove);
+  if (d.dryRun) Object.freeze(d.dryRun);
   return Object.freeze(d) as SharedDecision;
 }
 

@@ -38,6 +38,7 @@ import {
   type CertInfo,
   type Decision,
   type DecisionStatus,
+  type DryRunVerdict,
   type HeaderToSet,
   type Reason,
 } from "./contract.js";
@@ -63,10 +64,13 @@ export function decide(
   const x509 = presentedX509(req, cfg);
   const source = credentialSource(req, cfg, x509);
 
+  // Every decision is made here, so dry-run is applied in one place: the request passes (200), and what
+  // enforcement would have answered rides along. Identity headers are added later only for a verified identity.
+  const dryRun = route ? route.dryRun : policy.dryRun;
   const base = (status: DecisionStatus, allow: boolean, reason: Reason, detail: string): Decision => {
     const d: Decision = {
-      ...status,
-      allow,
+      ...(dryRun ? ALLOWED : status),
+      allow: dryRun || allow,
       reason,
       detail,
       headersToSet: [],
@@ -74,6 +78,7 @@ export function decide(
       credentialSource: source,
     };
     if (route) d.route = route.name;
+    if (dryRun) d.dryRun = WOULD_BE[status.httpStatus];
     return d;
   };
 
@@ -199,17 +204,19 @@ export function decide(
   // The authorisation half, shared by the fast path and the full verification.
   function allowOrDeny(verified: Verified): Decision {
     const { identity } = verified;
-    if (allowlist.match(identity) === undefined) {
-      const d = base(
-        PERMISSION_DENIED,
-        false,
-        "not_allowed",
-        `${identity.spiffeId} is not allowed${route ? ` on route ${route.name}` : ""}`,
-      );
-      d.identity = identity;
-      if (includeCert && verified.certInfo) d.certInfo = verified.certInfo;
-      return d;
-    }
+    const d =
+      allowlist.match(identity) === undefined
+        ? base(
+            PERMISSION_DENIED,
+            false,
+            "not_allowed",
+            `${identity.spiffeId} is not allowed${route ? ` on route ${route.name}` : ""}`,
+          )
+        : base(ALLOWED, true, "ok", identity.spiffeId);
+    d.identity = identity;
+    if (includeCert && verified.certInfo) d.certInfo = verified.certInfo;
+    // Allowed, or passing under dry-run: a verified identity is told to the upstream either way.
+    if (!d.allow) return d;
 
     const h = policy.headers;
     const headersToSet: HeaderToSet[] = [
@@ -220,11 +227,16 @@ export function decide(
       { name: h.authTimestamp, value: String(Math.floor(now.getTime() / 1000)) },
     ];
     const setNames = new Set(headersToSet.map((x) => x.name.toLowerCase()));
-    const d = base(ALLOWED, true, "ok", identity.spiffeId);
-    d.identity = identity;
     d.headersToSet = headersToSet;
     d.headersToRemove = policy.identityHeaderNames.filter((n) => !setNames.has(n));
-    if (includeCert && verified.certInfo) d.certInfo = verified.certInfo;
     return d;
   }
 }
+
+/** The would-be verdicts a dry-run decision carries, one per status (frozen: shared by every such decision). */
+const WOULD_BE: Record<DecisionStatus["httpStatus"], DryRunVerdict> = {
+  200: Object.freeze({ ...ALLOWED, allow: true }),
+  401: Object.freeze({ ...UNAUTHENTICATED, allow: false }),
+  403: Object.freeze({ ...PERMISSION_DENIED, allow: false }),
+  503: Object.freeze({ ...UNAVAILABLE, allow: false }),
+};

@@ -15,6 +15,8 @@ export interface CompiledRoute {
   readonly methods: ReadonlySet<string> | undefined;
   /** Its own, or the top-level allowlist when the config gives the route none. */
   readonly allowlist: Allowlist;
+  /** `enforcement: dry-run` applies (its own, else the top level's): decisions are recorded, never enforced. */
+  readonly dryRun: boolean;
 }
 
 export interface IdentityHeaderNames {
@@ -40,6 +42,10 @@ export interface Policy {
   readonly identityHeaderNames: readonly string[];
   /** Things worth one line in the start-up/reload log, e.g. empty allowlists (authentication only). */
   readonly warnings: readonly string[];
+  /** Top-level `enforcement: dry-run`: requests decided by the top-level allowlist (or no route) are not denied. */
+  readonly dryRun: boolean;
+  /** Where dry-run is in force: `(top-level)` and route names; empty when everything is enforced. */
+  readonly dryRunScopes: readonly string[];
 }
 
 export interface RouteSelection {
@@ -52,6 +58,9 @@ export interface RouteSelection {
   /** A route name the request gave that the config does not define: denied 403 unknown_route. */
   readonly unknownRoute?: string;
 }
+
+/** How the top-level allowlist is named where routes are listed (route-selection.ts, the dry-run warning). */
+export const TOP_LEVEL = "(top-level)";
 
 const EMPTY_WARNING = "is empty: every verified SPIFFE ID is allowed (authentication only)";
 
@@ -80,8 +89,15 @@ export function compilePolicy(config: Config): Policy {
       pathPrefixFolded: rawPrefix === undefined ? undefined : canonicalPrefix(rawPrefix).toLowerCase(),
       methods: methods ? new Set(methods.map((m) => m.toUpperCase())) : undefined,
       allowlist: ra,
+      dryRun: (r.enforcement ?? config.enforcement) === "dry-run",
     };
   });
+  const dryRun = config.enforcement === "dry-run";
+  const dryRunScopes = [...(dryRun ? [TOP_LEVEL] : []), ...routes.filter((r) => r.dryRun).map((r) => r.name)];
+  if (dryRunScopes.length > 0)
+    warnings.push(
+      `enforcement dry-run: requests are not denied (routes: ${dryRunScopes.join(", ")}); the decisions they would get are audited ("would_allow") and counted in spiffe_authz_dry_run_decisions_total`,
+    );
 
   // The JWT verifier accepts a token only if its aud names one of ours; with none configured every
   // JWT-SVID would be rejected, which is surely not what enabling JWT meant.
@@ -120,6 +136,8 @@ export function compilePolicy(config: Config): Policy {
     headers: Object.freeze(headers),
     identityHeaderNames: Object.freeze(spellings(lower)),
     warnings: Object.freeze(warnings),
+    dryRun,
+    dryRunScopes: Object.freeze(dryRunScopes),
   });
 }
 

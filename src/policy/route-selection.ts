@@ -1,7 +1,7 @@
 // Which allowlist decides a request: the route the proxy names, else every route some plausible reading of the
 // path and method falls under (all of them must allow), else the top-level allowlist. Readings are routes.ts's.
 import type { Allowlist } from "./allowlist.js";
-import type { CompiledRoute, Policy, RouteSelection } from "./policy.js";
+import { TOP_LEVEL, type CompiledRoute, type Policy, type RouteSelection } from "./policy.js";
 import { pathHasPrefix, pathReadings } from "./routes.js";
 
 const NOTHING_ALLOWED: Allowlist = Object.freeze({
@@ -82,13 +82,15 @@ function combine(policy: Policy, chosen: ReadonlyArray<CompiledRoute | undefined
       return denied ?? { match: each[0]!.match, text: each.map((e) => e.text).join("; and ") };
     },
   });
-  const names = picked.map((r) => (r === undefined ? "(top-level)" : r.name));
+  const names = picked.map((r) => (r === undefined ? TOP_LEVEL : r.name));
   const route: CompiledRoute = Object.freeze({
     name: names.join("+"),
     pathPrefix: undefined,
     pathPrefixFolded: undefined,
     methods: undefined,
     allowlist,
+    // Not enforced only if no route it combines is: one enforced route among them enforces.
+    dryRun: picked.every((r) => (r === undefined ? policy.dryRun : r.dryRun)),
   });
   const sel: RouteSelection = Object.freeze({ route, allowlist });
   if (!perPolicy) combined.set(policy, (perPolicy = new Map()));

@@ -19,6 +19,8 @@ export const METRIC = {
   buildInfo: "spiffe_authz_build_info",
   svidExpiry: "spiffe_authz_svid_expiry_timestamp_seconds",
   bundleExpiry: "spiffe_authz_bundle_expiry_timestamp_seconds",
+  dryRunDecisions: "spiffe_authz_dry_run_decisions_total",
+  dryRunInForce: "spiffe_authz_dry_run_in_force",
 } as const;
 
 export const HELP: Record<(typeof METRIC)[keyof typeof METRIC], string> = {
@@ -40,6 +42,10 @@ export const HELP: Record<(typeof METRIC)[keyof typeof METRIC], string> = {
   [METRIC.svidExpiry]: "Unix time this service's own X509-SVID expires (server.tls.mode spiffe only).",
   [METRIC.bundleExpiry]:
     "Unix time the last X.509 root of the trust domain's bundle expires; after it nothing of that domain verifies.",
+  [METRIC.dryRunDecisions]:
+    "Decisions under enforcement dry-run (every one allowed), by the outcome enforcement would have had, reason and front door.",
+  [METRIC.dryRunInForce]:
+    "1 while enforcement dry-run is in force anywhere in the config (requests are not denied), else 0.",
 };
 
 /**

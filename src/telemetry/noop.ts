@@ -18,6 +18,7 @@ export function createNoopTelemetry(): Telemetry {
     configReloaded: nothing,
     observeSvidExpiry: unsubscribe,
     observeBundleExpiries: unsubscribe,
+    observeDryRun: unsubscribe,
     snapshot: async () => ({ pid: process.pid, families: [] }),
     metricsText: async () => "",
     decisionCounts: async () => [],

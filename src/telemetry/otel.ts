@@ -62,11 +62,14 @@ export class OtelTelemetry implements Telemetry {
   // an observable counter at collection. A synchronous Counter.add hashes its attribute set on every
   // call (~2 µs for three attributes, see bench/RESULTS.md); an array increment is a few ns.
   private readonly tally = new Float64Array(TRANSPORTS.length * 2 * REASONS.length);
+  // The same for decisions under enforcement dry-run, by would-be outcome: never mixed into the enforced ones.
+  private readonly dryTally = new Float64Array(TRANSPORTS.length * 2 * REASONS.length);
+  private readonly drySlotAttrs: Attributes[] = [];
   // Attribute objects built once for every slot (and the histogram's transport), so recording allocates nothing.
   private readonly slotAttrs: Attributes[] = [];
   private readonly durationAttrs: Attributes[] = TRANSPORTS.map((transport) => Object.freeze({ transport }));
   /** Outcomes outside the closed sets (only reachable from untyped callers): counted, not dropped. */
-  private readonly oddTally = new Map<string, { attrs: Attributes; value: number }>();
+  private readonly oddTally = new Map<string, { attrs: Attributes; value: number; dry: boolean }>();
   private readonly sourceAttrs: Record<BundleUpdateSource, Attributes>;
   private closed: Promise<void> | undefined;
   /** What the state gauges read at collection (state-gauges.ts). */
@@ -98,6 +101,7 @@ export class OtelTelemetry implements Telemetry {
         for (const reason of REASONS) {
           const i = slot(TRANSPORT_INDEX[transport], allow, REASON_INDEX[reason]);
           this.slotAttrs[i] = Object.freeze({ decision: allow ? "allow" : "deny", reason, transport });
+          this.drySlotAttrs[i] = Object.freeze({ would: allow ? "allow" : "deny", reason, transport });
           natural[i] = allow === ALLOW_REASONS.has(reason);
         }
       }
@@ -110,7 +114,15 @@ export class OtelTelemetry implements Telemetry {
           const v = tally[i] ?? 0;
           if (v > 0 || natural[i]) result.observe(v, this.slotAttrs[i]);
         }
-        for (const { attrs, value } of this.oddTally.values()) result.observe(value, attrs);
+        for (const { attrs, value, dry } of this.oddTally.values()) if (!dry) result.observe(value, attrs);
+      });
+    // Only what was counted: most deployments never run dry-run, and its series need no zeros to start from.
+    meter
+      .createObservableCounter(METRIC.dryRunDecisions, { description: HELP[METRIC.dryRunDecisions] })
+      .addCallback((result: ObservableResult) => {
+        const tally = this.dryTally;
+        for (let i = 0; i < tally.length; i++) if ((tally[i] ?? 0) > 0) result.observe(tally[i]!, this.drySlotAttrs[i]);
+        for (const { attrs, value, dry } of this.oddTally.values()) if (dry) result.observe(value, attrs);
       });
 
     this.sourceAttrs = { spire: Object.freeze({ source: "spire" }), file: Object.freeze({ source: "file" }) };
@@ -125,21 +137,29 @@ export class OtelTelemetry implements Telemetry {
     const ri = REASON_INDEX[decision.reason];
     // typeof, not `=== undefined`: an untyped caller's "toString" would find Object.prototype's.
     if (typeof ti !== "number" || typeof ri !== "number") return this.recordOdd(transport, decision, seconds);
-    const i = slot(ti, decision.allow, ri);
-    this.tally[i] = (this.tally[i] ?? 0) + 1;
+    const verdict = decision.dryRun;
+    if (verdict === undefined) {
+      const i = slot(ti, decision.allow, ri);
+      this.tally[i] = (this.tally[i] ?? 0) + 1;
+    } else {
+      const i = slot(ti, verdict.allow, ri);
+      this.dryTally[i] = (this.dryTally[i] ?? 0) + 1;
+    }
     this.duration.record(seconds, this.durationAttrs[ti]);
   }
 
   private recordOdd(transport: Transport, decision: DecisionOutcome, seconds: number): void {
+    const dry = decision.dryRun !== undefined;
+    const outcome = (dry ? decision.dryRun!.allow : decision.allow) ? "allow" : "deny";
     const attrs = {
-      decision: decision.allow ? "allow" : "deny",
+      [dry ? "would" : "decision"]: outcome,
       reason: String(decision.reason),
       transport: String(transport),
     };
     const key = JSON.stringify(attrs);
     const entry = this.oddTally.get(key);
     if (entry) entry.value++;
-    else this.oddTally.set(key, { attrs, value: 1 });
+    else this.oddTally.set(key, { attrs, value: 1, dry });
     this.duration.record(seconds, { transport: attrs.transport });
   }
 
@@ -181,6 +201,10 @@ export class OtelTelemetry implements Telemetry {
 
   observeBundleExpiries(cb: () => Iterable<BundleExpiry>): Unsubscribe {
     return this.lifecycle.observeBundleExpiries(cb);
+  }
+
+  observeDryRun(cb: () => boolean): Unsubscribe {
+    return observe(this.sources, "dryRunSource", cb);
   }
 
   private async otelFamilies(): Promise<MetricFamily[]> {
@@ -233,6 +257,7 @@ export class OtelTelemetry implements Telemetry {
       this.sources.connectedSource = undefined;
       this.sources.streamsSource = undefined;
       this.lifecycle.close();
+      this.sources.dryRunSource = undefined;
       try {
         // Bounded (create.ts): an OTLP collector that never answers must not hold a SIGTERM for its timeout.
         const done = this.meterProvider.shutdown();

@@ -1,6 +1,6 @@
 // The gauges that describe state rather than count events: bundle ages and trust domains, the Workload API
-// connection, the verified-chain cache, open Zentinel streams. Each is read at collection from a source the
-// server registers (Telemetry.observe*), so nothing is recorded between scrapes.
+// connection, the verified-chain cache, open Zentinel streams, enforcement dry-run in force. Each is read at
+// collection from a source the server registers (Telemetry.observe*), so nothing is recorded between scrapes.
 import type { Meter } from "@opentelemetry/api";
 import { HELP, METRIC } from "./metric-names.js";
 import type { BundleUpdateTime, CacheCounts, Unsubscribe } from "./telemetry.js";
@@ -12,9 +12,10 @@ export interface StateSources {
   bundleSource?: (() => Iterable<BundleUpdateTime>) | undefined;
   cacheSource?: (() => CacheCounts) | undefined;
   streamsSource?: (() => number) | undefined;
+  dryRunSource?: (() => boolean) | undefined;
 }
 
-type SourceKey = "connectedSource" | "bundleSource" | "cacheSource" | "streamsSource";
+type SourceKey = "connectedSource" | "bundleSource" | "cacheSource" | "streamsSource" | "dryRunSource";
 
 /** Registers `cb` as the source `key`; the returned function unregisters it unless another took its place. */
 export function observe<K extends SourceKey>(
@@ -75,5 +76,13 @@ export function registerStateGauges(meter: Meter, sources: StateSources, clock: 
     .addCallback((result) => {
       const source = sources.streamsSource;
       if (source) result.observe(source());
+    });
+
+  // A gauge (max across workers): one worker not enforcing is enough for an alert to see.
+  meter
+    .createObservableGauge(METRIC.dryRunInForce, { description: HELP[METRIC.dryRunInForce] })
+    .addCallback((result) => {
+      const source = sources.dryRunSource;
+      if (source) result.observe(source() ? 1 : 0);
     });
 }

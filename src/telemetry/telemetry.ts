@@ -5,8 +5,8 @@ import type { AuthzRequest, Decision, Reason, Transport } from "../engine/contra
 import type { BundleUpdateSource } from "./metric-names.js";
 import type { MetricsSnapshot } from "./families.js";
 
-/** What recordDecision needs of a Decision; a whole Decision fits. */
-export type DecisionOutcome = Pick<Decision, "allow" | "reason">;
+/** What recordDecision needs of a Decision; a whole Decision fits. A dry-run one is counted apart. */
+export type DecisionOutcome = Pick<Decision, "allow" | "reason" | "dryRun">;
 
 export interface DecisionCount {
   decision: "allow" | "deny";
@@ -59,6 +59,8 @@ export interface Telemetry {
   observeCache(cb: () => CacheCounts): Unsubscribe;
   /** Feeds spiffe_authz_zentinel_streams (open Zentinel streams); one source at a time. */
   observeZentinelStreams(cb: () => number): Unsubscribe;
+  /** Feeds spiffe_authz_dry_run_in_force (whether the policy in force has dry-run anywhere); one source at a time. */
+  observeDryRun(cb: () => boolean): Unsubscribe;
 
   /** Counts one config file reload (SIGHUP, file change, RequestReload); a success also moves the last-reload time. */
   configReloaded(ok: boolean): void;

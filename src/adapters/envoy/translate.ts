@@ -57,6 +57,11 @@ function dynamicMetadata(d: Decision): JsonObject {
     md["auth_method"] = d.identity.method;
   }
   if (d.route) md["route"] = d.route;
+  // Envoy's access log may read this metadata: a dry-run allow must not pass for an enforced one there either.
+  if (d.dryRun) {
+    md["enforcement"] = "dry-run";
+    md["would_allow"] = d.dryRun.allow;
+  }
   return md;
 }
 

@@ -48,7 +48,9 @@ const JSON_CONTENT_TYPE = [{ name: "content-type", value: "application/json" }];
 export function toAgentResponse(correlationId: string, d: Decision, processingMs: number): AgentResponseInit {
   const custom: Record<string, string> = d.identity ? { spiffe_id: d.identity.spiffeId } : {};
   if (d.route) custom["route"] = d.route;
-  const audit = { reasonCodes: [d.reason as string], tags: ["spiffe"], custom };
+  // The proxy's audit trail says a dry-run allow is one, and what enforcement would have done.
+  if (d.dryRun) custom["would_allow"] = String(d.dryRun.allow);
+  const audit = { reasonCodes: [d.reason as string], tags: d.dryRun ? ["spiffe", "dry-run"] : ["spiffe"], custom };
   const processingTimeMs = BigInt(Math.round(processingMs));
   if (d.allow) {
     return {
