@@ -19,7 +19,8 @@ export const CHECK_USAGE = `Usage: spiffe-authz check --config FILE --cert LEAF.
                        entry that allowed the identity (or what was checked), or why verification failed
   -h, --help           this help
 
-Prints the decision as JSON. Exit code: 0 allow, 1 deny, 2 usage or config error.
+Prints the decision as JSON. Exit code: 0 allow, 1 deny, 2 usage or config error. Under enforcement
+dry-run the server lets every request pass; the exit code is then what enforcement would decide ("dryRun").
 `;
 
 function readFile(path: string, what: string, encoding?: "utf8"): string | Buffer {
@@ -90,7 +91,8 @@ export async function checkCommand(argv: string[]): Promise<number> {
         `spiffe-authz: hint: no bundle for ${td}: pass --bundle ${td}=FILE or list it under trust-bundles in the config\n`,
       );
     }
-    return decision.allow ? 0 : 1;
+    // A policy watched in dry-run is checked for what it will do once enforced.
+    return (decision.dryRun ?? decision).allow ? 0 : 1;
   } catch (err) {
     if (err instanceof CheckInputError) {
       const td = /^bundle for (\S+): /.exec(err.message)?.[1];

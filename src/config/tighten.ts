@@ -99,6 +99,7 @@ const TOP: Rules<Config> = {
     "xfcc-element": fileOnly("which XFCC element is trusted"),
   }),
   allowlist: notEmptied,
+  enforcement, // before routes, which inherit it: the top-level key is the one an error names first
   jwt: section<Config["jwt"]>({
     enabled: (file, next, at, out) => {
       if (!file && next)
@@ -132,7 +133,6 @@ const TOP: Rules<Config> = {
   }),
   server: fileOnly("our own port's TLS and authorized clients"),
   zentinel: fileOnly("the Zentinel door's own settings"),
-  enforcement,
 };
 
 /** A route without an allowlist or enforcement of its own has the top level's: compare what decides. */

@@ -219,3 +219,77 @@ test("applyPushed: a route name from the network reaches the error escaped, on o
   assert.equal(r.ok ? "" : r.field, 'routes["a\\u202eb\\nc"]');
   assert.ok(!/[\u202e\n]/.test(r.ok ? "" : r.error), "one printable line");
 });
+
+// enforcement: dry-run lets every request through, so only the config file may start it or widen where it applies.
+const ROUTES = [
+  { name: "pay", match: { "path-prefix": "/pay" }, allowlist: { prefix: ["spiffe://example.org/pay"] } },
+  { name: "canary", match: { "path-prefix": "/canary" }, enforcement: "dry-run" as const },
+];
+const DRY_FILE = parseConfig({ allowlist: { exact: ["spiffe://example.org/web"] }, routes: ROUTES });
+const dryFields = (pushed: unknown, file: Config = DRY_FILE) =>
+  loosenings(file, parseConfig(mergeOverFile(file, pushed))).map((l) => l.field);
+
+test("loosenings: a push never starts dry-run, at the top level or on a route, and never widens where it applies", () => {
+  // The file's route "pay" has no enforcement of its own, so it would inherit dry-run: named too.
+  assert.deepEqual(fields({ enforcement: "dry-run" }), ["enforcement", 'routes["pay"].enforcement']);
+  assert.deepEqual(fields({ routes: [{ ...FILE.routes[0], enforcement: "dry-run" }] }), ['routes["pay"].enforcement']);
+  // A new route in dry-run: would carve a path out of enforcement.
+  assert.deepEqual(
+    fields({ routes: [...FILE.routes, { name: "x", match: { "path-prefix": "/" }, enforcement: "dry-run" }] }),
+    ["routes"],
+  );
+  // The file's dry-run route re-matched to capture everything, or moved before an enforced one.
+  assert.deepEqual(dryFields({ routes: [ROUTES[0], { ...ROUTES[1], match: { "path-prefix": "/" } }] }), ["routes"]);
+  assert.deepEqual(dryFields({ routes: [ROUTES[1], ROUTES[0]] }), ["routes"]);
+  // An enforced route narrowed so its requests fall through to a dry-run top level.
+  const dryTop = parseConfig({ enforcement: "dry-run", routes: [{ ...ROUTES[0], enforcement: "enforce" }] });
+  assert.deepEqual(
+    dryFields({ routes: [{ ...ROUTES[0], match: { "path-prefix": "/nothing" }, enforcement: "enforce" }] }, dryTop),
+    ["routes"],
+  );
+  // The route's own enforcement dropped while the top level is dry-run: it would inherit dry-run.
+  assert.deepEqual(dryFields({ routes: [{ ...ROUTES[0], enforcement: undefined }] }, dryTop), [
+    'routes["pay"].enforcement',
+  ]);
+  // And the refusal goes through applyPushed with the key, leaving the file's config in force.
+  const m = new ConfigManager(parseConfig({ ...FILE, zentinel: { "accept-configure": true } }), silentLogger(), "file");
+  const before = m.applied.version;
+  const r = m.applyPushed(JSON.stringify({ enforcement: "dry-run" }), "configure");
+  assert.equal(r.ok, false);
+  assert.equal(!r.ok && r.field, "enforcement");
+  assert.match(!r.ok ? r.error : "", /dry-run would loosen the config file's enforce/);
+  assert.equal(m.applied.version, before);
+  assert.equal(m.applied.policy.dryRunScopes.length, 0);
+});
+
+test("loosenings: a push may end dry-run (top level or route) and change allowlists while routing stays the file's", () => {
+  assert.deepEqual(dryFields({ routes: [ROUTES[0], { ...ROUTES[1], enforcement: "enforce" }] }), []);
+  assert.deepEqual(
+    dryFields({ routes: [ROUTES[0], { ...ROUTES[1], allowlist: { exact: ["spiffe://example.org/c"] } }] }),
+    [],
+  );
+  const dryTop = parseConfig({ enforcement: "dry-run", routes: ROUTES });
+  assert.deepEqual(dryFields({ enforcement: "enforce" }, dryTop), []);
+  // With nothing left in dry-run, routes may be re-matched again as any push may.
+  assert.deepEqual(
+    dryFields({
+      routes: [
+        { ...ROUTES[0], match: { "path-prefix": "/p" } },
+        { ...ROUTES[1], enforcement: "enforce" },
+      ],
+    }),
+    [],
+  );
+  const m = new ConfigManager(
+    parseConfig({ ...DRY_FILE, zentinel: { "accept-configure": true } }),
+    silentLogger(),
+    "file",
+  );
+  assert.deepEqual(m.applied.policy.dryRunScopes, ["canary"]);
+  const r = m.applyPushed(
+    JSON.stringify({ routes: [ROUTES[0], { ...ROUTES[1], enforcement: "enforce" }] }),
+    "configure",
+  );
+  assert.equal(r.ok, true);
+  assert.deepEqual(m.applied.policy.dryRunScopes, []);
+});
