@@ -101,7 +101,12 @@ describe("deploy: Grafana dashboard and Prometheus alerts", () => {
     const dir = mkdtempSync(join(tmpdir(), "deploy-metrics-"));
     spire = await DevWorkloadApi.start({ trustDomain: "example.org", address: `unix://${join(dir, "agent.sock")}` });
     const file = join(dir, "config.yaml");
-    writeFileSync(file, "allowlist: { exact: [spiffe://example.org/web] }\nserver: { tls: { mode: spiffe } }\n");
+    // A dry-run route, so that its series (a would-be deny, dry-run in force) are served too.
+    writeFileSync(
+      file,
+      "allowlist: { exact: [spiffe://example.org/web] }\nserver: { tls: { mode: spiffe } }\n" +
+        "routes: [{ name: canary, match: { path-prefix: /canary }, enforcement: dry-run }]\n",
+    );
     server = await startServer(
       {
         listen: [parseListenAddress("127.0.0.1:0", "t")],
@@ -116,6 +121,8 @@ describe("deploy: Grafana dashboard and Prometheus alerts", () => {
       capturedLogger().log,
     );
     await server.engine.decide(xfccRequest((await spire.issueX509Svid("spiffe://example.org/web")).pem));
+    const other = (await spire.issueX509Svid("spiffe://example.org/other")).pem;
+    assert.equal((await server.engine.decide(xfccRequest(other, { path: "/canary/x" }))).dryRun?.allow, false);
     const res = await fetch(`${server.metricsUrl}/metrics`);
     served = allNames(parsePrometheusText(await res.text()));
   });
@@ -149,6 +156,7 @@ describe("deploy: Grafana dashboard and Prometheus alerts", () => {
     assert.match(exprs, /histogram_quantile\(0\.99, .*spiffe_authz_decision_duration_seconds_bucket/);
     assert.match(exprs, /spiffe_authz_trust_bundle_age_seconds/);
     assert.match(exprs, /spiffe_authz_workload_api_connected/);
+    assert.match(exprs, /sum by \(would, reason\) \(rate\(spiffe_authz_dry_run_decisions_total/);
   });
 
   it("every metric the dashboard queries is on /metrics", () => {
@@ -195,6 +203,10 @@ describe("deploy: Grafana dashboard and Prometheus alerts", () => {
       byName.get("SpiffeAuthzTrustBundleExpiringSoon")?.expr ?? "",
       /by \(job, instance, trust_domain\) \(spiffe_authz_bundle_expiry_timestamp_seconds\) - time\(\) < \d+/,
     );
+    const dry = byName.get("SpiffeAuthzDryRunInForce");
+    assert.equal(dry?.for, "24h");
+    assert.equal(dry?.labels?.["severity"], "warning");
+    assert.match(dry?.expr ?? "", /spiffe_authz_dry_run_in_force\) == 1/);
   });
 
   it("the dashboard can be narrowed to one job and instance: every query is filtered by both", () => {
