@@ -111,6 +111,18 @@ const decisions: Record<string, Decision> = {
     headersToRemove: [],
     certInfo,
   } as Decision,
+  "dry-run would-be deny, frozen (at warn, whatever log-failure says)": Object.freeze({
+    httpStatus: 200,
+    grpcCode: 0,
+    allow: true,
+    reason: "not_allowed",
+    detail: `${identity.spiffeId} is not allowed on route canary`,
+    identity,
+    headersToSet: [],
+    headersToRemove: [],
+    route: "canary",
+    dryRun: Object.freeze({ httpStatus: 403, grpcCode: 7, allow: false }),
+  }) as Decision,
 };
 
 function ctx(audit: object, version = "file:/etc/config.yaml@1"): DecisionContext {
@@ -154,6 +166,28 @@ test("the preformatted audit line is the line pino writes for the same record, f
     ref.lines.map((l) => l["level"]),
   );
   assert.ok(got.some((l) => l["level"] === "warn" && l["reason"] === "log_and_allow"));
+  assert.ok(got.some((l) => l["level"] === "warn" && l["enforcement"] === "dry-run" && l["would_allow"] === false));
+});
+
+test("a dry-run would-be deny is written with log-failure and log-success off, grep-able, and never as a plain allow", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "audit-lines-"));
+  const file = join(dir, "audit.log");
+  const l = createAuditListener(createLogger({ dest: file }));
+  const c = ctx({ "log-success": false, "log-failure": false });
+  const dry = decisions["dry-run would-be deny, frozen (at warn, whatever log-failure says)"]!;
+  l(plain, dry, 0, c);
+  l(plain, decisions["deny"]!, 0, c); // enforced deny: log-failure off, not written
+  l(plain, { ...dry, dryRun: { httpStatus: 200, grpcCode: 0, allow: true } }, 0, c); // would-be allow: log-success off
+  l(plain, dry, 0, c);
+  await until(() => fileLines(file).length === 2, 5000, "2 lines");
+  const text = readFileSync(file, "utf8");
+  assert.equal(text.split("\n").filter(Boolean).length, 2);
+  for (const line of text.split("\n").filter(Boolean)) {
+    assert.match(line, /"decision":"allow","reason":"not_allowed","status":200,/);
+    assert.match(line, /"enforcement":"dry-run","would_allow":false,"would_status":403/);
+    assert.match(line, /"level":"warn"/);
+    assert.match(line, /"msg":"authz decision \(dry-run: would deny, not enforced\)"/);
+  }
 });
 
 test("a frozen Decision audited under a new policy version carries the new version (the memo is per policy)", async () => {
