@@ -250,6 +250,11 @@ test("the README's configuration reference names every key of the schema, with t
   for (const [section, value] of Object.entries(d)) {
     assert.ok(ref.includes(`### ${section}`), `section ${section}`);
     if (Array.isArray(value)) continue;
+    // A top-level key that is a value of its own (enforcement): its section names its default.
+    if (typeof value === "string") {
+      assert.ok(ref.includes(`\`${value}\` (default)`), `${section} default ${value}`);
+      continue;
+    }
     for (const [key, def] of Object.entries(value as Record<string, unknown>)) {
       assert.ok(ref.includes(`\`${key}\``), `${section}.${key} missing`);
       if (typeof def === "number" || typeof def === "boolean")
@@ -257,7 +262,8 @@ test("the README's configuration reference names every key of the schema, with t
       if (typeof def === "string") assert.ok(ref.includes(def), `${section}.${key} default ${def}`);
     }
   }
-  for (const k of ["name", "match", "path-prefix", "methods", "allowlist"]) assert.ok(ref.includes(k), `routes ${k}`);
+  for (const k of ["name", "match", "path-prefix", "methods", "allowlist", "routes[].enforcement"])
+    assert.ok(ref.includes(k), `routes ${k}`);
 });
 
 test("the README's metrics list is exactly the metric contract", () => {
