@@ -235,3 +235,23 @@ test("the README's example test file passes against deploy/config.example.yaml",
   assert.equal(results.length, 2);
   for (const r of results) assert.ok(r.pass, `${r.name}: ${JSON.stringify(r.mismatches)}`);
 });
+
+test("against a dry-run config a case is judged by what enforcement would decide", async () => {
+  file("dry.yaml", "enforcement: dry-run\nallowlist: { exact: [spiffe://example.org/web] }\n");
+  const t = file(
+    "dry.test.yaml",
+    [
+      "config: dry.yaml",
+      "cases:",
+      "  - { name: listed, identity: spiffe://example.org/web, expect: allow }",
+      "  - { name: unlisted, identity: spiffe://example.org/other, expect: { allow: false, status: 403, reason: not_allowed } }",
+      "  - { name: unlisted said to pass, identity: spiffe://example.org/other, expect: allow }",
+      "",
+    ].join("\n"),
+  );
+  const r = await runCli(["test", t]);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, new RegExp(`PASS ${t}:unlisted\n`));
+  assert.match(r.stdout, new RegExp(`FAIL ${t}:unlisted said to pass\n\\s+allow: expected true, got false`));
+  assert.equal(r.stdout.trim().split("\n").at(-1), "2 passed, 1 failed");
+});

@@ -112,8 +112,11 @@ function compare(expect: Expectation, d: Decision): Mismatch[] {
   const check = (field: keyof Expectation, expected: unknown, got: unknown, ok = expected === got) => {
     if (expected !== undefined && !ok) out.push({ field, expected: String(expected), got: String(got) });
   };
-  check("allow", expect.allow, d.allow);
-  check("status", expect.status, d.httpStatus);
+  // Under enforcement: dry-run every request passes; a policy test judges what enforcement would decide, as
+  // `check`'s exit code does.
+  const verdict = d.dryRun ?? d;
+  check("allow", expect.allow, verdict.allow);
+  check("status", expect.status, verdict.httpStatus);
   check("reason", expect.reason, d.reason);
   check("detail", expect.detail, d.detail, expect.detail !== undefined && d.detail.includes(expect.detail));
   check("route", expect.route, d.route ?? TOP_LEVEL);
