@@ -66,7 +66,11 @@ const tlsSchema = z
     if (format !== "xfcc" && t["xfcc-element"] !== "last")
       return fail("xfcc-element", "only read with client-cert-format: xfcc");
     const chainHeader = format === "rfc9440" ? (t["client-cert-chain-header"] ?? DEFAULT_CHAIN_HEADER) : undefined;
-    if (chainHeader !== undefined && chainHeader.toLowerCase() === header.toLowerCase())
+    // '_' read as '-', as identity headers are compared (policy.ts).
+    if (
+      chainHeader !== undefined &&
+      chainHeader.toLowerCase().replace(/_/g, "-") === header.toLowerCase().replace(/_/g, "-")
+    )
       return fail("client-cert-chain-header", `"${chainHeader}" is also tls.client-cert-header`);
     return {
       "require-mtls": t["require-mtls"],

@@ -35,7 +35,10 @@ const BEARER = /^bearer[ \t]+(\S+)[ \t]*$/i;
 const BEARER_SCHEME = /^bearer(\s|$)/i;
 const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
-const present = (v: string | undefined): v is string => v !== undefined && v.trim() !== "";
+// Absent means empty or only spaces and tabs (HTTP's own whitespace). Not JS trim(): a value of U+00A0 or U+FEFF
+// is something sent, and goes to the parser to be refused, never read as "no credential".
+const BLANK = /^[ \t]*$/;
+const present = (v: string | undefined): v is string => v !== undefined && !BLANK.test(v);
 
 /** The unparsed X.509 credential a request presents, if any, by the same precedence as extractCredentials. */
 export function presentedX509(req: AuthzRequest, config: Pick<Config, "tls">): PresentedX509 | undefined {
@@ -79,6 +82,13 @@ function headerCertificates(x509: Extract<PresentedX509, { from: "header" }>, co
       if (x509.raw === "") throw new CredentialError("client-cert-chain without client-cert");
       return rfc9440Certificates(x509.raw, x509.chain);
     case "pem-url":
+      // URL-encoded PEM has no commas (nginx and Apache escape them, PEM has none): one here is two headers joined
+      // (a front hop that appended instead of replacing), and the client's own would come first.
+      if (x509.raw.includes(",")) {
+        throw new CredentialError(
+          `${config.tls["client-cert-header"].toLowerCase()}: repeated header (values joined by ",")`,
+        );
+      }
       return urlPemCertificates(x509.raw, config.tls["client-cert-header"].toLowerCase());
   }
 }
@@ -96,7 +106,7 @@ export function credentialSource(
   if (x509) return x509.from === "source-certificate" ? "peer_certificate" : HEADER_SOURCE[x509.format];
   if (!config.jwt.enabled) return "none";
   const auth = req.headers.get(config.jwt.header.toLowerCase());
-  return auth !== undefined && auth.trim() !== "" && BEARER_SCHEME.test(auth) ? "jwt" : "none";
+  return present(auth) && BEARER_SCHEME.test(auth) ? "jwt" : "none";
 }
 
 const HEADER_SOURCE: Record<ClientCertFormat, CredentialSource> = {
@@ -115,7 +125,7 @@ export function extractCredentials(req: AuthzRequest, config: Pick<Config, "tls"
 
   if (config.jwt.enabled) {
     const auth = req.headers.get(config.jwt.header.toLowerCase());
-    if (auth !== undefined && auth.trim() !== "") {
+    if (present(auth)) {
       // Another scheme (Basic, Negotiate, ...) is the upstream's business, not a SPIFFE credential, whatever its size.
       if (!BEARER_SCHEME.test(auth)) return { kind: "none" };
       if (auth.length > MAX_JWT_BYTES + 16)

@@ -28,6 +28,10 @@ export function urlDecode(value: string, what: string): string {
   }
 }
 
+// A CERTIFICATE block whose body is base64 and line breaks only (a character class, not a lazy match: linear).
+const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\r\n\t ]*-----END CERTIFICATE-----/g;
+const ONLY_WHITESPACE = /^[ \t\r\n]*$/;
+
 /** Largest URL-encoded PEM accepted (a source certificate, a pem-url header): a chain of 8 fits easily. */
 export const MAX_URL_PEM_BYTES = 64 * 1024;
 
@@ -40,5 +44,10 @@ export function urlPemCertificates(value: string, what: string): Uint8Array[] {
   if (value.length > MAX_URL_PEM_BYTES || Buffer.byteLength(value, "utf8") > MAX_URL_PEM_BYTES) {
     throw new CredentialError(`${what} larger than ${MAX_URL_PEM_BYTES} bytes`);
   }
-  return splitPemCertificates(urlDecode(value, what), what);
+  const text = urlDecode(value, what);
+  // Nothing but certificates: text around or between the blocks (which the PEM splitter would skip) is refused.
+  if (!ONLY_WHITESPACE.test(text.replace(CERTIFICATE_BLOCK, ""))) {
+    throw new CredentialError(`${what}: text outside the PEM certificate blocks`);
+  }
+  return splitPemCertificates(text, what);
 }

@@ -16,6 +16,11 @@ export const RFC9440_MAX_CHAIN_ITEMS = MAX_CHAIN_CERTS - 1;
 /** Longest `:base64:` text one certificate of MAX_CERT_DER_BYTES can need. */
 const MAX_ITEM_CHARS = 4 * Math.ceil(MAX_CERT_DER_BYTES / 3) + 2;
 
+// RFC 8941 byte sequences, alone or as a list with optional spaces/tabs around the commas; the parser still checks
+// the rest (padding, leading/trailing space rules). Each repetition starts at a comma: no backtracking blow-up.
+const LEAF_SHAPE = /^ *:[A-Za-z0-9+/=]*: *$/;
+const CHAIN_SHAPE = /^ *:[A-Za-z0-9+/=]*:(?:[ \t]*,[ \t]*:[A-Za-z0-9+/=]*:)* *$/;
+
 function checkSize(value: string, what: string): void {
   // String length is a lower bound of the UTF-8 length, so the cheap check runs first.
   if (value.length > RFC9440_MAX_HEADER_BYTES || Buffer.byteLength(value, "utf8") > RFC9440_MAX_HEADER_BYTES) {
@@ -60,15 +65,21 @@ export function rfc9440Certificates(cert: string, chain: string | undefined): Ui
   if (cert.trim().length > MAX_ITEM_CHARS) {
     throw new CredentialError(`client-cert: certificate larger than ${MAX_CERT_DER_BYTES} bytes`);
   }
+  // Only RFC 9440's shapes reach the field parser, which would otherwise parse (and allocate) every parameter or
+  // inner member of a 64 KiB value before derOf refuses the first.
+  if (!LEAF_SHAPE.test(cert)) throw new CredentialError("client-cert: expected one byte sequence (:base64:)");
   const leaf = derOf(
     parsed("client-cert", () => parseItem(cert)),
     "client-cert",
   );
-  if (chain === undefined || chain.trim() === "") return [leaf];
+  if (chain === undefined || /^[ \t]*$/.test(chain)) return [leaf];
   checkSize(chain, "client-cert-chain");
   // Count members before the parser decodes any of them: a separator per member bounds the work.
   if (chain.split(",").length > RFC9440_MAX_CHAIN_ITEMS) {
     throw new CredentialError(`client-cert-chain: more than ${RFC9440_MAX_CHAIN_ITEMS} certificates`);
+  }
+  if (!CHAIN_SHAPE.test(chain)) {
+    throw new CredentialError("client-cert-chain: expected a list of byte sequences (:base64:, :base64:)");
   }
   const members = parsed("client-cert-chain", () => parseList(chain));
   const der = [leaf];

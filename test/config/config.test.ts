@@ -83,6 +83,10 @@ test("tls keys the chosen format does not read, or a pem-url header left to gues
     err({ "client-cert-format": "rfc9440", "client-cert-header": "X-Cert", "client-cert-chain-header": "x-cert" }),
     /^config: tls\.client-cert-chain-header: "x-cert" is also tls\.client-cert-header$/,
   );
+  assert.match(
+    err({ "client-cert-format": "rfc9440", "client-cert-header": "X-C", "client-cert-chain-header": "X_C" }),
+    /^config: tls\.client-cert-chain-header: "X_C" is also tls\.client-cert-header$/,
+  );
 });
 
 test("the seed's full config block (as YAML) is accepted", () => {

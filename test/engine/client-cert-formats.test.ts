@@ -151,6 +151,50 @@ test("pem-url: bad escapes, no PEM, or a form-encoded space (+) → 401 malforme
   }
 });
 
+test("pem-url: two headers joined by ',' (a hop that appended) and text around the PEM are malformed, never read as their first certificate", async () => {
+  const { web, intruder } = await setup;
+  const tls = { "client-cert-format": "pem-url", "client-cert-header": "X-Amzn-Mtls-Clientcert" } as const;
+  // The client's own header first, the hop's after it, as a repeated header reaches us joined.
+  const joined = `${albEncode(intruder.pem)},${albEncode(web.chainPem)}`;
+  const d = await decideWith(tls, request({ "x-amzn-mtls-clientcert": joined }));
+  assert.equal(d.reason, "malformed_certificate", d.detail);
+  assert.match(d.detail, /repeated header/);
+  for (const value of [`hello${albEncode(web.chainPem)}`, `${albEncode(web.chainPem)}%0Atrailer`]) {
+    const t = await decideWith(tls, request({ "x-amzn-mtls-clientcert": value }));
+    assert.equal(t.reason, "malformed_certificate", t.detail);
+    assert.match(t.detail, /text outside the PEM certificate blocks/);
+  }
+});
+
+test("a header of only non-HTTP whitespace (U+00A0, U+FEFF) is a credential sent, refused as malformed, never 'no certificate'", async () => {
+  const { web } = await setup;
+  const open = { "require-mtls": false } as const;
+  for (const blank of ["\u00a0", "\ufeff", " \u2028 "]) {
+    const cc = await decideWith({ ...open, "client-cert-format": "rfc9440" }, request({ "client-cert": blank }));
+    assert.equal(cc.reason, "malformed_certificate", JSON.stringify(blank));
+    const chain = await decideWith(
+      { ...open, "client-cert-format": "rfc9440" },
+      request({ "client-cert": sf(web.der), "client-cert-chain": blank }),
+    );
+    assert.equal(chain.reason, "malformed_certificate", `chain ${JSON.stringify(blank)}`);
+    const x = await decideWith(open, request({ "x-forwarded-client-cert": blank }));
+    assert.equal(x.reason, "malformed_certificate", `xfcc ${JSON.stringify(blank)}`);
+  }
+  // Spaces and tabs are HTTP's own whitespace: still no credential.
+  const none = await decideWith({ ...open, "client-cert-format": "rfc9440" }, request({ "client-cert": " \t " }));
+  assert.equal(none.reason, "no_certificate");
+});
+
+test("rfc9440: a 64 KiB chain of parameters or inner lists is refused by its shape, before the field parser", async () => {
+  const { web } = await setup;
+  const tls = { "client-cert-format": "rfc9440" } as const;
+  for (const chain of [`:AAAA:${";a=1".repeat(16_000)}`, `(${":AAAA: ".repeat(9_000)})`]) {
+    const d = await decideWith(tls, request({ "client-cert": sf(web.der), "client-cert-chain": chain }));
+    assert.equal(d.reason, "malformed_certificate");
+    assert.match(d.detail, /expected a list of byte sequences/);
+  }
+});
+
 test("the chain cache keeps formats apart: the same header bytes read as another format, or another chain header, are decided afresh", async () => {
   const { web, webDirect, other } = await setup;
   const cache = new ChainCache();

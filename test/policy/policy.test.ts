@@ -174,6 +174,22 @@ test("bad entries name their key path", () => {
       ),
     /^config: headers: "client-cert-chain" is also tls\.client-cert-chain-header/,
   );
+  // ...in any '-'/'_' spelling: identity headers are stripped in all of them, and CGI-style upstreams read both alike.
+  configError(
+    () =>
+      compilePolicy(parseConfig({ tls: { "client-cert-format": "rfc9440" }, headers: { "spiffe-id": "Client_Cert" } })),
+    /^config: headers: "client_cert" is also tls\.client-cert-header/,
+  );
+  configError(
+    () =>
+      compilePolicy(
+        parseConfig({
+          tls: { "client-cert-format": "pem-url", "client-cert-header": "X_SSL_Client_Cert" },
+          headers: { "spiffe-id": "X-SSL-Client-Cert" },
+        }),
+      ),
+    /^config: headers: "x-ssl-client-cert" is also tls\.client-cert-header/,
+  );
   // every -/_ spelling must be removable: 2^7 would be too many
   configError(
     () => compilePolicy(parseConfig({ headers: { "spiffe-id": "X-Mesh-Caller-Spiffe-Id-Verified-By-Edge" } })),
