@@ -66,7 +66,8 @@ export function decide(
 
   // Every decision is made here, so dry-run is applied in one place: the request passes (200), and what
   // enforcement would have answered rides along. Identity headers are added later only for a verified identity.
-  const dryRun = route ? route.dryRun : policy.dryRun;
+  // A route name the config lacks is dry-run only when everything is (a typo must not escape an enforced route).
+  const dryRun = route ? route.dryRun : selection.unknownRoute === undefined ? policy.dryRun : policy.allDryRun;
   const base = (status: DecisionStatus, allow: boolean, reason: Reason, detail: string): Decision => {
     const d: Decision = {
       ...(dryRun ? ALLOWED : status),

@@ -44,6 +44,11 @@ export interface Policy {
   readonly warnings: readonly string[];
   /** Top-level `enforcement: dry-run`: requests decided by the top-level allowlist (or no route) are not denied. */
   readonly dryRun: boolean;
+  /**
+   * The top level and every route are dry-run. Only then does a route name the config lacks pass under dry-run:
+   * with any route enforced, a mistyped name must not slip out of enforcement by falling to the top level.
+   */
+  readonly allDryRun: boolean;
   /** Where dry-run is in force: `(top-level)` and route names; empty when everything is enforced. */
   readonly dryRunScopes: readonly string[];
 }
@@ -142,6 +147,7 @@ export function compilePolicy(config: Config): Policy {
     identityHeaderNames: Object.freeze(spellings(lower)),
     warnings: Object.freeze(warnings),
     dryRun,
+    allDryRun: dryRun && routes.every((r) => r.dryRun),
     dryRunScopes: Object.freeze(dryRunScopes),
   });
 }

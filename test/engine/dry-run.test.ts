@@ -116,24 +116,70 @@ test("dry-run per route: only that route passes what it would deny; other routes
   assert.match(both.route ?? "", /canary\+pay|pay\+canary/);
 });
 
-test("dry-run everywhere: an unknown route name passes as a would-be 403; a route may opt back into enforce", async () => {
+test("dry-run everywhere: an unknown route name passes as a would-be 403 only when the top level and every route are dry-run", async () => {
   const { example } = await sharedCas();
   const web = (await example.issueX509Svid(WEB)).pem;
   const policy = policyOf({
     enforcement: "dry-run",
     allowlist: { exact: [OTHER] },
-    routes: [{ name: "admin", match: { "path-prefix": "/admin" }, enforcement: "enforce" }],
+    routes: [
+      { name: "canary", match: { "path-prefix": "/canary" } }, // the top level's dry-run
+      { name: "beta", match: { "path-prefix": "/beta" }, enforcement: "dry-run" },
+    ],
   });
-  assert.deepEqual(policy.dryRunScopes, ["(top-level)"]);
+  assert.equal(policy.allDryRun, true);
+  assert.deepEqual(policy.dryRunScopes, ["(top-level)", "canary", "beta"]);
   const snap = snapshotOf([example.x509Bundle()]);
   passesAs(await decide(xfccRequest(web, { routeName: "nosuch" }), policy, snap, NOW), {
     allow: false,
     status: 403,
     reason: "unknown_route",
   });
+});
+
+test("dry-run at the top level with enforced routes: a mistyped route name is denied 403 unknown_route, not passed", async () => {
+  const { example } = await sharedCas();
+  const web = (await example.issueX509Svid(WEB)).pem;
+  const policy = policyOf({
+    enforcement: "dry-run",
+    allowlist: { exact: [WEB] },
+    routes: [
+      { name: "payments", match: { "path-prefix": "/payments" }, allowlist: { exact: [WEB] }, enforcement: "enforce" },
+      { name: "admin", match: { "path-prefix": "/admin" }, allowlist: { exact: [OTHER] }, enforcement: "enforce" },
+    ],
+  });
+  assert.equal(policy.dryRun, true);
+  assert.equal(policy.allDryRun, false);
+  assert.deepEqual(policy.dryRunScopes, ["(top-level)"]);
+  const snap = snapshotOf([example.x509Bundle()]);
+  const typo = await decide(xfccRequest(web, { routeName: "payment" }), policy, snap, NOW);
+  assert.equal(typo.allow, false);
+  assert.equal(typo.httpStatus, 403);
+  assert.equal(typo.reason, "unknown_route");
+  assert.equal(typo.dryRun, undefined);
+  assert.deepEqual(typo.headersToSet, []);
+  // The routes that are named enforce; a request no route names stays under the top level's dry-run.
   const admin = await decide(xfccRequest(web, { path: "/admin" }), policy, snap, NOW);
   assert.equal(admin.httpStatus, 403);
   assert.equal(admin.dryRun, undefined);
+  const elsewhere = await decide(
+    xfccRequest((await example.issueX509Svid(OTHER)).pem, { path: "/x" }),
+    policy,
+    snap,
+    NOW,
+  );
+  passesAs(elsewhere, { allow: false, status: 403, reason: "not_allowed" });
+  // One enforced route among dry-run ones is enough to keep unknown names enforced.
+  const mixed = policyOf({
+    enforcement: "dry-run",
+    routes: [
+      { name: "canary", match: { "path-prefix": "/canary" } },
+      { name: "admin", match: { "path-prefix": "/admin" }, enforcement: "enforce" },
+    ],
+  });
+  const d = await decide(xfccRequest(web, { routeName: "nosuch" }), mixed, snap, NOW);
+  assert.equal(d.httpStatus, 403);
+  assert.equal(d.dryRun, undefined);
 });
 
 test("shared decisions: the same credential gets the dry-run answer on the dry-run route and the enforced one elsewhere, each stable", async () => {
