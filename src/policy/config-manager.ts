@@ -5,6 +5,7 @@ import type { Config } from "../config/schema.js";
 import { ConfigError } from "../config/errors.js";
 import { loadConfigFile, parseConfig } from "../config/load.js";
 import { loosenings, mergeOverFile } from "../config/tighten.js";
+import { openedAllowlists, restartedDryRun } from "../config/in-force.js";
 import { compilePolicy, type Policy } from "./policy.js";
 import type { Logger } from "../log.js";
 
@@ -132,7 +133,8 @@ export class ConfigManager {
    * Config that arrived over the network (Zentinel handshake config_json, Configure events). Refused unless
    * the config file says `zentinel.accept-configure: true`; then validated as a file is, laid over the
    * file's config (keys it leaves out keep the file's values), and refused if it would loosen the file's
-   * config (tighten.ts) or empty an allowlist that has entries now. On refusal the previous config stays.
+   * config (tighten.ts), or empty an allowlist that has entries now or put back into dry-run a scope that
+   * enforces now (in-force.ts). On refusal the previous config stays.
    */
   applyPushed(json: string, source: PushedSource, version?: string): ApplyResult {
     if (!this.file.zentinel["accept-configure"]) {
@@ -168,12 +170,19 @@ export class ConfigManager {
           `${first.problem}${more} (a pushed config may tighten the config file's, never loosen it)`,
         );
       }
-      // Also against the config in force, as on reload: a push after a push may not open what the first closed.
+      // Also against the config in force, as on reload: a push after a push may not open what the first closed
+      // (a key it leaves out has the file's value, which may be the dry-run an earlier push ended).
       const opened = openedAllowlists(this.current.config, config);
       if (opened.length > 0)
         throw new ConfigError(
           opened.join(", "),
           "would become empty (every verified SPIFFE ID allowed); the config in force has entries",
+        );
+      const restarted = restartedDryRun(this.current.config, config);
+      if (restarted.length > 0)
+        throw new ConfigError(
+          restarted.join(", "),
+          "dry-run would restart where the config in force enforces; a push may end dry-run, only a file load starts it (keep enforcement: enforce in the push)",
         );
     } catch (err) {
       return this.rejected(err, source, version);
@@ -220,24 +229,6 @@ export class ConfigManager {
   private logWarnings(policy: Policy): void {
     for (const w of policy.warnings) this.log.warn(w);
   }
-}
-
-type Allowlist = Config["allowlist"];
-// A route without an allowlist uses the top-level one, which is checked on its own.
-const isEmpty = (a: Allowlist | undefined) =>
-  a !== undefined && a.exact.length + a.prefix.length + a["trust-domains"].length + a.patterns.length === 0;
-
-/** Allowlists (top level, and routes by name) that have entries now and none in `next`. */
-export function openedAllowlists(current: Config, next: Config): string[] {
-  const out: string[] = [];
-  if (!isEmpty(current.allowlist) && isEmpty(next.allowlist)) out.push("allowlist");
-  for (const r of next.routes) {
-    const before = current.routes.find((c) => c.name === r.name);
-    // A route without an allowlist of its own decides with the top-level one.
-    if (before && !isEmpty(before.allowlist ?? current.allowlist) && isEmpty(r.allowlist ?? next.allowlist))
-      out.push(`routes[${JSON.stringify(r.name)}].allowlist`);
-  }
-  return out;
 }
 
 /**
