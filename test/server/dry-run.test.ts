@@ -1,6 +1,7 @@
 // enforcement: dry-run through the real server (startServer beside a dev Workload API, both doors, /metrics):
 // a would-be deny passes with 200, is audited as one and counted apart from enforced decisions, carries no
-// identity it did not prove, and a pushed config can neither start dry-run nor widen it.
+// identity it did not prove, and a pushed config can neither start dry-run, nor widen it, nor restart it after
+// an earlier push ended it.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { checkRequest, unary, zentinelClient, type CheckResponseObj } from "../helpers/clients.js";
@@ -223,6 +224,23 @@ test("full server: a dry-run route passes what it would deny, audits and counts 
       checkRequest({ certPem: other, path: "/canary/x" }),
     );
     assert.equal(after.status.code, 7, "canary now enforces");
+    assert.equal(await stack.metric("spiffe_authz_dry_run_in_force"), 0);
+    // A later push about something else, leaving canary's enforcement out (the file's dry-run), may not restart it.
+    s.call.write({
+      configure: {
+        config_json: JSON.stringify({ allowlist: { exact: [WEB, "spiffe://example.org/extra"] } }),
+        config_version: "unrelated",
+      },
+    });
+    await until(() => errors().length === refused.length + 1, 3000, "config_error for the push restarting dry-run");
+    assert.equal(errors()[refused.length]!.field, 'routes["canary"].enforcement');
+    assert.equal(stack.server.config.applied.version, "enforce-canary");
+    const still = await unary<CheckResponseObj>(
+      stack.envoy,
+      "Check",
+      checkRequest({ certPem: other, path: "/canary/x" }),
+    );
+    assert.equal(still.status.code, 7, "canary still enforces");
     assert.equal(await stack.metric("spiffe_authz_dry_run_in_force"), 0);
     s.call.end();
   } finally {
