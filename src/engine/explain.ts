@@ -31,7 +31,7 @@ export function explainDecision(policy: Policy, req: AuthzRequest, decision: Dec
     const credential =
       decision.reason === "unknown_route"
         ? "not looked at: the route is unknown"
-        : `${decision.reason}: ${decision.detail}${decision.allow ? " (allowed without an identity)" : ""}`;
+        : `${decision.reason}: ${decision.detail}${withoutIdentity(decision)}`;
     return { route, credential };
   }
   const allowlists = route.routes.map((name): AllowlistVerdict => {
@@ -40,6 +40,12 @@ export function explainDecision(policy: Policy, req: AuthzRequest, decision: Dec
     return { route: name, match: e.match ?? null, ...(e.entry !== undefined ? { entry: e.entry } : {}), text: e.text };
   });
   return { route, allowlists };
+}
+
+/** A request let through with no identity: by the policy, or (a would-be deny) only because of dry-run. */
+function withoutIdentity(d: Decision): string {
+  if ((d.dryRun ?? d).allow) return " (allowed without an identity)";
+  return d.allow ? " (would be denied; passes under dry-run)" : "";
 }
 
 /** The explanation as indented text lines, for `test --explain`. */
