@@ -89,7 +89,7 @@ function headerCertificates(x509: Extract<PresentedX509, { from: "header" }>, co
           `${config.tls["client-cert-header"].toLowerCase()}: repeated header (values joined by ",")`,
         );
       }
-      return urlPemCertificates(x509.raw, config.tls["client-cert-header"].toLowerCase());
+      return urlPemCertificates(x509.raw, config.tls["client-cert-header"].toLowerCase(), true);
   }
 }
 

@@ -40,13 +40,14 @@ export const MAX_URL_PEM_BYTES = 64 * 1024;
  * X-Amzn-Mtls-Clientcert (which leaves `+`, `=` and `/` unescaped), nginx's `$ssl_client_escaped_cert` (which
  * escapes them). Percent-decoding alone reads every one of them: `+` is never a space here.
  */
-export function urlPemCertificates(value: string, what: string): Uint8Array[] {
+export function urlPemCertificates(value: string, what: string, onlyCertificates = false): Uint8Array[] {
   if (value.length > MAX_URL_PEM_BYTES || Buffer.byteLength(value, "utf8") > MAX_URL_PEM_BYTES) {
     throw new CredentialError(`${what} larger than ${MAX_URL_PEM_BYTES} bytes`);
   }
   const text = urlDecode(value, what);
-  // Nothing but certificates: text around or between the blocks (which the PEM splitter would skip) is refused.
-  if (!ONLY_WHITESPACE.test(text.replace(CERTIFICATE_BLOCK, ""))) {
+  // `onlyCertificates` (a client-cert header): text around or between the blocks, which the PEM splitter skips as
+  // RFC 7468 allows (openssl's `subject=` lines in what Envoy hands over), is refused: no proxy writes any there.
+  if (onlyCertificates && !ONLY_WHITESPACE.test(text.replace(CERTIFICATE_BLOCK, ""))) {
     throw new CredentialError(`${what}: text outside the PEM certificate blocks`);
   }
   return splitPemCertificates(text, what);
