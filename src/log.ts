@@ -1,4 +1,4 @@
-import { openSync } from "node:fs";
+import { openSync, writeSync } from "node:fs";
 import { pino, type Logger } from "pino";
 
 export type { Logger };
@@ -49,13 +49,55 @@ export interface LineWriter {
 interface Destination {
   write(s: string): unknown;
   flushSync?(): void;
+  /** sonic-boom's file descriptor (-1 until open). */
+  fd?: number;
+  /** sonic-boom: an asynchronous write (or its retry on a full pipe) is under way; "drain" follows the last. */
+  _writing?: boolean;
+  once?(event: "drain", listener: () => void): unknown;
+  off?(event: "drain", listener: () => void): unknown;
 }
 
-// Lines a LineWriter holds until the end of the event-loop turn; written out at exit too.
-const pendingFlushes = new Set<() => void>();
+// Every LineWriter's lines held until the end of the event-loop turn: handed to the stream by drainLogs, and
+// written out synchronously at exit.
+const writers = new Set<{ flush(): void; flushAtExit(): void }>();
 process.once("exit", () => {
-  for (const flush of pendingFlushes) flush();
+  for (const w of writers) w.flushAtExit();
 });
+
+/**
+ * Everything logged so far, written: the LineWriters' held lines handed to their streams, then a wait for the
+ * stream's "drain". For a clean exit: an asynchronous write still under way at `process.exit()` (one waiting on a
+ * full pipe, typically) is lost, and flushSync does not redo it; pino's own flush(cb) does not wait for it either
+ * (with sonic-boom's default minLength it calls back at once). Gives up after `timeoutMs` (a stdout nobody reads).
+ */
+export async function drainLogs(logger: Logger, timeoutMs = 2000): Promise<void> {
+  for (const w of writers) w.flush();
+  const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as Destination;
+  if (stream._writing !== true || !stream.once || !stream.off) return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      stream.off?.("drain", done);
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    stream.once?.("drain", done);
+  });
+}
+
+/** All of `text` onto `fd` now, as sonic-boom's own flushSync does (retrying a full non-blocking pipe). */
+function writeAllSync(fd: number, text: string): void {
+  let buf = Buffer.from(text);
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let tries = 0; buf.length > 0 && tries < 1000; tries++) {
+    try {
+      buf = buf.subarray(writeSync(fd, buf));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EAGAIN") throw err;
+      Atomics.wait(pause, 0, 0, 1);
+    }
+  }
+}
 
 /** Lines of one event-loop turn go out in one write; a batch is capped so no write grows large. */
 const MAX_BATCH_CHARS = 8192;
@@ -76,24 +118,36 @@ export function preformattedLines(logger: Logger): LineWriter | undefined {
   const bindings = internals[pino.symbols.chindingsSym] as string; // ',"pid":1,"name":"spiffe-authz",…'
   let lastMs = -1;
   let lastTime = "";
+  // Full batches of this turn wait with the rest for its end: a batch handed to sonic-boom mid-turn starts an
+  // asynchronous write at once, which an exit in the same turn could overtake (flushSync does not wait for it).
+  let batches: string[] = [];
   let pending = "";
   let scheduled = false;
-  const flush = () => {
+  const take = (): string[] => {
     scheduled = false;
-    if (pending === "") return;
-    const batch = pending;
+    if (pending !== "") batches.push(pending);
     pending = "";
-    stream.write(batch);
+    const out = batches;
+    batches = [];
+    return out;
+  };
+  const flush = () => {
+    for (const batch of take()) stream.write(batch);
   };
   const flushAtExit = () => {
-    flush();
+    const held = take();
     try {
       stream.flushSync?.();
+      const fd = stream.fd;
+      for (const batch of held) {
+        if (fd !== undefined && fd >= 0) writeAllSync(fd, batch);
+        else stream.write(batch);
+      }
     } catch {
       // the stream is gone or not open yet: nothing more can be done at exit
     }
   };
-  pendingFlushes.add(flushAtExit);
+  writers.add({ flush, flushAtExit });
   return {
     write(level, fields, msg) {
       if (!logger.isLevelEnabled(level)) return;
@@ -103,8 +157,11 @@ export function preformattedLines(logger: Logger): LineWriter | undefined {
         lastTime = new Date(ms).toISOString();
       }
       pending += `{"level":"${level}","time":"${lastTime}"${bindings}${fields && ","}${fields},"msg":${JSON.stringify(msg)}}\n`;
-      if (pending.length >= MAX_BATCH_CHARS) flush();
-      else if (!scheduled) {
+      if (pending.length >= MAX_BATCH_CHARS) {
+        batches.push(pending);
+        pending = "";
+      }
+      if (!scheduled) {
         scheduled = true;
         setImmediate(flush);
       }

@@ -1,5 +1,5 @@
 import { resolveServeOptions, SERVE_USAGE } from "./serve-flags.js";
-import { createLogger } from "../log.js";
+import { createLogger, drainLogs } from "../log.js";
 import { startServer } from "../server.js";
 import { guardStartup } from "../startup-signals.js";
 
@@ -30,13 +30,12 @@ export async function serveCommand(argv: string[]): Promise<number> {
       server.stop().then(
         () => {
           log.info("stopped");
-          log.flush();
-          resolve(0);
+          // process.exit follows the command's return: every audit line of the last requests first.
+          void drainLogs(log).then(() => resolve(0));
         },
         (err: unknown) => {
           log.error({ err }, "shutdown failed");
-          log.flush();
-          resolve(1);
+          void drainLogs(log).then(() => resolve(1));
         },
       );
     };
