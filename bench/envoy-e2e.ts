@@ -12,7 +12,8 @@
 // (default 3), BENCH_ENVOY_RATES (default 500,1000,2000; 50 % of the measured maximum is added),
 // BENCH_ENVOY_MAX_SECONDS (per chain, default 5), BENCH_ENVOY_MAX_WORKERS (default 32),
 // BENCH_ENVOY_AUTHZ_ARGS (extra `serve` flags, e.g. "--workers 2": an extra row, not the headline),
-// BENCH_ENVOY_PROFILE=1 (spiffe-authz under node --cpu-prof; its self time by function and origin is printed).
+// BENCH_ENVOY_PROFILE=1 (spiffe-authz under node --cpu-prof; its self time by function and origin is printed),
+// BENCH_ENVOY_NODE_ARGS (node flags for spiffe-authz, e.g. "--trace-gc").
 // Needs the peers and the bench tools: `npm run peers -- --bench`. Exits 1 on a MISS or a wrong answer.
 import { spawn, type ChildProcess } from "node:child_process";
 import {
@@ -72,6 +73,8 @@ const RATES = (process.env["BENCH_ENVOY_RATES"] ?? "500,1000,2000").split(",").m
 });
 const AUTHZ_ARGS = (process.env["BENCH_ENVOY_AUTHZ_ARGS"] ?? "").split(/\s+/).filter(Boolean);
 const PROFILE = process.env["BENCH_ENVOY_PROFILE"] === "1";
+// BENCH_ENVOY_NODE_ARGS: node flags for spiffe-authz's process, to explain a figure (e.g. "--trace-gc").
+const NODE_ARGS = (process.env["BENCH_ENVOY_NODE_ARGS"] ?? "").split(/\s+/).filter(Boolean);
 const TARGET_RATE = 1000;
 const CONFIG = join(ROOT, "deploy/config.example.yaml");
 
@@ -280,6 +283,7 @@ try {
   const metricsPort = await freePort();
   const authz = spawnLogged("spiffe-authz", process.execPath, [
     ...(PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${scene.path("profile")}`] : []),
+    ...NODE_ARGS,
     join(ROOT, "bin/spiffe-authz.js"),
     "serve",
     "--grpc-address",

@@ -234,6 +234,7 @@ test("every flag the README names exists in the commands' --help, and every --he
     "bench",
     "pin",
     "max-semi-space-size",
+    "trace-gc",
   ])
     readmeFlags.delete(f); // node (and V8), grpcurl, demo, bench and peers.sh flags
   for (const f of readmeFlags) assert.ok(helpFlags.has(f), `README names --${f}, which no --help lists`);
