@@ -76,7 +76,9 @@ const PROFILE = process.env["BENCH_ENVOY_PROFILE"] === "1";
 // BENCH_ENVOY_NODE_ARGS: node flags for spiffe-authz's process, to explain a figure (e.g. "--trace-gc").
 const NODE_ARGS = (process.env["BENCH_ENVOY_NODE_ARGS"] ?? "").split(/\s+/).filter(Boolean);
 const TARGET_RATE = 1000;
-const CONFIG = join(ROOT, "deploy/config.example.yaml");
+// BENCH_ENVOY_CONFIG: another spiffe-authz config (its allowlist is what RBAC and OPA-Envoy get too), e.g. the example
+// with audit off, to split a figure; the headline is the shipped example.
+const CONFIG = process.env["BENCH_ENVOY_CONFIG"] ?? join(ROOT, "deploy/config.example.yaml");
 
 const missing = missingPeer(["spire", "envoy"]) ?? missingBenchTool();
 if (missing) {
