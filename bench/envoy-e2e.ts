@@ -13,7 +13,7 @@
 // BENCH_ENVOY_MAX_SECONDS (per chain, default 5), BENCH_ENVOY_MAX_WORKERS (default 32),
 // BENCH_ENVOY_AUTHZ_ARGS (extra `serve` flags, e.g. "--workers 2": an extra row, not the headline),
 // BENCH_ENVOY_PROFILE=1 (spiffe-authz under node --cpu-prof; its self time by function and origin is printed),
-// BENCH_ENVOY_NODE_ARGS (node flags for spiffe-authz, e.g. "--trace-gc").
+// BENCH_ENVOY_NODE_ARGS (node flags for spiffe-authz, e.g. "--trace-gc"), BENCH_ENVOY_CONFIG (another config).
 // Needs the peers and the bench tools: `npm run peers -- --bench`. Exits 1 on a MISS or a wrong answer.
 import { spawn, type ChildProcess } from "node:child_process";
 import {
