@@ -99,15 +99,15 @@ function writeAllSync(fd: number, text: string): void {
   }
 }
 
-/** Lines of one event-loop turn go out in one write; a batch is capped so no write grows large. */
+/** Lines of one event-loop turn go out together at its end, in writes of about this size, so none grows large. */
 const MAX_BATCH_CHARS = 8192;
 
 /**
  * For a logger made by createLogger, a writer that produces its lines directly: level label, ISO time, the
  * logger's bindings, the fields, the message, in pino's order, onto the logger's own stream. For a caller that
  * writes one line per request (the audit log): the caller keeps parts of each line serialised instead of
- * handing pino an object to walk, and the lines of one event-loop turn reach the stream as one string, because
- * pino's stream (sonic-boom) measures its whole pending buffer on every write. A line written by the logger
+ * handing pino an object to walk, and the lines of one event-loop turn reach the stream together at its end, in a
+ * few large strings, because pino's stream (sonic-boom) measures its whole pending buffer on every write. A line written by the logger
  * itself during the same turn may therefore come before them. Undefined for any other logger: callers fall back
  * to the logger.
  */
