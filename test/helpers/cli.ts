@@ -33,7 +33,7 @@ export function runCli(
   });
 }
 
-/** `spiffe-authz serve ARGS` in a child process; `logs()` is everything it printed so far. */
+/** `spiffe-authz serve ARGS` (metrics off unless ARGS name an address) in a child process; `logs()` is everything it printed so far. */
 export function spawnServe(
   args: string[],
   env: Record<string, string> = {},
@@ -42,7 +42,9 @@ export function spawnServe(
   logs: () => string;
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 } {
-  const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", ...args], {
+  // Test files run in parallel: none may take the default metrics port unless it asks for one.
+  const metrics = args.includes("--metrics-address") ? [] : ["--metrics-address", "off"];
+  const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", ...args, ...metrics], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
