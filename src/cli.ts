@@ -9,8 +9,19 @@ const warning = cluster.isPrimary && !process.env["SPIFFE_AUTHZ_NODE_WARNED"] ? 
 if (warning) process.stderr.write(`${warning}\n`);
 
 process.exitCode = await runCommand(process.argv.slice(2));
+// What the command printed is written first: stdout into a pipe read slowly (`| less`, a CI log collector) can
+// still hold tens of KB (a long `test` report), which process.exit would drop. Bounded, for a reader that is gone.
+await Promise.all([drained(process.stdout), drained(process.stderr)]);
 // A command that returned is done; nothing still pending may hold the process open: a cluster worker that failed
 // to start still holds its IPC channel to the primary (and disconnecting would make node:cluster exit 0), and a
 // stopped server may leave an OTLP export to a collector that never answers, already given up on and logged,
 // that would otherwise keep it alive for the exporter's own timeout. Logs are flushed at exit (log.ts).
 process.exit();
+
+function drained(s: NodeJS.WriteStream): Promise<void> {
+  if (s.writableLength === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    s.once("drain", () => resolve());
+    setTimeout(resolve, 5000).unref();
+  });
+}

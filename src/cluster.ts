@@ -3,7 +3,7 @@
 // serves one /metrics that adds up the workers' instruments, and /readyz while every worker can decide.
 import cluster, { type Worker } from "node:cluster";
 import type { ServeOptions } from "./serve-options.js";
-import type { Logger } from "./log.js";
+import { drainLogs, type Logger } from "./log.js";
 import { startServer } from "./server.js";
 import { guardStartup } from "./startup-signals.js";
 import { clearStaleSocket } from "./grpc/host.js";
@@ -140,7 +140,7 @@ export async function runCluster(opts: ServeOptions, log: Logger): Promise<numbe
         if (Object.keys(cluster.workers ?? {}).length === 0) {
           clearInterval(check);
           clearTimeout(deadline);
-          void (metrics?.close() ?? Promise.resolve()).then(() => resolve(code));
+          void (metrics?.close() ?? Promise.resolve()).then(() => drainLogs(log)).then(() => resolve(code));
         }
       }, 50);
     };
@@ -161,11 +161,15 @@ async function runWorker(opts: ServeOptions, log: Logger): Promise<number> {
   report();
   return new Promise<number>((resolve) => {
     // The IPC channel to the primary would keep this process alive after the drain.
+    // Its last audit lines are written before it goes (the CLI exits the process once this resolves).
     const stop = () =>
-      void server.stop().then(() => {
-        process.disconnect?.();
-        resolve(0);
-      });
+      void server
+        .stop()
+        .then(() => drainLogs(log))
+        .then(() => {
+          process.disconnect?.();
+          resolve(0);
+        });
     process.once("SIGTERM", stop);
     process.once("SIGINT", stop);
   });

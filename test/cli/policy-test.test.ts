@@ -9,7 +9,8 @@ import { parse as parseYaml } from "yaml";
 import { DevCertificateAuthority } from "../../src/dev-ca/index.js";
 import { parsePolicyTestText } from "../../src/engine/policy-test/file.js";
 import { preparePolicyTestFile, runPolicyTests } from "../../src/engine/policy-test/run.js";
-import { runCli } from "../helpers/cli.js";
+import { spawn } from "node:child_process";
+import { CLI, runCli } from "../helpers/cli.js";
 
 const ROOT = join(import.meta.dirname, "../..");
 let dir: string;
@@ -254,4 +255,25 @@ test("against a dry-run config a case is judged by what enforcement would decide
   assert.match(r.stdout, new RegExp(`PASS ${t}:unlisted\n`));
   assert.match(r.stdout, new RegExp(`FAIL ${t}:unlisted said to pass\n\\s+allow: expected true, got false`));
   assert.equal(r.stdout.trim().split("\n").at(-1), "2 passed, 1 failed");
+});
+
+test("a long report read slowly through a pipe arrives whole: the CLI waits for its output before it exits", async () => {
+  const n = 300;
+  const lines = ["config: config.yaml", "cases:"];
+  for (let i = 0; i < n; i++) lines.push(`  - { name: case ${i}, identity: spiffe://example.org/web, expect: allow }`);
+  const t = file("long.test.yaml", `${lines.join("\n")}\n`);
+  const child = spawn(process.execPath, ["--import", "tsx", CLI, "test", "--explain", t], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  // Nobody reads for a while: the pipe fills and the rest waits in the CLI's own stream buffer.
+  child.stdout.pause();
+  await new Promise((r) => setTimeout(r, 1500));
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  child.stdout.resume();
+  const code = await new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c)));
+  assert.ok(out.length > 64 * 1024, `a report larger than a pipe's buffer (${out.length} bytes)`);
+  assert.equal(code, 0);
+  assert.equal(out.trim().split("\n").at(-1), `${n} passed, 0 failed`);
+  assert.equal(out.match(/^PASS /gm)?.length, n);
 });
