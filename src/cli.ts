@@ -18,10 +18,15 @@ await Promise.all([drained(process.stdout), drained(process.stderr)]);
 // that would otherwise keep it alive for the exporter's own timeout. Logs are flushed at exit (log.ts).
 process.exit();
 
+// The timer is what keeps the process alive meanwhile: Node does not count stdio handles as pending work, so
+// without it an empty event loop would end the process (exit 13: top-level await unsettled) before the drain.
 function drained(s: NodeJS.WriteStream): Promise<void> {
   if (s.writableLength === 0) return Promise.resolve();
   return new Promise((resolve) => {
-    s.once("drain", () => resolve());
-    setTimeout(resolve, 5000).unref();
+    const timer = setTimeout(resolve, 5000);
+    s.once("drain", () => {
+      clearTimeout(timer);
+      resolve();
+    });
   });
 }

@@ -1,6 +1,6 @@
 // What `demo --keep` leaves a newcomer to try by hand: the certificates the demo used, written to a directory it
 // names, and the commands that use them against the still-running server (check offline, curl /metrics).
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { stringify } from "yaml";
@@ -13,10 +13,34 @@ export interface DemoFiles {
   config: string;
 }
 
+const NAMES = ["bundle.pem", "web.pem", "web.key", "config.yaml"] as const;
+
+/**
+ * Why `--out DIR` cannot take the demo's files, or undefined when it can: it must be a directory (or not exist yet)
+ * holding none of them. Checked before the demo runs; the files are still created exclusively (no overwrite, no
+ * symlink followed), so the check is for a clear message, not the guard.
+ */
+export function demoOutProblem(out: string): string | undefined {
+  if (out.trim() === "") return "--out: expected a directory";
+  const dir = resolve(out);
+  if (existsSync(dir) && !lstatSync(dir).isDirectory()) return `--out: ${dir} exists and is not a directory`;
+  const taken = NAMES.filter((n) => existsSync(join(dir, n)) || isLink(join(dir, n)));
+  return taken.length > 0 ? `--out: ${dir} already holds ${taken.join(", ")}; choose another directory` : undefined;
+}
+
+function isLink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Writes the trust bundle (the dev Workload API's roots for example.org), an X509-SVID (leaf and intermediates)
  * with its private key, and the demo's policy as a config file, into `out` (created if missing) or a new
- * temporary directory. The key is readable by its owner only.
+ * temporary directory. Each file is created new ("wx": an existing file or a symlink in its place is an error,
+ * never overwritten or followed), the key readable by its owner only.
  */
 export function writeDemoFiles(
   out: string | undefined,
@@ -32,10 +56,10 @@ export function writeDemoFiles(
     key: join(dir, "web.key"),
     config: join(dir, "config.yaml"),
   };
-  writeFileSync(files.bundle, svid.bundlePem);
-  writeFileSync(files.cert, svid.chainPem);
-  writeFileSync(files.key, svid.keyPem, { mode: 0o600 });
-  writeFileSync(files.config, stringify(config));
+  writeFileSync(files.bundle, svid.bundlePem, { flag: "wx" });
+  writeFileSync(files.cert, svid.chainPem, { flag: "wx" });
+  writeFileSync(files.key, svid.keyPem, { flag: "wx", mode: 0o600 });
+  writeFileSync(files.config, stringify(config), { flag: "wx" });
   return files;
 }
 

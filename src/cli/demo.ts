@@ -26,7 +26,7 @@ import { parseListenAddress, parseWorkloadApiAddress } from "../grpc/address.js"
 import { createLogger } from "../log.js";
 import { startServer } from "../server.js";
 import { UsageError } from "./errors.js";
-import { keepInstructions, writeDemoFiles } from "./demo-files.js";
+import { demoOutProblem, keepInstructions, writeDemoFiles } from "./demo-files.js";
 
 const DEMO_CONFIG = {
   allowlist: { prefix: ["spiffe://example.org/services/"] },
@@ -127,6 +127,8 @@ export async function demoCommand(argv: string[]): Promise<number> {
   } catch (err) {
     throw new UsageError((err as Error).message.split("\n")[0] ?? "bad arguments");
   }
+  const outProblem = outDir === undefined ? undefined : demoOutProblem(outDir);
+  if (outProblem) throw new UsageError(`demo ${outProblem}`);
   const log = createLogger({ level: keep ? "info" : "warn", fd: 2 });
   const dir = mkdtempSync(join(tmpdir(), "spiffe-authz-demo-"));
   const out = (s: string) => process.stdout.write(`${s}\n`);

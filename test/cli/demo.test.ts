@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DevCertificateAuthority } from "../../src/dev-ca/index.js";
@@ -74,4 +74,19 @@ test("demo --keep --out DIR: writes the certificates it used, serves /metrics, a
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   }
+});
+
+test("demo --out refuses a directory already holding its files, or a file in its place, before running (exit 2)", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "demo-out-"));
+  writeFileSync(join(dir, "config.yaml"), "mine: true\n");
+  symlinkSync("/etc/hostname", join(dir, "bundle.pem"));
+  const r = await runCli(["demo", "--out", dir]);
+  assert.equal(r.code, 2, r.stdout + r.stderr);
+  assert.match(r.stderr, /--out: .* already holds bundle\.pem, config\.yaml; choose another directory/);
+  assert.equal(readFileSync(join(dir, "config.yaml"), "utf8"), "mine: true\n", "the user's file is left as it was");
+  assert.equal(r.stdout, "", "refused before the demo ran");
+  const notDir = join(dir, "config.yaml");
+  const f = await runCli(["demo", "--out", notDir]);
+  assert.equal(f.code, 2);
+  assert.match(f.stderr, /exists and is not a directory/);
 });

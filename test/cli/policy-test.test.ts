@@ -277,3 +277,20 @@ test("a long report read slowly through a pipe arrives whole: the CLI waits for 
   assert.equal(out.trim().split("\n").at(-1), `${n} passed, 0 failed`);
   assert.equal(out.match(/^PASS /gm)?.length, n);
 });
+
+test("a route name the config lacks applied no allowlist: expect route (none), never (top-level)", async () => {
+  const t = file(
+    "unknown-route.test.yaml",
+    [
+      "config: config.yaml",
+      "cases:",
+      "  - { name: none, identity: spiffe://example.org/web, route: nope, expect: { reason: unknown_route, route: (none) } }",
+      "  - { name: top, identity: spiffe://example.org/web, route: nope, expect: { route: (top-level) } }",
+      "",
+    ].join("\n"),
+  );
+  const r = await runCli(["test", t]);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, new RegExp(`PASS ${t}:none\n`));
+  assert.match(r.stdout, /FAIL .*:top\n\s+route: expected \(top-level\), got \(none\)/);
+});
