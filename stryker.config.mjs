@@ -1,7 +1,23 @@
 // Mutation testing (StrykerJS) over the security-critical folders. `npm run mutate` runs every folder;
 // `npm run mutate -- spiffe policy` runs some (scripts/mutate.mjs passes the choice in SPIFFE_AUTHZ_MUTATE).
 // Folders are globs, not file lists, so renames and splits inside them need no change here.
+import { globSync } from "node:fs";
 import { folders } from "./scripts/mutate-folders.mjs";
+
+// Each property suite's short run capped at this many cases per property (test/fuzz/harness.ts, shortRuns):
+// a mutant re-runs every covering test file, and at full length the property files dominate. Stryker's test
+// processes inherit it from here; nothing else sets it, so `npm test` and `npm run fuzz` run full length.
+process.env.SPIFFE_AUTHZ_MUTATE_FUZZ_RUNS ??= "40";
+
+/**
+ * The test globs expanded in the order listed (each glob's matches sorted), duplicates dropped. Stryker runs a
+ * mutant's covering files in this order and stops at the first that fails, so listing the fast unit files
+ * before the server-level and property files makes most kills cheap (the tap runner's own glob call keeps
+ * literal paths in the order given).
+ */
+function orderedTestFiles(globs) {
+  return [...new Set(globs.flatMap((g) => globSync(g).sort()))];
+}
 
 const chosen = (process.env.SPIFFE_AUTHZ_MUTATE ?? Object.keys(folders).join(","))
   .split(",")
@@ -23,7 +39,7 @@ export default {
     // against the one test file written for it.
     testFiles: process.env.SPIFFE_AUTHZ_MUTATE_TESTS
       ? process.env.SPIFFE_AUTHZ_MUTATE_TESTS.split(",")
-      : [...new Set(chosen.flatMap((f) => folders[f].tests))],
+      : orderedTestFiles(chosen.flatMap((f) => folders[f].tests)),
     // Our tests are node:test files written in TypeScript: tsx loads them (and the mutated sources), and the
     // TAP reporter must be named because Node 23+ prints the spec reporter even into a pipe, which the tap
     // runner cannot parse (every test file then reads as neither passed nor failed). Stryker's hook goes

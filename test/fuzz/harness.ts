@@ -79,9 +79,22 @@ export function seedFor(name: string, base = 0x5eed_0010): number {
   return h | 0;
 }
 
+/**
+ * Cases in the short run: `p.runs`, capped by SPIFFE_AUTHZ_MUTATE_FUZZ_RUNS when that is set. Only the
+ * mutation-testing set-up sets it (stryker.config.mjs): each mutant re-runs every covering test file, and
+ * at full length the property files dominate a folder's run time. `npm test` and `npm run fuzz` never set it.
+ */
+export function shortRuns(p: FuzzProperty): number {
+  const raw = process.env.SPIFFE_AUTHZ_MUTATE_FUZZ_RUNS;
+  if (raw === undefined || raw === "") return p.runs;
+  const cap = Number(raw);
+  if (!Number.isInteger(cap) || cap < 1) throw new Error(`SPIFFE_AUTHZ_MUTATE_FUZZ_RUNS=${raw}: not a positive integer`);
+  return Math.min(p.runs, cap);
+}
+
 /** The short run, as the *.test.ts files use it. */
 export async function assertShort(p: FuzzProperty): Promise<void> {
-  await p.assert({ seed: seedFor(p.name), numRuns: p.runs });
+  await p.assert({ seed: seedFor(p.name), numRuns: shortRuns(p) });
 }
 
 type ErrorClass = abstract new (...args: never[]) => Error;

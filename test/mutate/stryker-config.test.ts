@@ -108,7 +108,18 @@ test("the Stryker config: tap runner with TAP output through tsx, per-test cover
 
   const policy = await loadConfig("policy", "policy");
   assert.deepEqual(policy.mutate, folders.policy!.mutate);
-  assert.deepEqual(policy.tap.testFiles, folders.policy!.tests);
+  // The globs expanded in the order listed, so the fast files a folder lists first run first; each file once.
+  const files = policy.tap.testFiles;
+  assert.equal(new Set(files).size, files.length, "a test file is listed twice");
+  assert.ok(files.every((f) => tests.includes(f)), `not test files: ${files.filter((f) => !tests.includes(f)).join(", ")}`);
+  const literal = folders.policy!.tests.filter((g) => !/[*?{[]/.test(g));
+  assert.ok(literal.length > 3, "policy lists its files one by one, fast first");
+  assert.deepEqual(
+    files.filter((f) => literal.includes(f)),
+    literal,
+    "test files out of the listed order",
+  );
+  assert.equal(files[0], folders.policy!.tests[0]);
 
   await assert.rejects(loadConfig("nope", "nope"), /unknown folder nope/);
 });
