@@ -1,14 +1,19 @@
 #!/usr/bin/env node
 // Summarises Stryker JSON reports (reports/mutation/FOLDER.json, written by `npm run mutate`): one table row
-// per folder, Stryker's score (killed + timeout over everything but errors and ignored), and with --survivors
-// every survived or uncovered mutant as file:line, mutator and replacement, for bench/mutation-survivors.md.
-// Usage: node scripts/mutate-summary.mjs [--survivors] [reports/mutation/policy.json ...]
+// per report, or with --sum LABEL one row for all of them (a folder run in chunks, `--mutate` a few files at a
+// time). Two scores: Stryker's (killed + timeout over killed, timeout, survived and no coverage) and ours, the
+// headline, which counts a timeout as survived: on a shared machine a timeout is as often load as a kill.
+// With --survivors every survived or uncovered mutant as file:line, mutator and replacement, for
+// bench/mutation-survivors.md.
+// Usage: node scripts/mutate-summary.mjs [--survivors] [--sum LABEL] [reports/mutation/policy.json ...]
 import { readFileSync, readdirSync } from "node:fs";
 import { basename, join } from "node:path";
 
 const args = process.argv.slice(2);
 const survivors = args.includes("--survivors");
-let files = args.filter((a) => !a.startsWith("--"));
+const sumAt = args.indexOf("--sum");
+const sumLabel = sumAt >= 0 ? args[sumAt + 1] : undefined;
+let files = args.filter((a, i) => !a.startsWith("--") && !(sumAt >= 0 && i === sumAt + 1));
 if (files.length === 0) {
   const dir = "reports/mutation";
   files = readdirSync(dir)
@@ -17,16 +22,29 @@ if (files.length === 0) {
 }
 
 const statuses = ["Killed", "Timeout", "Survived", "NoCoverage", "RuntimeError", "CompileError", "Ignored"];
-console.log("| folder | mutants | killed | timeout | survived | no coverage | error | score |");
-console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
+console.log(
+  "| folder | mutants | killed | timeout | survived | no coverage | error | score (timeouts as survived) | Stryker's score (timeouts as killed) |",
+);
+console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
 const open = [];
+const pct = (a, b) => (b === 0 ? "n/a" : `${((100 * a) / b).toFixed(1)} %`);
+function row(label, n) {
+  const valid = n.Killed + n.Timeout + n.Survived + n.NoCoverage;
+  const total = Object.values(n).reduce((a, b) => a + b, 0);
+  console.log(
+    `| ${label} | ${total} | ${n.Killed} | ${n.Timeout} | ${n.Survived} | ${n.NoCoverage} | ${n.RuntimeError + n.CompileError} | ${pct(n.Killed, valid)} | ${pct(n.Killed + n.Timeout, valid)} |`,
+  );
+}
+const zero = () => Object.fromEntries(statuses.map((s) => [s, 0]));
+const sum = zero();
 for (const file of files) {
   const report = JSON.parse(readFileSync(file, "utf8"));
-  const n = Object.fromEntries(statuses.map((s) => [s, 0]));
+  const n = zero();
   for (const [path, f] of Object.entries(report.files)) {
     for (const m of f.mutants) {
       n[m.status] = (n[m.status] ?? 0) + 1;
-      if (m.status === "Survived" || m.status === "NoCoverage") {
+      sum[m.status] = (sum[m.status] ?? 0) + 1;
+      if (m.status === "Survived" || m.status === "NoCoverage" || m.status === "Timeout") {
         open.push({
           path,
           line: m.location.start.line,
@@ -37,14 +55,9 @@ for (const file of files) {
       }
     }
   }
-  const detected = n.Killed + n.Timeout;
-  const valid = detected + n.Survived + n.NoCoverage;
-  const total = Object.values(n).reduce((a, b) => a + b, 0);
-  const score = valid === 0 ? "n/a" : `${((100 * detected) / valid).toFixed(1)} %`;
-  console.log(
-    `| ${basename(file, ".json")} | ${total} | ${n.Killed} | ${n.Timeout} | ${n.Survived} | ${n.NoCoverage} | ${n.RuntimeError + n.CompileError} | ${score} |`,
-  );
+  if (sumLabel === undefined) row(basename(file, ".json"), n);
 }
+if (sumLabel !== undefined) row(sumLabel, sum);
 if (survivors) {
   console.log("\n| where | mutator | status | replacement |\n|---|---|---|---|");
   for (const s of open.sort((a, b) => a.path.localeCompare(b.path) || a.line - b.line)) {

@@ -88,7 +88,8 @@ export function shortRuns(p: FuzzProperty): number {
   const raw = process.env.SPIFFE_AUTHZ_MUTATE_FUZZ_RUNS;
   if (raw === undefined || raw === "") return p.runs;
   const cap = Number(raw);
-  if (!Number.isInteger(cap) || cap < 1) throw new Error(`SPIFFE_AUTHZ_MUTATE_FUZZ_RUNS=${raw}: not a positive integer`);
+  if (!Number.isInteger(cap) || cap < 1)
+    throw new Error(`SPIFFE_AUTHZ_MUTATE_FUZZ_RUNS=${raw}: not a positive integer`);
   return Math.min(p.runs, cap);
 }
 

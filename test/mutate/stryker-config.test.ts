@@ -111,7 +111,10 @@ test("the Stryker config: tap runner with TAP output through tsx, per-test cover
   // The globs expanded in the order listed, so the fast files a folder lists first run first; each file once.
   const files = policy.tap.testFiles;
   assert.equal(new Set(files).size, files.length, "a test file is listed twice");
-  assert.ok(files.every((f) => tests.includes(f)), `not test files: ${files.filter((f) => !tests.includes(f)).join(", ")}`);
+  assert.ok(
+    files.every((f) => tests.includes(f)),
+    `not test files: ${files.filter((f) => !tests.includes(f)).join(", ")}`,
+  );
   const literal = folders.policy!.tests.filter((g) => !/[*?{[]/.test(g));
   assert.ok(literal.length > 3, "policy lists its files one by one, fast first");
   assert.deepEqual(
