@@ -203,10 +203,22 @@ describe("presented chains", () => {
   }
 
   test("none at all is malformed, and so is every splitter refusal", () => {
-    assert.match(malformed(() => parsePemCertificates("")), /no PEM certificate found/);
-    assert.match(malformed(() => parseDerCertificates(new Uint8Array(0))), /no certificate found/);
-    assert.match(malformed(() => parsePemCertificates(block(seq(3), "RSA PRIVATE KEY"))), /unexpected PEM block type/);
-    assert.match(malformed(() => parseDerCertificates(Uint8Array.from([0x02, 0x01, 0x00]))), /bad DER at offset 0/);
+    assert.match(
+      malformed(() => parsePemCertificates("")),
+      /no PEM certificate found/,
+    );
+    assert.match(
+      malformed(() => parseDerCertificates(new Uint8Array(0))),
+      /no certificate found/,
+    );
+    assert.match(
+      malformed(() => parsePemCertificates(block(seq(3), "RSA PRIVATE KEY"))),
+      /unexpected PEM block type/,
+    );
+    assert.match(
+      malformed(() => parseDerCertificates(Uint8Array.from([0x02, 0x01, 0x00]))),
+      /bad DER at offset 0/,
+    );
   });
 
   test("the chain defaults apply when no limits are given, and given limits replace them one by one", () => {
