@@ -80,6 +80,7 @@ export const folders = {
   adapters: {
     mutate: ["src/adapters/**/*.ts"],
     tests: [
+      "test/adapters/envoy/translate.test.ts", // 0.7 s, no server
       "test/gen/*.test.ts",
       "test/adapters/envoy/mutants-metadata.test.ts", // 3.2 s
       "test/adapters/zentinel/configure.test.ts", // 3.5 s
