@@ -81,6 +81,7 @@ export const folders = {
     mutate: ["src/adapters/**/*.ts"],
     tests: [
       "test/adapters/envoy/translate.test.ts", // 0.7 s, no server
+      "test/adapters/zentinel/translate.test.ts", // 0.7 s, no server
       "test/gen/*.test.ts",
       "test/adapters/envoy/mutants-metadata.test.ts", // 3.2 s
       "test/adapters/zentinel/configure.test.ts", // 3.5 s
