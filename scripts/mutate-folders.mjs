@@ -37,6 +37,7 @@ export const folders = {
     mutate: ["src/policy/**/*.ts"],
     tests: [
       "test/policy/routes.test.ts", // 0.6 s
+      "test/policy/route-selection.test.ts", // 0.6 s
       "test/policy/explain.test.ts", // 1.3 s
       "test/policy/mutants-methods-headers.test.ts", // 1.3 s
       "test/policy/policy.test.ts", // 1.8 s
