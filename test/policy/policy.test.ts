@@ -312,3 +312,16 @@ test("normalizePath and pathHasPrefix", () => {
   assert.ok(pathHasPrefix("/a/b", "/a"));
   assert.ok(!pathHasPrefix("/ab", "/a"));
 });
+
+test("jwt.enabled needs an audience: without one every JWT-SVID would be refused, so the config is", () => {
+  configError(
+    () => compilePolicy(parseConfig({ allowlist: { exact: ["spiffe://example.org/a"] }, jwt: { enabled: true } })),
+    /^config: jwt\.audiences: must name at least one audience when jwt\.enabled is true$/,
+  );
+  const ok = compilePolicy(
+    parseConfig({ allowlist: { exact: ["spiffe://example.org/a"] }, jwt: { enabled: true, audiences: ["api"] } }),
+  );
+  assert.equal(ok.config.jwt.enabled, true);
+  // Disabled, no audience is needed.
+  compilePolicy(parseConfig({ allowlist: { exact: ["spiffe://example.org/a"] }, jwt: { enabled: false } }));
+});
