@@ -235,8 +235,10 @@ test("every flag the README names exists in the commands' --help, and every --he
     "pin",
     "max-semi-space-size",
     "trace-gc",
+    "mutate",
+    "sum",
   ])
-    readmeFlags.delete(f); // node (and V8), grpcurl, demo, bench and peers.sh flags
+    readmeFlags.delete(f); // node (and V8), grpcurl, demo, bench, peers.sh, Stryker and mutate-summary flags
   for (const f of readmeFlags) assert.ok(helpFlags.has(f), `README names --${f}, which no --help lists`);
   for (const f of helpFlags) if (f !== "help") assert.ok(readmeFlags.has(f), `--${f} is missing from the README`);
   // and every env var of the serve command is documented
