@@ -15,6 +15,7 @@ export const folders = {
       "test/spiffe/id.test.ts", // 0.7 s
       "test/spiffe/pem.test.ts", // 0.6 s
       "test/spiffe/name-constraints.test.ts", // 1 s
+      "test/spiffe/chain.test.ts", // 0.8 s
       "test/spiffe/bundles.test.ts", // 1.3 s
       "test/spiffe/certificate.test.ts", // 1.4 s
       "test/spiffe/jwt-svid.test.ts", // 1.3 s
