@@ -53,3 +53,18 @@ test("a chain missing its middle intermediate: no issuer of the intermediate", a
   // With it, the same leaf verifies through both.
   assert.equal(verifyX509Svid([svid.der, lower.der, upper.der], bundles, new Date()).verifiedChain.length, 4);
 });
+
+test("an issuer that may not issue: the detail names its role and what it lacks", async () => {
+  const notCa = await root.createIntermediate({ isCA: false });
+  const svid = await notCa.issueX509Svid(ID);
+  const err = svidErrorOf(() => verifyX509Svid([svid.der, notCa.der], bundles, new Date()));
+  assert.equal(err.reason, "untrusted");
+  assert.equal(
+    err.detail,
+    `intermediate (subject "${notCa.certificate.subject}") is not a CA (basicConstraints cA is not true)`,
+  );
+  const noCertSign = await DevCertificateAuthority.createRoot(TD, { keyUsage: ["digitalSignature"] });
+  const leaf = await noCertSign.issueX509Svid(ID);
+  const err2 = svidErrorOf(() => verifyX509Svid(leaf.chain, new BundleSet([noCertSign.x509Bundle()]), new Date()));
+  assert.equal(err2.detail, `root (subject "${noCertSign.certificate.subject}") lacks keyCertSign key usage`);
+});
