@@ -182,6 +182,7 @@ const cases: Case[] = [
     name: "ID in td A signed by td B's root (only B has a bundle)",
     build: async () => ({ chain: (await rootB.issueX509Svid(ID)).chain, source: new BundleSet([rootB.x509Bundle()]) }),
     want: "unknown_trust_domain",
+    detail: "^no X\\.509 bundle for trust domain a\\.example$",
   },
   {
     name: "intermediate of td B presented for an ID in td A",
@@ -200,6 +201,7 @@ const cases: Case[] = [
       source: setA,
     }),
     want: "not_a_leaf",
+    detail: "^leaf certificate has keyCertSign key usage$",
   },
   {
     name: "leaf with cRLSign",
@@ -245,6 +247,7 @@ const cases: Case[] = [
       source: setA,
     }),
     want: "no_spiffe_id",
+    detail: "^certificate has no URI SAN$",
   },
   {
     name: "no SAN extension at all",
@@ -483,6 +486,7 @@ const cases: Case[] = [
       source: setA,
     }),
     want: "untrusted",
+    detail: "^leaf certificate has unhandled critical extension 1\\.3\\.6\\.1\\.4\\.1\\.99999\\.1$",
   },
   {
     name: "unknown non-critical extension on the leaf",
@@ -507,6 +511,7 @@ const cases: Case[] = [
       return { chain: [svid.der, ...Array<Uint8Array>(8).fill(rootA.der)], source: setA };
     },
     want: "malformed_certificate",
+    detail: "^chain of \\d+ certificates exceeds the limit of \\d+$",
   },
   {
     name: "5 intermediates within a custom limit",
@@ -530,6 +535,7 @@ const cases: Case[] = [
     name: "empty chain",
     build: async () => ({ chain: [], source: setA }),
     want: "malformed_certificate",
+    detail: "^empty certificate chain$",
   },
   {
     name: "garbage bytes",
@@ -565,6 +571,7 @@ const cases: Case[] = [
       source: { getX509BundleForTrustDomain: () => rootB.x509Bundle() },
     }),
     want: "untrusted",
+    detail: "^bundle source returned the bundle of b\\.example for a\\.example$",
   },
   {
     name: "source that throws",
@@ -577,6 +584,7 @@ const cases: Case[] = [
       },
     }),
     want: "unknown_trust_domain",
+    detail: "^no X\\.509 bundle for trust domain a\\.example$",
   },
   {
     name: "empty bundle for the trust domain",
@@ -585,6 +593,7 @@ const cases: Case[] = [
       source: new BundleSet([X509Bundle.fromCertificates(TD_A, [])]),
     }),
     want: "untrusted",
+    detail: "^X\\.509 bundle of a\\.example is empty$",
   },
 ];
 
