@@ -30,8 +30,10 @@ const bytes = (s: string) => new TextEncoder().encode(s);
 test("an empty CheckRequest reads as no headers, no method, no path: the engine decides, nothing throws", () => {
   const r = toAuthzRequest(create(CheckRequestSchema, {}));
   assert.deepEqual(r, { transport: "envoy", headers: new Map(), method: "", path: "" });
-  const noHttp = toAuthzRequest(create(CheckRequestSchema, { attributes: { request: {} } }));
-  assert.deepEqual(noHttp, { transport: "envoy", headers: new Map(), method: "", path: "" });
+  for (const attributes of [{}, { request: {} }]) {
+    const noHttp = toAuthzRequest(create(CheckRequestSchema, { attributes }));
+    assert.deepEqual(noHttp, { transport: "envoy", headers: new Map(), method: "", path: "" });
+  }
 });
 
 test("headers: the map lower-cased, header_map entries (raw bytes or value) added, repeats joined with ','", () => {
