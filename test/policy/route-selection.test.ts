@@ -49,3 +49,39 @@ test("without routes a long path goes to the top level, and a named route wins o
   const named = selectRoute(policy, { routeName: "named-only", path: pathOf(MAX_READ_PATH_LENGTH + 1), method: "GET" });
   assert.equal(named.route?.name, "named-only");
 });
+
+test("a combined selection is dry-run only when every route in it is: one enforced route enforces", () => {
+  const mixed = compilePolicy(
+    parseConfig({
+      allowlist: { exact: ["spiffe://example.org/all"] },
+      routes: [
+        {
+          name: "trial",
+          match: { "path-prefix": "/trial" },
+          enforcement: "dry-run",
+          allowlist: { exact: ["spiffe://example.org/all"] },
+        },
+        { name: "pay", match: { "path-prefix": "/payments" }, allowlist: { exact: ["spiffe://example.org/all"] } },
+      ],
+    }),
+  );
+  const long = selectRoute(mixed, { path: pathOf(MAX_READ_PATH_LENGTH + 1), method: "GET" });
+  assert.equal(long.route?.name, "trial+pay+(top-level)");
+  assert.equal(long.route?.dryRun, false, "the enforced routes must not be put in dry-run by the trial route");
+  const trialOrTop = selectRoute(mixed, { path: "//trial/x", method: "GET" });
+  assert.equal(trialOrTop.route?.name, "trial+(top-level)");
+  assert.equal(trialOrTop.route?.dryRun, false, "the top level is enforced");
+
+  const allTrial = compilePolicy(parseConfig({ ...mixed.config, enforcement: "dry-run" }));
+  assert.equal(selectRoute(allTrial, { path: "//trial/x", method: "GET" }).route?.dryRun, true);
+});
+
+test("a combination is named in config order whatever reading found it first", () => {
+  // The first reading (/x/..%2Fpayments, %2F kept) is top-level; the decoded one (/payments) is route pay.
+  assert.equal(selectRoute(policy, { path: "/x/..%2Fpayments", method: "GET" }).route?.name, "pay+(top-level)");
+});
+
+test("method-override values are trimmed and upper-cased before they select a route", () => {
+  const headers = new Map([["x-http-method-override", " delete "]]);
+  assert.equal(selectRoute(policy, { path: "/api", method: "POST", headers }).route?.name, "writes+(top-level)");
+});

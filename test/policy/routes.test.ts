@@ -39,6 +39,8 @@ test("an escaped ? or # decodes to path text, never to a query or fragment cut",
   assert.deepEqual(pathReadings("/public%3F/../payments"), ["/payments"]);
   assert.deepEqual(pathReadings("/payments%3F/../public"), ["/public"]);
   assert.deepEqual(pathReadings("/a%23/../b"), ["/b"]);
+  assert.deepEqual(pathReadings("/payments%3Fx"), ["/payments%3Fx"]);
+  assert.deepEqual(pathReadings("/payments%23x"), ["/payments%23x"]);
   // A decoded `%` is literal too: %2525 decodes to %25, which must not decode again in the same round.
   assert.deepEqual(pathReadings("/%25252F"), ["/%25252F", "/%252F", "/"]);
 });
