@@ -154,6 +154,11 @@ describe("SpiffeId methods", () => {
     assert.ok(!id("spiffe://example.org/a").memberOf(parseTrustDomain("example.org.evil")));
     assert.ok(!id("spiffe://sub.example.org/a").memberOf(parseTrustDomain("example.org")));
   });
+  test("equals compares trust domain and path (jwt-svid.ts compares the verified subject with it)", () => {
+    assert.ok(id("spiffe://td/a").equals(id("spiffe://td/a")));
+    assert.ok(!id("spiffe://td/a").equals(id("spiffe://td2/a")));
+    assert.ok(!id("spiffe://td/a").equals(id("spiffe://td/a/b")));
+  });
   test("isUnder is segment-aware", () => {
     assert.ok(id("spiffe://td/a").isUnder(id("spiffe://td/a")));
     assert.ok(id("spiffe://td/a/b").isUnder(id("spiffe://td/a")));
