@@ -2,6 +2,14 @@
 // Keys follow the original agent's KDL block (kebab-case); unknown keys are errors, never ignored.
 import { z } from "zod";
 
+/**
+ * Whether two header names are the same header to an upstream: case-insensitive, and with '_' read as '-'
+ * (identity headers are stripped in every such spelling, and CGI-style upstreams read both alike).
+ */
+export function sameHeaderName(a: string, b: string): boolean {
+  return a.toLowerCase().replace(/_/g, "-") === b.toLowerCase().replace(/_/g, "-");
+}
+
 const nonEmpty = z.string().min(1, "must not be empty");
 const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, "expected an HTTP header name (RFC 9110 token)");
 
@@ -66,11 +74,7 @@ const tlsSchema = z
     if (format !== "xfcc" && t["xfcc-element"] !== "last")
       return fail("xfcc-element", "only read with client-cert-format: xfcc");
     const chainHeader = format === "rfc9440" ? (t["client-cert-chain-header"] ?? DEFAULT_CHAIN_HEADER) : undefined;
-    // '_' read as '-', as identity headers are compared (policy.ts).
-    if (
-      chainHeader !== undefined &&
-      chainHeader.toLowerCase().replace(/_/g, "-") === header.toLowerCase().replace(/_/g, "-")
-    )
+    if (chainHeader !== undefined && sameHeaderName(chainHeader, header))
       return fail("client-cert-chain-header", `"${chainHeader}" is also tls.client-cert-header`);
     return {
       "require-mtls": t["require-mtls"],

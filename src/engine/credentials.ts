@@ -6,7 +6,7 @@
 import type { ClientCertFormat, Config } from "../config/schema.js";
 import { CredentialError } from "../formats/errors.js";
 import { MAX_URL_PEM_BYTES, urlPemCertificates } from "../formats/client-pem.js";
-import { rfc9440Certificates } from "../formats/rfc9440.js";
+import { isBlankHeaderValue, rfc9440Certificates } from "../formats/rfc9440.js";
 import type { AuthzRequest, CredentialSource } from "./contract.js";
 import { xfccCertificates } from "../formats/xfcc.js";
 
@@ -35,10 +35,7 @@ const BEARER = /^bearer[ \t]+(\S+)[ \t]*$/i;
 const BEARER_SCHEME = /^bearer(\s|$)/i;
 const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
-// Absent means empty or only spaces and tabs (HTTP's own whitespace). Not JS trim(): a value of U+00A0 or U+FEFF
-// is something sent, and goes to the parser to be refused, never read as "no credential".
-const BLANK = /^[ \t]*$/;
-const present = (v: string | undefined): v is string => v !== undefined && !BLANK.test(v);
+const present = (v: string | undefined): v is string => v !== undefined && !isBlankHeaderValue(v);
 
 /** The unparsed X.509 credential a request presents, if any, by the same precedence as extractCredentials. */
 export function presentedX509(req: AuthzRequest, config: Pick<Config, "tls">): PresentedX509 | undefined {

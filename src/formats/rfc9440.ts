@@ -21,6 +21,14 @@ const MAX_ITEM_CHARS = 4 * Math.ceil(MAX_CERT_DER_BYTES / 3) + 2;
 const LEAF_SHAPE = /^ *:[A-Za-z0-9+/=]*: *$/;
 const CHAIN_SHAPE = /^ *:[A-Za-z0-9+/=]*:(?:[ \t]*,[ \t]*:[A-Za-z0-9+/=]*:)* *$/;
 
+/**
+ * A header value that counts as not sent: empty, or only spaces and tabs (HTTP's own whitespace). Not JS trim():
+ * a value of U+00A0 or U+FEFF is something sent, for the parser to refuse, never "no credential".
+ */
+export function isBlankHeaderValue(v: string): boolean {
+  return /^[ \t]*$/.test(v);
+}
+
 function checkSize(value: string, what: string): void {
   // String length is a lower bound of the UTF-8 length, so the cheap check runs first.
   if (value.length > RFC9440_MAX_HEADER_BYTES || Buffer.byteLength(value, "utf8") > RFC9440_MAX_HEADER_BYTES) {
@@ -72,7 +80,7 @@ export function rfc9440Certificates(cert: string, chain: string | undefined): Ui
     parsed("client-cert", () => parseItem(cert)),
     "client-cert",
   );
-  if (chain === undefined || /^[ \t]*$/.test(chain)) return [leaf];
+  if (chain === undefined || isBlankHeaderValue(chain)) return [leaf];
   checkSize(chain, "client-cert-chain");
   // Count members before the parser decodes any of them: a separator per member bounds the work.
   if (chain.split(",").length > RFC9440_MAX_CHAIN_ITEMS) {

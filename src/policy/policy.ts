@@ -1,6 +1,6 @@
 // Config → Policy, once per config version. Everything that can be wrong with the allowlists and routes is
 // found here and reported as a ConfigError naming the key path, so a bad reload never reaches requests.
-import type { Config } from "../config/schema.js";
+import { sameHeaderName, type Config } from "../config/schema.js";
 import { ConfigError } from "../config/errors.js";
 import { compileAllowlist, type Allowlist } from "./allowlist.js";
 import { canonicalPrefix } from "./routes.js";
@@ -129,13 +129,9 @@ export function compilePolicy(config: Config): Policy {
   if (dupe !== undefined) throw new ConfigError("headers", `header name "${dupe}" is used for two identity headers`);
   // The client-cert headers are what a trusted hop writes for us to read; an identity header is what we write
   // for the upstream (and strip from clients). One name for both would have us strip our own input.
-  // Compared with '_' read as '-': identity headers are stripped in every spelling, and some upstreams (CGI) read
-  // both alike.
-  const sameHeader = (a: string, b: string) =>
-    a.toLowerCase().replace(/_/g, "-") === b.toLowerCase().replace(/_/g, "-");
   for (const key of ["client-cert-header", "client-cert-chain-header"] as const) {
     const name = config.tls[key];
-    const clash = name === undefined ? undefined : lower.find((n) => sameHeader(n, name));
+    const clash = name === undefined ? undefined : lower.find((n) => sameHeaderName(n, name));
     if (clash !== undefined) throw new ConfigError("headers", `"${clash}" is also tls.${key} (${name})`);
   }
 
