@@ -57,8 +57,8 @@ interface Destination {
   off?(event: "drain", listener: () => void): unknown;
 }
 
-// Every LineWriter's lines held until the end of the event-loop turn: handed to the stream by drainLogs, and
-// written out synchronously at exit.
+// Every LineWriter's held lines (see preformattedLines): handed to the stream by drainLogs, and written out
+// synchronously at exit.
 const writers = new Set<{ flush(): void; flushAtExit(): void }>();
 process.once("exit", () => {
   for (const w of writers) w.flushAtExit();
@@ -99,16 +99,26 @@ function writeAllSync(fd: number, text: string): void {
   }
 }
 
-/** Lines of one event-loop turn go out together at its end, in writes of about this size, so none grows large. */
+/** Held lines go out in writes of about this size, so none grows large. */
 const MAX_BATCH_CHARS = 8192;
+/**
+ * How long a line may wait for others to share its write. At a few thousand requests a second or less nearly every
+ * request is its own event-loop turn, so holding lines only to the end of the turn meant one asynchronous write (a
+ * thread-pool hand-off and a syscall) per request: the largest single item of the main thread's time through a
+ * real Envoy at 1000/s (bench/envoy-e2e profile). A few milliseconds turn that into a few hundred writes a second.
+ */
+const HOLD_MS = 5;
+/** Held lines past this size go out at the end of the turn instead of waiting for HOLD_MS. */
+const HOLD_MAX_CHARS = 8 * MAX_BATCH_CHARS;
 
 /**
  * For a logger made by createLogger, a writer that produces its lines directly: level label, ISO time, the
  * logger's bindings, the fields, the message, in pino's order, onto the logger's own stream. For a caller that
  * writes one line per request (the audit log): the caller keeps parts of each line serialised instead of
- * handing pino an object to walk, and the lines of one event-loop turn reach the stream together at its end, in a
- * few large strings, because pino's stream (sonic-boom) measures its whole pending buffer on every write. A line written by the logger
- * itself during the same turn may therefore come before them. Undefined for any other logger: callers fall back
+ * handing pino an object to walk, and lines are held for up to HOLD_MS (or to the end of the turn once HOLD_MAX_CHARS
+ * are held) and reach the stream together, in a few large strings, because pino's stream (sonic-boom) measures its
+ * whole pending buffer on every write and starts an asynchronous write for each. A line the logger writes itself
+ * meanwhile may therefore come before them. Undefined for any other logger: callers fall back
  * to the logger.
  */
 export function preformattedLines(logger: Logger): LineWriter | undefined {
@@ -118,13 +128,18 @@ export function preformattedLines(logger: Logger): LineWriter | undefined {
   const bindings = internals[pino.symbols.chindingsSym] as string; // ',"pid":1,"name":"spiffe-authz",…'
   let lastMs = -1;
   let lastTime = "";
-  // Full batches of this turn wait with the rest for its end: a batch handed to sonic-boom mid-turn starts an
-  // asynchronous write at once, which an exit in the same turn could overtake (flushSync does not wait for it).
+  // Full batches wait with the rest: a batch handed to sonic-boom mid-turn starts an asynchronous write at once,
+  // which an exit in the same turn could overtake (flushSync does not wait for it).
   let batches: string[] = [];
   let pending = "";
-  let scheduled = false;
+  let held = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let atTurnEnd = false;
   const take = (): string[] => {
-    scheduled = false;
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+    atTurnEnd = false;
+    held = 0;
     if (pending !== "") batches.push(pending);
     pending = "";
     const out = batches;
@@ -156,14 +171,21 @@ export function preformattedLines(logger: Logger): LineWriter | undefined {
         lastMs = ms;
         lastTime = new Date(ms).toISOString();
       }
-      pending += `{"level":"${level}","time":"${lastTime}"${bindings}${fields && ","}${fields},"msg":${JSON.stringify(msg)}}\n`;
+      const line = `{"level":"${level}","time":"${lastTime}"${bindings}${fields && ","}${fields},"msg":${JSON.stringify(msg)}}\n`;
+      pending += line;
+      held += line.length;
       if (pending.length >= MAX_BATCH_CHARS) {
         batches.push(pending);
         pending = "";
       }
-      if (!scheduled) {
-        scheduled = true;
-        setImmediate(flush);
+      if (held >= HOLD_MAX_CHARS) {
+        if (!atTurnEnd) {
+          atTurnEnd = true;
+          setImmediate(flush);
+        }
+      } else if (timer === undefined && !atTurnEnd) {
+        // Unreferenced: held lines never keep the process alive; the exit handler writes them.
+        timer = setTimeout(flush, HOLD_MS).unref();
       }
     },
   };
