@@ -13,7 +13,8 @@
 // BENCH_ENVOY_MAX_SECONDS (per chain, default 5), BENCH_ENVOY_MAX_WORKERS (default 32),
 // BENCH_ENVOY_AUTHZ_ARGS (extra `serve` flags, e.g. "--workers 2": an extra row, not the headline),
 // BENCH_ENVOY_PROFILE=1 (spiffe-authz under node --cpu-prof; its self time by function and origin is printed),
-// BENCH_ENVOY_NODE_ARGS (node flags for spiffe-authz, e.g. "--trace-gc"), BENCH_ENVOY_CONFIG (another config).
+// BENCH_ENVOY_NODE_ARGS (node flags for spiffe-authz, e.g. "--trace-gc"), BENCH_ENVOY_CONFIG (another config),
+// BENCH_ENVOY_SPLIT=1 (what spiffe-authz itself saw of each Check, per rate: ./lib/stream-split-hook.mjs).
 // Needs the peers and the bench tools: `npm run peers -- --bench`. Exits 1 on a MISS or a wrong answer.
 import { spawn, type ChildProcess } from "node:child_process";
 import {
@@ -44,6 +45,7 @@ import {
   type TargetLine,
 } from "./lib/envoy-verdicts.js";
 import { summariseProfile } from "./lib/cpu-profile.js";
+import { splitByRate, splitTable, type Window as SplitWindow } from "./lib/stream-split.js";
 import { threadCpuSeconds, treeCpuSeconds } from "./lib/proc-cpu.js";
 import { ensureBuilt } from "./lib/processes.js";
 import { suiteOutcome } from "./lib/verdicts.js";
@@ -75,6 +77,9 @@ const AUTHZ_ARGS = (process.env["BENCH_ENVOY_AUTHZ_ARGS"] ?? "").split(/\s+/).fi
 const PROFILE = process.env["BENCH_ENVOY_PROFILE"] === "1";
 // BENCH_ENVOY_NODE_ARGS: node flags for spiffe-authz's process, to explain a figure (e.g. "--trace-gc").
 const NODE_ARGS = (process.env["BENCH_ENVOY_NODE_ARGS"] ?? "").split(/\s+/).filter(Boolean);
+const SPLIT = process.env["BENCH_ENVOY_SPLIT"] === "1";
+/** With SPLIT: the wall-clock windows of spiffe-authz's measured steps, to cut its own records by rate. */
+const splitWindows: SplitWindow[] = [];
 const TARGET_RATE = 1000;
 // BENCH_ENVOY_CONFIG: another spiffe-authz config (its allowlist is what RBAC and OPA-Envoy get too), e.g. the example
 // with audit off, to split a figure; the headline is the shipped example.
@@ -156,6 +161,7 @@ async function teardown(): Promise<void> {
   upstream.closeAllConnections();
   await new Promise<void>((r) => upstream.close(() => r()));
   printProfile();
+  printSplit();
   await scene.teardown(failed);
 }
 /** With BENCH_ENVOY_PROFILE=1: where spiffe-authz's CPU went (the profile is written when it exits). */
@@ -175,12 +181,27 @@ function printProfile(): void {
   }
 }
 
+/** With BENCH_ENVOY_SPLIT=1: spiffe-authz's own view of each rate (its records are written when it exits). */
+function printSplit(): void {
+  if (!SPLIT) return;
+  const file = scene.path("stream-split.json");
+  if (!existsSync(file)) return console.log("split: spiffe-authz wrote no records");
+  console.log(
+    "\nspiffe-authz's own view (BENCH_ENVOY_SPLIT=1): each Check stream from its HEADERS read to its answer written, " +
+      "the event loop's lateness and GC pauses, in the measured steps of chain (c):",
+  );
+  console.log(splitTable(splitByRate(file, splitWindows)));
+}
+
 // ── One measured step ────────────────────────────────────────────────────────────────────────────────────────
 
 interface Step {
   result: AttackResult;
   upstream: number;
   upstreamWithId: number;
+  /** Wall-clock span of the load. */
+  startMs: number;
+  endMs: number;
   authzCpu: number;
   envoyCpu: number;
 }
@@ -206,12 +227,16 @@ async function step(
   const c0 = cpu();
   const dir = scene.path(`vegeta-${chain}`);
   mkdirSync(dir, { recursive: true });
+  const startMs = Date.now();
   const result = await attack({ url: `https://127.0.0.1:${port}/api/orders`, rate, seconds, client, dir, maxWorkers });
+  const endMs = Date.now();
   const c1 = cpu();
   return {
     result,
     upstream: count(chain) - up0,
     upstreamWithId: count(`${chain}+id`) - id0,
+    startMs,
+    endMs,
     authzCpu: c1.authz - c0.authz,
     envoyCpu: c1.envoy - c0.envoy,
   };
@@ -283,9 +308,11 @@ try {
   // (c) spiffe-authz: the built CLI with deploy/config.example.yaml, on the real agent socket.
   const authzPort = await freePort();
   const metricsPort = await freePort();
+  if (SPLIT) process.env["BENCH_STREAM_SPLIT_OUT"] = scene.path("stream-split.json");
   const authz = spawnLogged("spiffe-authz", process.execPath, [
     ...(PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${scene.path("profile")}`] : []),
     ...NODE_ARGS,
+    ...(SPLIT ? ["--import", join(ROOT, "bench/lib/stream-split-hook.mjs")] : []),
     join(ROOT, "bin/spiffe-authz.js"),
     "serve",
     "--grpc-address",
@@ -451,6 +478,7 @@ try {
           await step(pids, chain, listeners[chain], clients["frontend"]!, rate, SECONDS / ROUNDS),
         );
         const a = acc[chain];
+        if (chain === "spiffe-authz") splitWindows.push({ rate, startMs: s.startMs, endMs: s.endMs });
         for (const v of s.result.latenciesMs) a.lat.push(v);
         a.p99s.push(percentile(s.result.latenciesMs, 0.99));
         a.requests += total(s.result);
