@@ -10,6 +10,7 @@
 import dc from "node:diagnostics_channel";
 import { writeFileSync } from "node:fs";
 import { PerformanceObserver, performance } from "node:perf_hooks";
+import { setInterval } from "node:timers";
 
 const out = process.env.BENCH_STREAM_SPLIT_OUT;
 if (out) {
