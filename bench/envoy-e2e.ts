@@ -14,7 +14,9 @@
 // BENCH_ENVOY_AUTHZ_ARGS (extra `serve` flags, e.g. "--workers 2": an extra row, not the headline),
 // BENCH_ENVOY_PROFILE=1 (spiffe-authz under node --cpu-prof; its self time by function and origin is printed),
 // BENCH_ENVOY_NODE_ARGS (node flags for spiffe-authz, e.g. "--trace-gc"), BENCH_ENVOY_CONFIG (another config),
-// BENCH_ENVOY_SPLIT=1 (what spiffe-authz itself saw of each Check, per rate: ./lib/stream-split-hook.mjs).
+// BENCH_ENVOY_SPLIT=1 (what spiffe-authz itself saw of each Check, per rate: ./lib/stream-split-hook.mjs),
+// BENCH_ENVOY_AUTHZ_STANDIN=grpc-js|http2 (chain (c) served by a minimal stand-in instead of spiffe-authz, to
+// measure the transport's own floor: ./lib/authz-standin.mjs; never the headline).
 // Needs the peers and the bench tools: `npm run peers -- --bench`. Exits 1 on a MISS or a wrong answer.
 import { spawn, type ChildProcess } from "node:child_process";
 import {
@@ -47,7 +49,7 @@ import {
 import { summariseProfile } from "./lib/cpu-profile.js";
 import { splitByRate, splitTable, type Window as SplitWindow } from "./lib/stream-split.js";
 import { threadCpuSeconds, treeCpuSeconds } from "./lib/proc-cpu.js";
-import { ensureBuilt } from "./lib/processes.js";
+import { ensureBuilt, V8_AS_SERVE } from "./lib/processes.js";
 import { suiteOutcome } from "./lib/verdicts.js";
 import { attack, missingBenchTool, OPA_ENVOY, VEGETA, type AttackResult, type ClientCert } from "./lib/vegeta.js";
 
@@ -78,6 +80,11 @@ const PROFILE = process.env["BENCH_ENVOY_PROFILE"] === "1";
 // BENCH_ENVOY_NODE_ARGS: node flags for spiffe-authz's process, to explain a figure (e.g. "--trace-gc").
 const NODE_ARGS = (process.env["BENCH_ENVOY_NODE_ARGS"] ?? "").split(/\s+/).filter(Boolean);
 const SPLIT = process.env["BENCH_ENVOY_SPLIT"] === "1";
+const STANDIN = process.env["BENCH_ENVOY_AUTHZ_STANDIN"] ?? "";
+if (STANDIN !== "" && STANDIN !== "grpc-js" && STANDIN !== "http2") {
+  console.error(`BENCH_ENVOY_AUTHZ_STANDIN: expected grpc-js or http2, got ${STANDIN}`);
+  process.exit(2);
+}
 /** With SPLIT: the wall-clock windows of spiffe-authz's measured steps, to cut its own records by rate. */
 const splitWindows: SplitWindow[] = [];
 const TARGET_RATE = 1000;
@@ -309,11 +316,20 @@ try {
   const authzPort = await freePort();
   const metricsPort = await freePort();
   if (SPLIT) process.env["BENCH_STREAM_SPLIT_OUT"] = scene.path("stream-split.json");
+  if (STANDIN) {
+    process.env["BENCH_STANDIN_ALLOWED"] = ALLOWED;
+    console.log(
+      `NOTE: chain (c) is served by the ${STANDIN} STAND-IN (bench/lib/authz-standin.mjs), not by spiffe-authz: ` +
+        "every figure and verdict below labelled spiffe-authz is the stand-in's",
+    );
+  }
   const authz = spawnLogged("spiffe-authz", process.execPath, [
     ...(PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${scene.path("profile")}`] : []),
+    // The stand-in gets the V8 setting bin/spiffe-authz.js gives `serve`, so that only the code differs.
+    ...(STANDIN ? V8_AS_SERVE : []),
     ...NODE_ARGS,
     ...(SPLIT ? ["--import", join(ROOT, "bench/lib/stream-split-hook.mjs")] : []),
-    join(ROOT, "bin/spiffe-authz.js"),
+    STANDIN ? join(ROOT, "bench/lib/authz-standin.mjs") : join(ROOT, "bin/spiffe-authz.js"),
     "serve",
     "--grpc-address",
     `127.0.0.1:${authzPort}`,
@@ -606,6 +622,8 @@ try {
     console.log(
       `note: the 1-minute load average was above ${cpus().length} (the CPU count): other work competed with these measurements.`,
     );
+  if (STANDIN)
+    console.log(`NOTE: chain (c) above is the ${STANDIN} STAND-IN, not spiffe-authz (BENCH_ENVOY_AUTHZ_STANDIN)`);
   const outcome = suiteOutcome(lines.map((l) => (l.ok ? "PASS" : "MISS")));
   console.log(outcome.line.replace(/^bench:/, "bench/envoy-e2e:"));
   emitJson("envoy-e2e", {
