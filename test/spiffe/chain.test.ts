@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
 import { DevCertificateAuthority } from "../../src/dev-ca/index.js";
-import { BundleSet, verifyX509Svid } from "../../src/spiffe/index.js";
+import { BundleSet, verifyX509Svid, type Certificate } from "../../src/spiffe/index.js";
 import { svidErrorOf } from "../helpers/spiffe.js";
 
 const TD = "a.example";
@@ -67,4 +67,93 @@ test("an issuer that may not issue: the detail names its role and what it lacks"
   const leaf = await noCertSign.issueX509Svid(ID);
   const err2 = svidErrorOf(() => verifyX509Svid(leaf.chain, new BundleSet([noCertSign.x509Bundle()]), new Date()));
   assert.equal(err2.detail, `root (subject "${noCertSign.certificate.subject}") lacks keyCertSign key usage`);
+});
+
+// A signature algorithm the issuer's key cannot make is refused by name before any signature check, so the
+// operator reads "ECDSA over an RSA key", not a bare "does not verify".
+test("a certificate whose signature algorithm its issuer's key type cannot make: refused, the detail names the pair", async () => {
+  const rsaRoot = await DevCertificateAuthority.createRoot(TD, { keyType: "rsa-2048" });
+  const ecForger = await DevCertificateAuthority.createRoot(TD, { keyType: "ec-p256" });
+  // ecdsa-with-SHA256 declared, issuer key RSA.
+  const ecdsaOverRsa = await rsaRoot.issueX509Svid(ID, { signingKey: ecForger.keys.privateKey });
+  assert.equal(ecdsaOverRsa.certificate.signatureAlgorithm.name, "ECDSA-SHA256");
+  const err = svidErrorOf(() => verifyX509Svid(ecdsaOverRsa.chain, new BundleSet([rsaRoot.x509Bundle()]), new Date()));
+  assert.equal(err.reason, "untrusted");
+  assert.equal(
+    err.detail,
+    `leaf (subject "${ecdsaOverRsa.certificate.subject}"): signature algorithm ECDSA-SHA256 does not match a rsa key`,
+  );
+
+  // The reverse, one link up: an intermediate declaring sha256WithRSAEncryption under an ECDSA root.
+  const rsaForger = await DevCertificateAuthority.createRoot(TD, { keyType: "rsa-2048" });
+  const int = await root.createIntermediate({ signingKey: rsaForger.keys.privateKey });
+  assert.equal(int.certificate.signatureAlgorithm.name, "RSA-PKCS1-SHA256");
+  const svid = await int.issueX509Svid(ID);
+  const err2 = svidErrorOf(() => verifyX509Svid(svid.chain, bundles, new Date()));
+  assert.equal(err2.reason, "untrusted");
+  assert.equal(
+    err2.detail,
+    `intermediate (subject "${int.certificate.subject}"): signature algorithm RSA-PKCS1-SHA256 does not match a ec key`,
+  );
+});
+
+// Loops: a certificate of a CA already on the path (same subject AND same key; Go's path builder draws the same
+// line) is never a new issuer. Without that rule a cross-signed pair sent ahead of the real intermediate would
+// be walked round and round, branching at every re-issued copy, until the candidate-issuer budget ran out and
+// the good chain beside it was refused.
+test("a cross-signed loop sent before the real intermediate does not use up the search: the chain verifies, the loop alone is refused", async () => {
+  const real = await root.createIntermediate({ name: "A" });
+  const svid = await real.issueX509Svid(ID);
+  // CAs X (named A, like the real one, with its own key) and Y (named B) certify each other, twice each.
+  const x = await DevCertificateAuthority.createRoot(TD, { name: "A" });
+  const y = await DevCertificateAuthority.createRoot(TD, { name: "B" });
+  const xByY = await Promise.all([0, 1].map(() => y.createIntermediate({ name: "A", keys: x.keys })));
+  const yByX = await Promise.all([0, 1].map(() => x.createIntermediate({ name: "B", keys: y.keys })));
+  const loop = [...xByY, ...yByX].map((c) => c.der);
+  assert.equal(xByY[0]?.certificate.subjectKey, real.certificate.subjectKey, "the loop answers to the leaf's issuer");
+
+  const ok = verifyX509Svid([svid.der, ...loop, real.der], bundles, new Date());
+  assert.deepEqual(
+    ok.verifiedChain.map((c) => c.sha256Hex()),
+    [svid.certificate, real.certificate, root.certificate].map((c) => c.sha256Hex()),
+  );
+
+  const err = svidErrorOf(() => verifyX509Svid([svid.der, ...loop], bundles, new Date()));
+  assert.equal(err.reason, "untrusted");
+  const b = yByX[0]?.certificate as Certificate;
+  assert.equal(err.detail, `no issuer of intermediate (subject "${b.subject}") found (issuer "${b.issuer}")`);
+});
+
+test("a verified path holds each CA once: a cross-certificate of the real intermediate is not a way round to it", async () => {
+  const real = await root.createIntermediate({ name: "A" });
+  const svid = await real.issueX509Svid(ID);
+  // B certifies A's key and A certifies B's: every link of leaf → A(by B) → B(by A) → A(by root) → root verifies.
+  const b = await DevCertificateAuthority.createRoot(TD, { name: "B" });
+  const aByB = await b.createIntermediate({ name: "A", keys: real.keys });
+  const bByA = await real.createIntermediate({ name: "B", keys: b.keys });
+  const r = verifyX509Svid([svid.der, aByB.der, bByA.der, real.der], bundles, new Date());
+  assert.deepEqual(
+    r.verifiedChain.map((c) => c.sha256Hex()),
+    [svid.certificate, real.certificate, root.certificate].map((c) => c.sha256Hex()),
+  );
+});
+
+test("only the same subject AND the same key is a loop: one key under two names, or one name with two keys, verifies", async () => {
+  // A CA renamed with its key kept: I2 (key K) is certified by I1 (same key K, another name).
+  const i1 = await root.createIntermediate({ name: "I1" });
+  const i2 = await i1.createIntermediate({ name: "I2", keys: i1.keys });
+  const renamed = await i2.issueX509Svid(ID);
+  assert.equal(i1.certificate.spkiKey, i2.certificate.spkiKey);
+  assert.equal(verifyX509Svid(renamed.chain, bundles, new Date()).verifiedChain.length, 4);
+
+  // A root re-keyed under its own name: the old root (in the bundle) certifies the new key, which signs the leaf.
+  const old = await DevCertificateAuthority.createRoot(TD, { name: "rekeyed" });
+  const link = await old.createIntermediate({ name: "rekeyed" });
+  assert.equal(link.certificate.subjectKey, old.certificate.subjectKey);
+  const rekeyed = await link.issueX509Svid(ID);
+  const r = verifyX509Svid(rekeyed.chain, new BundleSet([old.x509Bundle()]), new Date());
+  assert.deepEqual(
+    r.verifiedChain.map((c) => c.sha256Hex()),
+    [rekeyed.certificate, link.certificate, old.certificate].map((c) => c.sha256Hex()),
+  );
 });
