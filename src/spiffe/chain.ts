@@ -180,6 +180,9 @@ export function buildPath(
         }
         return next;
       }
+      // With the loop check every certificate of a path but the root is a distinct supplied one, so a caller
+      // that bounds what it supplies (x509-svid.ts: maxChainLength, then maxPathLength one more) never gets
+      // here; the bound holds the search for any other caller, and should the loop check ever loosen.
       if (next.length >= limits.maxPathLength) {
         untrusted ??= `path longer than ${limits.maxPathLength} certificates`;
         continue;

@@ -110,6 +110,8 @@ interface Prepared {
   id: SpiffeId;
   certs: Certificate[];
   roots: readonly Certificate[];
+  /** The chain-length limit in force; the path search is bounded by it too (plus the root). */
+  maxChain: number;
 }
 
 /**
@@ -163,7 +165,7 @@ function prepare(chain: readonly CertificateInput[], source: X509BundleSource, o
   if (bundle.authorities.length === 0) {
     throw new SvidError("untrusted", `X.509 bundle of ${id.trustDomain.name} is empty`);
   }
-  return { id, certs, roots: bundle.authorities };
+  return { id, certs, roots: bundle.authorities, maxChain };
 }
 
 /**
@@ -202,8 +204,7 @@ function verify(
     if (err instanceof SvidError) throw new SvidError(err.reason, err.detail, ANY_TIME);
     throw err;
   }
-  const { id, certs, roots } = prepared;
-  const maxChain = options.maxChainLength ?? DEFAULT_MAX_CHAIN_LENGTH;
+  const { id, certs, roots, maxChain } = prepared;
   const result = buildPath(certs[0] as Certificate, certs.slice(1), roots, id.trustDomain.name, nowMs, {
     maxPathLength: maxChain + 1,
     maxSignatureChecks: options.maxSignatureChecks ?? DEFAULT_MAX_SIGNATURE_CHECKS,

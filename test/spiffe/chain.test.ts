@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { before, test } from "node:test";
 import { DevCertificateAuthority } from "../../src/dev-ca/index.js";
 import { BundleSet, verifyX509Svid, type Certificate } from "../../src/spiffe/index.js";
+import { buildPath, type PathLimits, type PathResult } from "../../src/spiffe/chain.js";
 import { svidErrorOf } from "../helpers/spiffe.js";
 
 const TD = "a.example";
@@ -155,5 +156,45 @@ test("only the same subject AND the same key is a loop: one key under two names,
   assert.deepEqual(
     r.verifiedChain.map((c) => c.sha256Hex()),
     [rekeyed.certificate, link.certificate, old.certificate].map((c) => c.sha256Hex()),
+  );
+});
+
+// The in-search bound, through buildPath itself: verifyX509Svid never reaches it (see the comment at the bound
+// in chain.ts: with the loop check a path holds at most the certificates supplied, and those are capped first).
+test("buildPath bounds each candidate path, leaf and root counted: a longer route is cut, a shorter one beside it is built", async () => {
+  const limits = (maxPathLength: number): PathLimits => ({
+    maxPathLength,
+    maxSignatureChecks: 16,
+    maxIssuerTries: 32,
+    keyCache: undefined,
+  });
+  const upper = await root.createIntermediate();
+  const lower = await upper.createIntermediate({ name: "L" });
+  // The same CA (name and key) also certified by the root directly: a second, shorter route.
+  const lowerDirect = await root.createIntermediate({ name: "L", keys: lower.keys });
+  const leaf = (await lower.issueX509Svid(ID)).certificate;
+  const now = Date.now();
+  const hashes = (r: PathResult) => (r.ok ? r.path.map((c) => c.sha256Hex()) : r.detail);
+
+  const long = [leaf, lower.certificate, upper.certificate, root.certificate];
+  assert.deepEqual(
+    hashes(buildPath(leaf, [lower.certificate, upper.certificate], [root.certificate], TD, now, limits(4))),
+    long.map((c) => c.sha256Hex()),
+  );
+  assert.deepEqual(buildPath(leaf, [lower.certificate, upper.certificate], [root.certificate], TD, now, limits(3)), {
+    ok: false,
+    reason: "untrusted",
+    detail: "path longer than 3 certificates",
+  });
+
+  // Both routes supplied, the long one first: it is taken when it fits, cut (and the short one built) when not.
+  const both = [lower.certificate, upper.certificate, lowerDirect.certificate];
+  assert.deepEqual(
+    hashes(buildPath(leaf, both, [root.certificate], TD, now, limits(4))),
+    long.map((c) => c.sha256Hex()),
+  );
+  assert.deepEqual(
+    hashes(buildPath(leaf, both, [root.certificate], TD, now, limits(3))),
+    [leaf, lowerDirect.certificate, root.certificate].map((c) => c.sha256Hex()),
   );
 });

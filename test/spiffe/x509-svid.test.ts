@@ -511,7 +511,7 @@ const cases: Case[] = [
       return { chain: [svid.der, ...Array<Uint8Array>(8).fill(rootA.der)], source: setA };
     },
     want: "malformed_certificate",
-    detail: "^chain of \\d+ certificates exceeds the limit of \\d+$",
+    detail: "^chain of 9 certificates exceeds the limit of 8$", // the default, no maxChainLength given
   },
   {
     name: "5 intermediates within a custom limit",
@@ -795,5 +795,52 @@ describe("verified-CA key cache", () => {
     assert.ok(cache.has(b.certificate.spkiKey));
     assert.ok(cache.has(rootA.certificate.spkiKey));
     assert.ok(!cache.has(a.certificate.spkiKey));
+  });
+});
+
+// The failure cache (engine) reuses a refusal for exactly its stableFor window, so the window must end and begin
+// on the millisecond a certificate of the chain changes state: notBefore and notAfter are valid instants.
+describe("stableFor at the validity boundaries", () => {
+  test("refusals around a leaf's and its intermediate's notBefore and notAfter: the verdict and the exact window", async () => {
+    // leaf valid over [l0, l1]; its intermediate over [i0, i1], inside it: l0 < i0 < i1 < l1 (whole seconds).
+    const s = Math.floor(Date.now() / 1000) * 1000;
+    const [l0, i0, i1, l1] = [s + HOUR_MS, s + 2 * HOUR_MS, s + 3 * HOUR_MS, s + 4 * HOUR_MS];
+    const int = await rootA.createIntermediate({ notBefore: new Date(i0), notAfter: new Date(i1) });
+    const svid = await int.issueX509Svid(ID, { notBefore: new Date(l0), notAfter: new Date(l1) });
+    const leafIs = `leaf (subject "${svid.certificate.subject}")`;
+    const intIs = `intermediate (subject "${int.certificate.subject}")`;
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const [rootFrom, rootTo] = [rootA.certificate.notBeforeMs, rootA.certificate.notAfterMs];
+    assert.ok(rootFrom < l0 && l1 < rootTo, "the root is valid throughout");
+
+    const leafEarly = { detail: `${leafIs} is not yet valid (notBefore ${iso(l0)})`, fromMs: rootFrom, toMs: l0 - 1 };
+    const intEarly = { detail: `${intIs} is not yet valid (notBefore ${iso(i0)})`, fromMs: l0, toMs: i0 - 1 };
+    const intLate = { detail: `${intIs} expired at ${iso(i1)}`, fromMs: i1 + 1, toMs: l1 };
+    const leafLate = { detail: `${leafIs} expired at ${iso(l1)}`, fromMs: l1 + 1, toMs: rootTo };
+    const cases: Array<[number, typeof leafEarly | "ok"]> = [
+      [l0 - 1, leafEarly],
+      [l0, intEarly], // the leaf is valid at its notBefore: the window starts there
+      [l0 + 1, intEarly],
+      [i0 - 1, intEarly],
+      [i0, "ok"],
+      [i1, "ok"],
+      [i1 + 1, intLate],
+      [l1 - 1, intLate],
+      [l1, intLate], // the leaf is still valid at its notAfter: the window ends there
+      [l1 + 1, leafLate],
+    ];
+    for (const [at, want] of cases) {
+      const label = `at ${iso(at)}`;
+      if (want === "ok") {
+        assert.equal(verifyX509Svid(svid.chain, setA, new Date(at)).verifiedChain.length, 3, label);
+        continue;
+      }
+      const err = svidErrorOf(() => verifyX509Svid(svid.chain, setA, new Date(at)));
+      assert.deepEqual(
+        { reason: err.reason, detail: err.detail, ...err.stableFor },
+        { reason: "expired", ...want },
+        label,
+      );
+    }
   });
 });
