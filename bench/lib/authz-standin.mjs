@@ -43,7 +43,7 @@ const answer = (req) => (req.attributes?.source?.principal === allowed ? ok : de
 if (kind === "grpc-js") {
   const grpc = await import("@grpc/grpc-js");
   const { serviceDefinition } = await import(new URL("grpc/service-definition.js", dist).href);
-  const server = new grpc.Server();
+  const server = new grpc.Server({ "grpc.enable_channelz": 0 }); // as spiffe-authz's own (src/grpc/host.ts)
   server.addService(serviceDefinition(Authorization), { Check: (call, cb) => cb(null, answer(call.request)) });
   await new Promise((resolve, reject) =>
     server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? reject(e) : resolve())),

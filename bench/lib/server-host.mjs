@@ -31,7 +31,8 @@ if (spec.kind === "noop") {
     new URL("gen/envoy/service/auth/v3/external_auth_pb.js", dist).href
   );
   const { serviceDefinition } = await import(new URL("grpc/service-definition.js", dist).href);
-  const server = new grpc.Server();
+  // Channelz off as spiffe-authz's own server has it (src/grpc/host.ts), so a ratio compares the code, not that knob.
+  const server = new grpc.Server({ "grpc.enable_channelz": 0 });
   const ok = create(CheckResponseSchema, { status: { code: 0 } });
   server.addService(serviceDefinition(Authorization), { Check: (_call, cb) => cb(null, ok) });
   const port = await new Promise((res, rej) =>
