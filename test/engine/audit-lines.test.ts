@@ -3,7 +3,7 @@
 // line pino itself writes for the same record, and to losing nothing at exit.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -210,11 +210,15 @@ test("a frozen Decision audited under a new policy version carries the new versi
   assert.equal(got[1]!["cert"], undefined, "v2 turned include-cert-info off");
 });
 
-test("audit lines still batched when the process exits are written, none dropped", () => {
-  const dir = mkdtempSync(join(tmpdir(), "audit-exit-"));
+/**
+ * Runs `body` in a process of its own after the set-up every exit test shares: `l` an audit listener writing to
+ * `file` through createLogger, `ctx` a policy context, `d` a frozen allow. Returns the audit file's path.
+ */
+function runAuditScript(name: string, body: string): { file: string; r: SpawnSyncReturns<string> } {
+  const dir = mkdtempSync(join(tmpdir(), `audit-${name}-`));
   const file = join(dir, "audit.log");
   const src = (p: string) => pathToFileURL(join(import.meta.dirname, "../../src", p)).href;
-  const script = join(dir, "exit.mts");
+  const script = join(dir, `${name}.mts`);
   writeFileSync(
     script,
     `import { createLogger } from ${JSON.stringify(src("log.ts"))};
@@ -224,11 +228,19 @@ import { parseConfig } from ${JSON.stringify(src("config/load.ts"))};
 const l = createAuditListener(createLogger({ dest: ${JSON.stringify(file)} }));
 const ctx = { policy: compilePolicy(parseConfig({})), policyVersion: "v" };
 const d = Object.freeze({ httpStatus: 200, grpcCode: 0, allow: true, reason: "ok", detail: "x", headersToSet: [], headersToRemove: [] });
-for (let i = 0; i < 5000; i++) l({ transport: "envoy", headers: new Map(), method: "GET", path: "/" + i }, d, 0, ctx);
-process.exit(0);
+${body}
 `,
   );
   const r = spawnSync(process.execPath, ["--import", "tsx", script], { encoding: "utf8", timeout: 60_000 });
+  return { file, r };
+}
+
+test("audit lines still batched when the process exits are written, none dropped", () => {
+  const { file, r } = runAuditScript(
+    "exit",
+    `for (let i = 0; i < 5000; i++) l({ transport: "envoy", headers: new Map(), method: "GET", path: "/" + i }, d, 0, ctx);
+process.exit(0);`,
+  );
   assert.equal(r.status, 0, r.stderr);
   const got = fileLines(file);
   assert.equal(got.length, 5000);
@@ -272,24 +284,10 @@ test("lines of separate event-loop turns a moment apart share one write; a lone 
 });
 
 test("a process that ends on its own with audit lines still held writes them (the hold never keeps it alive)", () => {
-  const dir = mkdtempSync(join(tmpdir(), "audit-natural-exit-"));
-  const file = join(dir, "audit.log");
-  const src = (p: string) => pathToFileURL(join(import.meta.dirname, "../../src", p)).href;
-  const script = join(dir, "natural.mts");
-  writeFileSync(
-    script,
-    `import { createLogger } from ${JSON.stringify(src("log.ts"))};
-import { createAuditListener } from ${JSON.stringify(src("engine/audit.ts"))};
-import { compilePolicy } from ${JSON.stringify(src("policy/index.ts"))};
-import { parseConfig } from ${JSON.stringify(src("config/load.ts"))};
-const l = createAuditListener(createLogger({ dest: ${JSON.stringify(file)} }));
-const ctx = { policy: compilePolicy(parseConfig({})), policyVersion: "v" };
-const d = Object.freeze({ httpStatus: 200, grpcCode: 0, allow: true, reason: "ok", detail: "x", headersToSet: [], headersToRemove: [] });
-l({ transport: "envoy", headers: new Map(), method: "GET", path: "/last" }, d, 0, ctx);
-console.log(String(Date.now()));
-`,
+  const { file, r } = runAuditScript(
+    "natural-exit",
+    `l({ transport: "envoy", headers: new Map(), method: "GET", path: "/last" }, d, 0, ctx);`,
   );
-  const r = spawnSync(process.execPath, ["--import", "tsx", script], { encoding: "utf8", timeout: 60_000 });
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(
     fileLines(file).map((x) => x["path"]),
