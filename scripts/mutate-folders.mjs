@@ -86,6 +86,8 @@ export const folders = {
       "test/adapters/envoy/translate.test.ts", // 0.7 s, no server
       "test/adapters/zentinel/translate.test.ts", // 0.7 s, no server
       "test/gen/*.test.ts",
+      "test/adapters/envoy/service.test.ts", // 1 s, stand-in deciders, no certificates
+      "test/adapters/zentinel/engine-failures.test.ts", // 1.7 s, stand-in decider
       "test/adapters/envoy/mutants-metadata.test.ts", // 3.2 s
       "test/adapters/zentinel/configure.test.ts", // 3.5 s
       "test/adapters/envoy/rotation.test.ts", // 4 s

@@ -1,0 +1,139 @@
+// The Zentinel door when the engine fails (a bug: bad input is a Decision, never a throw), through a real
+// GrpcHost: an engine that throws synchronously, one that rejects, and a decision the door cannot translate.
+// Each is answered with a 500 block for that event alone, on ProcessStream and ProcessEvent alike, so the request
+// stays stopped whatever the route's failure-mode says (it applies only when the agent does not answer).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import * as grpc from "@grpc/grpc-js";
+import { GrpcHost } from "../../../src/grpc/host.js";
+import { zentinelAgentService, type ZentinelService } from "../../../src/adapters/zentinel/service.js";
+import { parseListenAddress } from "../../../src/grpc/address.js";
+import { ALLOWED, type Decider, type Decision, type HeaderToSet } from "../../../src/engine/contract.js";
+import { silentLogger } from "../../../src/log.js";
+import { blockOf, connectAsProxy, headersEvent, zentinelClient, type Msg } from "../../helpers/zentinel.js";
+import type { Client } from "../../helpers/clients.js";
+import { capturedLogger, until } from "../../helpers/log-capture.js";
+
+const WEB = "spiffe://example.org/web";
+
+const ALLOW: Decision = {
+  ...ALLOWED,
+  allow: true,
+  reason: "ok",
+  detail: "",
+  identity: { spiffeId: WEB, trustDomain: "example.org", path: "/web", method: "spiffe" },
+  headersToSet: [{ name: "X-SPIFFE-Id", value: WEB }],
+  headersToRemove: ["x-spiffe-id"],
+};
+
+/** A decision whose headers cannot be read: toAgentResponse throws on it. */
+function untranslatable(): Decision {
+  return Object.defineProperty({ ...ALLOW }, "headersToSet", {
+    enumerable: true,
+    get(): HeaderToSet[] {
+      throw new Error("untranslatable decision");
+    },
+  });
+}
+
+/** Correlation id → how the engine fails for it; any other id is allowed. */
+const FAILURES: Record<string, { make: Decider["decide"]; error: string }> = {
+  sync: {
+    make: () => {
+      throw new Error("engine bug (sync)");
+    },
+    error: "engine bug (sync)",
+  },
+  async: { make: () => Promise.reject(new Error("engine bug (async)")), error: "engine bug (async)" },
+  untranslatable: { make: () => untranslatable(), error: "untranslatable decision" },
+};
+
+let zentinel: ZentinelService;
+let host: GrpcHost;
+let client: Client;
+let lines: () => Array<Record<string, unknown>>;
+
+before(async () => {
+  const captured = capturedLogger();
+  lines = captured.lines;
+  zentinel = zentinelAgentService({
+    engine: { decide: (req) => FAILURES[req.correlationId ?? ""]?.make(req) ?? ALLOW },
+    applyConfig: () => ({ ok: false, error: "not in this test" }),
+    health: () => ({ state: "healthy" }),
+    metrics: () => [],
+    log: captured.log,
+    version: "test",
+    healthIntervalMs: 60_000,
+    metricsIntervalMs: 60_000,
+  });
+  host = new GrpcHost([zentinel], silentLogger());
+  const [target] = await host.bind([parseListenAddress("127.0.0.1:0", "t")]);
+  client = zentinelClient(target!);
+});
+
+after(async () => {
+  client.close();
+  zentinel.shutdown();
+  await host.drain(500);
+});
+
+/** The door's failure answer, whole. */
+function assertFailureBlock(r: Record<string, unknown>, cid: string): void {
+  assert.equal(r["correlation_id"], cid);
+  assert.equal(r["decision"], "block", cid);
+  const b = blockOf(r);
+  assert.equal(b.status, 500, cid);
+  assert.deepEqual(JSON.parse(b.body), { reason: "internal_error", detail: "authorization failed" });
+  assert.deepEqual(b.headers, [{ name: "content-type", value: "application/json" }]);
+  assert.deepEqual(r["request_headers"], [], "no header operations on a block");
+}
+
+/** One error line per failed event, naming it and carrying the error that happened. */
+function assertLogged(from: number, cids: string[]): void {
+  const errors = lines()
+    .slice(from)
+    .filter((l) => l["level"] === 50);
+  assert.deepEqual(
+    errors.map((l) => [l["msg"], l["correlationId"], (l["err"] as { message?: string } | undefined)?.message]),
+    cids.map((cid) => ["Zentinel decision failed", cid, FAILURES[cid]!.error]),
+  );
+}
+
+test("ProcessStream: an engine that throws, rejects or returns what cannot be translated: a 500 block for that event alone", async () => {
+  const from = lines().length;
+  const s = await connectAsProxy(client);
+  const cids = ["sync", "async", "untranslatable"];
+  for (const cid of [...cids, "fine"]) s.call.write(headersEvent(cid, undefined));
+  await until(() => s.responses().length === 4, 3000, "four answers");
+  for (const cid of cids)
+    assertFailureBlock(
+      s.responses().find((r) => r["correlation_id"] === cid)!,
+      cid,
+    );
+  assert.equal(s.responses().find((r) => r["correlation_id"] === "fine")!["decision"], "allow");
+  assertLogged(from, cids);
+  // The stream is still open and deciding.
+  s.call.write(headersEvent("after", undefined));
+  await until(() => s.responses().length === 5, 3000, "an answer after the failures");
+  assert.equal(s.responses()[4]!["decision"], "allow");
+  assert.equal(s.status(), undefined, "the stream was not ended");
+  s.call.end();
+});
+
+test("ProcessEvent: the same failures are the same 500 blocks, not gRPC errors", async () => {
+  for (const cid of ["sync", "async", "untranslatable"]) {
+    const from = lines().length;
+    const res = await new Promise<Msg>((resolve, reject) =>
+      (client["ProcessEvent"] as (...a: unknown[]) => void).call(
+        client,
+        headersEvent(cid, undefined),
+        new grpc.Metadata(),
+        { deadline: Date.now() + 2000 },
+        (err: grpc.ServiceError | null, m: Msg) => (err ? reject(err) : resolve(m)),
+      ),
+    );
+    assert.equal(res.message, "response", cid);
+    assertFailureBlock(res["response"] as Record<string, unknown>, cid);
+    assertLogged(from, [cid]);
+  }
+});
