@@ -1,0 +1,131 @@
+// A ProcessStream's MetricsReport under a slow or failing metrics source, and what a stream writes to our log
+// (the operator's view of a proxy connection), through a real GrpcHost with a stand-in engine and source.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { GrpcHost } from "../../../src/grpc/host.js";
+import { zentinelAgentService, type ZentinelService } from "../../../src/adapters/zentinel/service.js";
+import { parseListenAddress } from "../../../src/grpc/address.js";
+import { ALLOWED, type Decision } from "../../../src/engine/contract.js";
+import { silentLogger } from "../../../src/log.js";
+import { connectAsProxy, headersEvent, openStream, zentinelClient } from "../../helpers/zentinel.js";
+import type { Client } from "../../helpers/clients.js";
+import { capturedLogger, sleep, until } from "../../helpers/log-capture.js";
+
+const ALLOW: Decision = { ...ALLOWED, allow: true, reason: "ok", detail: "", headersToSet: [], headersToRemove: [] };
+
+/** How the metrics source behaves for the next call: its delay, and whether it fails. */
+const source = { delayMs: 0, fail: false, calls: 0, running: 0, maxRunning: 0 };
+const gates = new Map<string, Promise<void>>();
+
+let zentinel: ZentinelService;
+let host: GrpcHost;
+let client: Client;
+let lines: () => Array<Record<string, unknown>>;
+
+before(async () => {
+  const captured = capturedLogger();
+  lines = captured.lines;
+  zentinel = zentinelAgentService({
+    engine: { decide: async (req) => (await gates.get(req.correlationId ?? ""), ALLOW) },
+    applyConfig: () => ({ ok: false, error: "not in this test" }),
+    health: () => ({ state: "healthy" }),
+    metrics: async () => {
+      source.calls++;
+      source.maxRunning = Math.max(source.maxRunning, ++source.running);
+      try {
+        await sleep(source.delayMs);
+        if (source.fail) throw new Error("metrics source down");
+        return [];
+      } finally {
+        source.running--;
+      }
+    },
+    log: captured.log,
+    version: "test",
+    healthIntervalMs: 60_000,
+    metricsIntervalMs: 20,
+  });
+  host = new GrpcHost([zentinel], silentLogger());
+  const [target] = await host.bind([parseListenAddress("127.0.0.1:0", "t")]);
+  client = zentinelClient(target!);
+});
+
+after(async () => {
+  client.close();
+  zentinel.shutdown();
+  await host.drain(500);
+});
+
+const logged = (msg: string, from = 0) =>
+  lines()
+    .slice(from)
+    .filter((l) => l["msg"] === msg);
+
+test("a metrics source slower than the report interval is never asked twice at once; reports keep coming", async () => {
+  Object.assign(source, { delayMs: 150, fail: false, calls: 0, running: 0, maxRunning: 0 });
+  const s = await connectAsProxy(client);
+  await until(() => s.of("metrics").length >= 3, 5000, "three reports, 20 ms apart, each taking 150 ms");
+  assert.equal(source.maxRunning, 1);
+  assert.ok(source.calls <= s.of("metrics").length + 1, `${source.calls} calls for ${s.of("metrics").length} reports`);
+  s.call.end();
+  await until(s.ended, 3000, "closed");
+});
+
+test("a failing metrics source: warned with its error, the stream stays open, reports resume when it recovers", async () => {
+  Object.assign(source, { delayMs: 0, fail: true, calls: 0, running: 0, maxRunning: 0 });
+  const from = lines().length;
+  const s = await connectAsProxy(client);
+  await until(() => source.calls >= 3, 3000, "three failed reports");
+  assert.equal(s.of("metrics").length, 0);
+  const warned = logged("Zentinel MetricsReport failed", from);
+  assert.ok(warned.length >= 1);
+  assert.equal((warned[0]!["err"] as { message: string }).message, "metrics source down");
+  assert.equal(warned[0]!["level"], 40);
+  source.fail = false;
+  await until(() => s.of("metrics").length >= 1, 3000, "a report once the source recovered");
+  assert.equal(s.status(), undefined);
+  s.call.end();
+  await until(s.ended, 3000, "closed");
+});
+
+test("what a stream logs: the proxy that connected (with the peer), a refused handshake, a cancel that hit, an empty message", async () => {
+  Object.assign(source, { delayMs: 0, fail: false });
+  const from = lines().length;
+  const s = await connectAsProxy(client);
+  const connected = logged("Zentinel proxy connected", from);
+  assert.equal(connected.length, 1);
+  assert.equal(connected[0]!["proxyId"], "zentinel-proxy");
+  assert.equal(connected[0]!["proxyVersion"], "0.6.20");
+  assert.deepEqual(connected[0]!["supportedVersions"], [2, 1]);
+  assert.match(String(connected[0]!["peer"]), /127\.0\.0\.1:\d+$/);
+  assert.equal(connected[0]!["door"], "zentinel");
+
+  let release!: () => void;
+  gates.set("held", new Promise<void>((r) => (release = r)));
+  s.call.write(headersEvent("held", undefined));
+  await sleep(50);
+  s.call.write({ cancel: { correlation_id: "elsewhere", reason: 2 } });
+  s.call.write({ cancel: { correlation_id: "held", reason: 2 } });
+  s.call.write({});
+  s.call.write({ ping: { sequence: "1" } });
+  await until(() => s.of("pong").length === 1, 3000, "pong");
+  release();
+  gates.clear();
+  const cancelled = logged("Zentinel event cancelled", from);
+  assert.deepEqual(
+    cancelled.map((l) => [l["correlationId"], l["reason"], l["level"]]),
+    [["held", 2, 20]],
+    "only the cancel that named an event of this stream",
+  );
+  assert.equal(logged("empty ProxyToAgent message ignored", from).length, 1);
+  s.call.end();
+  await until(s.ended, 3000, "closed");
+
+  const refused = openStream(client);
+  refused.call.write({ handshake: { supported_versions: [1], proxy_id: "old" } });
+  await until(refused.ended, 3000, "refused");
+  const warned = logged("Zentinel handshake refused", from);
+  assert.equal(warned.length, 1);
+  assert.match(String(warned[0]!["error"]), /^unsupported protocol versions \[1\]/);
+  assert.equal(warned[0]!["level"], 40);
+});
