@@ -88,7 +88,7 @@ export const folders = {
       "test/gen/*.test.ts",
       "test/adapters/envoy/service.test.ts", // 1 s, stand-in deciders, no certificates
       "test/adapters/zentinel/engine-failures.test.ts", // 1.7 s, stand-in decider
-      "test/adapters/zentinel/stream-logs.test.ts", // 1.5 s, stand-in decider and metrics source
+      "test/adapters/zentinel/stream-upkeep.test.ts", // 1.5 s, stand-in decider and metrics source
       "test/adapters/envoy/mutants-metadata.test.ts", // 3.2 s
       "test/adapters/zentinel/configure.test.ts", // 3.5 s
       "test/adapters/envoy/rotation.test.ts", // 4 s

@@ -156,16 +156,43 @@ test('request_headers without metadata is decided and answered under correlation
   await until(s.ended, 3000, "closed");
 });
 
-test("drain ends as soon as the last answer is out, not at its timeout", async () => {
+test("request_complete naming an event still in flight does not cancel it", async () => {
+  const s = await connectAsProxy(c);
+  const release = door.hold("rc");
+  s.call.write(headersEvent("rc", door.certs.web));
+  await until(() => door.seen.some((r) => r.correlationId === "rc"), 3000, "being decided");
+  s.call.write({ request_complete: { correlation_id: "rc", status_code: 200, duration_ms: "3" } });
+  s.call.write({ ping: { sequence: "1" } });
+  await until(() => s.of("pong").length === 1, 3000, "request_complete read");
+  release();
+  await until(() => s.responses().length === 1, 3000, "answer");
+  assert.equal(s.responses()[0]!["correlation_id"], "rc");
+  assert.equal(s.responses()[0]!["decision"], "allow");
+  s.call.end();
+  await until(s.ended, 3000, "closed");
+});
+
+test("drain ends as soon as the last answer is out, not at its timeout; a stream still at its handshake hears only the refusal", async () => {
   const d = await startDoor({ healthIntervalMs: 60_000, metricsIntervalMs: 60_000 });
   const dc = zentinelClient(d.tcp);
   try {
     const s = await connectAsProxy(dc);
+    const late = openStream(dc);
+    await until(late.headersReceived, 3000, "response headers");
     const release = d.hold("held");
     s.call.write(headersEvent("held", d.certs.web));
     await until(() => d.seen.length === 1, 3000, "being decided");
     const drained = d.zentinel.drain(30_000);
     assert.equal(await within(drained, 200), false, "drain waits while an answer is owed");
+    // DRAINING goes to open streams only: the first message a proxy reads must be the HandshakeResponse.
+    assert.equal(s.of("health").at(-1)?.["state"], 3);
+    late.call.write(PROXY_HANDSHAKE);
+    await until(late.ended, 3000, "refused");
+    assert.deepEqual(
+      late.got.map((m) => m.message),
+      ["handshake"],
+    );
+    assert.match(String((late.got[0]!["handshake"] as Record<string, unknown>)["error"]), /draining/);
     release();
     assert.ok(await within(drained, 5000), "drain returned once the answer was sent (timeout 30 s)");
     await until(s.ended, 3000, "ended");

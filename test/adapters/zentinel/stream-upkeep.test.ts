@@ -1,5 +1,6 @@
-// A ProcessStream's MetricsReport under a slow or failing metrics source, and what a stream writes to our log
-// (the operator's view of a proxy connection), through a real GrpcHost with a stand-in engine and source.
+// A ProcessStream's upkeep, through a real GrpcHost with a stand-in engine and metrics source: MetricsReport under
+// a slow or failing source, the timers a stream keeps (none left behind), and what it writes to our log (the
+// operator's view of a proxy connection).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { GrpcHost } from "../../../src/grpc/host.js";
@@ -107,6 +108,9 @@ test("what a stream logs: the proxy that connected (with the peer), a refused ha
   s.call.write({ cancel: { correlation_id: "elsewhere", reason: 2 } });
   s.call.write({ cancel: { correlation_id: "held", reason: 2 } });
   s.call.write({});
+  s.call.write(headersEvent("done", undefined));
+  await until(() => s.responses().length === 1, 3000, "done answered");
+  s.call.write({ cancel: { correlation_id: "done", reason: 2 } });
   s.call.write({ ping: { sequence: "1" } });
   await until(() => s.of("pong").length === 1, 3000, "pong");
   release();
@@ -115,7 +119,12 @@ test("what a stream logs: the proxy that connected (with the peer), a refused ha
   assert.deepEqual(
     cancelled.map((l) => [l["correlationId"], l["reason"], l["level"]]),
     [["held", 2, 20]],
-    "only the cancel that named an event of this stream",
+    "only the cancel that named an event in flight on this stream (not another stream's, not an answered one)",
+  );
+  // Said once per process, however many proxies connect (two did by now).
+  assert.equal(
+    lines().filter((l) => String(l["msg"]).startsWith("Zentinel door: client certificates come only")).length,
+    1,
   );
   assert.equal(logged("empty ProxyToAgent message ignored", from).length, 1);
   s.call.end();
@@ -128,4 +137,42 @@ test("what a stream logs: the proxy that connected (with the peer), a refused ha
   assert.equal(warned.length, 1);
   assert.match(String(warned[0]!["error"]), /^unsupported protocol versions \[1\]/);
   assert.equal(warned[0]!["level"], 40);
+});
+
+test("timers: a stream that is open keeps its two report intervals only; every stream that ends leaves none behind", async () => {
+  type Timer = ReturnType<typeof setTimeout>;
+  const made = new Set<Timer>();
+  const cleared = new Set<Timer>();
+  const orig = { setTimeout, setInterval, clearTimeout, clearInterval };
+  // Only the timers stream.ts starts itself (the caller's frame); grpc-js and the test keep theirs.
+  const track =
+    <F extends (...a: never[]) => Timer>(f: F) =>
+    (...a: Parameters<F>): Timer => {
+      const t = f(...a);
+      if (new Error().stack?.split("\n")[2]?.includes("src/adapters/zentinel/stream.ts")) made.add(t);
+      return t;
+    };
+  globalThis.setTimeout = track(orig.setTimeout as never) as typeof setTimeout;
+  globalThis.setInterval = track(orig.setInterval as never) as typeof setInterval;
+  globalThis.clearTimeout = ((t: Timer) => (cleared.add(t), orig.clearTimeout(t))) as typeof clearTimeout;
+  globalThis.clearInterval = ((t: Timer) => (cleared.add(t), orig.clearInterval(t))) as typeof clearInterval;
+  const live = () => [...made].filter((t) => !cleared.has(t)).length;
+  try {
+    const open = await connectAsProxy(client);
+    assert.equal(made.size, 3, "the handshake timeout and the two report intervals");
+    assert.equal(live(), 2, "the handshake timeout is stopped once the handshake is done");
+    open.call.end();
+    await until(open.ended, 3000, "ended by the proxy");
+    assert.equal(live(), 0);
+
+    const cancelled = await connectAsProxy(client);
+    cancelled.call.cancel();
+    const refused = openStream(client);
+    refused.call.write({});
+    await until(() => refused.ended() && zentinel.streams() === 0, 3000, "both gone");
+    assert.equal(made.size, 3 + 3 + 1);
+    assert.equal(live(), 0);
+  } finally {
+    Object.assign(globalThis, orig);
+  }
 });
