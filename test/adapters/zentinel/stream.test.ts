@@ -193,12 +193,21 @@ test("drain ends as soon as the last answer is out, not at its timeout; a stream
       ["handshake"],
     );
     assert.match(String((late.got[0]!["handshake"] as Record<string, unknown>)["error"]), /draining/);
+    // A new event is refused at once, under its own correlation_id ("" when it came without metadata).
+    const { metadata: _dropped, ...bare } = headersEvent("x", d.certs.web).request_headers;
+    s.call.write({ request_headers: bare });
+    await until(() => s.responses().length === 1, 3000, "the draining answer");
+    assert.equal(s.responses()[0]!["correlation_id"], "");
+    assert.equal(blockOf(s.responses()[0]!).status, 503);
     release();
     assert.ok(await within(drained, 5000), "drain returned once the answer was sent (timeout 30 s)");
     await until(s.ended, 3000, "ended");
     assert.deepEqual(
       s.responses().map((r) => [r["correlation_id"], r["decision"]]),
-      [["held", "allow"]],
+      [
+        ["", "block"],
+        ["held", "allow"],
+      ],
     );
   } finally {
     dc.close();
@@ -231,6 +240,7 @@ test("a proxy that cancels its stream frees its slot at once, and a drain waitin
     assert.equal(await within(drained, 200), false, "drain waits while an answer is owed");
     orphaned.call.cancel();
     assert.ok(await within(drained, 5000), "drain returned: nobody is owed an answer any more (timeout 30 s)");
+    assert.equal(d.zentinel.streams(), 0, "drain released every session itself, not when grpc-js reports the close");
     await until(kept.ended, 3000, "the other stream ended by the drain");
     assert.equal(kept.status()?.code, 0);
     assert.equal(d.zentinel.streams(), 0);
