@@ -23,7 +23,7 @@ import { parseListenAddress } from "../../src/grpc/address.js";
 import { BundleSet } from "../../src/spiffe/index.js";
 import { DevCertificateAuthority } from "../../src/dev-ca/index.js";
 import { createTelemetry, METRIC } from "../../src/telemetry/index.js";
-import type { AuthzRequest } from "../../src/engine/contract.js";
+import type { AuthzRequest, Decider } from "../../src/engine/contract.js";
 import type { TrustSnapshot } from "../../src/trust/snapshot.js";
 import { silentLogger } from "../../src/log.js";
 import { zentinelClient, type Client } from "./clients.js";
@@ -304,6 +304,45 @@ export function headerOps(r: Record<string, unknown>): Array<[string, string, st
     const h = o[op] as { name: string; value: string };
     return [op, h.name, h.value];
   });
+}
+
+/** A Zentinel door on a real GrpcHost around a stand-in engine (and metrics source): no trust, no policy; its log captured. */
+export interface StubDoor {
+  zentinel: ZentinelService;
+  client: Client;
+  lines: () => Array<Record<string, unknown>>;
+  stop(): Promise<void>;
+}
+
+export async function startStubDoor(opts: {
+  decide: Decider["decide"];
+  metrics?: Parameters<typeof zentinelAgentService>[0]["metrics"];
+  metricsIntervalMs?: number;
+}): Promise<StubDoor> {
+  const captured = capturedLogger();
+  const zentinel = zentinelAgentService({
+    engine: { decide: opts.decide },
+    applyConfig: () => ({ ok: false, error: "not in this test" }),
+    health: () => ({ state: "healthy" }),
+    metrics: opts.metrics ?? (() => []),
+    log: captured.log,
+    version: "test",
+    healthIntervalMs: 60_000,
+    metricsIntervalMs: opts.metricsIntervalMs ?? 60_000,
+  });
+  const host = new GrpcHost([zentinel], silentLogger());
+  const [target] = await host.bind([parseListenAddress("127.0.0.1:0", "t")]);
+  const client = zentinelClient(target!);
+  return {
+    zentinel,
+    client,
+    lines: captured.lines,
+    stop: async () => {
+      client.close();
+      zentinel.shutdown();
+      await host.drain(500);
+    },
+  };
 }
 
 export { zentinelClient };

@@ -5,14 +5,17 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
-import { GrpcHost } from "../../../src/grpc/host.js";
-import { zentinelAgentService, type ZentinelService } from "../../../src/adapters/zentinel/service.js";
-import { parseListenAddress } from "../../../src/grpc/address.js";
 import { ALLOWED, type Decider, type Decision, type HeaderToSet } from "../../../src/engine/contract.js";
-import { silentLogger } from "../../../src/log.js";
-import { blockOf, connectAsProxy, headersEvent, zentinelClient, type Msg } from "../../helpers/zentinel.js";
+import {
+  blockOf,
+  connectAsProxy,
+  headersEvent,
+  startStubDoor,
+  type Msg,
+  type StubDoor,
+} from "../../helpers/zentinel.js";
 import type { Client } from "../../helpers/clients.js";
-import { capturedLogger, until } from "../../helpers/log-capture.js";
+import { until } from "../../helpers/log-capture.js";
 
 const WEB = "spiffe://example.org/web";
 
@@ -48,34 +51,16 @@ const FAILURES: Record<string, { make: Decider["decide"]; error: string }> = {
   untranslatable: { make: () => untranslatable(), error: "untranslatable decision" },
 };
 
-let zentinel: ZentinelService;
-let host: GrpcHost;
+let door: StubDoor;
 let client: Client;
 let lines: () => Array<Record<string, unknown>>;
 
 before(async () => {
-  const captured = capturedLogger();
-  lines = captured.lines;
-  zentinel = zentinelAgentService({
-    engine: { decide: (req) => FAILURES[req.correlationId ?? ""]?.make(req) ?? ALLOW },
-    applyConfig: () => ({ ok: false, error: "not in this test" }),
-    health: () => ({ state: "healthy" }),
-    metrics: () => [],
-    log: captured.log,
-    version: "test",
-    healthIntervalMs: 60_000,
-    metricsIntervalMs: 60_000,
-  });
-  host = new GrpcHost([zentinel], silentLogger());
-  const [target] = await host.bind([parseListenAddress("127.0.0.1:0", "t")]);
-  client = zentinelClient(target!);
+  door = await startStubDoor({ decide: (req) => FAILURES[req.correlationId ?? ""]?.make(req) ?? ALLOW });
+  ({ client, lines } = door);
 });
 
-after(async () => {
-  client.close();
-  zentinel.shutdown();
-  await host.drain(500);
-});
+after(() => door.stop());
 
 /** The door's failure answer, whole. */
 function assertFailureBlock(r: Record<string, unknown>, cid: string): void {

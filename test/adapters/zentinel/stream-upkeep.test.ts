@@ -3,14 +3,11 @@
 // operator's view of a proxy connection).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { GrpcHost } from "../../../src/grpc/host.js";
-import { zentinelAgentService, type ZentinelService } from "../../../src/adapters/zentinel/service.js";
-import { parseListenAddress } from "../../../src/grpc/address.js";
+import type { ZentinelService } from "../../../src/adapters/zentinel/service.js";
 import { ALLOWED, type Decision } from "../../../src/engine/contract.js";
-import { silentLogger } from "../../../src/log.js";
-import { connectAsProxy, headersEvent, openStream, zentinelClient } from "../../helpers/zentinel.js";
+import { connectAsProxy, headersEvent, openStream, startStubDoor, type StubDoor } from "../../helpers/zentinel.js";
 import type { Client } from "../../helpers/clients.js";
-import { capturedLogger, sleep, until } from "../../helpers/log-capture.js";
+import { sleep, until } from "../../helpers/log-capture.js";
 
 const ALLOW: Decision = { ...ALLOWED, allow: true, reason: "ok", detail: "", headersToSet: [], headersToRemove: [] };
 
@@ -18,18 +15,14 @@ const ALLOW: Decision = { ...ALLOWED, allow: true, reason: "ok", detail: "", hea
 const source = { delayMs: 0, fail: false, calls: 0, running: 0, maxRunning: 0 };
 const gates = new Map<string, Promise<void>>();
 
+let door: StubDoor;
 let zentinel: ZentinelService;
-let host: GrpcHost;
 let client: Client;
 let lines: () => Array<Record<string, unknown>>;
 
 before(async () => {
-  const captured = capturedLogger();
-  lines = captured.lines;
-  zentinel = zentinelAgentService({
-    engine: { decide: async (req) => (await gates.get(req.correlationId ?? ""), ALLOW) },
-    applyConfig: () => ({ ok: false, error: "not in this test" }),
-    health: () => ({ state: "healthy" }),
+  door = await startStubDoor({
+    decide: async (req) => (await gates.get(req.correlationId ?? ""), ALLOW),
     metrics: async () => {
       source.calls++;
       source.maxRunning = Math.max(source.maxRunning, ++source.running);
@@ -41,21 +34,12 @@ before(async () => {
         source.running--;
       }
     },
-    log: captured.log,
-    version: "test",
-    healthIntervalMs: 60_000,
     metricsIntervalMs: 20,
   });
-  host = new GrpcHost([zentinel], silentLogger());
-  const [target] = await host.bind([parseListenAddress("127.0.0.1:0", "t")]);
-  client = zentinelClient(target!);
+  ({ zentinel, client, lines } = door);
 });
 
-after(async () => {
-  client.close();
-  zentinel.shutdown();
-  await host.drain(500);
-});
+after(() => door.stop());
 
 const logged = (msg: string, from = 0) =>
   lines()
