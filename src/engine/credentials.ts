@@ -54,15 +54,16 @@ export function presentedX509(req: AuthzRequest, config: Pick<Config, "tls">): P
 }
 
 /**
- * What the verified-chain cache hashes for this credential: everything that decides which certificates the
- * bytes are read as. For a header that is the format, the XFCC element and (rfc9440) the chain header's value
- * too, so a reload that reads the same bytes another way never meets an identity read the old way. Lengths
- * keep the parts apart.
+ * What, besides the credential's own text, decides which certificates the bytes are read as: the verified-chain
+ * cache keys a credential by both (ChainCache.keyForRaw). For a header that is the format, the XFCC element and
+ * (rfc9440) the chain header's value, so a reload that reads the same bytes another way never meets an identity
+ * read the old way. The two kinds start differently, enum values hold no newline and the chain is
+ * length-prefixed, so `${context}\n${raw}` never reads as another pair.
  */
-export function cacheKeyText(x509: PresentedX509, config: Pick<Config, "tls">): string {
-  if (x509.from === "source-certificate") return `source-certificate\n${x509.raw}`;
+export function cacheKeyContext(x509: PresentedX509, config: Pick<Config, "tls">): string {
+  if (x509.from === "source-certificate") return "source-certificate";
   const chain = x509.chain ?? "";
-  return `header\n${x509.format}\n${config.tls["xfcc-element"]}\n${x509.raw.length}:${x509.raw}\n${chain.length}:${chain}`;
+  return `header\n${x509.format}\n${config.tls["xfcc-element"]}\n${chain.length}:${chain}`;
 }
 
 /** Characters of a presented credential (header values together), to refuse hashing a huge one. */

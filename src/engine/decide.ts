@@ -17,7 +17,7 @@ import type { TrustSnapshot } from "../trust/snapshot.js";
 import { ChainCache } from "./chain-cache.js";
 import { identityOf, leafCertInfo, verifyX509Cached, type Verified } from "./verify-x509.js";
 import {
-  cacheKeyText,
+  cacheKeyContext,
   credentialSource,
   extractCredentials,
   MAX_SOURCE_CERTIFICATE_BYTES,
@@ -114,7 +114,7 @@ export function decide(
   if (cache) {
     // Over-limit input is refused by extractCredentials below; do not hash up to a whole gRPC message first.
     if (x509 && presentedSize(x509) <= MAX_RAW_CREDENTIAL_BYTES) {
-      rawKey = ChainCache.keyForRaw(cacheKeyText(x509, cfg));
+      rawKey = cache.keyForRaw(x509.raw, cacheKeyContext(x509, cfg));
       const hit = cache.get(rawKey, snapshot.generation, now);
       // Verified under a policy that audited no certificate details, and this one does: verify afresh below.
       if (hit && (hit.certInfo !== undefined || !includeCert)) {

@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { ChainCache, type CachedFailure, type CachedVerification } from "../../src/engine/chain-cache.js";
 
 const T0 = Date.parse("2030-01-01T00:00:00Z");
@@ -19,6 +20,39 @@ test("keyFor: length-prefixed, so splitting the bytes differently gives another 
   assert.notEqual(a, b);
   assert.equal(a, c);
   assert.match(a, /^[0-9a-f]{64}$/);
+});
+
+test("keyForRaw: SHA-256 of context and text, the same whether remembered or not, never shared across contexts", () => {
+  const sha = (context: string, raw: string) => createHash("sha256").update(`${context}\n${raw}`).digest("base64");
+  const c = new ChainCache();
+  const raw = "-----BEGIN%20CERTIFICATE-----%0AMIIB" + "x".repeat(1500);
+  const xfccBy = "header\nxfcc\nBy\n0:";
+  const xfccHash = "header\nxfcc\nHash\n0:";
+  // First sight (computed), repeat (remembered), a fresh cache (computed again): one key.
+  assert.equal(c.keyForRaw(raw, "source-certificate"), sha("source-certificate", raw));
+  assert.equal(c.keyForRaw(raw, "source-certificate"), sha("source-certificate", raw));
+  assert.equal(new ChainCache().keyForRaw(raw, "source-certificate"), sha("source-certificate", raw));
+  // The same text in another context (another credential kind, a reload that switches the XFCC element) gets
+  // that context's key, also when the other context's key is the one remembered, and back again.
+  assert.equal(c.keyForRaw(raw, xfccBy), sha(xfccBy, raw));
+  assert.equal(c.keyForRaw(raw, xfccHash), sha(xfccHash, raw));
+  assert.equal(c.keyForRaw(raw, "source-certificate"), sha("source-certificate", raw));
+  assert.notEqual(sha(xfccBy, raw), sha(xfccHash, raw));
+  // A text that differs in one character (same length) is never answered with the remembered key.
+  const other = raw.slice(0, -1) + "y";
+  assert.equal(c.keyForRaw(other, "source-certificate"), sha("source-certificate", other));
+  assert.notEqual(c.keyForRaw(other, "source-certificate"), c.keyForRaw(raw, "source-certificate"));
+});
+
+test("keyForRaw: past its entry and size bounds it still answers correctly (only the remembering stops)", () => {
+  const sha = (raw: string) => createHash("sha256").update(`source-certificate\n${raw}`).digest("base64");
+  const c = new ChainCache();
+  const texts = Array.from({ length: 1500 }, (_, i) => `cert-${i}-` + "z".repeat(2000));
+  for (const t of texts) assert.equal(c.keyForRaw(t, "source-certificate"), sha(t));
+  for (const t of texts) assert.equal(c.keyForRaw(t, "source-certificate"), sha(t));
+  const huge = "h".repeat(3 * 1024 * 1024);
+  assert.equal(c.keyForRaw(huge, "source-certificate"), sha(huge));
+  assert.equal(c.keyForRaw(huge, "source-certificate"), sha(huge));
 });
 
 test("hit after set, counted; miss counted; onLookup told", () => {
