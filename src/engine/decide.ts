@@ -14,7 +14,7 @@
 import { selectRoute, type Policy } from "../policy/index.js";
 import { ANY_TIME, SvidError, verifyJwtSvid, type SvidFailureReason, type TimeWindow } from "../spiffe/index.js";
 import type { TrustSnapshot } from "../trust/snapshot.js";
-import { ChainCache } from "./chain-cache.js";
+import type { ChainCache } from "./chain-cache.js";
 import { identityOf, leafCertInfo, verifyX509Cached, type Verified } from "./verify-x509.js";
 import {
   cacheKeyContext,
