@@ -1,6 +1,9 @@
 // Loaded after Stryker's tap-runner hook in every test process it starts.
 "use strict";
 const childProcess = require("node:child_process");
+const { mkdtempSync, rmSync } = require("node:fs");
+const { tmpdir } = require("node:os");
+const { join } = require("node:path");
 const { syncBuiltinESMExports } = require("node:module");
 
 // That hook exits the process on SIGHUP, but our reload tests send SIGHUP to their own process on purpose (the
@@ -22,3 +25,10 @@ syncBuiltinESMExports();
 process.on("exit", () => {
   for (const child of children) child.kill("SIGKILL");
 });
+
+// A run starts thousands of test processes, and the tests leave directories under os.tmpdir(): each process gets
+// its own (os.tmpdir() reads TMPDIR when called, and children inherit it), removed when it exits. A process
+// Stryker kills outright still leaves its own behind.
+const tmp = mkdtempSync(join(tmpdir(), "sa-mut-"));
+process.env.TMPDIR = tmp;
+process.on("exit", () => rmSync(tmp, { recursive: true, force: true }));

@@ -60,6 +60,9 @@ if (files.length === 0) {
 
 const out = mkdtempSync(join(tmpdir(), "spiffe-authz-e2e-run-"));
 const tap = join(out, "results.tap");
+// The scenarios' own directories (peer configs, sockets, logs) go into one of this run's, removed after it, as
+// `npm test` does (scripts/run-tests.mjs). Short, for the unix socket paths inside it.
+const tmp = mkdtempSync(join(tmpdir(), "sa-e2e-"));
 const res = spawnSync(
   process.execPath,
   [
@@ -74,8 +77,9 @@ const res = spawnSync(
     `--test-reporter-destination=${tap}`,
     ...files,
   ],
-  { stdio: "inherit" },
+  { stdio: "inherit", env: { ...process.env, TMPDIR: tmp } },
 );
+rmSync(tmp, { recursive: true, force: true });
 const text = readFileSync(tap, "utf8");
 const count = (k) => Number(new RegExp(`^# ${k} (\\d+)$`, "m").exec(text)?.[1] ?? NaN);
 const passed = count("pass");

@@ -2,7 +2,8 @@
 // Node 20's test runner neither expands globs nor finds .ts files, so we list them here.
 // Usage: npm test [-- [--verbose] <substring filter>...]. Prints the failures and a summary; --verbose (or
 // TEST_VERBOSE=1) prints every test.
-import { readdirSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 
@@ -37,9 +38,14 @@ const reporter = verbose ? ["--test-reporter=spec"] : ["--test-reporter=./script
 console.log(
   `npm test: ${files.length} test files${verbose ? "" : "; failures and the summary only (--verbose: every test)"}`,
 );
+// The tests make their directories (configs, sockets, certificates) under os.tmpdir() and many leave them: a
+// directory of this run's own, removed after it, keeps a CI machine's /tmp from filling run after run. Short,
+// because unix socket paths inside it must stay under 108 bytes.
+const tmp = mkdtempSync(join(tmpdir(), "sa-test-"));
 const res = spawnSync(
   process.execPath,
   ["--import", "tsx", "--test", "--test-concurrency=2", "--test-timeout=120000", ...reporter, ...files],
-  { stdio: "inherit", env: { ...process.env, SPIFFE_AUTHZ_NODE_WARNED: "1" } },
+  { stdio: "inherit", env: { ...process.env, SPIFFE_AUTHZ_NODE_WARNED: "1", TMPDIR: tmp } },
 );
+rmSync(tmp, { recursive: true, force: true });
 process.exit(res.status ?? 1);
