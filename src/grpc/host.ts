@@ -1,7 +1,8 @@
 // Owns the grpc-js Server: binding (TCP and unix sockets, several at once), health, reflection, and a
 // bounded graceful drain.
 import cluster from "node:cluster";
-import { connect } from "node:net";
+import { connect, Server as NetServer } from "node:net";
+import type { Http2Server } from "node:http2";
 import { lstatSync, unlinkSync } from "node:fs";
 import { format } from "node:util";
 import * as grpc from "@grpc/grpc-js";
@@ -9,6 +10,7 @@ import { HealthImplementation, type ServingStatus } from "grpc-health-check";
 import { isLoopback, type Address } from "./address.js";
 import type { Logger } from "../log.js";
 import { ListenError } from "./errors.js";
+import { installRawUnary, type RawUnaryMethod } from "./raw-unary.js";
 
 export { ListenError };
 
@@ -30,6 +32,17 @@ export interface HostedService {
   implementation: grpc.UntypedServiceImplementation;
   /** Fully-qualified service name, used for health status. */
   name: string;
+  /**
+   * Methods also answered straight from the HTTP/2 stream on plaintext ports (raw-unary.ts), where grpc-js's
+   * per-call cost would outweigh the work; `implementation` still answers what that path does not take.
+   */
+  raw?: RawUnaryMethod[];
+}
+
+/** The grpc-js Server fields raw-unary.ts needs (private in its typings; checked at run time). */
+interface ServerInternals {
+  http2Servers?: unknown;
+  interceptors?: unknown;
 }
 
 /** Removes a stale unix socket left by a crashed process, but never one that a live server still answers on. */
@@ -59,6 +72,9 @@ export class GrpcHost {
   private readonly serviceNames: string[];
   /** The bound targets, with the real port for `:0` binds. */
   readonly bound: string[] = [];
+  /** Listening HTTP/2 servers whose raw methods are answered by raw-unary.ts (tests and the log read it). */
+  rawUnaryServers = 0;
+  private readonly raw: RawUnaryMethod[];
 
   constructor(
     services: HostedService[],
@@ -86,6 +102,7 @@ export class GrpcHost {
       debug: (...args: unknown[]) => glog.debug(format(...args)),
     });
     this.serviceNames = services.map((s) => s.name);
+    this.raw = services.flatMap((s) => s.raw ?? []);
     // Not serving until the composition root says the trust store can decide.
     this.health = new HealthImplementation(
       Object.fromEntries(["", ...this.serviceNames].map((n) => [n, "NOT_SERVING" as ServingStatus])),
@@ -103,11 +120,14 @@ export class GrpcHost {
     for (const a of addresses) {
       // Cluster workers share the primary's listening handle; the primary cleared stale sockets before forking.
       if (a.kind === "unix" && a.path && !cluster.isWorker) await clearStaleSocket(a.path);
+      const before = this.http2Servers();
       const port = await new Promise<number>((resolve, reject) => {
         this.server.bindAsync(a.target, credentials, (err, p) =>
           err ? reject(new ListenError(`cannot listen on ${a.target}: ${err.message}`)) : resolve(p),
         );
       });
+      // Only where grpc-js would run no interceptor: a SPIFFE mTLS port admits each call in one.
+      if (this.raw.length > 0 && credentials._getInterceptors().length === 0) this.installRaw(before, a.target);
       const target = a.kind === "tcp" ? a.target.replace(/:\d+$/, `:${port}`) : a.target;
       this.bound.push(target);
       this.log.info({ address: target, tls: tls ? "spiffe-mtls" : "plaintext" }, "gRPC listening");
@@ -119,6 +139,33 @@ export class GrpcHost {
       }
     }
     return this.bound;
+  }
+
+  /** grpc-js's HTTP/2 servers, or undefined when its internals are not as raw-unary.ts expects them. */
+  private http2Servers(): Set<unknown> | undefined {
+    const internals = this.server as unknown as ServerInternals;
+    if (!(internals.http2Servers instanceof Map)) return undefined;
+    if (!Array.isArray(internals.interceptors) || internals.interceptors.length > 0) return undefined;
+    return new Set((internals.http2Servers as Map<unknown, unknown>).keys());
+  }
+
+  /** Hands the raw methods on the servers the last bind made (those not in `before`) to raw-unary.ts. */
+  private installRaw(before: Set<unknown> | undefined, target: string): void {
+    const after = this.http2Servers();
+    let installed = 0;
+    for (const srv of after ?? []) {
+      // Node's HTTP/2 servers are net.Servers (the TLS one through tls.Server).
+      if (before === undefined || before.has(srv) || !(srv instanceof NetServer)) continue;
+      if (installRawUnary(srv as Http2Server, this.raw, GRPC_LIMITS)) installed++;
+    }
+    this.rawUnaryServers += installed;
+    if (installed === 0) {
+      // A grpc-js upgrade that moved its internals: every call still answered, by grpc-js, only slower.
+      this.log.warn(
+        { address: target, methods: this.raw.map((m) => m.path) },
+        "fast path for unary methods not installed (grpc-js internals changed); grpc-js answers them",
+      );
+    }
   }
 
   /**

@@ -1,8 +1,14 @@
 import type * as grpc from "@grpc/grpc-js";
-import { Authorization, CheckResponseSchema } from "../../gen/envoy/service/auth/v3/external_auth_pb.js";
+import { fromBinary } from "@bufbuild/protobuf";
+import {
+  Authorization,
+  CheckRequestSchema,
+  CheckResponseSchema,
+} from "../../gen/envoy/service/auth/v3/external_auth_pb.js";
 import type { CheckRequest, CheckResponse } from "../../gen/envoy/service/auth/v3/external_auth_pb.js";
 import { encode, serviceDefinition, type Encoded } from "../../grpc/service-definition.js";
 import type { HostedService } from "../../grpc/host.js";
+import type { RawUnaryMethod } from "../../grpc/raw-unary.js";
 import { isShared, type Decider, type Decision, type SharedDecision } from "../../engine/contract.js";
 import type { Logger } from "../../log.js";
 import { internalErrorResponse, toAuthzRequest, toCheckResponse } from "./translate.js";
@@ -27,35 +33,61 @@ function answer(d: Decision): Answer {
   return bytes;
 }
 
-/** envoy.service.auth.v3.Authorization: every Check is answered with a decision, never a transport error. */
+/**
+ * envoy.service.auth.v3.Authorization: every Check is answered with a decision, never a transport error. Served
+ * twice over, with the same answers: through grpc-js, and straight from the HTTP/2 stream (`raw`, which GrpcHost
+ * uses on plaintext ports; grpc/raw-unary.ts says why).
+ */
 export function envoyAuthorizationService(engine: Decider, log: Logger): HostedService {
   // The engine maps every bad input to a decision; a failure here is a bug. Deny in the answer itself, so the
   // request stays blocked even behind an Envoy configured with failure_mode_allow.
-  const failed = (callback: grpc.sendUnaryData<Answer>, err: unknown) => {
+  const failed = (err: unknown): CheckResponse => {
     log.error({ err }, "envoy Check failed");
-    callback(null, internalErrorResponse());
+    return internalErrorResponse();
   };
-  const reply = (callback: grpc.sendUnaryData<Answer>, d: Decision) => {
-    let out: Answer;
+  const reply = (d: Decision): Answer => {
     try {
-      out = answer(d);
+      return answer(d);
     } catch (err) {
-      return failed(callback, err);
+      return failed(err);
     }
-    callback(null, out);
   };
-  const Check = (call: grpc.ServerUnaryCall<CheckRequest, CheckResponse>, callback: grpc.sendUnaryData<Answer>) => {
+  /** The answer to `request`, never a throw or a rejection. */
+  const check = (request: CheckRequest): Answer | Promise<Answer> => {
     let out: Decision | Promise<Decision>;
     try {
-      out = engine.decide(toAuthzRequest(call.request));
+      out = engine.decide(toAuthzRequest(request));
     } catch (err) {
-      return failed(callback, err);
+      return failed(err);
     }
-    if (!(out instanceof Promise)) return reply(callback, out);
-    out.then(
-      (d) => reply(callback, d),
-      (err: unknown) => failed(callback, err),
-    );
+    return out instanceof Promise ? out.then(reply, failed) : reply(out);
   };
-  return { name: Authorization.typeName, definition: serviceDefinition(Authorization), implementation: { Check } };
+  const Check = (call: grpc.ServerUnaryCall<CheckRequest, CheckResponse>, callback: grpc.sendUnaryData<Answer>) => {
+    const out = check(call.request);
+    if (!(out instanceof Promise)) return callback(null, out);
+    void out.then((a) => callback(null, a));
+  };
+  // An answer that does not encode is a bug too, denied as one (grpc-js, encoding it later, could only fail the call).
+  const bytes = (a: Answer): Uint8Array => {
+    if (a instanceof Uint8Array) return a;
+    try {
+      return encode(CheckResponseSchema, a);
+    } catch (err) {
+      return encode(CheckResponseSchema, failed(err));
+    }
+  };
+  const raw: RawUnaryMethod = {
+    path: `/${Authorization.typeName}/Check`,
+    handle(request) {
+      // A request that does not decode throws here: gRPC INTERNAL, as grpc-js answers it.
+      const out = check(fromBinary(CheckRequestSchema, request));
+      return out instanceof Promise ? out.then(bytes) : bytes(out);
+    },
+  };
+  return {
+    name: Authorization.typeName,
+    definition: serviceDefinition(Authorization),
+    implementation: { Check },
+    raw: [raw],
+  };
 }

@@ -26,6 +26,8 @@ let decide: Decider["decide"] = () => {
 };
 let host: GrpcHost;
 let client: Client;
+/** Sends gzip-compressed requests, which the raw path leaves to grpc-js (grpc/raw-unary.ts): the door's other way in. */
+let gzClient: Client;
 let lines: () => Array<Record<string, unknown>>;
 
 before(async () => {
@@ -34,6 +36,9 @@ before(async () => {
   host = new GrpcHost([envoyAuthorizationService({ decide: (req) => decide(req) }, captured.log)], silentLogger());
   const [target] = await host.bind([parseListenAddress("127.0.0.1:0", "t")]);
   client = envoyClient(target!);
+  gzClient = envoyClient(target!, grpc.credentials.createInsecure(), {
+    "grpc.default_compression_algorithm": grpc.compressionAlgorithms.gzip,
+  });
   // The channel is open before any deadline below counts, and a door that answers nothing fails every test here
   // at once (one deadline, not one per test).
   decide = () => allowOf(WEB);
@@ -42,14 +47,15 @@ before(async () => {
 
 after(async () => {
   client.close();
+  gzClient.close();
   await host.drain(500);
 });
 
 /** One Check, failing with the call's error (a transport error, or DEADLINE_EXCEEDED after 2 s of silence). */
-function check(): Promise<CheckResponseObj> {
+function check(via: Client = client): Promise<CheckResponseObj> {
   return new Promise((resolve, reject) => {
-    (client["Check"] as (...a: unknown[]) => void).call(
-      client,
+    (via["Check"] as (...a: unknown[]) => void).call(
+      via,
       checkRequest({}),
       new grpc.Metadata(),
       { deadline: Date.now() + 2000 },
@@ -105,20 +111,24 @@ function assertLoggedFailure(from: number, message: string): void {
   assert.equal((failures[0]!["err"] as { message?: string } | undefined)?.message, message);
 }
 
-test("an engine that throws (synchronously): a denial with INTERNAL and HTTP 500, and the engine's error logged", async () => {
-  const from = lines().length;
+test("an engine that throws (synchronously): a denial with INTERNAL and HTTP 500, and the engine's error logged (both ways in)", async () => {
   decide = () => {
     throw new Error("engine bug (sync)");
   };
-  assertInternalDenial(await check());
-  assertLoggedFailure(from, "engine bug (sync)");
+  for (const via of [client, gzClient]) {
+    const from = lines().length;
+    assertInternalDenial(await check(via));
+    assertLoggedFailure(from, "engine bug (sync)");
+  }
 });
 
 test("an engine that rejects: a denial with INTERNAL and HTTP 500, and the rejection logged", async () => {
-  const from = lines().length;
   decide = () => Promise.reject(new Error("engine bug (async)"));
-  assertInternalDenial(await check());
-  assertLoggedFailure(from, "engine bug (async)");
+  for (const via of [client, gzClient]) {
+    const from = lines().length;
+    assertInternalDenial(await check(via));
+    assertLoggedFailure(from, "engine bug (async)");
+  }
 });
 
 test("a decision the door cannot encode (sync, async, shared): a denial with INTERNAL and HTTP 500, never a transport error", async () => {
@@ -127,10 +137,15 @@ test("a decision the door cannot encode (sync, async, shared): a denial with INT
     ["async", () => Promise.resolve(unencodable())],
     ["shared", () => Object.freeze(unencodable())],
   ] as const) {
-    const from = lines().length;
     decide = make;
-    assertInternalDenial(await check(), what);
-    assertLoggedFailure(from, "unencodable decision");
+    for (const [door, via] of [
+      ["raw path", client],
+      ["grpc-js", gzClient],
+    ] as const) {
+      const from = lines().length;
+      assertInternalDenial(await check(via), `${what}, ${door}`);
+      assertLoggedFailure(from, "unencodable decision");
+    }
   }
 });
 

@@ -1,0 +1,177 @@
+// A unary gRPC method answered straight from the HTTP/2 stream, beside grpc-js on the same port.
+//
+// Why: grpc-js spends more on each call than the whole decision does (an intercepting-call object chain, a
+// stream decoder, metadata objects, promise hops; CPU profile of a warm Check under h2load). With every decision
+// audited, that left the Envoy Check at about 0.8 of a no-op grpc-js server, against the 0.9 it is held to
+// (bench/check-throughput). The hot method is therefore read and answered here: one request message in, one
+// response message out, grpc-status in the trailers, which is all a unary call is on the wire.
+//
+// What stays with grpc-js: every other method and every request this path does not take (a compressed one, a
+// content-type grpc-js should refuse), the sessions themselves (settings, keepalive, max concurrent streams,
+// graceful drain), and every port whose credentials carry interceptors: a SPIFFE mTLS port's admission check
+// is an interceptor (trust/server-tls.ts), and nothing here may answer past it, so such a port never gets this
+// path (GrpcHost.bind).
+import type { Http2Server, Http2SecureServer, IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import { status } from "@grpc/grpc-js";
+
+export interface RawUnaryMethod {
+  /** `/package.Service/Method`. */
+  path: string;
+  /**
+   * The response message's bytes for a request message's bytes. A throw or rejection is answered with gRPC
+   * INTERNAL, as grpc-js answers a request it cannot deserialise; a handler that must answer every well-formed
+   * request (the Envoy door) catches its own failures and answers them in the message.
+   */
+  handle(request: Uint8Array): Uint8Array | Promise<Uint8Array>;
+}
+
+export interface RawUnaryLimits {
+  maxReceiveMessageBytes: number;
+  maxSendMessageBytes: number;
+}
+
+type StreamListener = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, ...rest: unknown[]) => void;
+
+/**
+ * Routes `methods` on `server` to this path and everything else to the stream listener grpc-js installed.
+ * False (and the server left as it was) unless that listener is exactly one, as grpc-js 1.14 leaves it.
+ */
+export function installRawUnary(
+  server: Http2Server | Http2SecureServer,
+  methods: readonly RawUnaryMethod[],
+  limits: RawUnaryLimits,
+): boolean {
+  const listeners = server.listeners("stream") as StreamListener[];
+  if (listeners.length !== 1 || methods.length === 0) return false;
+  const grpcJs = listeners[0]!;
+  const byPath = new Map(methods.map((m) => [m.path, m]));
+  server.removeListener("stream", grpcJs);
+  server.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, ...rest: unknown[]) => {
+    const method = byPath.get(headers[":path"] ?? "");
+    if (method !== undefined && takes(headers)) serve(stream, method, limits);
+    else grpcJs(stream, headers, ...rest);
+  });
+  return true;
+}
+
+/**
+ * Requests this path answers: gRPC's content-type (grpc-js answers any other with HTTP 415) and no message
+ * compression (grpc-js decompresses).
+ */
+function takes(headers: IncomingHttpHeaders): boolean {
+  const type = headers["content-type"];
+  const encoding = headers["grpc-encoding"];
+  return (
+    typeof type === "string" &&
+    type.startsWith("application/grpc") &&
+    (encoding === undefined || encoding === "identity")
+  );
+}
+
+const HEADER_BYTES = 5;
+
+function serve(stream: ServerHttp2Stream, method: RawUnaryMethod, limits: RawUnaryLimits): void {
+  // An error is followed by "close"; nothing can be sent on such a stream, and unhandled it would throw.
+  stream.on("error", () => undefined);
+  const chunks: Buffer[] = [];
+  let received = 0;
+  let declared = -1;
+  let refused = false;
+  stream.on("data", (chunk: Buffer) => {
+    if (refused) return;
+    received += chunk.length;
+    chunks.push(chunk);
+    // The declared length is known from the first five bytes: refuse an over-size message before it arrives.
+    if (declared < 0 && received >= HEADER_BYTES) declared = prefixLength(chunks);
+    if (received - HEADER_BYTES > limits.maxReceiveMessageBytes || declared > limits.maxReceiveMessageBytes) {
+      refused = true;
+      chunks.length = 0;
+      fail(
+        stream,
+        status.RESOURCE_EXHAUSTED,
+        `Received message larger than max (${Math.max(declared, received - HEADER_BYTES)} vs. ${limits.maxReceiveMessageBytes})`,
+      );
+      // The rest of the request is not wanted: reset once the status is out (NO_ERROR, as gRPC allows).
+      stream.close();
+    }
+  });
+  stream.on("end", () => {
+    if (refused) return;
+    const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received);
+    const problem = framingProblem(body);
+    if (problem !== undefined) return fail(stream, status.INTERNAL, problem);
+    let out: Uint8Array | Promise<Uint8Array>;
+    try {
+      out = method.handle(body.subarray(HEADER_BYTES));
+    } catch (err) {
+      return fail(stream, status.INTERNAL, handlerError(err));
+    }
+    if (!(out instanceof Promise)) return reply(stream, out, limits);
+    out.then(
+      (bytes) => reply(stream, bytes, limits),
+      (err: unknown) => fail(stream, status.INTERNAL, handlerError(err)),
+    );
+  });
+}
+
+function prefixLength(chunks: Buffer[]): number {
+  const first = chunks[0]!.length >= HEADER_BYTES ? chunks[0]! : Buffer.concat(chunks);
+  return first.readUInt32BE(1);
+}
+
+/** Why `body` is not exactly one uncompressed length-prefixed message, or undefined if it is. */
+function framingProblem(body: Buffer): string | undefined {
+  if (body.length === 0) return "no request message received for a unary call";
+  if (body.length < HEADER_BYTES) return "request message truncated (incomplete length prefix)";
+  if (body[0] !== 0) {
+    return body[0] === 1
+      ? "compressed request message without a grpc-encoding"
+      : `request message has an invalid compression flag (${body[0]})`;
+  }
+  const length = body.readUInt32BE(1);
+  if (body.length < HEADER_BYTES + length) return "request message truncated";
+  if (body.length > HEADER_BYTES + length) return "more than one request message received for a unary call";
+  return undefined;
+}
+
+function handlerError(err: unknown): string {
+  return `request could not be handled: ${err instanceof Error ? err.message : String(err)}`.slice(0, 512);
+}
+
+/** A client that cancelled, or a session torn down meanwhile, has no stream to answer on. */
+function gone(stream: ServerHttp2Stream): boolean {
+  return stream.destroyed || stream.closed || stream.headersSent;
+}
+
+function reply(stream: ServerHttp2Stream, message: Uint8Array, limits: RawUnaryLimits): void {
+  if (message.length > limits.maxSendMessageBytes) {
+    return fail(
+      stream,
+      status.RESOURCE_EXHAUSTED,
+      `Sent message larger than max (${message.length} vs. ${limits.maxSendMessageBytes})`,
+    );
+  }
+  if (gone(stream)) return;
+  const frame = Buffer.allocUnsafe(HEADER_BYTES + message.length);
+  frame[0] = 0;
+  frame.writeUInt32BE(message.length, 1);
+  frame.set(message, HEADER_BYTES);
+  // Fresh header objects every time: node:http2 adds a date member to the object it is given.
+  stream.respond({ ":status": 200, "content-type": "application/grpc+proto" }, { waitForTrailers: true });
+  stream.once("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0", "grpc-message": "" }));
+  stream.end(frame);
+}
+
+/** A trailers-only answer: the status in the one HEADERS frame, which ends the stream. */
+function fail(stream: ServerHttp2Stream, code: status, message: string): void {
+  if (gone(stream)) return;
+  stream.respond(
+    {
+      ":status": 200,
+      "content-type": "application/grpc+proto",
+      "grpc-status": String(code),
+      "grpc-message": encodeURIComponent(message),
+    },
+    { endStream: true },
+  );
+}
