@@ -127,10 +127,19 @@ export class GrpcHost {
         );
       });
       // Only where grpc-js would run no interceptor: a SPIFFE mTLS port admits each call in one.
-      if (this.raw.length > 0 && credentials._getInterceptors().length === 0) this.installRaw(before, a.target);
+      const raw =
+        this.raw.length > 0 && credentials._getInterceptors().length === 0 ? this.installRaw(before, a.target) : 0;
       const target = a.kind === "tcp" ? a.target.replace(/:\d+$/, `:${port}`) : a.target;
       this.bound.push(target);
-      this.log.info({ address: target, tls: tls ? "spiffe-mtls" : "plaintext" }, "gRPC listening");
+      this.log.info(
+        {
+          address: target,
+          tls: tls ? "spiffe-mtls" : "plaintext",
+          // Which methods skip grpc-js's per-call work on this port (none where calls are admitted by interceptor).
+          fast_path: raw > 0 ? this.raw.map((m) => m.path) : [],
+        },
+        "gRPC listening",
+      );
       if (!tls && a.kind === "tcp" && !isLoopback(a.target)) {
         this.log.warn(
           { address: target },
@@ -150,7 +159,7 @@ export class GrpcHost {
   }
 
   /** Hands the raw methods on the servers the last bind made (those not in `before`) to raw-unary.ts. */
-  private installRaw(before: Set<unknown> | undefined, target: string): void {
+  private installRaw(before: Set<unknown> | undefined, target: string): number {
     const after = this.http2Servers();
     let installed = 0;
     for (const srv of after ?? []) {
@@ -166,6 +175,7 @@ export class GrpcHost {
         "fast path for unary methods not installed (grpc-js internals changed); grpc-js answers them",
       );
     }
+    return installed;
   }
 
   /**

@@ -6,6 +6,9 @@
 // real gRPC client's behaviour.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { connect, constants, type ClientHttp2Session, type IncomingHttpHeaders } from "node:http2";
 import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
@@ -18,7 +21,7 @@ import { GrpcHost, GRPC_LIMITS, type HostedService } from "../../src/grpc/host.j
 import { serviceDefinition } from "../../src/grpc/service-definition.js";
 import { parseListenAddress } from "../../src/grpc/address.js";
 import type { RawUnaryMethod } from "../../src/grpc/raw-unary.js";
-import { silentLogger } from "../../src/log.js";
+import { capturedLogger } from "../helpers/log-capture.js";
 import { checkRequest, envoyClient, healthClient, unary, type CheckResponseObj } from "../helpers/clients.js";
 
 const CHECK = `/${Authorization.typeName}/Check`;
@@ -63,12 +66,17 @@ after(async () => {
   for (const h of hosts) await h.drain(500);
 });
 
-async function startHost(credentials?: grpc.ServerCredentials): Promise<{ host: GrpcHost; target: string }> {
-  const host = new GrpcHost([service()], silentLogger());
+async function startHost(
+  credentials?: grpc.ServerCredentials,
+): Promise<{ host: GrpcHost; target: string; listening: Record<string, unknown> }> {
+  const { log, lines } = capturedLogger();
+  const host = new GrpcHost([service()], log);
   hosts.push(host);
   const [target] = await host.bind([parseListenAddress("127.0.0.1:0", "t")], credentials);
   host.setServing(true);
-  return { host, target: target! };
+  const listening = lines().find((l) => l["msg"] === "gRPC listening");
+  assert.ok(listening, "the bind is logged");
+  return { host, target: target!, listening };
 }
 
 const plain = await startHost();
@@ -141,6 +149,7 @@ function decodeAnswer(a: RawAnswer) {
 
 test("a plaintext port answers the raw method on the raw path, for a real gRPC client and for exact frames", async () => {
   assert.equal(plain.host.rawUnaryServers, 1);
+  assert.deepEqual(plain.listening["fast_path"], [CHECK], "the log says which methods skip grpc-js");
   const client = envoyClient(plain.target);
   try {
     const res = await unary<CheckResponseObj>(client, "Check", checkRequest({ path: "/via-grpc-js-client" }));
@@ -298,7 +307,25 @@ test("a port whose credentials carry interceptors never gets the raw path: every
   ]);
   const guarded = await startHost(creds);
   assert.equal(guarded.host.rawUnaryServers, 0);
+  assert.deepEqual(guarded.listening["fast_path"], []);
   const a = await rawCall(frame(requestBytes("/guarded")), { target: guarded.target });
   assert.equal(decodeAnswer(a).status?.code, GRPC_JS);
   assert.deepEqual(seen, [CHECK]);
+});
+
+test("a unix socket port gets the raw path too", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "raw-unary-"));
+  const { log } = capturedLogger();
+  const host = new GrpcHost([service()], log);
+  hosts.push(host);
+  const [target] = await host.bind([parseListenAddress(`unix:${join(dir, "s.sock")}`, "t")]);
+  assert.equal(host.rawUnaryServers, 1);
+  const client = envoyClient(target!);
+  try {
+    const res = await unary<CheckResponseObj>(client, "Check", checkRequest({ path: "/unix" }));
+    assert.equal(res.status.code, RAW);
+  } finally {
+    client.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
