@@ -14,11 +14,12 @@
 // they would to a fresh verification. Its time bound is the window over which the verification would give the
 // same error (SvidError.stableFor): a not-yet-valid certificate is remembered only until its notBefore.
 // Separate LRUs, so a flood of distinct bad credentials can never evict a good client's verification.
-import { createHash, hash } from "node:crypto";
+import { createHash } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import type { CompiledRoute, Policy } from "../policy/index.js";
 import type { SvidFailureReason, TimeWindow } from "../spiffe/index.js";
 import type { CertInfo, SharedDecision, VerifiedIdentity } from "./contract.js";
+import { RecentRawKeys } from "./raw-keys.js";
 
 export const DEFAULT_CHAIN_CACHE_ENTRIES = 10_000;
 /**
@@ -35,15 +36,6 @@ export const DEFAULT_FAILURE_CACHE_ENTRIES = 4096;
  */
 export const DEFAULT_FAILURE_CACHE_BYTES = 4 * 1024 * 1024;
 const MAX_FAILURE_ENTRY_BYTES = 64 * 1024;
-/**
- * Credential texts whose keys are remembered (keyForRaw): the clients of one proxy are few and hot. Looked up
- * by a linear scan, not a map: a map hashes the whole incoming text (a new string on every request), which cost
- * as much as the SHA-256 it saves; comparing lengths, then the text itself, usually stops within the first few
- * dozen characters.
- */
-const RECENT_RAW_KEYS = 16;
-/** Texts longer than this are hashed every time, not remembered. */
-const MAX_REMEMBERED_RAW_CHARS = 32 * 1024;
 
 export interface CachedVerification {
   identity: VerifiedIdentity;
@@ -107,9 +99,7 @@ interface Entry {
 export class ChainCache {
   private readonly lru: LRUCache<string, Entry>;
   private readonly failures: LRUCache<string, CachedFailure> | undefined;
-  /** keyForRaw's recently seen texts, replaced round-robin. */
-  private readonly recentRaw: Array<{ raw: string; context: string; key: string }> = [];
-  private recentNext = 0;
+  private readonly rawKeys = new RecentRawKeys();
   private readonly maxTtlMs: number | undefined;
   private readonly onLookup: ((hit: boolean) => void) | undefined;
   private generation: number | undefined;
@@ -139,27 +129,9 @@ export class ChainCache {
     this.onLookup = opts.onLookup;
   }
 
-  /**
-   * The key of an unparsed credential (URL-encoded PEM, an XFCC header value, ...) read in `context`
-   * (credentials.ts cacheKeyContext): SHA-256 over both. A hot client sends the same text on every request, so
-   * the keys of the last few texts are remembered beside them: a repeat costs a comparison with each (lengths first)
-   * instead of encoding and hashing the text again, which was the largest single item of a warm Check (bench: CPU
-   * profile under h2load). Only the exact same text in the same context
-   * gets a remembered key. One-shot crypto.hash, not a Hash object: for a 1.5 KB chain the object's set-up cost a
-   * third of the time.
-   */
+  /** The key of an unparsed credential read in `context`: raw-keys.ts. */
   keyForRaw(raw: string, context: string): string {
-    const recent = this.recentRaw;
-    for (let i = 0; i < recent.length; i++) {
-      const r = recent[i]!;
-      if (r.raw.length === raw.length && r.context === context && r.raw === raw) return r.key;
-    }
-    const key = hash("sha256", `${context}\n${raw}`, "base64");
-    if (raw.length <= MAX_REMEMBERED_RAW_CHARS) {
-      recent[this.recentNext] = { raw, context, key };
-      this.recentNext = (this.recentNext + 1) % RECENT_RAW_KEYS;
-    }
-    return key;
+    return this.rawKeys.keyFor(raw, context);
   }
 
   /** SHA-256 over the chain, each certificate length-prefixed so that no two chains share a key. */
