@@ -2,7 +2,8 @@
 //   headline: spiffe-authz with the shipped defaults — every decision audited (one JSON line each, written to a
 //   file as `serve` writes stdout), telemetry on, nothing pinned — vs a no-op grpc-js Check server — goal ≥ 0.90
 //   extra rows: audit off; telemetry on vs off — goal: ≤ 5 % cost, within the round-to-round noise band;
-//   source.certificate vs XFCC; the defaults with servers pinned to CPU 0 and h2load to CPU 1 (where taskset exists)
+//   source.certificate vs XFCC; the no-op answered on spiffe-authz's raw HTTP/2 path (the floor of the path the Envoy
+//   door takes on a plaintext port, src/grpc/raw-unary.ts); the defaults with servers pinned to CPU 0 and h2load to CPU 1 (where taskset exists)
 //   cold path (every leaf new: parse + 2 signatures; the verified-CA key cache is warm) vs openssl's verify rate ÷ 2
 // Only correct answers count: h2load's "succeeded" is any HTTP 200, and a gRPC deny is one too. While h2load runs, a
 // sampler (bench/lib/outcome-sampler.ts) reads answers on its own connection and checks each is an allow carrying
@@ -57,6 +58,7 @@ const quiet = { ...defaults, audit: { "log-success": false, "log-failure": false
 const auditFile = join(dir, "audit.log");
 
 const noop = await startServerHost({ kind: "noop" });
+const noopRaw = await startServerHost({ kind: "noop-raw" });
 const dflt = await startServerHost({ kind: "authz", spire: spire.target, config: defaults, logFile: auditFile });
 const on = await startServerHost({ kind: "authz", spire: spire.target, config: quiet, telemetry: true });
 const off = await startServerHost({ kind: "authz", spire: spire.target, config: quiet, telemetry: false });
@@ -66,6 +68,7 @@ const allowWeb: Expectation = { outcome: "allow", contains: ID };
 type Variant = [string, ServerHost, string, Uint8Array, Expectation, boolean];
 const variants: Variant[] = [
   ["noop", noop, sourceBody, sourceFrame, { outcome: "allow" }, false], // the no-op server answers OK, no headers
+  ["noopRaw", noopRaw, sourceBody, sourceFrame, { outcome: "allow" }, false],
   ["defaults", dflt, sourceBody, sourceFrame, allowWeb, false],
   ["on", on, sourceBody, sourceFrame, allowWeb, false],
   ["off", off, sourceBody, sourceFrame, allowWeb, false],
@@ -129,13 +132,14 @@ const verifyPerSec = Number(
   /256 bits ecdsa \(nistp256\)\s+[\d.]+s\s+[\d.]+s\s+[\d.]+\s+([\d.]+)/.exec(ossl)?.[1] ?? NaN,
 );
 
-for (const h of [noop, dflt, on, off]) await h.stop();
+for (const h of [noop, noopRaw, dflt, on, off]) await h.stop();
 const auditBytes = statSync(auditFile).size;
 await spire.close();
 
 // Rates count only correct answers: h2load's rate × the sampled share of correct answers.
 const correct = (name: string) => correctRps(sum[name]!, samples[name]!);
 const noopRps = correct("noop");
+const noopRawRps = correct("noopRaw");
 const defaultsRps = correct("defaults");
 const onRps = correct("on");
 const offRps = correct("off");
@@ -164,6 +168,12 @@ const rows = [
     `${defaultsRps.toFixed(0)} req/s (${sampled("defaults")}; ${(auditBytes / 1e6).toFixed(0)} MB of audit lines)`,
     warmRatio.toFixed(2),
     `${pass(warm.ok)} (≥ 0.90)${warm.why ? `: ${warm.why}` : ""}`,
+  ],
+  [
+    "no-op Check on spiffe-authz's raw HTTP/2 path (how the Envoy door is served on a plaintext port; extra row)",
+    `${noopRawRps.toFixed(0)} req/s (${sampled("noopRaw")})`,
+    (noopRawRps / noopRps).toFixed(2),
+    `shipped defaults ÷ this: ${(defaultsRps / noopRawRps).toFixed(2)}`,
   ],
   [
     "spiffe-authz, audit off, telemetry on",
@@ -198,7 +208,7 @@ const rows = [
   ["openssl speed ecdsap256 (verify)", `${verifyPerSec.toFixed(0)} /s`, "", ""],
 ];
 if (pin)
-  rows.splice(5, 0, [
+  rows.splice(6, 0, [
     "shipped defaults with the servers pinned to CPU 0, h2load to CPU 1 (vs the no-op, pinned alike)",
     `${correct("defaultsPinned").toFixed(0)} vs ${correct("noopPinned").toFixed(0)} req/s`,
     pinnedRatio.toFixed(2),
@@ -212,6 +222,7 @@ console.log("| measurement | result | ratio | target |\n|---|---|---|---|");
 for (const r of rows) console.log(`| ${r.join(" | ")} |`);
 emitJson("check-throughput", {
   noopRps,
+  noopRawRps,
   warmRps: defaultsRps,
   auditOffRps: onRps,
   pinnedRatio,

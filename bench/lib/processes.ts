@@ -16,7 +16,8 @@ function exitError(child: ChildProcess, what: string): Promise<never> {
 }
 
 export interface HostSpec {
-  kind: "authz" | "noop";
+  /** `noop-raw`: the no-op answered by spiffe-authz's own raw HTTP/2 path (src/grpc/raw-unary.ts), an extra row. */
+  kind: "authz" | "noop" | "noop-raw";
   /** Workload API target (authz). */
   spire?: string;
   /** Config object (authz), as a config file would hold it. */

@@ -2,7 +2,8 @@
 // its event loop. Plain JavaScript over the build (dist/), not TypeScript through tsx: tsx's loader thread alone
 // adds ~35 MB of RSS and loading src/ through it ~60 MB more, which would swamp a memory measurement.
 // `kind` "authz" is spiffe-authz (startServer, as `serve` runs it), "noop" a bare grpc-js Check server answering
-// OK (the ceiling). Over IPC with its parent (startServerHost in ./processes.ts):
+// OK (the ceiling), "noop-raw" the same no-op answered on spiffe-authz's raw HTTP/2 path (GrpcHost with
+// src/grpc/raw-unary.ts, as the Envoy door is served on a plaintext port): the floor of the path spiffe-authz uses. Over IPC with its parent (startServerHost in ./processes.ts):
 //   → { type: "ready", target, pid }
 //   ← { type: "mem" }   → { type: "mem", rss, heapUsed, heapTotal, external, arrayBuffers, hwm, cacheSize, cacheMisses }
 //   ← { type: "stop" }  → exits 0 after stopping
@@ -40,6 +41,34 @@ if (spec.kind === "noop") {
   );
   target = `127.0.0.1:${port}`;
   stop = async () => server.forceShutdown();
+} else if (spec.kind === "noop-raw") {
+  const { create, fromBinary, toBinary } = await import("@bufbuild/protobuf");
+  const { Authorization, CheckRequestSchema, CheckResponseSchema } = await import(
+    new URL("gen/envoy/service/auth/v3/external_auth_pb.js", dist).href
+  );
+  const { serviceDefinition } = await import(new URL("grpc/service-definition.js", dist).href);
+  const { GrpcHost } = await import(new URL("grpc/host.js", dist).href);
+  const { parseListenAddress } = await import(new URL("grpc/address.js", dist).href);
+  const { silentLogger } = await import(new URL("log.js", dist).href);
+  const ok = create(CheckResponseSchema, { status: { code: 0 } });
+  const okBytes = toBinary(CheckResponseSchema, ok);
+  const host = new GrpcHost(
+    [
+      {
+        name: Authorization.typeName,
+        definition: serviceDefinition(Authorization),
+        implementation: { Check: (_call, cb) => cb(null, ok) },
+        // Decodes the request as the grpc-js no-op does, so the two differ only in the transport.
+        raw: [
+          { path: `/${Authorization.typeName}/Check`, handle: (b) => (fromBinary(CheckRequestSchema, b), okBytes) },
+        ],
+      },
+    ],
+    silentLogger(),
+  );
+  [target] = await host.bind([parseListenAddress("127.0.0.1:0", "bench")]);
+  if (host.rawUnaryServers !== 1) throw new Error("noop-raw: the raw path was not installed");
+  stop = () => host.drain(1000);
 } else {
   const { startServer } = await import(new URL("server.js", dist).href);
   const { parseConfig } = await import(new URL("config/load.js", dist).href);
