@@ -62,19 +62,23 @@ export function envoyAuthorizationService(engine: Decider, log: Logger): HostedS
     }
     return out instanceof Promise ? out.then(reply, failed) : reply(out);
   };
-  const Check = (call: grpc.ServerUnaryCall<CheckRequest, CheckResponse>, callback: grpc.sendUnaryData<Answer>) => {
-    const out = check(call.request);
-    if (!(out instanceof Promise)) return callback(null, out);
-    void out.then((a) => callback(null, a));
-  };
-  // An answer that does not encode is a bug too, denied as one (grpc-js, encoding it later, could only fail the call).
-  const bytes = (a: Answer): Uint8Array => {
+  // Encoded here, not by grpc-js's codec later: an answer that does not encode is a bug too, and must be denied as
+  // one, where the codec could only fail the call.
+  const bytes = (a: Answer): Encoded<typeof CheckResponseSchema> => {
     if (a instanceof Uint8Array) return a;
     try {
       return encode(CheckResponseSchema, a);
     } catch (err) {
       return encode(CheckResponseSchema, failed(err));
     }
+  };
+  const Check = (
+    call: grpc.ServerUnaryCall<CheckRequest, CheckResponse>,
+    callback: grpc.sendUnaryData<Encoded<typeof CheckResponseSchema>>,
+  ) => {
+    const out = check(call.request);
+    if (!(out instanceof Promise)) return callback(null, bytes(out));
+    void out.then((a) => callback(null, bytes(a)));
   };
   const raw: RawUnaryMethod = {
     path: `/${Authorization.typeName}/Check`,

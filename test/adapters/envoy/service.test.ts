@@ -149,6 +149,31 @@ test("a decision the door cannot encode (sync, async, shared): a denial with INT
   }
 });
 
+test("an answer that builds but does not encode (sync, async): a denial with INTERNAL and HTTP 500 both ways in, never a transport error", async () => {
+  // A status code past int32: toCheckResponse builds the message, only its encoding throws.
+  const badBytes = (): Decision => ({ ...allowOf(WEB), grpcCode: 2 ** 40 });
+  for (const [what, make] of [
+    ["sync", () => badBytes()],
+    ["async", () => Promise.resolve(badBytes())],
+  ] as const) {
+    decide = make;
+    for (const [door, via] of [
+      ["raw path", client],
+      ["grpc-js", gzClient],
+    ] as const) {
+      const from = lines().length;
+      assertInternalDenial(await check(via), `${what}, ${door}`);
+      assert.equal(
+        lines()
+          .slice(from)
+          .filter((l) => l["msg"] === "envoy Check failed").length,
+        1,
+        `${what}, ${door}`,
+      );
+    }
+  }
+});
+
 test("a shared decision is encoded once: later Checks get the same answer without reading the decision again", async () => {
   let reads = 0;
   const d = allowOf(WEB);
