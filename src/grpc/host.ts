@@ -111,11 +111,23 @@ export class GrpcHost {
     for (const s of services) this.server.addService(s.definition, s.implementation);
   }
 
-  /** Binds every address with `credentials` (plaintext unless server.tls.mode asks for SPIFFE mTLS). */
-  async bind(
+  /**
+   * Binds every address with `credentials` (plaintext unless server.tls.mode asks for SPIFFE mTLS). One bind at a
+   * time, even when called concurrently: which of grpc-js's HTTP/2 servers a bind made is read as the ones that
+   * were not there before it, and an overlapping bind of a port with interceptors must never have its server
+   * counted as this one's (the raw path would then answer past its admission check).
+   */
+  bind(
     addresses: Address[],
     credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure(),
   ): Promise<string[]> {
+    const run = this.binding.then(() => this.bindInTurn(addresses, credentials));
+    this.binding = run.catch(() => undefined);
+    return run;
+  }
+  private binding: Promise<unknown> = Promise.resolve();
+
+  private async bindInTurn(addresses: Address[], credentials: grpc.ServerCredentials): Promise<string[]> {
     const tls = credentials._isSecure();
     for (const a of addresses) {
       // Cluster workers share the primary's listening handle; the primary cleared stale sockets before forking.
@@ -161,18 +173,20 @@ export class GrpcHost {
   /** Hands the raw methods on the servers the last bind made (those not in `before`) to raw-unary.ts. */
   private installRaw(before: Set<unknown> | undefined, target: string): number {
     const after = this.http2Servers();
+    let fresh = 0;
     let installed = 0;
-    for (const srv of after ?? []) {
+    for (const srv of before !== undefined && after !== undefined ? after : []) {
+      if (before?.has(srv) !== false) continue; // a port bound twice reuses its server, which has the path already
+      fresh++;
       // Node's HTTP/2 servers are net.Servers (the TLS one through tls.Server).
-      if (before === undefined || before.has(srv) || !(srv instanceof NetServer)) continue;
-      if (installRawUnary(srv as Http2Server, this.raw, GRPC_LIMITS)) installed++;
+      if (srv instanceof NetServer && installRawUnary(srv as Http2Server, this.raw, GRPC_LIMITS)) installed++;
     }
     this.rawUnaryServers += installed;
-    if (installed === 0) {
+    if (before === undefined || after === undefined || installed < fresh) {
       // A grpc-js upgrade that moved its internals: every call still answered, by grpc-js, only slower.
       this.log.warn(
         { address: target, methods: this.raw.map((m) => m.path) },
-        "fast path for unary methods not installed (grpc-js internals changed); grpc-js answers them",
+        "fast path for unary methods not installed (grpc-js internals not as expected); grpc-js answers them",
       );
     }
     return installed;

@@ -11,8 +11,15 @@
 // graceful drain), and every port whose credentials carry interceptors: a SPIFFE mTLS port's admission check
 // is an interceptor (trust/server-tls.ts), and nothing here may answer past it, so such a port never gets this
 // path (GrpcHost.bind).
-import type { Http2Server, Http2SecureServer, IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import {
+  constants,
+  type Http2SecureServer,
+  type Http2Server,
+  type IncomingHttpHeaders,
+  type ServerHttp2Stream,
+} from "node:http2";
 import { status } from "@grpc/grpc-js";
+import { HEADER_BYTES, UnaryBody } from "./unary-body.js";
 
 export interface RawUnaryMethod {
   /** `/package.Service/Method`. */
@@ -68,41 +75,28 @@ function takes(headers: IncomingHttpHeaders): boolean {
   );
 }
 
-const HEADER_BYTES = 5;
-
 function serve(stream: ServerHttp2Stream, method: RawUnaryMethod, limits: RawUnaryLimits): void {
   // An error is followed by "close"; nothing can be sent on such a stream, and unhandled it would throw.
   stream.on("error", () => undefined);
-  const chunks: Buffer[] = [];
-  let received = 0;
-  let declared = -1;
+  const body = new UnaryBody(limits.maxReceiveMessageBytes);
   let refused = false;
   stream.on("data", (chunk: Buffer) => {
     if (refused) return;
-    received += chunk.length;
-    chunks.push(chunk);
-    // The declared length is known from the first five bytes: refuse an over-size message before it arrives.
-    if (declared < 0 && received >= HEADER_BYTES) declared = prefixLength(chunks);
-    if (received - HEADER_BYTES > limits.maxReceiveMessageBytes || declared > limits.maxReceiveMessageBytes) {
-      refused = true;
-      chunks.length = 0;
-      fail(
-        stream,
-        status.RESOURCE_EXHAUSTED,
-        `Received message larger than max (${Math.max(declared, received - HEADER_BYTES)} vs. ${limits.maxReceiveMessageBytes})`,
-      );
-      // The rest of the request is not wanted: reset once the status is out (NO_ERROR, as gRPC allows).
-      stream.close();
-    }
+    const refusal = body.push(chunk);
+    if (refusal === undefined) return;
+    refused = true;
+    body.clear();
+    fail(stream, refusal.code, refusal.message);
+    // The rest of the request is not wanted: reset once the status is out (NO_ERROR, as gRPC allows).
+    stream.close();
   });
   stream.on("end", () => {
     if (refused) return;
-    const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received);
-    const problem = framingProblem(body);
+    const problem = body.problem();
     if (problem !== undefined) return fail(stream, status.INTERNAL, problem);
     let out: Uint8Array | Promise<Uint8Array>;
     try {
-      out = method.handle(body.subarray(HEADER_BYTES));
+      out = method.handle(body.message());
     } catch (err) {
       return fail(stream, status.INTERNAL, handlerError(err));
     }
@@ -114,33 +108,39 @@ function serve(stream: ServerHttp2Stream, method: RawUnaryMethod, limits: RawUna
   });
 }
 
-function prefixLength(chunks: Buffer[]): number {
-  const first = chunks[0]!.length >= HEADER_BYTES ? chunks[0]! : Buffer.concat(chunks);
-  return first.readUInt32BE(1);
-}
-
-/** Why `body` is not exactly one uncompressed length-prefixed message, or undefined if it is. */
-function framingProblem(body: Buffer): string | undefined {
-  if (body.length === 0) return "no request message received for a unary call";
-  if (body.length < HEADER_BYTES) return "request message truncated (incomplete length prefix)";
-  if (body[0] !== 0) {
-    return body[0] === 1
-      ? "compressed request message without a grpc-encoding"
-      : `request message has an invalid compression flag (${body[0]})`;
-  }
-  const length = body.readUInt32BE(1);
-  if (body.length < HEADER_BYTES + length) return "request message truncated";
-  if (body.length > HEADER_BYTES + length) return "more than one request message received for a unary call";
-  return undefined;
-}
-
 function handlerError(err: unknown): string {
   return `request could not be handled: ${err instanceof Error ? err.message : String(err)}`.slice(0, 512);
+}
+
+/** gRPC's encoding of grpc-message: UTF-8, each byte outside printable ASCII (and "%") as %XX. Never throws. */
+function percentEncoded(message: string): string {
+  let out = "";
+  for (const b of Buffer.from(message, "utf8")) {
+    out +=
+      b >= 0x20 && b <= 0x7e && b !== 0x25
+        ? String.fromCharCode(b)
+        : `%${b.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  return out;
 }
 
 /** A client that cancelled, or a session torn down meanwhile, has no stream to answer on. */
 function gone(stream: ServerHttp2Stream): boolean {
   return stream.destroyed || stream.closed || stream.headersSent;
+}
+
+/**
+ * Runs an answer's writes; if node:http2 refuses them (the stream went away between the check and the write), the
+ * stream is reset instead: an answer must never throw out of a stream event or a promise callback, which would
+ * take the process down.
+ */
+function send(stream: ServerHttp2Stream, write: () => void): void {
+  if (gone(stream)) return;
+  try {
+    write();
+  } catch {
+    if (!stream.destroyed) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+  }
 }
 
 function reply(stream: ServerHttp2Stream, message: Uint8Array, limits: RawUnaryLimits): void {
@@ -151,27 +151,29 @@ function reply(stream: ServerHttp2Stream, message: Uint8Array, limits: RawUnaryL
       `Sent message larger than max (${message.length} vs. ${limits.maxSendMessageBytes})`,
     );
   }
-  if (gone(stream)) return;
-  const frame = Buffer.allocUnsafe(HEADER_BYTES + message.length);
-  frame[0] = 0;
-  frame.writeUInt32BE(message.length, 1);
-  frame.set(message, HEADER_BYTES);
-  // Fresh header objects every time: node:http2 adds a date member to the object it is given.
-  stream.respond({ ":status": 200, "content-type": "application/grpc+proto" }, { waitForTrailers: true });
-  stream.once("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0", "grpc-message": "" }));
-  stream.end(frame);
+  send(stream, () => {
+    const frame = Buffer.allocUnsafe(HEADER_BYTES + message.length);
+    frame[0] = 0;
+    frame.writeUInt32BE(message.length, 1);
+    frame.set(message, HEADER_BYTES);
+    // Fresh header objects every time: node:http2 adds a date member to the object it is given.
+    stream.respond({ ":status": 200, "content-type": "application/grpc+proto" }, { waitForTrailers: true });
+    stream.once("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0", "grpc-message": "" }));
+    stream.end(frame);
+  });
 }
 
 /** A trailers-only answer: the status in the one HEADERS frame, which ends the stream. */
 function fail(stream: ServerHttp2Stream, code: status, message: string): void {
-  if (gone(stream)) return;
-  stream.respond(
-    {
-      ":status": 200,
-      "content-type": "application/grpc+proto",
-      "grpc-status": String(code),
-      "grpc-message": encodeURIComponent(message),
-    },
-    { endStream: true },
+  send(stream, () =>
+    stream.respond(
+      {
+        ":status": 200,
+        "content-type": "application/grpc+proto",
+        "grpc-status": String(code),
+        "grpc-message": percentEncoded(message),
+      },
+      { endStream: true },
+    ),
   );
 }

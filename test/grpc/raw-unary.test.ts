@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect, constants, type ClientHttp2Session, type IncomingHttpHeaders } from "node:http2";
+import { connect, constants, type ClientHttp2Session } from "node:http2";
 import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
@@ -23,6 +23,7 @@ import { parseListenAddress } from "../../src/grpc/address.js";
 import type { RawUnaryMethod } from "../../src/grpc/raw-unary.js";
 import { capturedLogger } from "../helpers/log-capture.js";
 import { checkRequest, envoyClient, healthClient, unary, type CheckResponseObj } from "../helpers/clients.js";
+import { grpcFrame, rawGrpcCall, type RawAnswer } from "../helpers/raw-grpc.js";
 
 const CHECK = `/${Authorization.typeName}/Check`;
 const GRPC_JS = 7; // status codes the two paths put in their CheckResponse, to tell them apart
@@ -81,63 +82,17 @@ async function startHost(
 
 const plain = await startHost();
 
-function frame(msg: Uint8Array, flag = 0): Buffer {
-  const f = Buffer.alloc(5 + msg.length);
-  f[0] = flag;
-  f.writeUInt32BE(msg.length, 1);
-  f.set(msg, 5);
-  return f;
-}
-
 const requestBytes = (path: string) =>
   toBinary(CheckRequestSchema, create(CheckRequestSchema, { attributes: { request: { http: { path } } } }));
 
-interface RawAnswer {
-  headers: IncomingHttpHeaders;
-  trailers: IncomingHttpHeaders;
-  data: Buffer;
-  /** grpc-status from the trailers, or from the headers of a trailers-only answer. */
-  grpcStatus: number;
-  grpcMessage: string;
-}
+const frame = grpcFrame;
 
-/** One request on its own HTTP/2 stream with exactly `body` (ended unless `end` is false), and its whole answer. */
+/** One Check with exactly `body` on the plaintext host (or `target`). */
 function rawCall(
-  body: Buffer,
+  body: Buffer | Buffer[],
   opts: { headers?: Record<string, string>; end?: boolean; target?: string } = {},
 ): Promise<RawAnswer> {
-  const session = connect(`http://${opts.target ?? plain.target}`);
-  sessions.push(session);
-  return new Promise((resolve, reject) => {
-    const req = session.request({
-      ":method": "POST",
-      ":path": CHECK,
-      "content-type": "application/grpc",
-      te: "trailers",
-      ...opts.headers,
-    });
-    let headers: IncomingHttpHeaders = {};
-    let trailers: IncomingHttpHeaders = {};
-    const data: Buffer[] = [];
-    req.on("response", (h) => (headers = h));
-    req.on("trailers", (t) => (trailers = t));
-    req.on("data", (c: Buffer) => data.push(c));
-    req.on("error", reject);
-    req.on("close", () => {
-      const st = trailers["grpc-status"] ?? headers["grpc-status"];
-      const msg = trailers["grpc-message"] ?? headers["grpc-message"];
-      resolve({
-        headers,
-        trailers,
-        data: Buffer.concat(data),
-        grpcStatus: st === undefined ? NaN : Number(st),
-        grpcMessage: decodeURIComponent(String(msg ?? "")),
-      });
-      session.close();
-    });
-    if (opts.end === false) req.write(body);
-    else req.end(body);
-  });
+  return rawGrpcCall(opts.target ?? plain.target, CHECK, body, opts);
 }
 
 function decodeAnswer(a: RawAnswer) {
@@ -328,4 +283,54 @@ test("a unix socket port gets the raw path too", async () => {
     client.close();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("a message written a byte at a time arrives whole; bytes past the declared message are refused at once", async () => {
+  const body = frame(requestBytes("/one-byte-at-a-time/" + "x".repeat(3000)));
+  const bytes = Array.from(body, (b) => Buffer.from([b]));
+  const a = await rawCall(bytes);
+  assert.equal(decodeAnswer(a).status?.message, "/one-byte-at-a-time/" + "x".repeat(3000));
+  // A second message's first byte, on a stream left open: the answer does not wait for the end.
+  const extra = await rawCall([frame(requestBytes("/x")), Buffer.from([0])], { end: false });
+  assert.equal(extra.grpcStatus, grpc.status.INTERNAL);
+  assert.match(extra.grpcMessage, /more than one request message/);
+});
+
+test("a handler error whose text is not well-formed UTF-16 still gets its INTERNAL answer (percent-encoded UTF-8)", async () => {
+  rawHandle = () => {
+    throw new Error("bad \uD800 text %");
+  };
+  try {
+    const a = await rawCall(frame(requestBytes("/x")));
+    assert.equal(a.grpcStatus, grpc.status.INTERNAL);
+    assert.equal(a.grpcMessage, "request could not be handled: bad \uFFFD text %");
+    assert.match(String(a.headers["grpc-message"]), /bad %EF%BF%BD text %25$/);
+  } finally {
+    rawHandle = defaultHandle;
+  }
+  assert.equal(decodeAnswer(await rawCall(frame(requestBytes("/after")))).status?.message, "/after");
+});
+
+test("binds that overlap: a port with interceptors never gets the raw path from a plaintext bind beside it", async () => {
+  const seen: string[] = [];
+  const interceptor: grpc.ServerInterceptor = (method, call) => {
+    seen.push(method.path);
+    return new grpc.ServerInterceptingCall(call);
+  };
+  const creds = grpc.experimental.createServerCredentialsWithInterceptors(grpc.ServerCredentials.createInsecure(), [
+    interceptor,
+  ]);
+  const { log } = capturedLogger();
+  const host = new GrpcHost([service()], log);
+  hosts.push(host);
+  const [guarded, open] = await Promise.all([
+    host.bind([parseListenAddress("127.0.0.1:0", "t")], creds),
+    host.bind([parseListenAddress("127.0.0.1:0", "t")]),
+  ]);
+  assert.equal(host.rawUnaryServers, 1, "only the plaintext port");
+  const g = await rawCall(frame(requestBytes("/guarded")), { target: guarded![0]! });
+  assert.equal(decodeAnswer(g).status?.code, GRPC_JS);
+  assert.deepEqual(seen, [CHECK]);
+  const o = await rawCall(frame(requestBytes("/open")), { target: open![1]! });
+  assert.equal(decodeAnswer(o).status?.code, RAW);
 });

@@ -33,6 +33,25 @@ function answer(d: Decision): Answer {
   return bytes;
 }
 
+/** What grpc-js hands Check for request bytes that do not decode (see checkDecodedOrMarked). */
+class Undecodable {
+  constructor(readonly error: unknown) {}
+}
+
+/** The Check method's decoder returns an Undecodable instead of throwing, which grpc-js would answer as a failed call. */
+function checkDecodedOrMarked(definition: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const check = definition["Check"]!;
+  const decode = check.requestDeserialize;
+  const requestDeserialize = (buf: Buffer): unknown => {
+    try {
+      return decode(buf);
+    } catch (err) {
+      return new Undecodable(err);
+    }
+  };
+  return { ...definition, Check: { ...check, requestDeserialize } };
+}
+
 /**
  * envoy.service.auth.v3.Authorization: every Check is answered with a decision, never a transport error. Served
  * twice over, with the same answers: through grpc-js, and straight from the HTTP/2 stream (`raw`, which GrpcHost
@@ -52,6 +71,12 @@ export function envoyAuthorizationService(engine: Decider, log: Logger): HostedS
       return failed(err);
     }
   };
+  // A request that does not decode (a string field that is not UTF-8, say: Envoy copies some client-chosen values,
+  // such as the TLS SNI, into it unchecked) is denied in an answer too, never failed as a call.
+  const undecodable = (err: unknown): CheckResponse => {
+    log.warn({ err: err instanceof Error ? err.message : String(err) }, "envoy CheckRequest does not decode: denied");
+    return internalErrorResponse();
+  };
   /** The answer to `request`, never a throw or a rejection. */
   const check = (request: CheckRequest): Answer | Promise<Answer> => {
     let out: Decision | Promise<Decision>;
@@ -64,7 +89,7 @@ export function envoyAuthorizationService(engine: Decider, log: Logger): HostedS
   };
   // Encoded here, not by grpc-js's codec later: an answer that does not encode is a bug too, and must be denied as
   // one, where the codec could only fail the call.
-  const bytes = (a: Answer): Encoded<typeof CheckResponseSchema> => {
+  const encoded = (a: Answer): Encoded<typeof CheckResponseSchema> => {
     if (a instanceof Uint8Array) return a;
     try {
       return encode(CheckResponseSchema, a);
@@ -73,24 +98,30 @@ export function envoyAuthorizationService(engine: Decider, log: Logger): HostedS
     }
   };
   const Check = (
-    call: grpc.ServerUnaryCall<CheckRequest, CheckResponse>,
+    call: grpc.ServerUnaryCall<CheckRequest | Undecodable, CheckResponse>,
     callback: grpc.sendUnaryData<Encoded<typeof CheckResponseSchema>>,
   ) => {
+    if (call.request instanceof Undecodable) return callback(null, encoded(undecodable(call.request.error)));
     const out = check(call.request);
-    if (!(out instanceof Promise)) return callback(null, bytes(out));
-    void out.then((a) => callback(null, bytes(a)));
+    if (!(out instanceof Promise)) return callback(null, encoded(out));
+    void out.then((a) => callback(null, encoded(a)));
   };
   const raw: RawUnaryMethod = {
     path: `/${Authorization.typeName}/Check`,
-    handle(request) {
-      // A request that does not decode throws here: gRPC INTERNAL, as grpc-js answers it.
-      const out = check(fromBinary(CheckRequestSchema, request));
-      return out instanceof Promise ? out.then(bytes) : bytes(out);
+    handle(bytes) {
+      let request: CheckRequest;
+      try {
+        request = fromBinary(CheckRequestSchema, bytes);
+      } catch (err) {
+        return encoded(undecodable(err));
+      }
+      const out = check(request);
+      return out instanceof Promise ? out.then(encoded) : encoded(out);
     },
   };
   return {
     name: Authorization.typeName,
-    definition: serviceDefinition(Authorization),
+    definition: checkDecodedOrMarked(serviceDefinition(Authorization)),
     implementation: { Check },
     raw: [raw],
   };

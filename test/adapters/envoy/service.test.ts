@@ -4,7 +4,10 @@
 // answers fails here in seconds (DEADLINE_EXCEEDED) instead of hanging the file.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { gzipSync } from "node:zlib";
 import * as grpc from "@grpc/grpc-js";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { CheckRequestSchema, CheckResponseSchema } from "../../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
 import { GrpcHost } from "../../../src/grpc/host.js";
 import { envoyAuthorizationService } from "../../../src/adapters/envoy/service.js";
 import { parseListenAddress } from "../../../src/grpc/address.js";
@@ -18,6 +21,7 @@ import {
 import { silentLogger } from "../../../src/log.js";
 import { checkRequest, envoyClient, type CheckResponseObj, type Client } from "../../helpers/clients.js";
 import { capturedLogger } from "../../helpers/log-capture.js";
+import { grpcFrame, rawGrpcCall } from "../../helpers/raw-grpc.js";
 
 const WEB = "spiffe://example.org/web";
 
@@ -25,6 +29,7 @@ let decide: Decider["decide"] = () => {
   throw new Error("no decider set");
 };
 let host: GrpcHost;
+let target: string;
 let client: Client;
 /** Sends gzip-compressed requests, which the raw path leaves to grpc-js (grpc/raw-unary.ts): the door's other way in. */
 let gzClient: Client;
@@ -34,9 +39,9 @@ before(async () => {
   const captured = capturedLogger();
   lines = captured.lines;
   host = new GrpcHost([envoyAuthorizationService({ decide: (req) => decide(req) }, captured.log)], silentLogger());
-  const [target] = await host.bind([parseListenAddress("127.0.0.1:0", "t")]);
-  client = envoyClient(target!);
-  gzClient = envoyClient(target!, grpc.credentials.createInsecure(), {
+  target = (await host.bind([parseListenAddress("127.0.0.1:0", "t")]))[0]!;
+  client = envoyClient(target);
+  gzClient = envoyClient(target, grpc.credentials.createInsecure(), {
     "grpc.default_compression_algorithm": grpc.compressionAlgorithms.gzip,
   });
   // The channel is open before any deadline below counts, and a door that answers nothing fails every test here
@@ -172,6 +177,38 @@ test("an answer that builds but does not encode (sync, async): a denial with INT
       );
     }
   }
+});
+
+test("a CheckRequest that does not decode (a string that is not UTF-8): a denial with INTERNAL and HTTP 500 both ways in, never a failed call", async () => {
+  let decided = 0;
+  decide = () => {
+    decided++;
+    return allowOf(WEB);
+  };
+  const good = toBinary(
+    CheckRequestSchema,
+    create(CheckRequestSchema, { attributes: { tlsSession: { sni: "ZZZZ.example" } } }),
+  );
+  const bad = Buffer.from(good);
+  bad[bad.indexOf("ZZZZ")] = 0xff;
+  assert.throws(() => fromBinary(CheckRequestSchema, bad), /utf-8/i, "the bytes really do not decode");
+  for (const [door, body, headers] of [
+    ["raw path", grpcFrame(bad), {}],
+    ["grpc-js", grpcFrame(gzipSync(bad), 1), { "grpc-encoding": "gzip" }],
+  ] as const) {
+    const from = lines().length;
+    const a = await rawGrpcCall(target, "/envoy.service.auth.v3.Authorization/Check", body, { headers });
+    assert.equal(a.grpcStatus, grpc.status.OK, `${door}: an answer, not a failed call (${a.grpcMessage})`);
+    const res = fromBinary(CheckResponseSchema, a.data.subarray(5));
+    assert.equal(res.status?.code, grpc.status.INTERNAL, door);
+    assert.equal(res.httpResponse.case, "deniedResponse", door);
+    assert.equal(res.httpResponse.value?.status?.code, 500, door);
+    const warned = lines()
+      .slice(from)
+      .filter((l) => l["msg"] === "envoy CheckRequest does not decode: denied");
+    assert.equal(warned.length, 1, door);
+  }
+  assert.equal(decided, 0, "nothing reached the engine");
 });
 
 test("a shared decision is encoded once: later Checks get the same answer without reading the decision again", async () => {
