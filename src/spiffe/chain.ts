@@ -26,7 +26,7 @@ export interface PathLimits {
   maxSignatureChecks: number;
   /** Most candidate issuers one search may consider, over all candidate paths (bounds the search itself). */
   maxIssuerTries: number;
-  /** Keys of CAs from earlier verified paths; filled with this path's CAs on success. */
+  /** Keys and CA signatures from earlier verified paths; filled with this path's on success. */
   keyCache: PublicKeyCache | undefined;
 }
 
@@ -93,6 +93,8 @@ export function buildPath(
       exhausted ??= `path search gave up after ${limits.maxSignatureChecks} signature checks`;
       return undefined;
     }
+    // A CA's signature already checked by an earlier verified path (never a leaf's: key-cache.ts).
+    if (child !== leaf && limits.keyCache?.signed(parent.spkiKey, child.derKey) === true) return true;
     checks++;
     let ok = false;
     try {
@@ -198,7 +200,12 @@ export function buildPath(
   if (path) {
     // Every CA on the path had its key imported (or taken from the cache) to get here.
     const cache = limits.keyCache;
-    if (cache) for (const ca of path.slice(1)) if (!cache.has(ca.spkiKey)) cache.set(ca.spkiKey, ca.publicKey());
+    if (cache) {
+      for (const ca of path.slice(1)) if (!cache.has(ca.spkiKey)) cache.set(ca.spkiKey, ca.publicKey());
+      // ...and every CA on it was checked to be signed by the next one up.
+      for (let i = 1; i < path.length - 1; i++)
+        cache.addSigned((path[i + 1] as Certificate).spkiKey, (path[i] as Certificate).derKey);
+    }
     return { ok: true, path };
   }
   // Time is reported only when a path was otherwise sound: an expired certificate from an unknown CA is

@@ -1,12 +1,18 @@
-// Imported public keys of CAs that appeared in a verified path, by exact SPKI DER. Why: with OpenSSL 3.0
-// (Node 20) importing an EC key costs about as much as checking a signature, and every workload of a
-// trust domain presents the same intermediate, so a new leaf would pay that import again and again.
-// Safe to share: the map from SPKI bytes to key is a pure function, keys are public, and only keys of
-// certificates in a successfully verified path are inserted, so crafted chains cannot evict them.
+// What verified paths leave behind for the next verification: the imported public keys of their CAs, by exact
+// SPKI DER, and the CA-to-CA signatures they checked. Why: with OpenSSL 3.0 (Node 20) importing an EC key costs
+// about as much as checking a signature, and every workload of a trust domain presents the same intermediate,
+// so a new leaf would pay that import, and the check of the intermediate's own signature, again and again
+// (a cold leaf through the Envoy door spent half its time in signature checks, most of them the intermediate's).
+// Safe to share: both are pure functions of the exact bytes (a key of its SPKI; a signature's validity of the
+// signed certificate's whole DER and the signer's SPKI), and only what a successfully verified path contains is
+// inserted, so crafted chains cannot evict or add anything. A leaf's own signature is never remembered: the
+// engine's chain cache remembers whole leaves, and a new leaf must be checked.
 import type { KeyObject } from "node:crypto";
 
 export class PublicKeyCache {
   private readonly map = new Map<string, KeyObject>();
+  /** CA signatures found valid: the signer's SPKI and the signed CA certificate's DER (latin1), see linkKey. */
+  private readonly links = new Map<string, true>();
 
   constructor(readonly maxEntries = 1024) {}
 
@@ -25,20 +31,47 @@ export class PublicKeyCache {
   }
 
   set(spki: string, key: KeyObject): void {
-    this.map.delete(spki);
-    this.map.set(spki, key);
-    if (this.map.size > this.maxEntries) {
-      const oldest = this.map.keys().next();
-      if (!oldest.done) this.map.delete(oldest.value);
-    }
+    remember(this.map, spki, key, this.maxEntries);
   }
 
+  /** Whether the key with SPKI `issuerSpki` was found to have signed the CA certificate with DER `caDer`. */
+  signed(issuerSpki: string, caDer: string): boolean {
+    const k = linkKey(issuerSpki, caDer);
+    if (!this.links.has(k)) return false;
+    remember(this.links, k, true, this.maxEntries);
+    return true;
+  }
+
+  /** Records that the key with SPKI `issuerSpki` signed the CA certificate with DER `caDer` (a verified link). */
+  addSigned(issuerSpki: string, caDer: string): void {
+    remember(this.links, linkKey(issuerSpki, caDer), true, this.maxEntries);
+  }
+
+  /** Keys held (signatures are counted apart: signatureCount). */
   get size(): number {
     return this.map.size;
   }
 
+  get signatureCount(): number {
+    return this.links.size;
+  }
+
   clear(): void {
     this.map.clear();
+    this.links.clear();
+  }
+}
+
+// Length-prefixed, so that no other pair of SPKI and certificate spells the same key.
+const linkKey = (issuerSpki: string, caDer: string) => `${issuerSpki.length}:${issuerSpki}${caDer}`;
+
+/** Sets `key` as the most recently used, dropping the least recently used past `max`. */
+function remember<V>(map: Map<string, V>, key: string, value: V, max: number): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > max) {
+    const oldest = map.keys().next();
+    if (!oldest.done) map.delete(oldest.value);
   }
 }
 

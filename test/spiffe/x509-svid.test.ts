@@ -785,6 +785,44 @@ describe("verified-CA key cache", () => {
     );
   });
 
+  test("remembers the CA signatures of verified paths, never a leaf's: a new leaf then costs one signature check", async () => {
+    const cache = new PublicKeyCache(8);
+    const int = await rootA.createIntermediate();
+    const first = await int.issueX509Svid(ID);
+    const second = await int.issueX509Svid(ID);
+    const oneCheck = { keyCache: cache, maxSignatureChecks: 1 };
+    // Cold: leaf → intermediate → root needs two checks, so a budget of one cannot verify it.
+    assert.equal(
+      reasonOf(() => verifyX509Svid(first.chain, setA, new Date(), oneCheck)),
+      "untrusted",
+    );
+    assert.equal(cache.signatureCount, 0, "a failed search remembers no signature");
+    assert.equal(
+      reasonOf(() => verifyX509Svid(first.chain, setA, new Date(), { keyCache: cache })),
+      "ok",
+    );
+    assert.equal(cache.signatureCount, 1, "the intermediate's signature, not the leaf's");
+    // Warm: a new leaf of the same intermediate needs only its own check.
+    assert.equal(
+      reasonOf(() => verifyX509Svid(second.chain, setA, new Date(), oneCheck)),
+      "ok",
+    );
+    // The leaf already verified is checked again (its signature was not remembered): one check is still needed.
+    assert.equal(
+      reasonOf(() => verifyX509Svid(first.chain, setA, new Date(), { keyCache: cache, maxSignatureChecks: 0 })),
+      "untrusted",
+    );
+    // An intermediate claiming the same root but signed by another key: its own bytes, checked and refused.
+    const forged = await rootA.createIntermediate({
+      signingKey: (await DevCertificateAuthority.createRoot(TD_A)).keys.privateKey,
+    });
+    const forgedChain = (await forged.issueX509Svid(ID)).chain;
+    assert.equal(
+      reasonOf(() => verifyX509Svid(forgedChain, setA, new Date(), { keyCache: cache })),
+      "untrusted",
+    );
+  });
+
   test("evicts the least recently used entry", async () => {
     const cache = new PublicKeyCache(2);
     const a = await rootA.createIntermediate();

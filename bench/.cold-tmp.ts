@@ -1,0 +1,17 @@
+import { startDevSpire } from "./lib/dev-spire.js";
+import { startServerHost, ensureBuilt } from "./lib/processes.js";
+import { CHECK_PATH, checkFrame } from "./lib/grpc-wire.js";
+import { RawH2Connection, requestTemplate } from "./lib/h2-raw.js";
+import { LeafFactory, leafTemplate } from "./lib/leaf-factory.js";
+ensureBuilt();
+const { spire } = await startDevSpire("cold");
+const on = await startServerHost({ kind: "authz", spire: spire.target, config: { allowlist: { prefix: ["spiffe://example.org/services"] }, audit: { "log-success": false, "log-failure": false } } });
+const factory = new LeafFactory(await leafTemplate(spire.ca, "spiffe://example.org/services/cold-"));
+const N = Number(process.argv[2] ?? 8000);
+const conn = await RawH2Connection.connect(on.target);
+const t = Array.from({ length: N }, (_, i) => requestTemplate(on.target, CHECK_PATH, checkFrame(factory.chainPem(i))));
+let next = 0, ok = 0;
+const t0 = performance.now();
+await Promise.all(Array.from({ length: 32 }, async () => { while (next < t.length) { const x = t[next++]!; if ((await new Promise((r) => conn.call(x, r))) === "allow") ok++; } }));
+console.log("cold/s", (N / ((performance.now() - t0) / 1000)).toFixed(0), ok);
+conn.close(); await on.stop(); await spire.close();
