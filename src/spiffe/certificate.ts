@@ -69,12 +69,6 @@ export class Certificate {
     this.spkiKey = raw(fields.spki);
   }
 
-  /** The whole DER as a latin1 string, for exact-bytes keys (key-cache.ts); made on first use. */
-  get derKey(): string {
-    return (this.derText ??= latin1(this.der));
-  }
-  private derText: string | undefined;
-
   private subjectText: string | undefined;
   private issuerText: string | undefined;
   private fingerprint: string | undefined;

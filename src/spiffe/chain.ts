@@ -93,9 +93,13 @@ export function buildPath(
       exhausted ??= `path search gave up after ${limits.maxSignatureChecks} signature checks`;
       return undefined;
     }
-    // A CA's signature already checked by an earlier verified path (never a leaf's: key-cache.ts).
-    if (child !== leaf && limits.keyCache?.signed(parent.spkiKey, child.derKey) === true) return true;
     checks++;
+    // A CA's signature already checked in an earlier verified path (never a leaf's: key-cache.ts). Counted like a
+    // check, so that the search, its budget and its answer are the same warm or cold.
+    if (child !== leaf && limits.keyCache?.signed(parent.spkiKey, child.sha256Hex()) === true) {
+      remember(child, parent, true);
+      return true;
+    }
     let ok = false;
     try {
       const key = limits.keyCache?.get(parent.spkiKey) ?? parent.publicKey();
@@ -103,11 +107,15 @@ export function buildPath(
     } catch {
       ok = false; // OpenSSL refused the issuer's key: it can vouch for nothing
     }
+    remember(child, parent, ok);
+    return ok;
+  };
+
+  function remember(child: Certificate, parent: Certificate, ok: boolean): void {
     let row = memo.get(child);
     if (!row) memo.set(child, (row = new Map()));
     row.set(parent, ok);
-    return ok;
-  };
+  }
 
   const badSignature = (child: Certificate, childRole: string, parent: Certificate, parentRole: string): string =>
     `signature of ${label(child, childRole)} does not verify with the key of ${label(parent, parentRole)}`;
@@ -198,13 +206,21 @@ export function buildPath(
 
   const path = extend([leaf]);
   if (path) {
-    // Every CA on the path had its key imported (or taken from the cache) to get here.
+    // Remember the CAs' keys and the CA-to-CA signatures of this verified path. A key whose link was remembered may
+    // not have been imported in this search; importing it cannot fail (it was imported when the link was checked),
+    // but if it ever did, only the remembering is skipped.
     const cache = limits.keyCache;
     if (cache) {
-      for (const ca of path.slice(1)) if (!cache.has(ca.spkiKey)) cache.set(ca.spkiKey, ca.publicKey());
-      // ...and every CA on it was checked to be signed by the next one up.
+      for (const ca of path.slice(1)) {
+        if (cache.has(ca.spkiKey)) continue;
+        try {
+          cache.set(ca.spkiKey, ca.publicKey());
+        } catch {
+          // not remembered
+        }
+      }
       for (let i = 1; i < path.length - 1; i++)
-        cache.addSigned((path[i + 1] as Certificate).spkiKey, (path[i] as Certificate).derKey);
+        cache.addSigned((path[i + 1] as Certificate).spkiKey, (path[i] as Certificate).sha256Hex());
     }
     return { ok: true, path };
   }

@@ -785,32 +785,35 @@ describe("verified-CA key cache", () => {
     );
   });
 
-  test("remembers the CA signatures of verified paths, never a leaf's: a new leaf then costs one signature check", async () => {
+  test("remembers the CA signatures of verified paths, never a leaf's, and answers exactly as cold", async () => {
     const cache = new PublicKeyCache(8);
     const int = await rootA.createIntermediate();
     const first = await int.issueX509Svid(ID);
     const second = await int.issueX509Svid(ID);
-    const oneCheck = { keyCache: cache, maxSignatureChecks: 1 };
-    // Cold: leaf → intermediate → root needs two checks, so a budget of one cannot verify it.
-    assert.equal(
-      reasonOf(() => verifyX509Svid(first.chain, setA, new Date(), oneCheck)),
-      "untrusted",
-    );
-    assert.equal(cache.signatureCount, 0, "a failed search remembers no signature");
+    const budget = (n: number) => ({ keyCache: cache, maxSignatureChecks: n });
+    // leaf → intermediate → root is two checks: a budget of one cannot verify it, and a failed search remembers nothing.
+    assert.match(svidErrorOf(() => verifyX509Svid(first.chain, setA, new Date(), budget(1))).detail, /gave up after 1/);
+    assert.equal(cache.signatureCount, 0);
     assert.equal(
       reasonOf(() => verifyX509Svid(first.chain, setA, new Date(), { keyCache: cache })),
       "ok",
     );
     assert.equal(cache.signatureCount, 1, "the intermediate's signature, not the leaf's");
-    // Warm: a new leaf of the same intermediate needs only its own check.
+    // A new leaf of the same intermediate: its own signature checked, the intermediate's answered from the cache.
     assert.equal(
-      reasonOf(() => verifyX509Svid(second.chain, setA, new Date(), oneCheck)),
+      reasonOf(() => verifyX509Svid(second.chain, setA, new Date(), budget(2))),
       "ok",
     );
-    // The leaf already verified is checked again (its signature was not remembered): one check is still needed.
-    assert.equal(
-      reasonOf(() => verifyX509Svid(first.chain, setA, new Date(), { keyCache: cache, maxSignatureChecks: 0 })),
-      "untrusted",
+    assert.equal(cache.signatureHits, 1);
+    // The budget counts a remembered signature as a check: warm gives up exactly where cold does.
+    assert.match(
+      svidErrorOf(() => verifyX509Svid(second.chain, setA, new Date(), budget(1))).detail,
+      /gave up after 1/,
+    );
+    assert.match(
+      svidErrorOf(() => verifyX509Svid(second.chain, setA, new Date(), { keyCache: false, maxSignatureChecks: 1 }))
+        .detail,
+      /gave up after 1/,
     );
     // An intermediate claiming the same root but signed by another key: its own bytes, checked and refused.
     const forged = await rootA.createIntermediate({
@@ -821,6 +824,31 @@ describe("verified-CA key cache", () => {
       reasonOf(() => verifyX509Svid(forgedChain, setA, new Date(), { keyCache: cache })),
       "untrusted",
     );
+  });
+
+  test("a remembered CA signature skips no other check: expiry, the bundle in force, the trust domain", async () => {
+    const cache = new PublicKeyCache(8);
+    const int = await rootA.createIntermediate({ notAfter: future(2 * HOUR_MS) });
+    const svid = await int.issueX509Svid(ID, { notAfter: future(DAY_MS) });
+    assert.equal(
+      reasonOf(() => verifyX509Svid(svid.chain, setA, new Date(), { keyCache: cache })),
+      "ok",
+    );
+    assert.equal(cache.signatureCount, 1);
+    const warm = { keyCache: cache };
+    const hits = cache.signatureHits;
+    // Past the intermediate's notAfter: expired, warm as cold.
+    const later = future(3 * HOUR_MS);
+    assert.equal(svidErrorOf(() => verifyX509Svid(svid.chain, setA, later, warm)).reason, "expired");
+    assert.equal(svidErrorOf(() => verifyX509Svid(svid.chain, setA, later, { keyCache: false })).reason, "expired");
+    // A bundle without the root (rotated away): refused, though the intermediate's signature is remembered.
+    const otherRoot = await DevCertificateAuthority.createRoot(TD_A);
+    const rotated = new BundleSet([otherRoot.x509Bundle()]);
+    assert.equal(svidErrorOf(() => verifyX509Svid(svid.chain, rotated, new Date(), warm)).reason, "untrusted");
+    // The same intermediate under a leaf of another trust domain: only that domain's roots count.
+    const crossLeaf = await int.issueX509Svid(`spiffe://${TD_B}/web`);
+    assert.equal(svidErrorOf(() => verifyX509Svid(crossLeaf.chain, setAB, new Date(), warm)).reason, "untrusted");
+    assert.ok(cache.signatureHits > hits, "the remembered signature was consulted on the way");
   });
 
   test("evicts the least recently used entry", async () => {
