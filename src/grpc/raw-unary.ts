@@ -109,7 +109,13 @@ function serve(stream: ServerHttp2Stream, method: RawUnaryMethod, limits: RawUna
 }
 
 function handlerError(err: unknown): string {
-  return `request could not be handled: ${err instanceof Error ? err.message : String(err)}`.slice(0, 512);
+  let why: string;
+  try {
+    why = err instanceof Error ? err.message : String(err);
+  } catch {
+    why = "(an error that cannot be shown)"; // a thrown object whose toString throws too
+  }
+  return `request could not be handled: ${why}`.slice(0, 512);
 }
 
 /** gRPC's encoding of grpc-message: UTF-8, each byte outside printable ASCII (and "%") as %XX. Never throws. */

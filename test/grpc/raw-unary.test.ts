@@ -198,6 +198,18 @@ test("a handler that throws, rejects, or answers over the send limit: gRPC INTER
     ],
     ["rejects", () => Promise.reject(new Error("handler bug (async)")), grpc.status.INTERNAL, /handler bug \(async\)/],
     [
+      "throws something that cannot be shown",
+      () => {
+        throw {
+          toString: () => {
+            throw new Error("no");
+          },
+        };
+      },
+      grpc.status.INTERNAL,
+      /cannot be shown/,
+    ],
+    [
       "over the send limit",
       () => new Uint8Array(GRPC_LIMITS.maxSendMessageBytes + 1),
       grpc.status.RESOURCE_EXHAUSTED,
