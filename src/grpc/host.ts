@@ -1,5 +1,5 @@
-// Owns the grpc-js Server: binding (TCP and unix sockets, several at once), health, reflection, and a
-// bounded graceful drain.
+// Owns the grpc-js Server: binding (TCP and unix sockets, several at once), health, reflection, a bounded
+// graceful drain, and handing hot unary methods on plaintext ports to raw-unary.ts.
 import cluster from "node:cluster";
 import { connect, Server as NetServer } from "node:net";
 import type { Http2Server } from "node:http2";
