@@ -40,6 +40,21 @@ let rawHandle: RawUnaryMethod["handle"] = (bytes) => {
 
 const defaultHandle = rawHandle;
 
+/** Plaintext credentials with one server interceptor (as a SPIFFE mTLS port has its admission check), and the paths it saw. */
+function interceptedCredentials(): { creds: grpc.ServerCredentials; seen: string[] } {
+  const seen: string[] = [];
+  const interceptor: grpc.ServerInterceptor = (method, call) => {
+    seen.push(method.path);
+    return new grpc.ServerInterceptingCall(call);
+  };
+  return {
+    creds: grpc.experimental.createServerCredentialsWithInterceptors(grpc.ServerCredentials.createInsecure(), [
+      interceptor,
+    ]),
+    seen,
+  };
+}
+
 function service(): HostedService {
   return {
     name: Authorization.typeName,
@@ -264,14 +279,7 @@ test("a client that cancels before the answer: nothing is sent on the closed str
 });
 
 test("a port whose credentials carry interceptors never gets the raw path: every call runs them", async () => {
-  const seen: string[] = [];
-  const interceptor: grpc.ServerInterceptor = (method, call) => {
-    seen.push(method.path);
-    return new grpc.ServerInterceptingCall(call);
-  };
-  const creds = grpc.experimental.createServerCredentialsWithInterceptors(grpc.ServerCredentials.createInsecure(), [
-    interceptor,
-  ]);
+  const { creds, seen } = interceptedCredentials();
   const guarded = await startHost(creds);
   assert.equal(guarded.host.rawUnaryServers, 0);
   assert.deepEqual(guarded.listening["fast_path"], []);
@@ -324,14 +332,7 @@ test("a handler error whose text is not well-formed UTF-16 still gets its INTERN
 });
 
 test("binds that overlap: a port with interceptors never gets the raw path from a plaintext bind beside it", async () => {
-  const seen: string[] = [];
-  const interceptor: grpc.ServerInterceptor = (method, call) => {
-    seen.push(method.path);
-    return new grpc.ServerInterceptingCall(call);
-  };
-  const creds = grpc.experimental.createServerCredentialsWithInterceptors(grpc.ServerCredentials.createInsecure(), [
-    interceptor,
-  ]);
+  const { creds, seen } = interceptedCredentials();
   const { log } = capturedLogger();
   const host = new GrpcHost([service()], log);
   hosts.push(host);
