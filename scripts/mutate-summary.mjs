@@ -4,8 +4,9 @@
 // time). Two scores: Stryker's (killed + timeout over killed, timeout, survived and no coverage) and ours, the
 // headline, which counts a timeout as survived: on a shared machine a timeout is as often load as a kill.
 // With --survivors every survived or uncovered mutant as file:line, mutator and replacement, for
-// bench/mutation-survivors.md.
-// Usage: node scripts/mutate-summary.mjs [--survivors] [--sum LABEL] [reports/mutation/policy.json ...]
+// bench/mutation-survivors.md. With --latest (for --sum over parts in the order they ran) a source file counts
+// only from the last report that mutated it, so a part re-run after new tests replaces the earlier one.
+// Usage: node scripts/mutate-summary.mjs [--survivors] [--sum LABEL [--latest]] [reports/mutation/policy.json ...]
 import { readFileSync, readdirSync } from "node:fs";
 import { basename, join } from "node:path";
 
@@ -13,6 +14,7 @@ const args = process.argv.slice(2);
 const survivors = args.includes("--survivors");
 const sumAt = args.indexOf("--sum");
 const sumLabel = sumAt >= 0 ? args[sumAt + 1] : undefined;
+const latest = args.includes("--latest");
 let files = args.filter((a, i) => !a.startsWith("--") && !(sumAt >= 0 && i === sumAt + 1));
 if (files.length === 0) {
   const dir = "reports/mutation";
@@ -37,10 +39,17 @@ function row(label, n) {
 }
 const zero = () => Object.fromEntries(statuses.map((s) => [s, 0]));
 const sum = zero();
-for (const file of files) {
-  const report = JSON.parse(readFileSync(file, "utf8"));
+const reports = files.map((file) => JSON.parse(readFileSync(file, "utf8")));
+/** For --latest: the index of the last report that holds mutants of each source file. */
+const owner = new Map();
+reports.forEach((r, i) => {
+  for (const [path, f] of Object.entries(r.files)) if (f.mutants.length > 0) owner.set(path, i);
+});
+for (const [i, file] of files.entries()) {
+  const report = reports[i];
   const n = zero();
   for (const [path, f] of Object.entries(report.files)) {
+    if (latest && owner.get(path) !== i) continue;
     for (const m of f.mutants) {
       n[m.status] = (n[m.status] ?? 0) + 1;
       sum[m.status] = (sum[m.status] ?? 0) + 1;
