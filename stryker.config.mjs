@@ -45,7 +45,11 @@ export default {
     // Our tests are node:test files written in TypeScript: tsx loads them (and the mutated sources), and the
     // TAP reporter must be named because Node 23+ prints the spec reporter even into a pipe, which the tap
     // runner cannot parse (every test file then reads as neither passed nor failed). Stryker's hook goes
-    // first so that its global namespace exists before any instrumented module runs.
+    // first so that its global namespace exists before any instrumented module runs. --test-force-exit ends a
+    // file once its tests are done: a mutant that leaves a stream open (a Zentinel session that never ends)
+    // fails its assertions within seconds, but the open connection would keep the process alive until
+    // Stryker's timeout, a "timeout" instead of a kill (and a file that passes but hangs is then a survivor,
+    // which is what it is). The exit handlers (coverage file, children, TMPDIR) still run.
     nodeArgs: [
       "-r",
       "{{hookFile}}",
@@ -53,6 +57,7 @@ export default {
       "./scripts/mutate-hook.cjs",
       "--import",
       "tsx",
+      "--test-force-exit",
       "--test-reporter=tap",
       "{{testFile}}",
     ],

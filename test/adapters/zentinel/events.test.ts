@@ -232,12 +232,17 @@ test("an engine failure is a 500 block for that event alone", async () => {
 test("above max concurrency the stream stops reading and catches up: nothing lost", async () => {
   const small = await startDoor({ maxConcurrency: 4 });
   const c = zentinelClient(small.tcp);
-  const s = await connectAsProxy(c);
-  for (let i = 0; i < 12; i++) small.slow.set(`p${i}`, 50);
-  for (let i = 0; i < 12; i++) s.call.write(headersEvent(`p${i}`, small.certs.web));
-  await until(() => s.responses().length === 12, 3000, "all answered");
-  assert.equal(small.maxInFlight(), 4, "never more than max_concurrency decisions at once");
-  s.call.end();
-  c.close();
-  await small.close();
+  // Closed whatever happens: a door left open by a failed assertion keeps the file running (a mutant that
+  // breaks backpressure then reads as a timeout, not a kill).
+  try {
+    const s = await connectAsProxy(c);
+    for (let i = 0; i < 12; i++) small.slow.set(`p${i}`, 50);
+    for (let i = 0; i < 12; i++) s.call.write(headersEvent(`p${i}`, small.certs.web));
+    await until(() => s.responses().length === 12, 3000, "all answered");
+    assert.equal(small.maxInFlight(), 4, "never more than max_concurrency decisions at once");
+    s.call.end();
+  } finally {
+    c.close();
+    await small.close();
+  }
 });
