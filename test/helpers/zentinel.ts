@@ -309,7 +309,11 @@ export function headerOps(r: Record<string, unknown>): Array<[string, string, st
 /** A Zentinel door on a real GrpcHost around a stand-in engine (and metrics source): no trust, no policy; its log captured. */
 export interface StubDoor {
   zentinel: ZentinelService;
+  /** host:port of its TCP listener. */
+  target: string;
   client: Client;
+  /** How often deps.applyConfig was called (the door's settings are the defaults: it never should be). */
+  applyCalls: () => number;
   lines: () => Array<Record<string, unknown>>;
   stop(): Promise<void>;
 }
@@ -320,9 +324,13 @@ export async function startStubDoor(opts: {
   metricsIntervalMs?: number;
 }): Promise<StubDoor> {
   const captured = capturedLogger();
+  let applyCalls = 0;
   const zentinel = zentinelAgentService({
     engine: { decide: opts.decide },
-    applyConfig: () => ({ ok: false, error: "not in this test" }),
+    applyConfig: () => {
+      applyCalls++;
+      return { ok: false, error: "not in this test" };
+    },
     health: () => ({ state: "healthy" }),
     metrics: opts.metrics ?? (() => []),
     log: captured.log,
@@ -335,7 +343,9 @@ export async function startStubDoor(opts: {
   const client = zentinelClient(target!);
   return {
     zentinel,
+    target: target!,
     client,
+    applyCalls: () => applyCalls,
     lines: captured.lines,
     stop: async () => {
       client.close();
