@@ -75,8 +75,13 @@ test("accept-configure off (the default): Configure and handshake config_json ch
         ["evil-2", "zentinel.accept-configure"],
       ],
     );
+    assert.match(
+      configErrors(s)[1]!.error,
+      /accept-configure: is false in the config file: Configure event ignored; the config in force stays$/,
+    );
     assert.equal(d.logged(IGNORED).length, 1, "one warning for the connection");
     assert.equal(d.logged(IGNORED)[0]!["level"], 40);
+    assert.equal(d.logged(IGNORED)[0]!["source"], "handshake");
 
     // ProcessEvent: the same answer; a peer is told once too.
     for (const v of ["u-1", "u-2"]) {
@@ -89,6 +94,7 @@ test("accept-configure off (the default): Configure and handshake config_json ch
       );
     }
     assert.equal(d.logged(IGNORED).length, 2, "one more for the ProcessEvent peer, not one per call");
+    assert.deepEqual([d.logged(IGNORED)[1]!["source"], d.logged(IGNORED)[1]!["version"]], ["configure", "u-1"]);
 
     // Nothing changed: still no credential → 401, intruder → 403, web allowed.
     assert.equal(blockOf(await decide(s, "none", undefined)).status, 401);
@@ -181,6 +187,14 @@ test("accept-configure on: a push is merged over the file and may tighten, never
     assert.equal(d.server.config.applied.version, version, "nothing applied");
     assert.equal(blockOf(await decide(s, "none", undefined)).status, 401);
     assert.equal(d.logged(IGNORED).length, 0, "accepted pushes are not 'ignored'");
+    // Each refusal is in our log too, with what the sender is told.
+    const rejected = d.logged("Zentinel config rejected; the previous config stays in force");
+    assert.equal(rejected.length, refused.length);
+    assert.deepEqual(
+      [rejected[0]!["level"], rejected[0]!["source"], rejected[0]!["version"], rejected[0]!["field"]],
+      [50, "configure", "bad-0", "tls.require-mtls"],
+    );
+    assert.equal(rejected[0]!["error"], configErrors(s)[0]!.error);
 
     // Handshake config_json is held to the same rules.
     const h = await connectWith(d.client, LOOSEN);

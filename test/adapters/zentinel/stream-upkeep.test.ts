@@ -106,10 +106,13 @@ test("what a stream logs: the proxy that connected (with the peer), a refused ha
     [["held", 2, 20]],
     "only the cancel that named an event in flight on this stream (not another stream's, not an answered one)",
   );
-  // Said once per process, however many proxies connect (two did by now).
-  assert.equal(
-    lines().filter((l) => String(l["msg"]).startsWith("Zentinel door: client certificates come only")).length,
-    1,
+  // Said once per process, however many proxies connect (two did by now), with what to do about it.
+  const xfcc = lines().filter((l) => String(l["msg"]).startsWith("Zentinel door: client certificates come only"));
+  assert.equal(xfcc.length, 1);
+  assert.equal(xfcc[0]!["level"], 40);
+  assert.match(
+    String(xfcc[0]!["msg"]),
+    /which Zentinel neither sets nor sanitizes; a hop in front of Zentinel must terminate mTLS and replace that header, or clients can present any certificate they have seen \(docs\/security\.md\)$/,
   );
   assert.equal(
     logged("empty ProxyToAgent message ignored", from).length,
@@ -120,11 +123,11 @@ test("what a stream logs: the proxy that connected (with the peer), a refused ha
   await until(s.ended, 3000, "closed");
 
   const refused = openStream(client);
-  refused.call.write({ handshake: { supported_versions: [1], proxy_id: "old" } });
+  refused.call.write({ handshake: { supported_versions: [3, 1], proxy_id: "old" } });
   await until(refused.ended, 3000, "refused");
   const warned = logged("Zentinel handshake refused", from);
   assert.equal(warned.length, 1);
-  assert.match(String(warned[0]!["error"]), /^unsupported protocol versions \[1\]/);
+  assert.equal(warned[0]!["error"], "unsupported protocol versions [3, 1]; spiffe-authz speaks version 2 only");
   assert.equal(warned[0]!["level"], 40);
 });
 
