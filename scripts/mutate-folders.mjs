@@ -91,6 +91,7 @@ export const folders = {
       "test/adapters/zentinel/stream-upkeep.test.ts", // 1.5 s, stand-in decider and metrics source
       "test/adapters/envoy/mutants-metadata.test.ts", // 3.2 s
       "test/adapters/zentinel/configure.test.ts", // 3.5 s
+      "test/adapters/zentinel/agent-defaults.test.ts", // 4 s, stand-in decider, no settings; 1024 connections
       "test/adapters/envoy/rotation.test.ts", // 4 s
       "test/adapters/envoy/envoy-door.test.ts", // 4.2 s
       "test/adapters/zentinel/reports.test.ts", // 4.5 s
