@@ -21,12 +21,21 @@ test("RequestReload re-reads the --config file: a good one is applied, a bad or 
     assert.equal(ok.accepted, true, ok.error);
     assert.deepEqual(allowed(), [INTRUDER]);
     assert.equal(d.server.config.applied.source, "file");
-    assert.equal(d.logged("Zentinel RequestReload: config file re-read").length, 1);
+    const reread = () => d.logged("Zentinel RequestReload: config file re-read");
+    assert.equal(reread().length, 1);
+    assert.deepEqual(
+      [reread()[0]!["requestId"], reread()[0]!["ok"], reread()[0]!["version"], reread()[0]!["error"]],
+      ["r1", true, d.server.config.applied.version, undefined],
+    );
 
     d.writeConfig({ allowlist: { exact: 42 } });
     const bad = await reload(c, "r2");
     assert.equal(bad.accepted, false);
     assert.match(String(bad.error), /allowlist\.exact: expected array/);
+    assert.deepEqual(
+      [reread()[1]!["requestId"], reread()[1]!["ok"], reread()[1]!["error"], reread()[1]!["version"]],
+      ["r2", false, bad.error, undefined],
+    );
     // The same log line as SIGHUP's: one path for both.
     assert.ok(d.logged("config file reload failed; previous config stays in force").length >= 1);
 
