@@ -133,23 +133,85 @@ test("ProcessEvent: a refused push is logged once per peer address; 1024 address
   }
 });
 
-test("drain without a timeout of its own or in the deps: DRAINING carries an ETA counting down from 5 s (last: drain is final)", async () => {
+test("drain without a timeout of its own or in the deps: DRAINING carries an ETA counting down from 5 s; said once; leaves no timer (last: drain is final)", async () => {
   let release!: () => void;
   gates.set("held", new Promise<void>((r) => (release = r)));
   const s = await connectAsProxy(door.client);
   s.call.write(headersEvent("held", undefined));
   await until(() => seen.includes("held"), 3000, "being decided");
-  const drained = door.zentinel.drain();
-  await until(() => s.of("health").some((h) => h["state"] === 3), 3000, "DRAINING");
-  const draining = s.of("health").find((h) => h["state"] === 3)!;
-  const eta = Number(draining["drain_eta_ms"]);
-  assert.ok(eta > 4000 && eta <= 5000, `drain_eta_ms ${eta}: sent as the drain began, 5 s ahead`);
-  assert.equal(draining["message"], "draining: finishing in-flight events, then ending streams");
-  release();
-  await drained;
-  await until(s.ended, 3000, "ended by the drain");
-  assert.deepEqual(
-    s.responses().map((r) => [r["correlation_id"], r["decision"]]),
-    [["held", "allow"]],
-  );
+  const { started, live, restore } = trackTimers("src/adapters/zentinel/sessions.ts");
+  try {
+    const drained = door.zentinel.drain();
+    await until(() => s.of("health").some((h) => h["state"] === 3), 3000, "DRAINING");
+    const draining = s.of("health").find((h) => h["state"] === 3)!;
+    const eta = Number(draining["drain_eta_ms"]);
+    assert.ok(eta > 4000 && eta <= 5000, `drain_eta_ms ${eta}: sent as the drain began, 5 s ahead`);
+    assert.equal(draining["message"], "draining: finishing in-flight events, then ending streams");
+    // A second drain (a second SIGTERM) joins the first: not begun again, not said again.
+    const again = door.zentinel.drain();
+    release();
+    await Promise.all([drained, again]);
+    await until(s.ended, 3000, "ended by the drain");
+    assert.deepEqual(
+      s.responses().map((r) => [r["correlation_id"], r["decision"]]),
+      [["held", "allow"]],
+    );
+    assert.deepEqual(
+      door
+        .lines()
+        .filter((l) => l["msg"] === "Zentinel door draining")
+        .map((l) => [l["level"], l["streams"], l["inFlight"]]),
+      [[30, 1, 1]],
+    );
+    assert.equal(s.of("health").filter((h) => h["state"] === 3).length, 1, "DRAINING reported once");
+    assert.equal(door.lines().filter((l) => String(l["msg"]).startsWith("Zentinel drain timeout")).length, 0);
+    assert.equal(started(), 2, "each drain waited with a timer of its own");
+    assert.equal(live(), 0, "and stopped it when the events were answered (a live one would hold the process 5 s)");
+  } finally {
+    restore();
+  }
 });
+
+test("a drain whose events outlive its timeout ends the streams anyway and says how many it left unanswered", async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let deciding = 0;
+  const own = await startStubDoor({ decide: async () => (deciding++, await gate, ALLOW) });
+  try {
+    const s = await connectAsProxy(own.client);
+    s.call.write(headersEvent("stuck", undefined));
+    s.call.write(headersEvent("stuck-too", undefined));
+    await until(() => deciding === 2, 3000, "both being decided");
+    await own.zentinel.drain(100);
+    await until(s.ended, 3000, "ended");
+    const warned = own.lines().filter((l) => String(l["msg"]).startsWith("Zentinel drain timeout"));
+    assert.deepEqual(
+      warned.map((l) => [l["msg"], l["level"], l["inFlight"], l["timeoutMs"]]),
+      [["Zentinel drain timeout; ending streams with events unanswered", 40, 2, 100]],
+    );
+    release();
+  } finally {
+    release();
+    await own.stop();
+  }
+});
+
+/** Counts the timers `file` starts itself (the caller's frame) and how many of them are still pending. */
+function trackTimers(file: string): { started: () => number; live: () => number; restore: () => void } {
+  type Timer = ReturnType<typeof setTimeout>;
+  const made = new Set<Timer>();
+  const done = new Set<Timer>();
+  const orig = { setTimeout, clearTimeout };
+  globalThis.setTimeout = ((fn: (...x: unknown[]) => void, ms?: number, ...rest: unknown[]) => {
+    if (!new Error().stack?.split("\n")[2]?.includes(file)) return orig.setTimeout(fn, ms, ...rest);
+    const t: Timer = orig.setTimeout((...x: unknown[]) => (done.add(t), fn(...x)), ms, ...rest);
+    made.add(t);
+    return t;
+  }) as typeof setTimeout;
+  globalThis.clearTimeout = ((t: Timer) => (done.add(t), orig.clearTimeout(t))) as typeof clearTimeout;
+  return {
+    started: () => made.size,
+    live: () => [...made].filter((t) => !done.has(t)).length,
+    restore: () => Object.assign(globalThis, orig),
+  };
+}

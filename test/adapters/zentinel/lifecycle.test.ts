@@ -107,7 +107,9 @@ test("drain with an event that outlives the timeout ends the streams anyway", as
     s.call.write(headersEvent("stuck", door.certs.web));
     await until(() => door.seen.length === 1, 3000, "being decided");
     const t0 = Date.now();
-    await door.zentinel.drain(100);
+    // Bounded: a drain that never returns fails here, not at the runner's timeout.
+    const drained = door.zentinel.drain(100).then(() => true);
+    assert.ok(await Promise.race([drained, sleep(1500).then(() => false)]), "drain(100) returned within 1.5 s");
     await until(s.ended, 3000, "ended");
     assert.ok(Date.now() - t0 < 1500, "drain(100) does not wait for the held event");
     release();
@@ -138,6 +140,11 @@ test("shutdown: every stream (process and control) ends at once with OK; pending
     await until(() => s.ended() && controlStatus !== undefined, 3000, "ended");
     assert.equal(s.status()?.code, 0);
     assert.equal(controlStatus, 0);
+    // Shut down is final, as after a drain: a new stream's handshake is refused.
+    const late = openStream(c);
+    late.call.write(PROXY_HANDSHAKE);
+    await until(late.ended, 3000, "refused");
+    assert.match(String((late.got[0]!["handshake"] as Record<string, unknown>)["error"]), /draining/);
     release();
     await sleep(50);
     assert.equal(s.responses().length, 0);

@@ -69,6 +69,9 @@ test("max-streams counts ProcessStreams and ControlStreams; beyond it a new one 
       1,
       "said once, not per refused stream",
     );
+    const refusedLine = d.logged("Zentinel stream refused: zentinel.max-streams reached")[0]!;
+    assert.deepEqual([refusedLine["level"], refusedLine["streams"], refusedLine["maxStreams"]], [40, 3, 3]);
+    assert.match(String(refusedLine["peer"]), /^127\.0\.0\.1:\d+$/);
 
     // ProcessEvent is no stream: it still works at the cap.
     const res = await unary<Msg>(d.client, "ProcessEvent", headersEvent("unary", d.certs.web, { route: "" }));
