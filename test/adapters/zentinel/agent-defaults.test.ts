@@ -150,7 +150,7 @@ test("drain without a timeout of its own or in the deps: DRAINING carries an ETA
     // A second drain (a second SIGTERM) joins the first: not begun again, not said again.
     const again = door.zentinel.drain();
     release();
-    await Promise.all([drained, again]);
+    assert.ok(await returns(Promise.all([drained, again]), 3000), "both drains returned once the event was answered");
     await until(s.ended, 3000, "ended by the drain");
     assert.deepEqual(
       s.responses().map((r) => [r["correlation_id"], r["decision"]]),
@@ -182,7 +182,7 @@ test("a drain whose events outlive its timeout ends the streams anyway and says 
     s.call.write(headersEvent("stuck", undefined));
     s.call.write(headersEvent("stuck-too", undefined));
     await until(() => deciding === 2, 3000, "both being decided");
-    await own.zentinel.drain(100);
+    assert.ok(await returns(own.zentinel.drain(100), 3000), "drain(100) returned");
     await until(s.ended, 3000, "ended");
     const warned = own.lines().filter((l) => String(l["msg"]).startsWith("Zentinel drain timeout"));
     assert.deepEqual(
@@ -195,6 +195,15 @@ test("a drain whose events outlive its timeout ends the streams anyway and says 
     await own.stop();
   }
 });
+
+/** Whether `p` settles within `ms` (a drain that never returns fails the test instead of hanging the file). */
+async function returns(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)));
+  const out = await Promise.race([p.then(() => true), late]);
+  clearTimeout(timer);
+  return out;
+}
 
 /** Counts the timers `file` starts itself (the caller's frame) and how many of them are still pending. */
 function trackTimers(file: string): { started: () => number; live: () => number; restore: () => void } {
