@@ -44,14 +44,17 @@ export function healthClient(target: string): Client {
   return new C(target, grpc.credentials.createInsecure()) as Client;
 }
 
+/** One unary call, bounded by a 10 s deadline: a server that never answers fails the test instead of hanging it. */
 export function unary<Res>(client: Client, method: string, req: unknown, metadata = new grpc.Metadata()): Promise<Res> {
   return new Promise((resolve, reject) => {
-    (client[method] as (r: unknown, m: grpc.Metadata, cb: (e: grpc.ServiceError | null, v: Res) => void) => void).call(
-      client,
-      req,
-      metadata,
-      (err, res) => (err ? reject(err) : resolve(res)),
-    );
+    (
+      client[method] as (
+        r: unknown,
+        m: grpc.Metadata,
+        o: grpc.CallOptions,
+        cb: (e: grpc.ServiceError | null, v: Res) => void,
+      ) => void
+    ).call(client, req, metadata, { deadline: Date.now() + 10_000 }, (err, res) => (err ? reject(err) : resolve(res)));
   });
 }
 

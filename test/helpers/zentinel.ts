@@ -320,6 +320,9 @@ export interface StubDoor {
 
 export async function startStubDoor(opts: {
   decide: Decider["decide"];
+  /** Default: none (DEFAULT_SETTINGS); applyConfig is then never called. */
+  settings?: ZentinelSettings;
+  applyConfig?: Parameters<typeof zentinelAgentService>[0]["applyConfig"];
   metrics?: Parameters<typeof zentinelAgentService>[0]["metrics"];
   metricsIntervalMs?: number;
 }): Promise<StubDoor> {
@@ -327,10 +330,11 @@ export async function startStubDoor(opts: {
   let applyCalls = 0;
   const zentinel = zentinelAgentService({
     engine: { decide: opts.decide },
-    applyConfig: () => {
+    applyConfig: (json, source, version) => {
       applyCalls++;
-      return { ok: false, error: "not in this test" };
+      return opts.applyConfig?.(json, source, version) ?? { ok: false, error: "not in this test" };
     },
+    ...(opts.settings ? { settings: () => opts.settings! } : {}),
     health: () => ({ state: "healthy" }),
     metrics: opts.metrics ?? (() => []),
     log: captured.log,

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { ALLOWED, type Decision } from "../../../src/engine/contract.js";
 import {
+  blockOf,
   connectAsProxy,
   headersEvent,
   openStream,
@@ -166,6 +167,17 @@ test("drain without a timeout of its own or in the deps: DRAINING carries an ETA
     assert.equal(s.of("health").filter((h) => h["state"] === 3).length, 1, "DRAINING reported once");
     assert.equal(door.lines().filter((l) => String(l["msg"]).startsWith("Zentinel drain timeout")).length, 0);
     assert.equal(started(), 2, "each drain waited with a timer of its own");
+    // ProcessEvent while draining: the same fail-closed 503, under the event's correlation_id ("" without metadata).
+    const { metadata: _dropped, ...bare } = headersEvent("x", undefined).request_headers;
+    for (const [ev, cid] of [
+      [headersEvent("unary-late", undefined), "unary-late"],
+      [{ request_headers: bare }, ""],
+    ] as const) {
+      const r = (await unary<Msg>(door.client, "ProcessEvent", ev))["response"] as Record<string, unknown>;
+      assert.equal(r["correlation_id"], cid);
+      assert.deepEqual([blockOf(r).status, JSON.parse(blockOf(r).body).reason], [503, "draining"]);
+    }
+    assert.ok(!seen.includes("unary-late"), "not decided");
     assert.equal(live(), 0, "and stopped it when the events were answered (a live one would hold the process 5 s)");
   } finally {
     restore();

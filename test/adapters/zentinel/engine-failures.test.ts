@@ -14,7 +14,7 @@ import {
   type Msg,
   type StubDoor,
 } from "../../helpers/zentinel.js";
-import type { Client } from "../../helpers/clients.js";
+import { unary, type Client } from "../../helpers/clients.js";
 import { until } from "../../helpers/log-capture.js";
 
 const WEB = "spiffe://example.org/web";
@@ -120,5 +120,31 @@ test("ProcessEvent: the same failures are the same 500 blocks, not gRPC errors",
     assert.equal(res.message, "response", cid);
     assertFailureBlock(res["response"] as Record<string, unknown>, cid);
     assertLogged(from, [cid]);
+  }
+});
+
+test("ProcessEvent: a failure outside the engine (deps.applyConfig throwing) is INTERNAL, logged with its error", async () => {
+  const broken = await startStubDoor({
+    decide: () => ALLOW,
+    settings: { acceptConfigure: true, handshakeTimeoutMs: 10_000, maxStreams: 1024 },
+    applyConfig: () => {
+      throw new Error("applyConfig bug");
+    },
+  });
+  try {
+    await assert.rejects(
+      unary(broken.client, "ProcessEvent", { configure: { config_json: '{"allowlist":{}}' } }),
+      (e: grpc.ServiceError) => e.code === grpc.status.INTERNAL && e.details === "internal error",
+    );
+    const logged = broken.lines().filter((l) => l["msg"] === "Zentinel ProcessEvent failed");
+    assert.deepEqual(
+      logged.map((l) => [l["level"], (l["err"] as { message?: string } | undefined)?.message]),
+      [[50, "applyConfig bug"]],
+    );
+    // Bad input stays INVALID_ARGUMENT and is not logged as a failure.
+    await assert.rejects(unary(broken.client, "ProcessEvent", {}), (e: grpc.ServiceError) => e.code === 3);
+    assert.equal(broken.lines().filter((l) => l["msg"] === "Zentinel ProcessEvent failed").length, 1);
+  } finally {
+    await broken.stop();
   }
 });

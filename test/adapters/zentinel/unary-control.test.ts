@@ -85,14 +85,31 @@ test("ProcessEvent: handshake is a capability query, ping → pong, configure an
   assert.equal(good.message, undefined, "accepted: nothing to report");
   assert.deepEqual(door.applied.at(-1), ["configure", "u2"]);
 
-  const chunk = await unary<Msg>(c, "ProcessEvent", { request_body_chunk: { correlation_id: "b", is_last: true } });
-  assert.equal((chunk["response"] as Record<string, unknown>)["decision"], "allow");
+  // The events the proxy waits on but we do not inspect: allowed unchanged, under their own correlation_id.
+  for (const kind of [
+    "request_body_chunk",
+    "response_headers",
+    "response_body_chunk",
+    "websocket_frame",
+    "guardrail",
+  ]) {
+    const res = await unary<Msg>(c, "ProcessEvent", { [kind]: { correlation_id: `cid-${kind}` } });
+    const r = res["response"] as Record<string, unknown>;
+    assert.deepEqual([r["correlation_id"], r["decision"], r["request_headers"]], [`cid-${kind}`, "allow", []], kind);
+  }
+  const complete = await unary<Msg>(c, "ProcessEvent", {
+    request_complete: { correlation_id: "done", status_code: 200 },
+  });
+  assert.equal(complete.message, undefined, "request_complete: nothing to answer");
 
   await assert.rejects(
     unary(c, "ProcessEvent", { cancel: { correlation_id: "x" } }),
     (e: grpc.ServiceError) => e.code === 3 && /nothing to cancel/.test(e.details),
   );
-  await assert.rejects(unary(c, "ProcessEvent", {}), (e: grpc.ServiceError) => e.code === 3);
+  await assert.rejects(
+    unary(c, "ProcessEvent", {}),
+    (e: grpc.ServiceError) => e.code === 3 && e.details === "empty ProxyToAgent message",
+  );
   c.close();
 });
 
