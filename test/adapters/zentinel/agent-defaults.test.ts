@@ -148,6 +148,8 @@ test("drain without a timeout of its own or in the deps: DRAINING carries an ETA
     const eta = Number(draining["drain_eta_ms"]);
     assert.ok(eta > 4000 && eta <= 5000, `drain_eta_ms ${eta}: sent as the drain began, 5 s ahead`);
     assert.equal(draining["message"], "draining: finishing in-flight events, then ending streams");
+    assert.equal((draining["load"] as { in_flight: number }).in_flight, 1, "the held event");
+    assert.equal(draining["unhealthy_reason"], undefined);
     // A second drain (a second SIGTERM) joins the first: not begun again, not said again.
     const again = door.zentinel.drain();
     release();

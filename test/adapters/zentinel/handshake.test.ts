@@ -44,7 +44,11 @@ test("the proxy's connect sequence: headers before any message, handshake answer
     health_reporting: true,
   });
   assert.equal((caps["limits"] as Record<string, unknown>)["max_concurrency"], 1000);
-  assert.equal((caps["health_config"] as Record<string, unknown>)["report_interval_ms"], 100);
+  assert.deepEqual(caps["health_config"], {
+    report_interval_ms: 100,
+    include_load_metrics: true,
+    include_resource_metrics: false,
+  });
   await until(() => s.got.length >= 2, 3000, "first HealthStatus");
   assert.equal(s.got[1]!.message, "health");
   assert.equal((s.got[1]!["health"] as { state: number }).state, 1);

@@ -1,7 +1,16 @@
 // Periodic HealthStatus and MetricsReport on every ProcessStream.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { connectAsProxy, headersEvent, startDoor, zentinelClient, type Door } from "../../helpers/zentinel.js";
+import { ALLOWED } from "../../../src/engine/contract.js";
+import type { ReportedMetrics } from "../../../src/adapters/zentinel/service.js";
+import {
+  connectAsProxy,
+  headersEvent,
+  startDoor,
+  startStubDoor,
+  zentinelClient,
+  type Door,
+} from "../../helpers/zentinel.js";
 import { until } from "../../helpers/log-capture.js";
 
 let door: Door;
@@ -31,9 +40,13 @@ test("HealthStatus follows deps.health(): healthy, degraded when the Workload AP
   await until(() => last()?.state === 2, 3000, "DEGRADED");
   assert.equal(last()!.message, "Workload API lost (cache)");
   assert.equal(last()!.recoverable, true);
+  assert.equal(last()!.unhealthy_reason, undefined, "only UNHEALTHY carries a reason");
   door.setHealth({ state: "unhealthy", message: "no trust bundles yet" });
   await until(() => last()?.state === 4, 3000, "UNHEALTHY");
   assert.equal(last()!.unhealthy_reason, "no trust bundles yet");
+  door.setHealth({ state: "unhealthy" });
+  await until(() => last()?.state === 4 && last()!.message === undefined, 3000, "UNHEALTHY without a message");
+  assert.equal(last()!.unhealthy_reason, "unhealthy");
   door.setHealth({ state: "healthy" });
   await until(() => last()?.state === 1, 3000, "HEALTHY again");
   const h = last()!;
@@ -89,3 +102,83 @@ test("MetricsReport carries the decision counters read from the OTel instruments
   s.call.end();
   c.close();
 });
+
+test("MetricsReport carries what the source gives: help texts, gauges, histograms and their buckets; a count that is not a finite positive number is sent as 0", async () => {
+  let next: ReportedMetrics | ReportedMetrics["counters"] = [];
+  const stub = await startStubDoor({
+    decide: () => ({ ...ALLOWED, allow: true, reason: "ok", detail: "", headersToSet: [], headersToRemove: [] }),
+    metrics: () => next,
+    metricsIntervalMs: 30,
+  });
+  try {
+    const s = await connectAsProxy(stub.client);
+    const reports = () => (s.of("metrics") as Array<Record<string, unknown>>).map(fields);
+    // A bare counter array (what server.ts passes): counters only.
+    next = [{ name: "c", labels: { k: "v" }, value: 2.6 }];
+    await until(() => reports().some((r) => (r["counters"] as unknown[]).length === 1), 3000, "a counter report");
+    const bare = reports().find((r) => (r["counters"] as unknown[]).length === 1)!;
+    assert.deepEqual(bare["counters"], [{ name: "c", labels: { k: "v" }, value: "3" }]);
+    assert.deepEqual([bare["gauges"], bare["histograms"]], [[], []]);
+
+    next = {
+      counters: [
+        { name: "neg", labels: {}, value: -1, help: "negative" },
+        { name: "nan", labels: {}, value: Number.NaN },
+        { name: "inf", labels: {}, value: Number.POSITIVE_INFINITY },
+      ],
+      gauges: [{ name: "g", labels: { a: "b" }, value: -0.5, help: "a gauge" }],
+      histograms: [
+        {
+          name: "h",
+          labels: { x: "y" },
+          sum: 1.5,
+          count: 3,
+          buckets: [
+            { le: 0.5, count: 1 },
+            { le: Number.POSITIVE_INFINITY, count: 3 },
+          ],
+          help: "a histogram",
+        },
+      ],
+    };
+    await until(() => reports().some((r) => (r["histograms"] as unknown[]).length === 1), 3000, "a full report");
+    const full = reports().find((r) => (r["histograms"] as unknown[]).length === 1)!;
+    assert.deepEqual(full["counters"], [
+      { name: "neg", labels: {}, value: "0", help: "negative" },
+      { name: "nan", labels: {}, value: "0" },
+      { name: "inf", labels: {}, value: "0" },
+    ]);
+    assert.deepEqual(full["gauges"], [{ name: "g", labels: { a: "b" }, value: -0.5, help: "a gauge" }]);
+    assert.deepEqual(full["histograms"], [
+      {
+        name: "h",
+        labels: { x: "y" },
+        sum: 1.5,
+        count: "3",
+        buckets: [
+          { le: 0.5, count: "1" },
+          { le: Number.POSITIVE_INFINITY, count: "3" },
+        ],
+        help: "a histogram",
+      },
+    ]);
+    s.call.end();
+  } finally {
+    await stub.stop();
+  }
+});
+
+/** The message's fields as sent: proto-loader adds a `_name` key naming each proto3 optional field that is set. */
+function fields(v: unknown): Record<string, unknown> {
+  const strip = (x: unknown): unknown =>
+    Array.isArray(x)
+      ? x.map(strip)
+      : x !== null && typeof x === "object"
+        ? Object.fromEntries(
+            Object.entries(x)
+              .filter(([k]) => !k.startsWith("_"))
+              .map(([k, y]) => [k, strip(y)]),
+          )
+        : x;
+  return strip(v) as Record<string, unknown>;
+}
