@@ -89,6 +89,7 @@ export const folders = {
       "test/adapters/envoy/service.test.ts", // 1 s, stand-in deciders, no certificates
       "test/adapters/zentinel/engine-failures.test.ts", // 1.7 s, stand-in decider
       "test/adapters/zentinel/stream-upkeep.test.ts", // 1.5 s, stand-in decider and metrics source
+      "test/adapters/zentinel/control-stream.test.ts", // 1 s, stand-in decider, its log captured
       "test/adapters/envoy/mutants-metadata.test.ts", // 3.2 s
       "test/adapters/zentinel/configure.test.ts", // 3.5 s
       "test/adapters/zentinel/agent-defaults.test.ts", // 4 s, stand-in decider, no settings; 1024 connections
