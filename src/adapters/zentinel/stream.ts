@@ -22,10 +22,7 @@ import type { ZentinelAgent } from "./agent.js";
 import type { AgentToProxyInit, ConfigNotice, Session } from "./deps.js";
 
 /** A request_headers event waiting for its answer; a cancel marks it so the answer is dropped. */
-interface PendingEvent {
-  readonly cid: string;
-  cancelled: boolean;
-}
+type PendingEvent = { readonly cid: string; cancelled: boolean };
 
 export function processStreamHandler(agent: ZentinelAgent) {
   return (call: grpc.ServerDuplexStream<ProxyToAgent, AgentToProxy>): void => {
@@ -58,7 +55,7 @@ class StreamSession implements Session {
     // A stream that never says hello would hold its session (and a zentinel.max-streams slot) for good.
     const timeoutMs = agent.settings().handshakeTimeoutMs;
     this.handshakeTimer = setTimeout(() => this.handshakeExpired(timeoutMs), timeoutMs).unref();
-    call.on("data", (m: ProxyToAgent) => this.onMessage(m));
+    call.on("data", (m: ProxyToAgent) => this.guarded(() => this.onMessage(m)));
     call.on("end", () => {
       // The proxy closed its side: answer what is in flight, then close ours.
       this.halfClosed = true;
@@ -68,8 +65,9 @@ class StreamSession implements Session {
     call.on("error", () => this.abort());
   }
 
-  private write(msg: AgentToProxyInit): void {
-    if (this.phase !== "closed") this.call.write(create(AgentToProxySchema, msg));
+  /** Sends `msg` unless the stream is closed; nothing for undefined (a pushed config that needs no answer). */
+  private write(msg: AgentToProxyInit | undefined): void {
+    if (msg !== undefined && this.phase !== "closed") this.call.write(create(AgentToProxySchema, msg));
   }
 
   reportHealth(): void {
@@ -97,6 +95,17 @@ class StreamSession implements Session {
     // Close our side before the last in-flight events settle: drain must not wait for answers nobody sends.
     this.inFlight = 0;
     this.agent.settled();
+  }
+
+  /** A throw out of our own handling (a bug) ends the stream INTERNAL, as ProcessEvent answers it, not the process. */
+  private guarded(run: () => void): void {
+    try {
+      run();
+    } catch (err) {
+      this.log.error({ err }, "Zentinel stream failed");
+      this.close();
+      this.call.emit("error", { code: grpc.status.INTERNAL, details: "internal error" });
+    }
   }
 
   private handshakeExpired(timeoutMs: number): void {
@@ -136,21 +145,16 @@ class StreamSession implements Session {
         return;
       case "cancel":
         return this.onCancel(c.value);
-      case "configure": {
-        const out = this.agent.configure(c.value, this.notice);
-        if (out) this.write(out);
-        return;
-      }
+      case "configure":
+        return this.write(this.agent.configure(c.value, this.notice));
       case "ping":
         return this.write(this.agent.pong(c.value));
       case "handshake": {
         // Not something the proxy does; answer it as the first one, without restarting the reports.
         const error = this.agent.negotiate(c.value);
         this.write(this.agent.handshakeResponse(error));
-        if (error === undefined) {
-          const cfg = this.agent.applyConfig(c.value.configJson, "handshake", undefined, this.notice);
-          if (cfg) this.write(cfg);
-        }
+        if (error === undefined)
+          this.write(this.agent.applyConfig(c.value.configJson, "handshake", undefined, this.notice));
         return;
       }
       default:
@@ -170,8 +174,7 @@ class StreamSession implements Session {
     // as ConfigUpdateRequest{config_error}, which the proxy logs at error level. The same holds for a
     // config_json we do not even look at (zentinel.accept-configure false): success, config ignored, one
     // warning in our log for the connection.
-    const cfg = this.agent.applyConfig(h.configJson, "handshake", undefined, this.notice);
-    if (cfg) this.write(cfg);
+    this.write(this.agent.applyConfig(h.configJson, "handshake", undefined, this.notice));
     this.log.info(
       { proxyId: h.proxyId, proxyVersion: h.proxyVersion, supportedVersions: h.supportedVersions },
       "Zentinel proxy connected",
@@ -206,9 +209,7 @@ class StreamSession implements Session {
   private onCancel(c: CancelRequest): void {
     // The pool sends every cancel to all its connections: most are for events on other streams.
     let hit = false;
-    for (const t of this.pending) {
-      if (t.cid === c.correlationId) hit = t.cancelled = true;
-    }
+    for (const t of this.pending) if (t.cid === c.correlationId) hit = t.cancelled = true;
     if (hit) this.log.debug({ correlationId: c.correlationId, reason: c.reason }, "Zentinel event cancelled");
   }
 
@@ -237,12 +238,10 @@ class StreamSession implements Session {
   private reportMetrics(): void {
     if (this.metricsBusy || this.phase !== "open") return;
     this.metricsBusy = true;
-    this.agent
+    const warn = (err: unknown) => this.log.warn({ err }, "Zentinel MetricsReport failed");
+    void this.agent
       .metricsMessage()
-      .then(
-        (msg) => this.write(msg),
-        (err: unknown) => this.log.warn({ err }, "Zentinel MetricsReport failed"),
-      )
+      .then((msg) => this.write(msg), warn)
       .finally(() => (this.metricsBusy = false));
   }
 }

@@ -148,3 +148,33 @@ test("ProcessEvent: a failure outside the engine (deps.applyConfig throwing) is 
     await broken.stop();
   }
 });
+
+test("ProcessStream: a failure outside the engine (deps.applyConfig throwing on a Configure) ends that stream INTERNAL, logged; the door keeps serving", async () => {
+  const broken = await startStubDoor({
+    decide: () => ALLOW,
+    settings: { acceptConfigure: true, handshakeTimeoutMs: 10_000, maxStreams: 1024 },
+    applyConfig: () => {
+      throw new Error("applyConfig bug (stream)");
+    },
+  });
+  try {
+    const s = await connectAsProxy(broken.client);
+    s.call.write({ configure: { config_json: '{"allowlist":{}}' } });
+    await until(() => s.status() !== undefined, 3000, "the stream's end");
+    assert.equal(s.status()!.code, grpc.status.INTERNAL);
+    assert.equal(s.status()!.details, "internal error");
+    const logged = broken.lines().filter((l) => l["msg"] === "Zentinel stream failed");
+    assert.deepEqual(
+      logged.map((l) => [l["level"], (l["err"] as { message?: string } | undefined)?.message]),
+      [[50, "applyConfig bug (stream)"]],
+    );
+    // A new stream on the same door is served.
+    const next = await connectAsProxy(broken.client);
+    next.call.write(headersEvent("after", undefined));
+    await until(() => next.responses().length === 1, 3000, "an answer on a new stream");
+    assert.equal(next.responses()[0]!["decision"], "allow");
+    next.call.end();
+  } finally {
+    await broken.stop();
+  }
+});
