@@ -23,7 +23,13 @@ import { parseListenAddress } from "../../src/grpc/address.js";
 import { BundleSet } from "../../src/spiffe/index.js";
 import { DevCertificateAuthority } from "../../src/dev-ca/index.js";
 import { createTelemetry, METRIC } from "../../src/telemetry/index.js";
-import type { AuthzRequest, Decider } from "../../src/engine/contract.js";
+import {
+  ALLOWED,
+  type AuthzRequest,
+  type Decider,
+  type Decision,
+  type HeaderToSet,
+} from "../../src/engine/contract.js";
 import type { TrustSnapshot } from "../../src/trust/snapshot.js";
 import { silentLogger } from "../../src/log.js";
 import { zentinelClient, type Client } from "./clients.js";
@@ -304,6 +310,20 @@ export function headerOps(r: Record<string, unknown>): Array<[string, string, st
     const h = o[op] as { name: string; value: string };
     return [op, h.name, h.value];
   });
+}
+
+/** A stand-in engine's allow for spiffe://example.org/web, setting `headersToSet`. */
+export function stubAllow(headersToSet: HeaderToSet[] = []): Decision {
+  const id = "spiffe://example.org/web";
+  return {
+    ...ALLOWED,
+    allow: true,
+    reason: "ok",
+    detail: "",
+    identity: { spiffeId: id, trustDomain: "example.org", path: "/web", method: "spiffe" },
+    headersToSet,
+    headersToRemove: [],
+  };
 }
 
 /** A Zentinel door on a real GrpcHost around a stand-in engine (and metrics source): no trust, no policy; its log captured. */

@@ -5,13 +5,13 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
-import { ALLOWED, type Decision } from "../../../src/engine/contract.js";
 import {
   blockOf,
   connectAsProxy,
   headersEvent,
   openStream,
   startStubDoor,
+  stubAllow,
   zentinelClient,
   PROXY_HANDSHAKE,
   type Msg,
@@ -20,16 +20,7 @@ import {
 import { unary, type Client } from "../../helpers/clients.js";
 import { until } from "../../helpers/log-capture.js";
 
-const WEB = "spiffe://example.org/web";
-const ALLOW: Decision = {
-  ...ALLOWED,
-  allow: true,
-  reason: "ok",
-  detail: "",
-  identity: { spiffeId: WEB, trustDomain: "example.org", path: "/web", method: "spiffe" },
-  headersToSet: [],
-  headersToRemove: [],
-};
+const ALLOW = stubAllow();
 const PUSH = JSON.stringify({ allowlist: { exact: [] } });
 const IGNORED = "Zentinel pushed config ignored";
 

@@ -5,12 +5,13 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
-import { ALLOWED, type Decider, type Decision, type HeaderToSet } from "../../../src/engine/contract.js";
+import type { Decider, Decision, HeaderToSet } from "../../../src/engine/contract.js";
 import {
   blockOf,
   connectAsProxy,
   headersEvent,
   startStubDoor,
+  stubAllow,
   type Msg,
   type StubDoor,
 } from "../../helpers/zentinel.js";
@@ -19,15 +20,7 @@ import { until } from "../../helpers/log-capture.js";
 
 const WEB = "spiffe://example.org/web";
 
-const ALLOW: Decision = {
-  ...ALLOWED,
-  allow: true,
-  reason: "ok",
-  detail: "",
-  identity: { spiffeId: WEB, trustDomain: "example.org", path: "/web", method: "spiffe" },
-  headersToSet: [{ name: "X-SPIFFE-Id", value: WEB }],
-  headersToRemove: ["x-spiffe-id"],
-};
+const ALLOW: Decision = { ...stubAllow([{ name: "X-SPIFFE-Id", value: WEB }]), headersToRemove: ["x-spiffe-id"] };
 
 /** A decision whose headers cannot be read: toAgentResponse throws on it. */
 function untranslatable(): Decision {
@@ -123,14 +116,19 @@ test("ProcessEvent: the same failures are the same 500 blocks, not gRPC errors",
   }
 });
 
-test("ProcessEvent: a failure outside the engine (deps.applyConfig throwing) is INTERNAL, logged with its error", async () => {
-  const broken = await startStubDoor({
+/** A door that takes pushed config, whose deps.applyConfig throws `message` (a bug outside the engine). */
+function brokenConfigDoor(message: string): Promise<StubDoor> {
+  return startStubDoor({
     decide: () => ALLOW,
     settings: { acceptConfigure: true, handshakeTimeoutMs: 10_000, maxStreams: 1024 },
     applyConfig: () => {
-      throw new Error("applyConfig bug");
+      throw new Error(message);
     },
   });
+}
+
+test("ProcessEvent: a failure outside the engine (deps.applyConfig throwing) is INTERNAL, logged with its error", async () => {
+  const broken = await brokenConfigDoor("applyConfig bug");
   try {
     await assert.rejects(
       unary(broken.client, "ProcessEvent", { configure: { config_json: '{"allowlist":{}}' } }),
@@ -150,13 +148,7 @@ test("ProcessEvent: a failure outside the engine (deps.applyConfig throwing) is 
 });
 
 test("ProcessStream: a failure outside the engine (deps.applyConfig throwing on a Configure) ends that stream INTERNAL, logged; the door keeps serving", async () => {
-  const broken = await startStubDoor({
-    decide: () => ALLOW,
-    settings: { acceptConfigure: true, handshakeTimeoutMs: 10_000, maxStreams: 1024 },
-    applyConfig: () => {
-      throw new Error("applyConfig bug (stream)");
-    },
-  });
+  const broken = await brokenConfigDoor("applyConfig bug (stream)");
   try {
     const s = await connectAsProxy(broken.client);
     s.call.write({ configure: { config_json: '{"allowlist":{}}' } });
