@@ -1,9 +1,10 @@
 // createTelemetry: the single place that builds the MeterProvider, its readers and the process metrics.
 import { randomUUID } from "node:crypto";
 import { defaultResource, detectResources, envDetector, resourceFromAttributes } from "@opentelemetry/resources";
-import { MeterProvider, type IMetricReader } from "@opentelemetry/sdk-metrics";
+import { InstrumentType, MeterProvider, type IMetricReader, type MetricReader } from "@opentelemetry/sdk-metrics";
 import { Registry, collectDefaultMetrics } from "prom-client";
-import { METER_NAME } from "./metric-names.js";
+import { DurationHistogram } from "./duration-histogram.js";
+import { DURATION_BUCKETS_SECONDS, HELP, METER_NAME, METRIC } from "./metric-names.js";
 import { createNoopTelemetry } from "./noop.js";
 import { OtelTelemetry } from "./otel.js";
 import { createOtlpReader, otlpSettingsFromEnv, type OtlpSettings } from "./otlp.js";
@@ -41,9 +42,6 @@ export function createTelemetry(opts: TelemetryOptions): Telemetry {
   if (!opts.enabled) return createNoopTelemetry();
 
   const otlp = opts.otlp === undefined ? otlpSettingsFromEnv(opts.env ?? process.env) : opts.otlp || undefined;
-  const pullReader = new PullMetricReader();
-  const readers: IMetricReader[] = [pullReader];
-  if (otlp) readers.push(createOtlpReader(otlp, opts.log, opts.now));
 
   // service.instance.id keeps the cumulative streams of several workers (or replicas) apart in an OTLP
   // backend; OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES (envDetector) override our defaults.
@@ -57,6 +55,25 @@ export function createTelemetry(opts: TelemetryOptions): Telemetry {
     )
     .merge(detectResources({ detectors: [envDetector] }));
 
+  // The decision-duration histogram is ours (duration-histogram.ts); each reader collects it through a producer
+  // that asks that reader which temporality it wants.
+  const durations = new DurationHistogram({
+    name: METRIC.decisionDuration,
+    description: HELP[METRIC.decisionDuration],
+    boundaries: DURATION_BUCKETS_SECONDS,
+    scope: { name: METER_NAME, ...(opts.serviceVersion ? { version: opts.serviceVersion } : {}) },
+    resource,
+    ...(opts.now ? { now: opts.now } : {}),
+  });
+  const producerFor = (reader: () => MetricReader) =>
+    durations.producer(() => reader().selectAggregationTemporality(InstrumentType.HISTOGRAM));
+  const pullReader: PullMetricReader = new PullMetricReader({ metricProducers: [producerFor(() => pullReader)] });
+  const readers: IMetricReader[] = [pullReader];
+  if (otlp) {
+    const pushReader: MetricReader = createOtlpReader(otlp, opts.log, opts.now, [producerFor(() => pushReader)]);
+    readers.push(pushReader);
+  }
+
   const meterProvider = new MeterProvider({ resource, readers });
   let processRegistry: Registry | undefined;
   if (opts.processMetrics !== false) {
@@ -66,6 +83,7 @@ export function createTelemetry(opts: TelemetryOptions): Telemetry {
   return new OtelTelemetry(meterProvider.getMeter(METER_NAME, opts.serviceVersion), {
     meterProvider,
     pullReader,
+    durations,
     processRegistry,
     onCollectError: opts.onCollectError,
     now: opts.now,

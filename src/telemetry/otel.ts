@@ -1,13 +1,14 @@
 // Telemetry on OpenTelemetry: instruments are created through @opentelemetry/api on a MeterProvider whose
 // readers are a pull reader (for /metrics, decisionCounts) and, when configured, an OTLP push reader.
 // Process metrics come from prom-client's defaults on a private registry and are appended to snapshots.
-import type { Attributes, Counter, Histogram, Meter } from "@opentelemetry/api";
+import type { Attributes, Counter, Meter } from "@opentelemetry/api";
 import { DataPointType, type MeterProvider } from "@opentelemetry/sdk-metrics";
 import type { Registry } from "prom-client";
 import type { Reason, Transport } from "../engine/contract.js";
-import { DecisionTally, TRANSPORTS } from "./decision-tally.js";
+import { DecisionTally } from "./decision-tally.js";
 import { serialize } from "./exposition.js";
-import { DURATION_BUCKETS_SECONDS, HELP, METRIC, type BundleUpdateSource } from "./metric-names.js";
+import type { DurationHistogram } from "./duration-histogram.js";
+import { HELP, METRIC, type BundleUpdateSource } from "./metric-names.js";
 import type { PullMetricReader } from "./pull-reader.js";
 import { observe, registerStateGauges, type StateSources } from "./state-gauges.js";
 import { LifecycleMetrics, type BuildInfo } from "./lifecycle-metrics.js";
@@ -28,6 +29,8 @@ const BUNDLE_SOURCES: readonly BundleUpdateSource[] = ["spire", "file"];
 export interface OtelTelemetryOptions {
   meterProvider: MeterProvider;
   pullReader: PullMetricReader;
+  /** spiffe_authz_decision_duration_seconds; the readers collect it through its producers (create.ts). */
+  durations: DurationHistogram;
   /** prom-client registry with the process metrics, if any. */
   processRegistry?: Registry;
   /** Told about failures inside collection (a throwing observe callback); collection goes on. */
@@ -48,11 +51,9 @@ export class OtelTelemetry implements Telemetry {
   private readonly processRegistry: Registry | undefined;
   private readonly onCollectError: ((errors: unknown[]) => void) | undefined;
   private readonly now: () => number;
-  private readonly duration: Histogram;
+  private readonly durations: DurationHistogram;
   private readonly bundleUpdates: Counter;
   private readonly decisions: DecisionTally;
-  // Attribute objects built once for the histogram's transport, so recording allocates nothing.
-  private readonly durationAttrs: Attributes[] = TRANSPORTS.map((transport) => Object.freeze({ transport }));
   private readonly sourceAttrs: Record<BundleUpdateSource, Attributes>;
   private closed: Promise<void> | undefined;
   /** What the state gauges read at collection (state-gauges.ts). */
@@ -69,11 +70,7 @@ export class OtelTelemetry implements Telemetry {
     this.onCollectError = opts.onCollectError;
     this.now = opts.now ?? Date.now;
 
-    this.duration = meter.createHistogram(METRIC.decisionDuration, {
-      description: HELP[METRIC.decisionDuration],
-      unit: "s",
-      advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_SECONDS] },
-    });
+    this.durations = opts.durations;
     this.bundleUpdates = meter.createCounter(METRIC.bundleUpdates, { description: HELP[METRIC.bundleUpdates] });
 
     this.decisions = new DecisionTally(meter);
@@ -86,8 +83,8 @@ export class OtelTelemetry implements Telemetry {
   }
 
   recordDecision(transport: Transport, decision: DecisionOutcome, seconds: number): void {
-    const ti = this.decisions.count(transport, decision);
-    this.duration.record(seconds, ti === undefined ? { transport: String(transport) } : this.durationAttrs[ti]);
+    this.decisions.count(transport, decision);
+    this.durations.record(String(transport), seconds);
   }
 
   readonly onDecision = (req: { transport: Transport }, decision: DecisionOutcome, durationSeconds: number): void => {

@@ -8,7 +8,11 @@ import type * as GrpcExporters from "@opentelemetry/exporter-metrics-otlp-grpc";
 import type * as HttpExporters from "@opentelemetry/exporter-metrics-otlp-http";
 import type * as ExporterBase from "@opentelemetry/otlp-exporter-base/node-http";
 import type * as Transformer from "@opentelemetry/otlp-transformer";
-import { PeriodicExportingMetricReader, type PushMetricExporter } from "@opentelemetry/sdk-metrics";
+import {
+  PeriodicExportingMetricReader,
+  type MetricProducer,
+  type PushMetricExporter,
+} from "@opentelemetry/sdk-metrics";
 import type { Logger } from "../log.js";
 import { ReportingExporter } from "./otlp-reporting.js";
 
@@ -126,6 +130,7 @@ export function createOtlpReader(
   settings: OtlpSettings,
   log?: Logger,
   now?: () => number,
+  metricProducers: MetricProducer[] = [],
 ): PeriodicExportingMetricReader {
   let exporter = createOtlpExporter(settings);
   if (log) {
@@ -140,5 +145,6 @@ export function createOtlpReader(
     exporter,
     exportIntervalMillis: settings.intervalMillis,
     exportTimeoutMillis: settings.timeoutMillis,
+    metricProducers,
   });
 }

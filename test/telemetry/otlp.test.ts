@@ -232,3 +232,40 @@ describe("telemetry: OTLP push to a test receiver", () => {
     }
   });
 });
+
+describe("telemetry: OTLP delta temporality (OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=delta)", () => {
+  it("each export carries only what was recorded since the last one, the duration histogram included", async () => {
+    const rx = await otlpHttpReceiver();
+    // The exporters read the temporality preference from process.env themselves.
+    process.env["OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"] = "delta";
+    try {
+      const t = createTelemetry({
+        enabled: true,
+        processMetrics: false,
+        env: { OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: "http/json" },
+      });
+      const envoyDurations = async () => {
+        await t.flush();
+        const body = JSON.parse((rx.requests.at(-1) as Received).body.toString("utf8")) as {
+          resourceMetrics: { scopeMetrics: { metrics: { name: string; histogram?: Record<string, unknown> }[] }[] }[];
+        };
+        const hist = body.resourceMetrics
+          .flatMap((r) => r.scopeMetrics.flatMap((s) => s.metrics))
+          .find((m) => m.name === METRIC.decisionDuration)?.histogram;
+        const point = (hist?.["dataPoints"] as { attributes: { key: string }[]; count: string | number }[]).find((p) =>
+          JSON.stringify(p.attributes).includes("envoy"),
+        );
+        return { temporality: hist?.["aggregationTemporality"], count: Number(point?.count ?? 0) };
+      };
+      recordSome(t);
+      assert.deepEqual(await envoyDurations(), { temporality: 1, count: 3 }); // 1 = AGGREGATION_TEMPORALITY_DELTA
+      t.recordDecision("envoy", { allow: true, reason: "ok" }, 0.0003);
+      t.recordDecision("envoy", { allow: true, reason: "ok" }, 0.0003);
+      assert.deepEqual(await envoyDurations(), { temporality: 1, count: 2 });
+      await t.shutdown();
+    } finally {
+      delete process.env["OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"];
+      await rx.close();
+    }
+  });
+});
