@@ -128,3 +128,102 @@ test("a combined selection explains every allowlist it requires, the first that 
     "allowed by routes[0].allowlist.exact[0] spiffe://example.org/ops; and allowed by allowlist.trust-domains[0] example.org",
   );
 });
+
+// Every route kind at once: path and methods, a path only, methods only, and one only a proxy can name.
+const kinds = compilePolicy(
+  parseConfig({
+    allowlist: { exact: ["spiffe://example.org/web"] },
+    routes: [
+      { name: "admin", match: { "path-prefix": "/admin" }, allowlist: { exact: ["spiffe://example.org/ops"] } },
+      { name: "writes", match: { methods: ["PUT", "DELETE"] }, allowlist: { exact: ["spiffe://example.org/w"] } },
+      { name: "named-only", allowlist: { exact: ["spiffe://example.org/n"] } },
+      { name: "x", match: { "path-prefix": "/x" }, allowlist: { exact: ["spiffe://example.org/x"] } },
+    ],
+  }),
+);
+/** The route names selectRoute picks ("a+b" for a combined selection), to hold explainRoute to. */
+const selected = (p: typeof kinds, req: Parameters<typeof selectRoute>[1]) => {
+  const s = selectRoute(p, req);
+  return s.route === undefined ? ["(top-level)"] : s.route.name.split("+");
+};
+
+test("explainRoute: an empty route name is no name; routes are listed in config order, whatever the readings' order", () => {
+  // "" is what Envoy sends when no context extension names a route: routed by path, as selectRoute does.
+  const unnamed = explainRoute(kinds, { routeName: "", path: "/admin/users", method: "GET" });
+  assert.deepEqual(unnamed, {
+    how: "by-path",
+    routes: ["admin"],
+    reasons: ['routes[0] "admin" (path-prefix /admin) matches GET /admin/users'],
+  });
+  assert.deepEqual(unnamed.routes, selected(kinds, { routeName: "", path: "/admin/users", method: "GET" }));
+
+  // Read raw the path is under /x (routes[3]), decoded under /admin (routes[0]): found in that order, listed
+  // in config order, each with the reading that selected it.
+  const req = { path: "/x/..%2Fadmin", method: "GET" };
+  const both = explainRoute(kinds, req);
+  assert.deepEqual(both, {
+    how: "by-path",
+    routes: ["admin", "x"],
+    reasons: [
+      'routes[0] "admin" (path-prefix /admin) matches GET /x/..%2Fadmin (path read as /admin)',
+      'routes[3] "x" (path-prefix /x) matches GET /x/..%2Fadmin',
+      "several readings select different routes: every one of them must allow",
+    ],
+  });
+  assert.deepEqual(both.routes, selected(kinds, req));
+});
+
+test("explainRoute: several methods, a method-override header, and a path read two ways at once", () => {
+  const del = { path: "/reports", method: "post", headers: new Map([["x-http-method-override", "delete"]]) };
+  const e = explainRoute(kinds, del);
+  assert.deepEqual(e, {
+    how: "by-path",
+    routes: ["writes", "(top-level)"],
+    reasons: [
+      'routes[1] "writes" (methods PUT,DELETE) matches POST /reports (method read as DELETE)',
+      "no route's match rule covers POST /reports (3 routes with rules checked): the top-level allowlist",
+      "several readings select different routes: every one of them must allow",
+    ],
+  });
+  assert.deepEqual(e.routes, selected(kinds, del));
+
+  // Decoded and case-folded: both notes, in that order.
+  const folded = explainRoute(kinds, { path: "/y/..%2FADMIN", method: "GET" });
+  assert.equal(
+    folded.reasons[0],
+    'routes[0] "admin" (path-prefix /admin) matches GET /y/..%2FADMIN (path read as /ADMIN, case-folded)',
+  );
+});
+
+test("explainRoute: a config without routes, one route with rules, and a path too long to read every way", () => {
+  const bare = compilePolicy(parseConfig({ allowlist: { exact: ["spiffe://example.org/web"] } }));
+  assert.deepEqual(explainRoute(bare, { path: "/anything", method: "GET" }), {
+    how: "no-routes",
+    routes: ["(top-level)"],
+    reasons: ["the config has no routes: the top-level allowlist"],
+  });
+
+  const one = compilePolicy(
+    parseConfig({
+      allowlist: { exact: ["spiffe://example.org/web"] },
+      routes: [{ name: "pay", match: { "path-prefix": "/pay" }, allowlist: { exact: ["spiffe://example.org/p"] } }],
+    }),
+  );
+  assert.deepEqual(explainRoute(one, { path: "/other", method: "GET" }).reasons, [
+    "no route's match rule covers GET /other (1 route with rules checked): the top-level allowlist",
+  ]);
+
+  // One byte over the limit: every route with a match rule (not the named-only one), and the top level.
+  const long = { path: `/admin/${"a".repeat(8193 - 7)}`, method: "GET" };
+  assert.equal(long.path.length, 8193);
+  assert.deepEqual(explainRoute(kinds, long), {
+    how: "path-too-long",
+    routes: ["admin", "writes", "x", "(top-level)"],
+    reasons: ["path longer than 8192 bytes: every route with match rules applies, and the top-level allowlist"],
+  });
+  assert.deepEqual(selected(kinds, long), ["admin", "writes", "x", "(top-level)"]);
+  // At the limit it is still read every way.
+  const atLimit = { path: `/admin/${"a".repeat(8192 - 7)}`, method: "GET" };
+  assert.deepEqual(explainRoute(kinds, atLimit).how, "by-path");
+  assert.deepEqual(explainRoute(kinds, atLimit).routes, ["admin"]);
+});
