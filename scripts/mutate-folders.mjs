@@ -41,6 +41,8 @@ export const folders = {
       "test/policy/routes.test.ts", // 0.6 s
       "test/policy/route-selection.test.ts", // 0.6 s
       "test/policy/explain.test.ts", // 1.3 s
+      "test/policy/config-manager.test.ts", // 1 s, real config files reloaded, log captured
+      "test/policy/config-manager-pushed.test.ts", // 0.9 s, applyPushed's refusals and log lines
       "test/policy/mutants-methods-headers.test.ts", // 1.3 s
       "test/policy/policy.test.ts", // 1.8 s
       "test/policy/mutants-allowlist.test.ts", // 1.9 s
