@@ -8,7 +8,13 @@ type Allowlist = Config["allowlist"];
 const isEmpty = (a: Allowlist | undefined) =>
   a !== undefined && a.exact.length + a.prefix.length + a["trust-domains"].length + a.patterns.length === 0;
 
-/** Allowlists (top level, and routes by name) that have entries now and none in `next`. */
+type Route = Config["routes"][number];
+const hasRules = (r: Route) => r.match["path-prefix"] !== undefined || r.match.methods !== undefined;
+
+/**
+ * Allowlists (top level, and routes by name) that have entries now and none in `next`; and routes with entries
+ * now that `next` drops where their requests could fall to an empty allowlist.
+ */
 export function openedAllowlists(current: Config, next: Config): string[] {
   const out: string[] = [];
   if (!isEmpty(current.allowlist) && isEmpty(next.allowlist)) out.push("allowlist");
@@ -18,6 +24,14 @@ export function openedAllowlists(current: Config, next: Config): string[] {
     if (before && !isEmpty(before.allowlist ?? current.allowlist) && isEmpty(r.allowlist ?? next.allowlist))
       out.push(`routes[${JSON.stringify(r.name)}].allowlist`);
   }
+  // A file cut off mid-write loses its last routes and still parses. What a dropped route matched by path or
+  // method is then decided by whatever else matches it, the top level at least; not worked out request by
+  // request: any empty allowlist it could fall to counts. A route only a proxy names is an unknown route (403).
+  const fallbacks = [next.allowlist, ...next.routes.filter(hasRules).map((r) => r.allowlist ?? next.allowlist)];
+  if (fallbacks.some(isEmpty))
+    for (const r of current.routes)
+      if (hasRules(r) && !isEmpty(r.allowlist ?? current.allowlist) && !next.routes.some((n) => n.name === r.name))
+        out.push(`routes[${JSON.stringify(r.name)}].allowlist`);
   return out;
 }
 

@@ -200,10 +200,10 @@ test("reload: a file that would empty a non-empty allowlist (a cut-off write) is
   const m = new ConfigManager(initial, silentLogger(), "file");
   const v0 = m.applied.version;
 
-  writeFileSync(file, "tls:\n  require-mtls: true\n"); // parses, but the allowlist is gone
+  writeFileSync(file, "tls:\n  require-mtls: true\n"); // parses, but the allowlist is gone, and the route with it
   let r = m.reloadFile(file);
   assert.equal(r.ok, false);
-  assert.match(r.ok ? "" : r.error, /^config: allowlist would become empty/);
+  assert.match(r.ok ? "" : r.error, /^config: allowlist, routes\["pay"\]\.allowlist would become empty/);
   assert.equal(m.applied.version, v0);
 
   writeFileSync(
