@@ -3,7 +3,7 @@
 // at once. Reconnects with the same backoff as the bundle watcher; the last SVID keeps serving meanwhile (it stays
 // valid until its notAfter, and new ones only come from the agent anyway).
 import { createPrivateKey, X509Certificate } from "node:crypto";
-import type * as grpc from "@grpc/grpc-js";
+import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import { X509SVIDRequestSchema, type X509SVIDResponse } from "../../gen/spiffe/workload/workload_pb.js";
 import type { Logger } from "../../log.js";
@@ -104,7 +104,7 @@ export class SvidWatcher {
       this.resolveFirst();
       for (const cb of this.listeners) cb(svid);
     });
-    const lost = (code: number | undefined, details: string) => {
+    const lost = (code: number, details: string) => {
       if (this.call !== call || this.closed) return;
       this.call = undefined;
       const delay = this.backoff.next();
@@ -122,7 +122,9 @@ export class SvidWatcher {
       this.retry.unref();
     };
     call.on("error", (err: grpc.ServiceError) => lost(err.code, err.details));
-    call.on("end", () => lost(undefined, "stream ended by the agent"));
+    // An end with OK is a loss like any other (as in watcher.ts): with no code of its own it would read as a repeat
+    // of the `undefined` a delivered SVID leaves in lastCode, and be logged at debug.
+    call.on("end", () => lost(grpc.status.UNAVAILABLE, "stream ended by the agent"));
   }
 
   close(): void {
