@@ -58,3 +58,48 @@ test("JWT bundle map: JWKS JSON bytes; malformed JSON keeps the previous keys", 
   assert.equal(bad.problems.length, 1);
   assert.match(bad.problems[0]!.error, /JSON/);
 });
+
+test("bundle map keys: only a spiffe:// key may carry the trailing slash; a bare name with one is not a trust domain", () => {
+  assert.throws(() => bundleKeyTrustDomain("example.org/"));
+  assert.equal(bundleKeyTrustDomain("spiffe://example.org/"), "example.org");
+});
+
+test("problems: a bad key is named (cut at 300 characters) with why; one domain under two keys is reported, the later entry used", async () => {
+  const a = await DevCertificateAuthority.createRoot("example.org");
+  const b = await DevCertificateAuthority.createRoot("example.org");
+  const at300 = `x${"/".repeat(299)}`;
+  const at301 = `y${"/".repeat(300)}`;
+  const bad = decodeBundleMap("x509", { [at300]: a.der, [at301]: a.der }, new Map());
+  assert.equal(bad.bundles.size, 0);
+  assert.deepEqual(
+    bad.problems.map((p) => [p.key, p.trustDomain, p.keptPrevious]),
+    [
+      [at300, undefined, false],
+      [`${at301.slice(0, 300)}…`, undefined, false],
+    ],
+  );
+  for (const p of bad.problems) assert.match(p.error, /^key is not a trust domain: \S/);
+
+  const twice = decodeBundleMap("x509", { "spiffe://example.org": a.der, "example.org": b.der }, new Map());
+  assert.ok(twice.bundles.get("example.org")?.authorities[0]?.equals(b.certificate), "the later entry");
+  assert.deepEqual(twice.problems, [
+    {
+      key: "example.org",
+      trustDomain: "example.org",
+      error: "trust domain sent twice under different keys; the later entry is used",
+      keptPrevious: false,
+    },
+  ]);
+  // The later entry is broken and there is no previous bundle: the domain is not trusted at all (not the earlier
+  // entry's roots, which the sender itself replaced).
+  const garbage = new Uint8Array([0x30, 0x03, 0x02, 0x01]);
+  const broken = decodeBundleMap("x509", { "spiffe://example.org": a.der, "example.org": garbage }, new Map());
+  assert.equal(broken.bundles.has("example.org"), false);
+  assert.deepEqual(
+    broken.problems.map((p) => [p.trustDomain, p.keptPrevious]),
+    [
+      ["example.org", false],
+      ["example.org", false],
+    ],
+  );
+});
