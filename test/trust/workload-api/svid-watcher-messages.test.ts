@@ -4,40 +4,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { webcrypto } from "node:crypto";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { SpiffeWorkloadAPI, X509SVIDResponseSchema } from "../../../src/gen/spiffe/workload/workload_pb.js";
-import { serviceDefinition } from "../../../src/grpc/service-definition.js";
 import { DevCertificateAuthority } from "../../../src/dev-ca/index.js";
 import { SvidWatcher, type OwnSvid } from "../../../src/trust/workload-api/svid-watcher.js";
 import { capturedLogger, sleep, until } from "../../helpers/log-capture.js";
-
-type Reply = MessageInitShape<typeof X509SVIDResponseSchema>;
-type Call = grpc.ServerWritableStream<unknown, unknown>;
-
-/** A Workload API whose FetchX509SVID streams stay open; the test writes to (and ends) the latest one. */
-async function scriptedAgent() {
-  const calls: Call[] = [];
-  const server = new grpc.Server();
-  const refuse = (call: Call) => call.emit("error", { code: grpc.status.UNIMPLEMENTED, details: "not here" });
-  const impl: grpc.UntypedServiceImplementation = {};
-  for (const m of SpiffeWorkloadAPI.methods) impl[m.localName[0]!.toUpperCase() + m.localName.slice(1)] = refuse;
-  impl["FetchX509SVID"] = (call: Call) => void calls.push(call);
-  server.addService(serviceDefinition(SpiffeWorkloadAPI), impl);
-  const target = `unix://${join(mkdtempSync(join(tmpdir(), "svid-msg-")), "agent.sock")}`;
-  await new Promise<void>((ok, ko) =>
-    server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (e) => (e ? ko(e) : ok())),
-  );
-  return {
-    target,
-    calls,
-    send: (reply: Reply) => calls.at(-1)!.write(create(X509SVIDResponseSchema, reply)),
-    close: () => server.forceShutdown(),
-  };
-}
+import { scriptedWorkloadApi } from "../../helpers/workload-api-script.js";
 
 async function issued(path: string) {
   const ca = await DevCertificateAuthority.createRoot("example.org");
@@ -47,91 +18,99 @@ async function issued(path: string) {
   return { spiffeId: svid.id, x509Svid, x509SvidKey: key, pem: svid.chainPem };
 }
 
-test("messages: a repeat is not news, broken bytes are logged and ignored, a message without chain or key quietly ignored", async () => {
-  const agent = await scriptedAgent();
-  const { log, lines } = capturedLogger();
-  const watcher = new SvidWatcher(agent.target, log);
-  const seen: OwnSvid[] = [];
-  watcher.onSvid((s) => seen.push(s));
-  try {
-    watcher.start();
-    await until(() => agent.calls.length === 1, 2000, "FetchX509SVID call");
-    assert.deepEqual(
-      agent.calls[0]!.metadata.get("workload.spiffe.io"),
-      ["true"],
-      "the security header SPIRE requires",
-    );
-    const a = await issued("/a");
-    agent.send({ svids: [a] });
-    assert.equal(await watcher.waitForFirst(2000), true);
-    assert.equal(watcher.current?.certChainPem, a.pem);
-    assert.equal(watcher.current?.spiffeId, "spiffe://example.org/a");
+test(
+  "messages: a repeat is not news, broken bytes are logged and ignored, a message without chain or key quietly ignored",
+  { timeout: 15_000 },
+  async () => {
+    const agent = await scriptedWorkloadApi();
+    const { log, lines } = capturedLogger();
+    const watcher = new SvidWatcher(agent.target, log);
+    const seen: OwnSvid[] = [];
+    watcher.onSvid((s) => seen.push(s));
+    try {
+      watcher.start();
+      await until(() => agent.calls.FetchX509SVID.length === 1, 2000, "FetchX509SVID call");
+      assert.deepEqual(
+        agent.calls.FetchX509SVID[0]!.metadata.get("workload.spiffe.io"),
+        ["true"],
+        "the security header SPIRE requires",
+      );
+      const a = await issued("/a");
+      agent.send("FetchX509SVID", { svids: [a] });
+      assert.equal(await watcher.waitForFirst(2000), true);
+      assert.equal(watcher.current?.certChainPem, a.pem);
+      assert.equal(watcher.current?.spiffeId, "spiffe://example.org/a");
 
-    // The same SVID again (an agent re-sending its state): the listeners are not called again, nothing logged.
-    const quiet = lines().length;
-    agent.send({ svids: [a] });
-    const b = await issued("/b");
-    // Each ignored below, then b: when b has arrived, everything before it was read (one stream, in order).
-    agent.send({ svids: [] });
-    agent.send({ svids: [{ ...a, x509Svid: new Uint8Array() }] });
-    agent.send({ svids: [{ ...a, x509SvidKey: new Uint8Array() }] });
-    agent.send({ svids: [b] });
-    await until(() => seen.length === 2, 2000, "b");
-    assert.deepEqual(
-      seen.map((s) => s.spiffeId),
-      ["spiffe://example.org/a", "spiffe://example.org/b"],
-    );
-    assert.deepEqual(
-      lines()
-        .slice(quiet)
-        .map((l) => [l["level"], l["msg"], l["spiffeId"]]),
-      [[30, "own X509-SVID from the Workload API", "spiffe://example.org/b"]],
-      "no error for a message without an SVID in it",
-    );
+      // The same SVID again (an agent re-sending its state): the listeners are not called again, nothing logged.
+      const quiet = lines().length;
+      agent.send("FetchX509SVID", { svids: [a] });
+      const b = await issued("/b");
+      // Each ignored below, then b: when b has arrived, everything before it was read (one stream, in order).
+      agent.send("FetchX509SVID", { svids: [] });
+      agent.send("FetchX509SVID", { svids: [{ ...a, x509Svid: new Uint8Array() }] });
+      agent.send("FetchX509SVID", { svids: [{ ...a, x509SvidKey: new Uint8Array() }] });
+      agent.send("FetchX509SVID", { svids: [b] });
+      await until(() => seen.length === 2, 2000, "b");
+      assert.deepEqual(
+        seen.map((s) => s.spiffeId),
+        ["spiffe://example.org/a", "spiffe://example.org/b"],
+      );
+      assert.deepEqual(
+        lines()
+          .slice(quiet)
+          .map((l) => [l["level"], l["msg"], l["spiffeId"]]),
+        [[30, "own X509-SVID from the Workload API", "spiffe://example.org/b"]],
+        "no error for a message without an SVID in it",
+      );
 
-    // Broken DER, then a broken key: each an error line, and b keeps serving.
-    const before = lines().length;
-    agent.send({ svids: [{ ...a, x509Svid: new Uint8Array([0x30, 0x03, 0x02, 0x01]) }] });
-    agent.send({ svids: [{ ...a, x509SvidKey: new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x00]) }] });
-    await until(() => lines().length >= before + 2, 2000, "two error lines");
-    const errors = lines().slice(before);
-    assert.deepEqual(
-      errors.map((l) => [l["level"], l["msg"]]),
-      [
-        [50, "malformed X509-SVID from the Workload API; keeping the previous one"],
-        [50, "malformed X509-SVID from the Workload API; keeping the previous one"],
-      ],
-    );
-    assert.ok(errors.every((l) => typeof l["err"] === "string" && String(l["err"]).length > 0));
-    assert.equal(watcher.current?.certChainPem, b.pem);
-    assert.equal(seen.length, 2);
-  } finally {
-    watcher.close();
-    agent.close();
-  }
-});
+      // Broken DER, then a broken key: each an error line, and b keeps serving.
+      const before = lines().length;
+      agent.send("FetchX509SVID", { svids: [{ ...a, x509Svid: new Uint8Array([0x30, 0x03, 0x02, 0x01]) }] });
+      agent.send("FetchX509SVID", { svids: [{ ...a, x509SvidKey: new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x00]) }] });
+      await until(() => lines().length >= before + 2, 2000, "two error lines");
+      const errors = lines().slice(before);
+      assert.deepEqual(
+        errors.map((l) => [l["level"], l["msg"]]),
+        [
+          [50, "malformed X509-SVID from the Workload API; keeping the previous one"],
+          [50, "malformed X509-SVID from the Workload API; keeping the previous one"],
+        ],
+      );
+      assert.ok(errors.every((l) => typeof l["err"] === "string" && String(l["err"]).length > 0));
+      assert.equal(watcher.current?.certChainPem, b.pem);
+      assert.equal(seen.length, 2);
+    } finally {
+      watcher.close();
+      agent.close();
+    }
+  },
+);
 
-test("the agent ends the stream with OK: a warning (UNAVAILABLE, as the bundle watcher has it), then a new stream", async () => {
-  const agent = await scriptedAgent();
-  const { log, lines } = capturedLogger();
-  const watcher = new SvidWatcher(agent.target, log);
-  try {
-    watcher.start();
-    await until(() => agent.calls.length === 1, 2000, "call");
-    agent.send({ svids: [await issued("/a")] });
-    assert.equal(await watcher.waitForFirst(2000), true);
-    agent.calls[0]!.end();
-    await until(() => agent.calls.length === 2, 2000, "a new stream after the end");
-    const ended = lines().filter((l) => l["details"] === "stream ended by the agent");
-    assert.equal(ended.length, 1);
-    assert.equal(ended[0]!["level"], 40);
-    assert.equal(ended[0]!["msg"], "own X509-SVID stream lost; the current SVID keeps serving");
-    assert.equal(ended[0]!["code"], grpc.status.UNAVAILABLE);
-    assert.ok(Number(ended[0]!["retryInMs"]) >= 0 && Number(ended[0]!["retryInMs"]) <= 200);
-    await sleep(50);
-    assert.equal(agent.calls.length, 2, "one retry per loss");
-  } finally {
-    watcher.close();
-    agent.close();
-  }
-});
+test(
+  "the agent ends the stream with OK: a warning (UNAVAILABLE, as the bundle watcher has it), then a new stream",
+  { timeout: 15_000 },
+  async () => {
+    const agent = await scriptedWorkloadApi();
+    const { log, lines } = capturedLogger();
+    const watcher = new SvidWatcher(agent.target, log);
+    try {
+      watcher.start();
+      await until(() => agent.calls.FetchX509SVID.length === 1, 2000, "call");
+      agent.send("FetchX509SVID", { svids: [await issued("/a")] });
+      assert.equal(await watcher.waitForFirst(2000), true);
+      agent.calls.FetchX509SVID[0]!.end();
+      await until(() => agent.calls.FetchX509SVID.length === 2, 2000, "a new stream after the end");
+      const ended = lines().filter((l) => l["details"] === "stream ended by the agent");
+      assert.equal(ended.length, 1);
+      assert.equal(ended[0]!["level"], 40);
+      assert.equal(ended[0]!["msg"], "own X509-SVID stream lost; the current SVID keeps serving");
+      assert.equal(ended[0]!["code"], grpc.status.UNAVAILABLE);
+      assert.ok(Number(ended[0]!["retryInMs"]) >= 0 && Number(ended[0]!["retryInMs"]) <= 200);
+      await sleep(50);
+      assert.equal(agent.calls.FetchX509SVID.length, 2, "one retry per loss");
+    } finally {
+      watcher.close();
+      agent.close();
+    }
+  },
+);
