@@ -114,7 +114,15 @@ export const folders = {
   "trust-watcher": {
     mutate: ["src/trust/workload-api/**/*.ts"],
     tests: [
-      "test/trust/workload-api/*.test.ts",
+      "test/trust/workload-api/backoff.test.ts", // 0.5 s
+      "test/trust/workload-api/bundle-map.test.ts", // 0.8 s
+      "test/trust/workload-api/svid-watcher-messages.test.ts", // 1.2 s, scripted Workload API
+      "test/trust/workload-api/watcher-streams.test.ts", // 3 s, scripted Workload API
+      "test/trust/workload-api/watcher-lifecycle.test.ts", // 5 s, dev Workload API
+      "test/trust/workload-api/svid-watcher.test.ts", // 7 s, dev Workload API (serve runs it in a child: no coverage)
+      "test/trust/workload-api/watcher-recovery.test.ts", // 7 s
+      "test/trust/workload-api/watcher.test.ts", // 18 s
+      "test/trust/workload-api/*.test.ts", // any file added later
       "test/server/workload-api-faults.test.ts",
       "test/server/server-tls.test.ts",
     ],
