@@ -12,6 +12,7 @@ export const folders = {
   spiffe: {
     mutate: ["src/spiffe/**/*.ts"],
     tests: [
+      "test/spiffe/der.test.ts", // 0.7 s, the DER reader on hand-made encodings
       "test/spiffe/id.test.ts", // 0.7 s
       "test/spiffe/pem.test.ts", // 0.6 s
       "test/spiffe/name-constraints.test.ts", // 1 s
@@ -92,6 +93,7 @@ export const folders = {
       "test/adapters/zentinel/engine-failures.test.ts", // 1.7 s, stand-in decider
       "test/adapters/zentinel/stream-upkeep.test.ts", // 1.5 s, stand-in decider and metrics source
       "test/adapters/zentinel/control-stream.test.ts", // 1 s, stand-in decider, its log captured
+      "test/adapters/zentinel/sessions.test.ts", // 0.3 s, SessionRegistry alone (admit at the cap)
       "test/adapters/envoy/mutants-metadata.test.ts", // 3.2 s
       "test/adapters/zentinel/configure.test.ts", // 3.5 s
       "test/adapters/zentinel/agent-defaults.test.ts", // 4 s, stand-in decider, no settings; 1024 connections
