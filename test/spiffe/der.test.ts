@@ -368,7 +368,14 @@ describe("readTime", () => {
   test("the last valid value of each field, and the first invalid one", () => {
     assert.equal(utc("261231235959Z"), Date.UTC(2026, 11, 31, 23, 59, 59));
     assert.equal(utc("260101000000Z"), Date.UTC(2026, 0, 1));
-    for (const s of ["261301000000Z", "260001000000Z", "260100000000Z", "260101240000Z", "260101006000Z", "260101000060Z"]) {
+    for (const s of [
+      "261301000000Z",
+      "260001000000Z",
+      "260100000000Z",
+      "260101240000Z",
+      "260101006000Z",
+      "260101000060Z",
+    ]) {
       assert.equal(
         derError(() => utc(s)),
         "time out of range",
