@@ -136,6 +136,58 @@ describe("Certificate and TBSCertificate", () => {
     assert.equal(detail(validity(seq(t, time(0x17, "260230000000Z")))), "invalid calendar date");
   });
 
+  test("validity through the verifier: UTCTime's 1950 and 2049, GeneralizedTime from 2050, each to the second", async () => {
+    // RFC 5280 §4.1.2.5: dates through 2049 are UTCTime (YY 50-99 meaning 19YY), from 2050 GeneralizedTime;
+    // the dev CA (@peculiar/x509) encodes them so. A root valid 1950-2100 issues two leaves at the boundaries.
+    const utc = (y: number, mo: number, d: number, h = 0, mi = 0, s = 0) => new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+    const oldRoot = await DevCertificateAuthority.createRoot("example.org", {
+      notBefore: utc(1950, 1, 1),
+      notAfter: utc(2100, 1, 1),
+    });
+    const bundle = new BundleSet([oldRoot.x509Bundle()]);
+    const verdict = async (notBefore: Date, notAfter: Date, at: Date) => {
+      const leaf = await oldRoot.issueX509Svid("/web", { notBefore, notAfter });
+      const tags = certificateParts(leaf.der).fields[4]!;
+      try {
+        verifyX509Svid([leaf.der], bundle, at);
+        return `ok ${tags[2]!.toString(16)}/${tags[2 + 2 + tags[3]!]!.toString(16)}`;
+      } catch {
+        const err = svidErrorOf(() => verifyX509Svid([leaf.der], bundle, at));
+        return `${err.reason}: ${err.detail.replace(/ \(subject [^)]*\)/, "")}`;
+      }
+    };
+    const from1950 = [utc(1950, 1, 1), utc(2049, 12, 31, 23, 59, 59)] as const;
+    assert.equal(await verdict(...from1950, utc(1950, 1, 1)), "ok 17/17");
+    assert.equal(await verdict(...from1950, utc(2049, 12, 31, 23, 59, 59)), "ok 17/17");
+    assert.equal(
+      await verdict(...from1950, utc(1949, 12, 31, 23, 59, 59)),
+      "expired: leaf is not yet valid (notBefore 1950-01-01T00:00:00.000Z)",
+    );
+    assert.equal(await verdict(...from1950, utc(2050, 1, 1)), "expired: leaf expired at 2049-12-31T23:59:59.000Z");
+    const across = [utc(2049, 12, 31, 23, 59, 59), utc(2050, 1, 1, 0, 0, 1)] as const;
+    assert.equal(await verdict(...across, utc(2050, 1, 1)), "ok 17/18");
+    assert.equal(await verdict(...across, utc(2050, 1, 1, 0, 0, 1)), "ok 17/18");
+    assert.equal(
+      await verdict(...across, utc(2050, 1, 1, 0, 0, 2)),
+      "expired: leaf expired at 2050-01-01T00:00:01.000Z",
+    );
+    assert.equal(
+      await verdict(...across, utc(2049, 12, 31, 23, 59, 58)),
+      "expired: leaf is not yet valid (notBefore 2049-12-31T23:59:59.000Z)",
+    );
+    // Every field in its place: month, day, hour, minute and second each distinct.
+    const odd = [utc(2026, 11, 29, 13, 47, 31), utc(2071, 3, 17, 5, 8, 9)] as const;
+    assert.equal(await verdict(...odd, utc(2026, 11, 29, 13, 47, 31)), "ok 17/18");
+    assert.equal(
+      await verdict(...odd, utc(2026, 11, 29, 13, 47, 30)),
+      "expired: leaf is not yet valid (notBefore 2026-11-29T13:47:31.000Z)",
+    );
+    assert.equal(
+      await verdict(...odd, utc(2071, 3, 17, 5, 8, 10)),
+      "expired: leaf expired at 2071-03-17T05:08:09.000Z",
+    );
+  });
+
   test("issuerUniqueID, subjectUniqueID and extensions: each at most once, in that order", async () => {
     const { fields } = certificateParts(leafDer);
     const base = fields.slice(0, 7);
