@@ -56,6 +56,8 @@ describe("parseSignatureAlgorithm", () => {
       assert.deepEqual(read(seq(oid(o), NULL)), want);
       assert.deepEqual(read(seq(oid(o), tlv(0x05, [0x00]))), { kind: "unsupported", name: `${o} with parameters` });
       assert.deepEqual(read(seq(oid(o), int(0))), { kind: "unsupported", name: `${o} with parameters` });
+      // Empty, but not NULL.
+      assert.deepEqual(read(seq(oid(o), tlv(0x04))), { kind: "unsupported", name: `${o} with parameters` });
     }
     assert.deepEqual(read(seq(oid(ED25519))), { kind: "ed25519", name: "Ed25519" });
     assert.deepEqual(read(seq(oid(ED25519), NULL)), { kind: "unsupported", name: "Ed25519 with parameters" });
@@ -117,6 +119,7 @@ describe("parseSignatureAlgorithm", () => {
       ["an unknown field", pss(...pssParams("sha256", 32), tlv(0xa4, int(1)))],
       ["trailing bytes in a field", pss(tlv(0xa0, hashAlg(HASH.sha256), NULL), mgf!, salt!)],
       ["hash parameters that are not NULL", pss(tlv(0xa0, hashAlg(HASH.sha256, int(0))), mgf!, salt!)],
+      ["hash parameters empty but not NULL", pss(tlv(0xa0, hashAlg(HASH.sha256, tlv(0x04))), mgf!, salt!)],
       ["hash NULL with content", pss(tlv(0xa0, hashAlg(HASH.sha256, tlv(0x05, [0]))), mgf!, salt!)],
       ["hash with two parameters", pss(tlv(0xa0, hashAlg(HASH.sha256, NULL, NULL)), mgf!, salt!)],
       ["an empty hash AlgorithmIdentifier", pss(tlv(0xa0, seq()), mgf!, salt!)],

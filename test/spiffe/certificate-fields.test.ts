@@ -108,6 +108,26 @@ describe("Certificate and TBSCertificate", () => {
     );
   });
 
+  test("issuer and subject: a SEQUENCE of non-empty SETs of (OID, value) pairs", () => {
+    const atv = seq(oid("2.5.4.3"), tlv(0x0c, Buffer.from("web")));
+    const bad: Array<[Uint8Array, string]> = [
+      [tlv(0x31, tlv(0x31, atv)), "Name: expected SEQUENCE"],
+      [seq(seq(atv)), "Name: expected SET"],
+      [seq(tlv(0x31)), "Name: empty RDN"],
+      [seq(tlv(0x31, atv, tlv(0x31, atv))), "Name: expected AttributeTypeAndValue"],
+      [seq(tlv(0x31, seq(oid("2.5.4.3")))), "Name: bad AttributeTypeAndValue"],
+      [seq(tlv(0x31, seq(oid("2.5.4.3"), NULL, NULL))), "Name: bad AttributeTypeAndValue"],
+      [seq(tlv(0x31, seq(tlv(0x0c, Buffer.from("web")), oid("2.5.4.3")))), "Name: bad AttributeTypeAndValue"],
+      [seq(tlv(0x31, seq(tlv(0x06, [0x55, 0x84]), NULL))), "truncated OBJECT IDENTIFIER"],
+    ];
+    for (const index of [3, 5]) {
+      const withName = (name: Uint8Array) => tbsEdit((f) => [...f.slice(0, index), name, ...f.slice(index + 1)]);
+      for (const [name, message] of bad) assert.equal(withName(name), message, `field ${index}`);
+      assert.equal(withName(seq()), "ok", "an empty Name");
+      assert.equal(withName(seq(tlv(0x31, atv, atv), tlv(0x31, atv))), "ok");
+    }
+  });
+
   test("every field up to the SubjectPublicKeyInfo is required", () => {
     for (let keep = 2; keep < 7; keep++) {
       assert.equal(
