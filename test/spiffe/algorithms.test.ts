@@ -187,8 +187,12 @@ describe("verifySignature with real keys", () => {
     assert.equal(check(alg(seq(oid(ECDSA.sha256))), p1363, ec256.publicKey), false);
     const sig384 = sign("sha384", data, { key: ec384.privateKey, dsaEncoding: "der" });
     assert.equal(check(alg(seq(oid(ECDSA.sha384))), sig384, ec384.publicKey), true);
-    // An RSA key where an EC one belongs: OpenSSL's error counts as a bad signature.
+    // Keys of another kind (algorithmKeyMismatch keeps them from chain.ts; this is the backstop): an RSA key
+    // makes OpenSSL say no, an Ed25519 key makes it throw (ERR_OSSL_INVALID_DIGEST), and a throw is a no.
     assert.equal(check(alg(seq(oid(ECDSA.sha256))), sig, rsa.publicKey), false);
+    assert.equal(check(alg(seq(oid(ECDSA.sha256))), sig, ed.publicKey), false);
+    assert.equal(check(alg(seq(oid(RSA.sha256), NULL)), sig, ed.publicKey), false);
+    assert.equal(check(alg(pss(...pssParams("sha256", 32))), sig, ed.publicKey), false);
   });
 
   test("RSA PKCS#1 v1.5 and RSASSA-PSS are told apart, and the PSS salt length is the declared one", () => {

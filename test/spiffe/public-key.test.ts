@@ -80,10 +80,17 @@ describe("parsePublicKeyInfo", () => {
     });
     assert.equal((parse(spki([oid(RSA)], rsaKey([0x01, 0x00], [0x03]))) as { bits: number }).bits, 9);
     assert.equal((parse(spki([oid(RSA)], rsaKey([0x7f], [0x03]))) as { bits: number }).bits, 7);
-    assert.equal((parse(spki([oid(RSA)], rsaKey([0x00], [0x03]))) as { bits: number }).bits, 0);
+    // An all-zero modulus keeps its last octet: n is [0], 0 bits (refused later as too small).
+    assert.deepEqual(parse(spki([oid(RSA)], rsaKey([0x00], [0x03]))), {
+      kind: "rsa",
+      n: new Uint8Array([0]),
+      e: new Uint8Array([3]),
+      bits: 0,
+    });
     const bad: Array<[Uint8Array, string]> = [
       [spki([oid(RSA), tlv(0x05, [0x00])], rsaKey(n, [3])), "RSA key: parameters must be NULL"],
       [spki([oid(RSA), int(0)], rsaKey(n, [3])), "RSA key: parameters must be NULL"],
+      [spki([oid(RSA), tlv(0x04)], rsaKey(n, [3])), "RSA key: parameters must be NULL"],
       [spki([oid(RSA)], tlv(0x31, tlv(0x02, n), tlv(0x02, [3]))), "RSA key: expected SEQUENCE"],
       [spki([oid(RSA)], [...rsaKey(n, [3]), 0x05, 0x00]), "RSA key: expected SEQUENCE"],
       [spki([oid(RSA)], seq(tlv(0x02, n))), "RSA key: expected modulus and exponent"],
