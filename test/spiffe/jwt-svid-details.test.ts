@@ -276,6 +276,15 @@ describe("the claims", () => {
     );
   });
 
+  test("what is not a token, and a bundle source that returns something that is not a bundle", async () => {
+    for (const token of [5, undefined, null, ""]) {
+      assert.equal(await verdict(token as unknown as string), "malformed_certificate: empty token", String(token));
+    }
+    const t = await signed(claims());
+    const broken = { getJwtBundleForTrustDomain: () => ({}) } as unknown as JwtBundleSource;
+    assert.equal(await verdict(t, {}, broken), "untrusted: internal error during JWT-SVID verification");
+  });
+
   test("the verification time and leeway must be sound", async () => {
     const t = await signed(claims());
     for (const opts of [{ leewaySeconds: -1 }, { leewaySeconds: Number.NaN }, { leewaySeconds: Infinity }]) {
