@@ -26,6 +26,7 @@ before(async () => {
 const b64 = (v: Uint8Array | string) => Buffer.from(v).toString("base64url");
 const json = (v: unknown) => b64(JSON.stringify(v));
 const HEADER = { alg: "ES256", kid: "key-a", typ: "JWT" };
+const HEADER_OF = (a: DevJwtAuthority) => ({ alg: a.alg, kid: a.keyId, typ: "JWT" });
 const claims = (extra: Record<string, unknown> = {}) => ({ sub: SUB, aud: AUD, iat: T0, exp: T0 + 300, ...extra });
 
 /** header.payload as given (base64url of these exact bytes), signed with the authority's key. */
@@ -274,6 +275,27 @@ describe("the claims", () => {
       await verdict(iatOnly, { at: ms(T0 + 100) - 1, leewaySeconds: 0 }),
       `expired: token issued in the future (iat ${new Date(ms(T0 + 100)).toISOString()})`,
     );
+  });
+
+  test("the bundle: the subject's own trust domain's, even when the source hands over another", async () => {
+    const other = await DevJwtAuthority.create("other.org", { keyId: "key-o" });
+    const token = await other.signRaw(HEADER_OF(other), claims());
+    // other.org's key signed a token for an example.org subject; a source that answers every trust domain with
+    // other.org's bundle must not make that key count for example.org.
+    const lying: JwtBundleSource = { getJwtBundleForTrustDomain: () => other.jwtBundle() };
+    assert.equal(
+      await verdict(token, {}, lying),
+      `untrusted: bundle source returned the bundle of other.org for ${TD}`,
+    );
+    const honest = new BundleSet([authority.jwtBundle(), other.jwtBundle()]);
+    assert.equal(await verdict(token, {}, honest), 'untrusted: no key "key-o" in the JWT bundle of example.org');
+    assert.equal(
+      await verdict(await signed(claims({ sub: "spiffe://unknown.org/web" }))),
+      "unknown_trust_domain: no JWT bundle for trust domain unknown.org",
+    );
+    // exp is required before any bundle is looked up.
+    const { exp: _drop, ...noExp } = claims({ sub: "spiffe://unknown.org/web" });
+    assert.equal(await verdict(await signed(noExp)), "malformed_certificate: token has no exp claim");
   });
 
   test("what is not a token, and a bundle source that returns something that is not a bundle", async () => {
