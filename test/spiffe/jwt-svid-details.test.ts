@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { webcrypto } from "node:crypto";
 import { before, describe, test } from "node:test";
 import { DevJwtAuthority } from "../../src/dev-ca/index.js";
-import { BundleSet, verifyJwtSvid, type JwtBundleSource } from "../../src/spiffe/index.js";
+import { BundleSet, parseJwtBundle, verifyJwtSvid, type JwtBundleSource } from "../../src/spiffe/index.js";
 import { DEFAULT_MAX_TOKEN_BYTES } from "../../src/spiffe/jwt-svid.js";
 import { SvidError } from "../../src/spiffe/errors.js";
 
@@ -175,6 +175,29 @@ describe("the header", () => {
     assert.equal(
       await verdict(await signed(p, { ...HEADER, alg: "ES384" })),
       "untrusted: ES384 needs curve P-384, key key-a is P-256",
+    );
+  });
+});
+
+describe("the key the kid names", () => {
+  test("its own alg pin, its key type and curve decide which alg a token may use", async () => {
+    const rsa = await DevJwtAuthority.create(TD, { alg: "RS256", keyId: "rsa" });
+    const pinned = (alg: string) =>
+      new BundleSet([parseJwtBundle(TD, JSON.stringify({ keys: [{ ...rsa.jwk(), alg }, authority.jwk()] }))]);
+    const rs256 = await rsa.signRaw(HEADER_OF(rsa), claims());
+    assert.equal(await verdict(rs256, {}, pinned("RS256")), `ok ${SUB}`);
+    // The same RSA key, the same signature: refused because the bundle pins the key to PS256.
+    assert.equal(await verdict(rs256, {}, pinned("PS256")), "untrusted: key rsa is pinned to PS256");
+    const unpinned = new BundleSet([parseJwtBundle(TD, JSON.stringify({ keys: [rsa.jwk(), authority.jwk()] }))]);
+    assert.equal(await verdict(rs256, {}, unpinned), `ok ${SUB}`);
+    const [, p, s] = rs256.split(".") as [string, string, string];
+    assert.equal(
+      await verdict(`${json({ alg: "ES256", kid: "rsa" })}.${p}.${s}`, {}, unpinned),
+      "untrusted: ES256 needs an EC key, key rsa is RSA",
+    );
+    assert.equal(
+      await verdict(`${json({ alg: "PS256", kid: "key-a" })}.${p}.${s}`, {}, unpinned),
+      "untrusted: PS256 needs an RSA key, key key-a is EC",
     );
   });
 });
