@@ -99,6 +99,63 @@ describe("parseJwtAuthority", () => {
   });
 });
 
+describe("parseJwtBundle", () => {
+  const err = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (e) {
+      if (e instanceof BundleError) return e.message;
+      throw e;
+    }
+    return "ok";
+  };
+  test("the document: keys an array of objects, at most 100 of them by default, 1 MiB; use jwt-svid or sig", () => {
+    const doc = (keys: unknown) => JSON.stringify({ keys });
+    const many = (n: number) => Array.from({ length: n }, (_, i) => ({ ...P256, kid: `k${i}` }));
+    assert.equal(parseJwtBundle(TD, doc(many(100))).size, 100);
+    assert.equal(
+      err(() => parseJwtBundle(TD, doc(many(101)))),
+      "JWKS: more than 100 keys",
+    );
+    assert.equal(parseJwtBundle(TD, doc(many(3)), { maxKeys: 3 }).size, 3);
+    assert.equal(
+      err(() => parseJwtBundle(TD, doc(many(4)), { maxKeys: 3 })),
+      "JWKS: more than 3 keys",
+    );
+    assert.equal(
+      err(() => parseJwtBundle(TD, "{}")),
+      'JWKS: "keys" must be present and an array',
+    );
+    assert.equal(
+      err(() => parseJwtBundle(TD, doc({}))),
+      'JWKS: "keys" must be present and an array',
+    );
+    assert.equal(
+      err(() => parseJwtBundle(TD, doc([P256, 1]))),
+      "JWKS: key 1 is not a JSON object",
+    );
+    assert.equal(
+      err(() => parseJwtBundle(TD, doc([null]))),
+      "JWKS: key 0 is not a JSON object",
+    );
+    const padTo = (n: number) => {
+      const base = doc([]);
+      return `${base.slice(0, -1)},"pad":"${"x".repeat(n - base.length - 9)}"}`;
+    };
+    assert.equal(padTo(1024 * 1024).length, 1024 * 1024);
+    assert.equal(parseJwtBundle(TD, padTo(1024 * 1024)).size, 0);
+    assert.equal(
+      err(() => parseJwtBundle(TD, padTo(1024 * 1024 + 1))),
+      "JWKS larger than 1048576 bytes",
+    );
+    const uses = ["jwt-svid", "sig", "enc", "x509-svid", ""].map((use, i) => ({ ...P256, kid: `u${i}`, use }));
+    assert.deepEqual(
+      parseJwtBundle(TD, doc(uses)).authorities.map((a) => a.keyId),
+      ["u0", "u1"],
+    );
+  });
+});
+
 describe("JwtBundle", () => {
   test("toJwks writes back the public members, the kid and a pinned alg", () => {
     const b = parseJwtBundle(TD, JSON.stringify({ keys: [{ ...P256, alg: "ES256", use: "sig" }, RSA] }));
