@@ -310,6 +310,9 @@ describe("the claims", () => {
       await verdict(token, {}, lying),
       `untrusted: bundle source returned the bundle of other.org for ${TD}`,
     );
+    // Signed by other.org's key under example.org's kid: the signature check itself refuses it.
+    const [, payload, sig] = token.split(".") as [string, string, string];
+    assert.equal(await verdict(`${json(HEADER)}.${payload}.${sig}`), "untrusted: token signature does not verify");
     const honest = new BundleSet([authority.jwtBundle(), other.jwtBundle()]);
     assert.equal(await verdict(token, {}, honest), 'untrusted: no key "key-o" in the JWT bundle of example.org');
     assert.equal(
