@@ -20,6 +20,7 @@ export const folders = {
       "test/spiffe/certificate-fields.test.ts", // 0.9 s, certificates taken apart and rebuilt
       "test/spiffe/jwt-bundle.test.ts", // 0.4 s, JWKs by exact message
       "test/spiffe/jwt-svid-details.test.ts", // 0.5 s, JWT-SVID refusals by detail, times to the millisecond
+      "test/spiffe/bundle-set.test.ts", // 0.6 s, bundle set and X.509 bundle parsers by exact message
       "test/spiffe/id.test.ts", // 0.7 s
       "test/spiffe/pem.test.ts", // 0.6 s
       "test/spiffe/name-constraints.test.ts", // 1 s
