@@ -4,13 +4,14 @@
 // input bounds. bundles.test.ts asserts "a BundleError" only; written for the spiffe-bundle mutants (session 6).
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
-import { DevCertificateAuthority, DevJwtAuthority } from "../../src/dev-ca/index.js";
+import { DevCertificateAuthority, DevJwtAuthority, spiffeBundleJson } from "../../src/dev-ca/index.js";
 import { parseJsonObject } from "../../src/spiffe/bundle-input.js";
 import {
   BundleError,
   BundleSet,
   DEFAULT_BUNDLE_LIMITS,
   X509Bundle,
+  parseSpiffeBundle,
   parseTrustDomain,
   parseX509BundleDer,
   parseX509BundlePem,
@@ -64,6 +65,15 @@ describe("BundleSet", () => {
     );
     assert.equal(
       message(() => new BundleSet([jwtA.jwtBundle(), jwtA.jwtBundle()])),
+      "two JWT bundles for trust domain example.org",
+    );
+    const spiffe = parseSpiffeBundle(TD, spiffeBundleJson(TD, { x509: [ca1], jwt: [jwtA] }));
+    assert.equal(
+      message(() => new BundleSet([spiffe, again])),
+      "two X.509 bundles for trust domain example.org",
+    );
+    assert.equal(
+      message(() => new BundleSet([jwtA.jwtBundle(), spiffe])),
       "two JWT bundles for trust domain example.org",
     );
     const set = new BundleSet([ca1.x509Bundle(), jwtA.jwtBundle(), jwtOther.jwtBundle()]);
