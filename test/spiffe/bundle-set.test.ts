@@ -69,7 +69,7 @@ describe("BundleSet", () => {
     );
     const spiffe = parseSpiffeBundle(TD, spiffeBundleJson(TD, { x509: [ca1], jwt: [jwtA] }));
     assert.equal(
-      message(() => new BundleSet([spiffe, again])),
+      message(() => new BundleSet([again, spiffe])),
       "two X.509 bundles for trust domain example.org",
     );
     assert.equal(
