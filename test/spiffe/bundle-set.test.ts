@@ -76,14 +76,23 @@ describe("BundleSet", () => {
       message(() => new BundleSet([jwtA.jwtBundle(), spiffe])),
       "two JWT bundles for trust domain example.org",
     );
-    const set = new BundleSet([ca1.x509Bundle(), jwtA.jwtBundle(), jwtOther.jwtBundle()]);
+    const set = new BundleSet([ca2.x509Bundle(), ca1.x509Bundle(), jwtA.jwtBundle(), jwtOther.jwtBundle()]);
+    // Sorted by name, whatever the order the bundles came in.
+    assert.deepEqual(
+      set.trustDomains().map((t) => t.name),
+      ["example.org", "other.org"],
+    );
     const replaced = set.with(again, jwtA.jwtBundle());
+    // with() and without() copy every other bundle of both kinds.
+    assert.ok(replaced.x509Bundle("other.org")?.authorities[0]?.equals(ca2.certificate));
+    assert.equal(replaced.jwtBundle("other.org")?.size, 1);
     assert.ok(replaced.x509Bundle(TD)?.authorities[0]?.equals(ca2.certificate));
     assert.ok(set.x509Bundle(TD)?.authorities[0]?.equals(ca1.certificate));
     const removed = set.without(TD);
     assert.equal(removed.x509Bundle(TD), undefined);
     assert.equal(removed.jwtBundle(TD), undefined);
     assert.ok(removed.jwtBundle("other.org"));
+    assert.ok(removed.x509Bundle("other.org")?.authorities[0]?.equals(ca2.certificate));
     assert.ok(!removed.has(TD));
     assert.ok(removed.has("spiffe://other.org"));
     assert.equal(removed.size, 1);
