@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import { DevCertificateAuthority, DevJwtAuthority, spiffeBundleJson } from "../../src/dev-ca/index.js";
 import { parseJsonObject } from "../../src/spiffe/bundle-input.js";
+import { extension, octets, withExtensions } from "../helpers/der-build.js";
 import {
   BundleError,
   BundleSet,
@@ -182,6 +183,16 @@ describe("X509Bundle", () => {
     assert.equal(
       message(() => parseX509BundleDer(TD, new Uint8Array([0x04, 0x00]))),
       "bad DER at offset 0: expected a certificate SEQUENCE",
+    );
+    // A larger limit reaches the certificate parser too: a 17 KiB root is read under a 32 KiB limit.
+    const big = withExtensions(ca1.der, [extension("1.2.3", undefined, octets(new Uint8Array(17 * 1024)))]);
+    assert.equal(
+      parseX509BundleDer(TD, big, { maxCertificateBytes: 32 * 1024 }).authorities[0]?.der.length,
+      big.length,
+    );
+    assert.equal(
+      message(() => parseX509BundleDer(TD, big)),
+      "certificate larger than 16384 bytes",
     );
   });
 });
