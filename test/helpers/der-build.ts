@@ -3,9 +3,21 @@
 // issuer key (so that whatever the verifier then says is about the change, not about a broken signature).
 import { sign as cryptoSign, KeyObject } from "node:crypto";
 import type { CryptoKey } from "../../src/dev-ca/keys.js";
-import { children, readTlv, type Tlv } from "../../src/spiffe/der.js";
+import assert from "node:assert/strict";
+import { children, DerError, readTlv, type Tlv } from "../../src/spiffe/der.js";
 
 type Part = Uint8Array | readonly number[];
+
+/** The DerError message fn throws (fails on success or any other exception). */
+export function derError(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof DerError) return err.message;
+    throw err;
+  }
+  assert.fail("expected a DerError");
+}
 
 /** One TLV; the length in the shortest form. */
 export function tlv(tag: number, ...parts: Part[]): Uint8Array {

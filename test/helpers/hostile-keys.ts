@@ -5,19 +5,9 @@
 // key (the dev CA's `signingKey` option), which is fine because verification never gets that far.
 import { randomBytes, webcrypto } from "node:crypto";
 import type { CryptoKeyPair } from "../../src/dev-ca/keys.js";
+import { tlv } from "./der-build.js";
 
-function der(tag: number, body: Buffer): Buffer {
-  const n = body.length;
-  const len =
-    n < 0x80
-      ? [n]
-      : n < 0x100
-        ? [0x81, n]
-        : n < 0x10000
-          ? [0x82, n >> 8, n & 0xff]
-          : [0x83, n >> 16, (n >> 8) & 0xff, n & 0xff];
-  return Buffer.concat([Buffer.from([tag, ...len]), body]);
-}
+const der = (tag: number, body: Buffer): Buffer => Buffer.from(tlv(tag, body));
 
 const integer = (b: Buffer) => der(0x02, (b[0] as number) & 0x80 ? Buffer.concat([Buffer.from([0]), b]) : b);
 

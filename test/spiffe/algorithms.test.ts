@@ -12,20 +12,11 @@ import {
   verifySignature,
   type SignatureAlgorithm,
 } from "../../src/spiffe/algorithms.js";
-import { DerError, readTlv } from "../../src/spiffe/der.js";
+import { readTlv } from "../../src/spiffe/der.js";
 import type { PublicKeyInfo } from "../../src/spiffe/public-key.js";
-import { NULL, int, oid, seq, tlv } from "../helpers/der-build.js";
+import { NULL, derError, int, oid, seq, tlv } from "../helpers/der-build.js";
 
 const read = (der: Uint8Array) => parseSignatureAlgorithm(der, readTlv(der, 0, der.length));
-function derError(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof DerError) return err.message;
-    throw err;
-  }
-  assert.fail("expected a DerError");
-}
 
 const ECDSA = { sha256: "1.2.840.10045.4.3.2", sha384: "1.2.840.10045.4.3.3", sha512: "1.2.840.10045.4.3.4" };
 const RSA = { sha256: "1.2.840.113549.1.1.11", sha384: "1.2.840.113549.1.1.12", sha512: "1.2.840.113549.1.1.13" };

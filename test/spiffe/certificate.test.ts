@@ -6,6 +6,7 @@ import { before, describe, test } from "node:test";
 import { DevCertificateAuthority, rawExtension } from "../../src/dev-ca/index.js";
 import { KeyUsage, parseCertificate } from "../../src/spiffe/index.js";
 import { readTlv, children } from "../../src/spiffe/der.js";
+import { tlv } from "../helpers/der-build.js";
 import { reasonOf } from "../helpers/spiffe.js";
 
 let root: DevCertificateAuthority;
@@ -43,20 +44,6 @@ describe("agreement with OpenSSL", () => {
     assert.match(parseCertificate(root.der).toPem(), /^-----BEGIN CERTIFICATE-----\n/);
   });
 });
-
-/** Rebuilds DER with a TLV whose content was replaced (lengths re-encoded minimally). */
-function tlv(tag: number, body: Uint8Array): Uint8Array {
-  const n = body.length;
-  const len =
-    n < 0x80
-      ? [n]
-      : n < 0x100
-        ? [0x81, n]
-        : n < 0x10000
-          ? [0x82, n >> 8, n & 0xff]
-          : [0x83, n >> 16, (n >> 8) & 0xff, n & 0xff];
-  return new Uint8Array([tag, ...len, ...body]);
-}
 
 describe("refuses non-DER and non-v3 encodings", () => {
   const parts = (der: Uint8Array) => {

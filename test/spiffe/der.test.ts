@@ -5,7 +5,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import {
-  DerError,
   TAG_BIT_STRING,
   TAG_BOOLEAN,
   TAG_GENERALIZED_TIME,
@@ -24,23 +23,13 @@ import {
   validateOid,
   type Tlv,
 } from "../../src/spiffe/der.js";
+import { derError } from "../helpers/der-build.js";
 
 const bytes = (...b: number[]) => new Uint8Array(b);
 /** The whole buffer read as one TLV. */
 const whole = (buf: Uint8Array): Tlv => readTlv(buf, 0, buf.length);
 /** One primitive TLV with a short-form length. */
 const prim = (tag: number, body: number[] | Uint8Array): Uint8Array => bytes(tag, body.length, ...body);
-
-/** The DerError message fn throws (fails on success or any other exception). */
-function derError(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof DerError) return err.message;
-    throw err;
-  }
-  assert.fail("expected a DerError");
-}
 
 describe("readTlv", () => {
   test("short-form lengths: offsets, a two-byte element at its limit, one byte short", () => {

@@ -5,14 +5,14 @@
 import assert from "node:assert/strict";
 import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { describe, test } from "node:test";
-import { DerError, readTlv } from "../../src/spiffe/der.js";
+import { readTlv } from "../../src/spiffe/der.js";
 import {
   certificatePublicKeyProblem,
   importPublicKey,
   parsePublicKeyInfo,
   type PublicKeyInfo,
 } from "../../src/spiffe/public-key.js";
-import { NULL, int, oid, seq, tlv } from "../helpers/der-build.js";
+import { NULL, derError, int, oid, seq, tlv } from "../helpers/der-build.js";
 import { fakeRsaSpki } from "../helpers/hostile-keys.js";
 
 const EC = "1.2.840.10045.2.1";
@@ -24,15 +24,6 @@ const parse = (der: Uint8Array) => parsePublicKeyInfo(der, readTlv(der, 0, der.l
 const spkiOf = (k: KeyObject) => new Uint8Array(k.export({ type: "spki", format: "der" }));
 /** A SubjectPublicKeyInfo from its algorithm fields and key bytes (no unused bits). */
 const spki = (alg: Uint8Array[], key: Uint8Array | number[]) => seq(seq(...alg), tlv(0x03, [0x00], key));
-function derError(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof DerError) return err.message;
-    throw err;
-  }
-  assert.fail("expected a DerError");
-}
 
 const ec256 = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey;
 const ec384 = generateKeyPairSync("ec", { namedCurve: "P-384" }).publicKey;
