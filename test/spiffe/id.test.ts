@@ -58,6 +58,10 @@ describe("parseSpiffeId rejects", () => {
     ["missing trust domain", "spiffe:///workload", /trust domain is missing/],
     ["only the scheme", "spiffe://", /trust domain is missing/],
     ["uppercase trust domain", "spiffe://Example.org/workload", /lowercase/],
+    // 'A' and 'Z' bound the uppercase range of trustDomainCharProblem; '@' and '[' sit just outside it.
+    ["uppercase A (range start)", "spiffe://Aexample.org/w", /^trust domain must be lowercase$/],
+    ["uppercase Z (range end)", "spiffe://Zexample.org/w", /^trust domain must be lowercase$/],
+    ["bracket after Z", "spiffe://[example.org/w", /^trust domain characters are limited/],
     ["port", "spiffe://example.org:8080/workload", /port/],
     ["userinfo", "spiffe://user@example.org/workload", /userinfo/],
     ["userinfo with password", "spiffe://user:pw@example.org/workload", /port|userinfo/],
@@ -94,7 +98,10 @@ describe("parseSpiffeId rejects", () => {
 
   test("non-string input is a SpiffeIdError, not a TypeError", () => {
     assert.throws(() => parseSpiffeId(undefined as unknown as string), SpiffeIdError);
-    assert.throws(() => parseSpiffeId(42 as unknown as string), SpiffeIdError);
+    assert.throws(() => parseSpiffeId(42 as unknown as string), {
+      name: "SpiffeIdError",
+      message: "SPIFFE ID must be a string",
+    });
   });
 });
 
@@ -115,7 +122,10 @@ describe("length limits", () => {
   });
   test("SpiffeId.fromPath enforces the total length too", () => {
     const td = parseTrustDomain("example.org");
-    assert.throws(() => SpiffeId.fromPath(td, `/${"a".repeat(2048)}`), SpiffeIdError);
+    assert.throws(() => SpiffeId.fromPath(td, `/${"a".repeat(2048)}`), {
+      name: "SpiffeIdError",
+      message: "SPIFFE ID is longer than 2048 bytes",
+    });
   });
 });
 
@@ -125,26 +135,41 @@ describe("parseTrustDomain", () => {
     assert.equal(parseTrustDomain("spiffe://example.org").name, "example.org");
     assert.equal(parseTrustDomain("example.org").idString(), "spiffe://example.org");
     assert.equal(String(parseTrustDomain("example.org")), "example.org");
+    assert.equal(JSON.stringify({ td: parseTrustDomain("example.org") }), '{"td":"example.org"}');
     assert.ok(parseTrustDomain("example.org").equals(parseTrustDomain("spiffe://example.org")));
   });
-  const bad = [
-    "",
-    "Example.org",
-    "example.org:443",
-    "user@example.org",
-    "exa%6Dple.org",
-    "spiffe://example.org/workload",
-    "spiffe://example.org/",
-    "SPIFFE://example.org",
-    "https://example.org",
-    "spiffe:/example.org",
-    "spiffe://",
-    "example.org/path",
-    " example.org",
+  // Each refusal with its own reason: a URI-looking value is read as a trust domain ID (so a wrong scheme is
+  // "scheme", a path is "path"), anything else as a bare name.
+  const bad: Array<[string, RegExp]> = [
+    ["", /^trust domain is missing$/],
+    ["Example.org", /^trust domain must be lowercase$/],
+    ["example.org:443", /^trust domain must not contain a port$/],
+    ["user@example.org", /^trust domain must not contain userinfo$/],
+    ["exa%6Dple.org", /^trust domain must not contain percent-encoded characters$/],
+    ["spiffe://example.org/workload", /^a trust domain ID must not have a path \(or a trailing slash\)$/],
+    ["spiffe://example.org/", /^a trust domain ID must not have a path/],
+    ["spiffe:///workload", /^a trust domain ID must not have a path/],
+    ["SPIFFE://example.org", /^scheme is missing or invalid$/],
+    ["https://example.org", /^scheme is missing or invalid$/],
+    ["spiffe:/example.org", /^scheme is missing or invalid$/],
+    ["spiffe:example.org", /^scheme is missing or invalid$/],
+    ["spiffe://", /^trust domain is missing$/],
+    ["example.org/path", /^trust domain characters are limited/],
+    [" example.org", /^trust domain characters are limited/],
   ];
-  for (const input of bad) {
-    test(`rejects ${JSON.stringify(input)}`, () => assert.throws(() => parseTrustDomain(input), SpiffeIdError));
+  for (const [input, why] of bad) {
+    test(`rejects ${JSON.stringify(input)}`, () =>
+      assert.throws(
+        () => parseTrustDomain(input),
+        (err: unknown) => err instanceof SpiffeIdError && why.test(err.message),
+      ));
   }
+  test("non-string input is a SpiffeIdError, not a TypeError", () => {
+    assert.throws(() => parseTrustDomain(42 as unknown as string), {
+      name: "SpiffeIdError",
+      message: "trust domain must be a string",
+    });
+  });
 });
 
 describe("SpiffeId methods", () => {
@@ -183,6 +208,7 @@ describe("SpiffeId methods", () => {
     assert.equal(SpiffeId.fromPath(td, "/a/b").toString(), "spiffe://td/a/b");
     assert.equal(SpiffeId.fromPath(td, "").toString(), "spiffe://td");
     for (const p of ["a", "/a/", "/a//b", "/./a", "/%41"]) assert.throws(() => SpiffeId.fromPath(td, p), SpiffeIdError);
+    assert.throws(() => validatePath("a/b"), { name: "SpiffeIdError", message: "path must have a leading slash" });
   });
   test("validatePath and tryParseSpiffeId", () => {
     validatePath("/ok/path");

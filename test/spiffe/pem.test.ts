@@ -135,6 +135,12 @@ describe("splitPem", () => {
       refusal(() => splitPem(`-----BEGIN CERTIFICATE-----\n${body88}AAAA\n-----END CERTIFICATE-----`, small)),
       "certificate larger than 64 bytes",
     );
+    // The length is checked before the content: 92 characters of non-base64 are "larger", not "not valid base64"
+    // (an oversized block is refused without being read further).
+    assert.equal(
+      refusal(() => splitPem(`-----BEGIN CERTIFICATE-----\n${"*".repeat(92)}\n-----END CERTIFICATE-----`, small)),
+      "certificate larger than 64 bytes",
+    );
   });
 
   test("the input size: certificates × largest body × 2 + 64 KiB characters pass, one more is refused", () => {
