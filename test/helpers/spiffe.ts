@@ -34,6 +34,17 @@ export function svidErrorOf(fn: () => unknown): SvidError {
   throw new Error("expected an SvidError");
 }
 
+/** "ok" or the BundleError message; any other exception fails the test. */
+export function bundleErrorMessage(fn: () => unknown): string {
+  try {
+    fn();
+    return "ok";
+  } catch (err) {
+    if (err instanceof BundleError) return err.message;
+    throw err;
+  }
+}
+
 /** Asserts fn throws a BundleError (and nothing else). */
 export function isBundleError(fn: () => unknown): boolean {
   try {

@@ -7,8 +7,8 @@ import { before, describe, test } from "node:test";
 import { DevCertificateAuthority, DevJwtAuthority, spiffeBundleJson } from "../../src/dev-ca/index.js";
 import { parseJsonObject } from "../../src/spiffe/bundle-input.js";
 import { extension, octets, withExtensions } from "../helpers/der-build.js";
+import { bundleErrorMessage } from "../helpers/spiffe.js";
 import {
-  BundleError,
   BundleSet,
   DEFAULT_BUNDLE_LIMITS,
   X509Bundle,
@@ -31,15 +31,7 @@ before(async () => {
   jwtOther = await DevJwtAuthority.create("other.org", { keyId: "o" });
 });
 
-function message(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof BundleError) return err.message;
-    throw err;
-  }
-  return "ok";
-}
+const message = bundleErrorMessage;
 
 describe("BundleSet", () => {
   test("each part of a SPIFFE bundle is filed under its own trust domain", () => {

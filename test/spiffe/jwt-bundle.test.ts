@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import { describe, test } from "node:test";
 import { BundleError, parseJwtBundle } from "../../src/spiffe/index.js";
+import { bundleErrorMessage } from "../helpers/spiffe.js";
 
 const TD = "example.org";
 const ec = (crv: "P-256" | "P-384" | "P-521") =>
@@ -100,15 +101,7 @@ describe("parseJwtAuthority", () => {
 });
 
 describe("parseJwtBundle", () => {
-  const err = (fn: () => unknown) => {
-    try {
-      fn();
-    } catch (e) {
-      if (e instanceof BundleError) return e.message;
-      throw e;
-    }
-    return "ok";
-  };
+  const err = bundleErrorMessage;
   test("the document: keys an array of objects, at most 100 of them by default, 1 MiB; use jwt-svid or sig", () => {
     const doc = (keys: unknown) => JSON.stringify({ keys });
     const many = (n: number) => Array.from({ length: n }, (_, i) => ({ ...P256, kid: `k${i}` }));
